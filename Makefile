@@ -1,0 +1,54 @@
+# exmaintd — see README.md. `make test` is the whole test suite; `make ci` is what .ci/run runs.
+GO        ?= go
+TOOLS     := $(GO) tool -modfile=tools/go.mod
+PKGS      := ./...
+FUZZTIME  ?= 10s
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+
+.PHONY: all build test deps unit rules lint fmt-check vet staticcheck golangci fuzz bench ci demo
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+
+deps:
+	./scripts/deps.sh
+
+# The whole suite: unit and integration tests (race detector on), the promtool rule tests.
+test: deps unit rules
+
+unit:
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+rules:
+	@if [ -d monitoring ] && ls monitoring/*_test.yml >/dev/null 2>&1; then \
+		promtool check rules monitoring/*rules.yml && promtool test rules monitoring/*_test.yml; \
+	else echo "rules: no monitoring/*_test.yml yet"; fi
+
+lint: fmt-check vet staticcheck golangci
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+staticcheck:
+	$(TOOLS) staticcheck $(PKGS)
+
+golangci:
+	$(TOOLS) golangci-lint run $(PKGS)
+
+# A short pass over every fuzz target (the seeds always run as part of `make unit`).
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+demo:
+	$(GO) run ./cmd/exmaintd demo
+
+ci: lint test fuzz

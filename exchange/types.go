@@ -1,0 +1,151 @@
+package exchange
+
+import "time"
+
+// These are the typed results of Exchange reads. Enum-valued fields hold the enum's name exactly as .NET's
+// ToString() gives it (e.g. "Draining", "ShadowRedundancy", "IntrasiteOnly"), never the integer; time fields
+// are UTC. Field names follow the Exchange property names so that a reader of exchange-maintenance.md §3
+// recognises them.
+
+// RequesterState is one requester's entry in a component's LocalStates or RemoteStates.
+type RequesterState struct {
+	Requester string    // Maintenance, HealthAPI, Sidelined, Functional, Deployment
+	State     string    // Active, Inactive, Draining
+	Timestamp time.Time // when that requester set it
+}
+
+// ComponentState is one row of Get-ServerComponentState.
+type ComponentState struct {
+	Server    string // ServerFqdn
+	Component string
+	State     string // effective state: Inactive wins across requesters; ServerWideOffline overrides
+	// LocalStates (registry) and RemoteStates (AD) per requester.
+	LocalStates  []RequesterState
+	RemoteStates []RequesterState
+}
+
+// Queue is one row of Get-Queue.
+type Queue struct {
+	Identity      string // EX01\Submission, EX01\Poison, EX01\Shadow\3, EX01\17
+	DeliveryType  string // Undefined, ShadowRedundancy, SmtpDeliveryToMailbox, Unreachable, ...
+	Status        string // Active, Ready, Retry, Suspended, Connecting, Throttled, None
+	MessageCount  int64
+	NextHopDomain string // "Submission", "Poison Message", "Unreachable Domain", a DB name, an FQDN
+	LastError     string
+}
+
+// QueueSummary classifies queues with Microsoft's filter: Active counts every queue that is neither
+// ShadowRedundancy nor the poison queue (NextHopDomain "Poison Message"); those are reported apart.
+type QueueSummary struct {
+	Active      int64
+	Poison      int64
+	Shadow      int64
+	Unreachable int64 // included in Active too (Microsoft's filter keeps it); reported separately
+	// Queues is false when Get-Queue returned nothing at all, which right after a transport restart means
+	// "unknown" (transport is still booting), not "empty".
+	Queues bool
+	// Suspended lists the identities of queues whose Status is Suspended (e.g. a Submission queue left
+	// suspended by an earlier aborted run), which never drain on their own.
+	Suspended []string
+}
+
+// CopyStatus is one row of Get-MailboxDatabaseCopyStatus.
+type CopyStatus struct {
+	Name                string // DB01\EX01
+	DatabaseName        string
+	MailboxServer       string
+	Status              string // Mounted, Healthy, Dismounted, Failed, FailedAndSuspended, Suspended, ...
+	ActiveCopy          bool
+	ActiveDatabaseCopy  string // server holding the active copy
+	ActivationSuspended bool
+	CopyQueueLength     int64
+	ReplayQueueLength   int64
+	ContentIndexState   string // Healthy, Crawling, Failed, ...
+	// ActivationPreference and ReplayLagTime come from Get-MailboxDatabase for this copy.
+	ActivationPreference int
+	ReplayLagTime        time.Duration // > 0 for a lagged copy: excluded from replay-queue thresholds
+}
+
+// Database is one row of Get-MailboxDatabase -Status.
+type Database struct {
+	Name                  string
+	Server                string // server hosting the active copy
+	ReplicationType       string // Remote (DAG-replicated) or None
+	Mounted               bool
+	Servers               []string  // servers holding a copy
+	LastFullBackup        time.Time // zero if never
+	LastIncrementalBackup time.Time // zero if never
+	// Mailboxes is the number of user and arbitration mailboxes on the database (a non-replicated database
+	// that holds any blocks maintenance, exchange-maintenance.md §1.3).
+	Mailboxes int64
+}
+
+// MailboxServer is the maintenance-relevant part of Get-MailboxServer.
+type MailboxServer struct {
+	Name                                     string
+	DatabaseAvailabilityGroup                string // "" for a standalone server
+	DatabaseCopyAutoActivationPolicy         string // Unrestricted, IntrasiteOnly, Blocked
+	DatabaseCopyActivationDisabledAndMoveNow bool
+	MaximumActiveDatabases                   int64 // 0 = unlimited
+}
+
+// MailboxServerSettings are the Set-MailboxServer parameters exmaintd changes; nil means "leave alone".
+type MailboxServerSettings struct {
+	DatabaseCopyAutoActivationPolicy         *string
+	DatabaseCopyActivationDisabledAndMoveNow *bool
+}
+
+// ClusterNode is one row of Get-ClusterNode.
+type ClusterNode struct {
+	Name  string
+	State string // Up, Down, Paused, Joining, Unknown
+}
+
+// DAG is the maintenance-relevant part of Get-DatabaseAvailabilityGroup -Status.
+type DAG struct {
+	Name                  string
+	Servers               []string
+	StoppedMailboxServers []string
+	PrimaryActiveManager  string
+	WitnessShareInUse     string // Primary, Alternate, None, InvalidConfiguration
+}
+
+// ExchangeServer is one row of Get-ExchangeServer.
+type ExchangeServer struct {
+	Name                string
+	Fqdn                string
+	Site                string
+	ServerRole          string
+	AdminDisplayVersion string
+	IsMemberOfCluster   bool
+}
+
+// Service is one row of Get-Service.
+type Service struct {
+	Name      string
+	Status    string // Running, Stopped, StartPending, StopPending
+	StartType string // Automatic, Manual, Disabled
+}
+
+// ServiceHealth is one row of Test-ServiceHealth.
+type ServiceHealth struct {
+	Role                    string
+	RequiredServicesRunning bool
+	ServicesNotRunning      []string
+}
+
+// CommandResult is the outcome of an arbitrary configured command (the patch).
+type CommandResult struct {
+	ExitCode int
+	Output   string
+}
+
+// Job is a command started detached on the server (a long install), polled until it ends.
+type Job struct {
+	ID       string // exmaintd's job id, also in the file names on the server
+	PID      int64
+	Started  time.Time
+	Running  bool
+	ExitCode int // valid when !Running
+	Output   string
+}

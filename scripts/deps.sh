@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs (as root) or checks (otherwise) the Debian packages the test suite runs for real:
+#   python3-winrm           an independent WinRM client that checks exchsim (winrm-protocol.md §4)
+#   prometheus              promtool (rule unit tests, metric lint) and the server for the end-to-end test
+#   prometheus-alertmanager the Alertmanager the end-to-end test sends alerts to and creates silences in
+# Services are not started: a policy-rc.d refuses it, the tests start their own on loopback.
+set -euo pipefail
+pkgs=(python3-winrm prometheus prometheus-alertmanager)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+  echo "missing Debian packages: ${missing[*]}" >&2
+  echo "install them with: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing Debian packages: ${missing[*]}"
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; created_policy=1
+fi
+trap '[ $created_policy -eq 1 ] && rm -f "$policy"' EXIT
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

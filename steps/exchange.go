@@ -1,0 +1,59 @@
+package steps
+
+import (
+	"context"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchange"
+)
+
+// Exchange is what the steps need from one Exchange server's management session. *exchange.Client
+// implements it (a test asserts so); identities are validated and quoted by the client. server arguments are
+// Exchange server names (EX01); the session runs on the server being maintained unless noted.
+type Exchange interface {
+	ComponentStates(ctx context.Context, server string) ([]exchange.ComponentState, error)
+	SetComponentState(ctx context.Context, server, component, state, requester string) error
+
+	Queues(ctx context.Context, server string) ([]exchange.Queue, error)
+	RedirectMessage(ctx context.Context, server, targetFQDN string) error
+	ResumeQueue(ctx context.Context, identity string) error
+	RetryQueue(ctx context.Context, identity string) error
+
+	// CopyStatus lists the copies hosted on server; DatabaseCopies lists every copy of one database.
+	CopyStatus(ctx context.Context, server string) ([]exchange.CopyStatus, error)
+	DatabaseCopies(ctx context.Context, database string) ([]exchange.CopyStatus, error)
+	Databases(ctx context.Context, server string) ([]exchange.Database, error)
+	SuspendDatabaseCopy(ctx context.Context, copyIdentity string, activationOnly bool) error
+	ResumeDatabaseCopy(ctx context.Context, copyIdentity string) error
+	MountDatabase(ctx context.Context, database string) error
+	DismountDatabase(ctx context.Context, database string) error
+	// MoveActiveDatabases moves every active copy off server (Move-ActiveMailboxDatabase -Server).
+	MoveActiveDatabases(ctx context.Context, server string) error
+	// MoveActiveDatabase activates database on target (rebalancing by activation preference).
+	MoveActiveDatabase(ctx context.Context, database, target string) error
+
+	MailboxServer(ctx context.Context, server string) (exchange.MailboxServer, error)
+	SetMailboxServer(ctx context.Context, server string, s exchange.MailboxServerSettings) error
+
+	ClusterNodes(ctx context.Context) ([]exchange.ClusterNode, error)
+	SuspendClusterNode(ctx context.Context, node string) error
+	ResumeClusterNode(ctx context.Context, node string) error
+	DAG(ctx context.Context, name string) (exchange.DAG, error)
+	ExchangeServers(ctx context.Context) ([]exchange.ExchangeServer, error)
+
+	ServiceHealth(ctx context.Context, server string) ([]exchange.ServiceHealth, error)
+	Services(ctx context.Context, names ...string) ([]exchange.Service, error)
+	RestartService(ctx context.Context, name string) error
+	// SetupRunning reports whether Exchange setup (ExSetup.exe / setup.exe) is running on the host.
+	SetupRunning(ctx context.Context) (bool, error)
+
+	LastBootUpTime(ctx context.Context) (time.Time, error)
+	// RestartComputer asks the host to reboot and returns without waiting: the session is lost afterwards.
+	RestartComputer(ctx context.Context) error
+	// StartJob runs command detached on the host; PollJob reads its state (long installs survive the
+	// WinRM shell and a lost session).
+	StartJob(ctx context.Context, id, command string) (exchange.Job, error)
+	PollJob(ctx context.Context, job exchange.Job) (exchange.Job, error)
+	// Run executes a short configured command in the session and returns its output.
+	Run(ctx context.Context, command string) (exchange.CommandResult, error)
+}

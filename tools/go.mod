@@ -1,0 +1,3 @@
+module github.com/exmaintd/exmaintd/tools
+
+go 1.26
