@@ -59,6 +59,9 @@ func NewObject(typeName string, kv ...any) *Object {
 	return o
 }
 
+// ExchangeSnapin is the Module of Exchange Management Shell cmdlets.
+const ExchangeSnapin = "Microsoft.Exchange.Management.PowerShell.SnapIn"
+
 // Parameter describes one parameter of a cmdlet, for binding and for PowerShell-style binding errors.
 type Parameter struct {
 	Name     string   // canonical name, e.g. "Identity"
@@ -92,6 +95,11 @@ type Invocation struct {
 // Cmdlet is one command the evaluator can run. Implementations live outside this package (exchsim/org).
 type Cmdlet interface {
 	Name() string // e.g. "Get-ServerComponentState"
+	// Module is the snap-in or module that provides the cmdlet. Cmdlets of ExchangeSnapin exist only after
+	// Add-PSSnapin (or Connect-ExchangeServer) in that process — as on a real server, where they are "not
+	// recognized" before; "" means a Windows built-in that is always available (Get-Service,
+	// Get-CimInstance, Restart-Computer, the FailoverClusters cmdlets, which auto-load).
+	Module() string
 	Parameters() []Parameter
 	// Invoke runs the cmdlet. It returns the objects written to the output pipeline. A returned *Error is
 	// written as a PowerShell error record (terminating under $ErrorActionPreference = 'Stop', otherwise
