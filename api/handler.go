@@ -1,0 +1,130 @@
+package api
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/exmaintd/exmaintd/secret"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Options are the handler's dependencies.
+type Options struct {
+	Controller Controller
+	Gatherer   prometheus.Gatherer
+	// Token authorises the POST actions (Authorization: Bearer <token>). An empty token disables the
+	// actions (403) rather than leaving them open.
+	Token  secret.Value
+	Logger *slog.Logger
+}
+
+// NewHandler returns the API's routes. The whole surface is listed here.
+func NewHandler(o Options) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(o.Logger.Handler(), slog.LevelError),
+		MaxRequestsInFlight: 4,
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := o.Controller.Ready(r.Context()); err != nil {
+			writeError(w, o.Logger, http.StatusServiceUnavailable, "not_ready", err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, o.Controller.Status(r.Context()))
+	})
+	auth := requireToken(o.Token, o.Logger)
+	mux.Handle("POST /api/v1/windows/{name}/start", auth(func(w http.ResponseWriter, r *http.Request) {
+		id, err := o.Controller.StartWindow(r.Context(), r.PathValue("name"))
+		if err != nil {
+			writeControllerError(w, o.Logger, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]string{"run_id": id})
+	}))
+	mux.Handle("POST /api/v1/runs/{id}/abort", auth(func(w http.ResponseWriter, r *http.Request) {
+		if err := o.Controller.AbortRun(r.Context(), r.PathValue("id")); err != nil {
+			writeControllerError(w, o.Logger, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": "aborting"})
+	}))
+	mux.Handle("POST /api/v1/servers/{name}/clear", auth(func(w http.ResponseWriter, r *http.Request) {
+		if err := o.Controller.ClearServer(r.Context(), r.PathValue("name")); err != nil {
+			writeControllerError(w, o.Logger, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "cleared"})
+	}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, o.Logger, http.StatusNotFound, "not_found", "no such endpoint")
+	})
+	return mux
+}
+
+func requireToken(token secret.Value, logger *slog.Logger) func(http.HandlerFunc) http.Handler {
+	return func(next http.HandlerFunc) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if token.Empty() {
+				writeError(w, logger, http.StatusForbidden, "forbidden", "actions are disabled: no api token configured (daemon.api_token_file)")
+				return
+			}
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token.Reveal())) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="exmaintd"`)
+				writeError(w, logger, http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token")
+				return
+			}
+			next(w, r)
+		})
+	}
+}
+
+// errorBody is the one shape of every error the API returns.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeControllerError(w http.ResponseWriter, logger *slog.Logger, err error) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, logger, http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, ErrConflict):
+		writeError(w, logger, http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, ErrInvalid):
+		writeError(w, logger, http.StatusBadRequest, "invalid", err.Error())
+	default:
+		logger.Error("api action failed", "err", err)
+		writeError(w, logger, http.StatusInternalServerError, "internal", err.Error())
+	}
+}
+
+func writeError(w http.ResponseWriter, logger *slog.Logger, status int, code, msg string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, msg
+	if status >= 500 {
+		logger.Warn("api error", "status", status, "code", code, "message", msg)
+	}
+	writeJSON(w, status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing to do
+}
