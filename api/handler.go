@@ -66,11 +66,40 @@ func NewHandler(o Options) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "cleared"})
 	}))
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, o.Logger, http.StatusNotFound, "not_found", "no such endpoint")
-	})
-	return mux
+	return jsonMuxErrors(mux, o.Logger)
 }
+
+// jsonMuxErrors gives the mux's own 404 and 405 answers the API's JSON error shape (keeping Allow), so
+// that every error a client sees has one shape.
+func jsonMuxErrors(mux *http.ServeMux, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rec := &statusRecorder{header: http.Header{}}
+		mux.ServeHTTP(rec, r)
+		if allow := rec.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		switch rec.status {
+		case http.StatusMethodNotAllowed:
+			writeError(w, logger, rec.status, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path)
+		default:
+			writeError(w, logger, http.StatusNotFound, "not_found", "no such endpoint: "+r.URL.Path)
+		}
+	})
+}
+
+// statusRecorder captures the status and headers of the mux's built-in error handlers.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header         { return s.header }
+func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusRecorder) WriteHeader(status int)      { s.status = status }
 
 func requireToken(token secret.Value, logger *slog.Logger) func(http.HandlerFunc) http.Handler {
 	return func(next http.HandlerFunc) http.Handler {

@@ -141,7 +141,7 @@ func TestRoutes(t *testing.T) {
 		{"abort unknown", "POST", "/api/v1/runs/r9/abort", "tok3n", 404, `run \"r9\": not found`},
 		{"clear", "POST", "/api/v1/servers/EX01/clear", "tok3n", 200, `"cleared"`},
 		{"clear invalid", "POST", "/api/v1/servers/EX02/clear", "tok3n", 400, `"code": "invalid"`},
-		{"wrong method", "GET", "/api/v1/runs/r1/abort", "", 405, ""},
+		{"wrong method", "GET", "/api/v1/runs/r1/abort", "", 405, `"code": "method_not_allowed"`},
 		{"unknown path", "GET", "/nope", "", 404, `"code": "not_found"`},
 	}
 	for _, tt := range tests {
