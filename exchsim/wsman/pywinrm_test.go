@@ -1,0 +1,102 @@
+package wsman
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// pywinrm runs testdata/pywinrm_client.py with Debian's /usr/bin/python3 (the system one: the winrm module
+// is a Debian package, python3-winrm, not a pip install).
+func pywinrm(t *testing.T, l *listener, transport, user, password string, command ...string) map[string]any {
+	t.Helper()
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import winrm").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("python3-winrm is not importable by %s: %v (install the Debian package python3-winrm)", py, err)
+		}
+		t.Skipf("python3-winrm is not installed (Debian package python3-winrm): %v", err)
+	}
+	dir := t.TempDir()
+	// NTLM needs MD4, which OpenSSL 3 only offers through its legacy provider (winrm-protocol.md §4.2).
+	cnf := filepath.Join(dir, "openssl.cnf")
+	if err := os.WriteFile(cnf, []byte(`openssl_conf = openssl_init
+[openssl_init]
+providers = provider_sect
+[provider_sect]
+default = default_sect
+legacy = legacy_sect
+[default_sect]
+activate = 1
+[legacy_sect]
+activate = 1
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ca := "-"
+	scheme := "http"
+	if l.https {
+		scheme = "https"
+		ca = filepath.Join(dir, "ca.pem")
+		if err := os.WriteFile(ca, l.caPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	endpoint := fmt.Sprintf("%s://%s:%d/wsman", scheme, l.host, l.port)
+	args := append([]string{filepath.Join("testdata", "pywinrm_client.py"), endpoint, transport, user, password, ca}, command...)
+	cmd := exec.CommandContext(t.Context(), py, args...)
+	cmd.Env = append(os.Environ(), "OPENSSL_CONF="+cnf)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pywinrm: %v\n%s", err, out)
+	}
+	var res map[string]any
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("pywinrm output %q: %v", out, err)
+	}
+	return res
+}
+
+func TestPywinrm(t *testing.T) {
+	tests := []struct {
+		name, transport, user, password string
+		https                           bool
+		command                         []string
+		wantStdout                      string
+		wantCode                        float64
+		wantError                       string
+	}{
+		{name: "basic", transport: "basic", user: testUser, password: testPassword, command: []string{"echo", "from python"}, wantStdout: "from python\r\n"},
+		{name: "ntlm", transport: "ntlm", user: `EXLAB\` + testUser, password: testPassword, command: []string{"echo", "ntlm ok"}, wantStdout: "ntlm ok\r\n"},
+		{name: "ssl", transport: "ssl", user: testUser, password: testPassword, https: true, command: []string{"echo", "tls ok"}, wantStdout: "tls ok\r\n"},
+		{name: "exit code and stderr", transport: "basic", user: testUser, password: testPassword, command: []string{"fail", "7 bad"}, wantCode: 7},
+		{name: "long output", transport: "ntlm", user: `EXLAB\` + testUser, password: testPassword, command: []string{"lines", "5000"}, wantStdout: "line 0004999 "},
+		{name: "bad password basic", transport: "basic", user: testUser, password: "nope", command: []string{"echo", "x"}, wantError: "InvalidCredentialsError"},
+		{name: "bad password ntlm", transport: "ntlm", user: `EXLAB\` + testUser, password: "nope", command: []string{"echo", "x"}, wantError: "InvalidCredentialsError"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := startServer(t, tt.https, nil)
+			res := pywinrm(t, l, tt.transport, tt.user, tt.password, tt.command...)
+			if tt.wantError != "" {
+				if res["error"] != tt.wantError {
+					t.Fatalf("got %v, want error %s", res, tt.wantError)
+				}
+				return
+			}
+			if res["error"] != nil {
+				t.Fatalf("pywinrm failed: %v", res)
+			}
+			if stdout, _ := res["stdout"].(string); !strings.Contains(stdout, tt.wantStdout) {
+				t.Errorf("stdout %.200q lacks %q", stdout, tt.wantStdout)
+			}
+			if res["code"] != tt.wantCode {
+				t.Errorf("exit code %v, want %v", res["code"], tt.wantCode)
+			}
+		})
+	}
+}
