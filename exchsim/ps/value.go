@@ -115,6 +115,10 @@ type Error struct {
 	ErrorID  string // FullyQualifiedErrorId, e.g. "[Server=EX01,RequestId=...] 9A2C3F,Microsoft.Exchange.Management..."
 	// Terminating forces a terminating error regardless of $ErrorActionPreference (e.g. parameter binding).
 	Terminating bool
+	// Type is the .NET exception type name (e.g.
+	// "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException"); empty means one derived
+	// from Category.
+	Type string
 }
 
 func (e *Error) Error() string { return e.Message }

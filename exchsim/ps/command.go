@@ -1,0 +1,222 @@
+package ps
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"unicode/utf16"
+)
+
+// Process is one command a WinRM shell runs (see wsman.Launcher).
+type Process struct {
+	Host, User string
+	Command    string
+	Args       []string
+	Stdin      io.Reader
+	Stdout     io.Writer
+	Stderr     io.Writer
+}
+
+// RunCommand runs a command line the way a Windows shell would: powershell.exe with -EncodedCommand (or its
+// prefixes -enc, -e, -ec) or -Command, including the persistent session loop of docs/session-protocol.md;
+// anything else gets cmd.exe's "is not recognized" answer. It returns the process exit code.
+func (r *Runtime) RunCommand(ctx context.Context, p Process) int {
+	line := strings.TrimSpace(strings.Join(append([]string{p.Command}, p.Args...), " "))
+	argv := splitCommandLine(line)
+	if len(argv) == 0 {
+		return 0
+	}
+	exe := strings.ToLower(path.Base(strings.ReplaceAll(argv[0], `\`, "/")))
+	exe = strings.TrimSuffix(exe, ".exe")
+	if exe != "powershell" {
+		return r.cmdExe(argv, p)
+	}
+	script, fromStdin, err := powershellScript(argv[1:])
+	if err != nil {
+		fmt.Fprintf(p.Stderr, "%s\r\n", err)
+		return 1 // powershell.exe's answer to a bad command line (it prints usage and exits 1)
+	}
+	if !sleepCtx(ctx, r.opts.Cost.PowerShellStart) {
+		return 1
+	}
+	pr := newProc(ctx, r, p.Host, p.User)
+	if fromStdin {
+		b, err := io.ReadAll(p.Stdin)
+		if err != nil {
+			return 1
+		}
+		script = string(b)
+	}
+	if strings.HasPrefix(script, sessionMarker) {
+		return r.session(pr, script, p.Stdin, p.Stdout)
+	}
+	return r.runOneShot(pr, script, p.Stdout, p.Stderr)
+}
+
+// runOneShot runs a whole script: output to stdout as text, errors to stderr as CLIXML, and the exit code
+// powershell.exe gives: `exit N` → N, else 0 if the last statement succeeded and 1 if not.
+func (r *Runtime) runOneShot(pr *proc, script string, stdout, stderr io.Writer) int {
+	s, err := Parse(script)
+	if err != nil {
+		pe, _ := err.(*ParseError)
+		re := &RuntimeError{Err: &Error{Message: err.Error(), Category: "ParserError", ErrorID: "ParseException"}, Command: firstLine(script)}
+		if pe != nil {
+			re.Err.Message, re.Err.ErrorID, re.Pos = pe.Message, pe.ErrorID, pe.Pos
+		}
+		io.WriteString(stderr, clixmlErrors([]*RuntimeError{re}))
+		return 1
+	}
+	out, err := pr.runScript(s)
+	renderOutput(stdout, out)
+	code := 0
+	switch x := err.(type) {
+	case nil:
+		if !pr.lastOK {
+			code = 1
+		}
+	case *exitRequest:
+		code = x.code
+	case *RuntimeError:
+		pr.errs = append(pr.errs, x)
+		code = 1
+	default:
+		pr.errs = append(pr.errs, &RuntimeError{Err: &Error{Message: x.Error(), Category: "NotSpecified"}})
+		code = 1
+	}
+	io.WriteString(stderr, clixmlErrors(pr.errs))
+	return code
+}
+
+// renderOutput renders output objects as the console host would: strings as lines, other objects in a
+// simple list view (exmaintd only ever reads JSON strings).
+func renderOutput(w io.Writer, out []any) {
+	for _, o := range out {
+		switch x := o.(type) {
+		case *Object:
+			io.WriteString(w, "\r\n")
+			for _, p := range x.Props {
+				fmt.Fprintf(w, "%-20s : %s\r\n", p.Name, toString(p.Value))
+			}
+			io.WriteString(w, "\r\n")
+		default:
+			io.WriteString(w, toString(o)+"\r\n")
+		}
+	}
+}
+
+// powershellScript reads powershell.exe's arguments and returns the script to run.
+func powershellScript(args []string) (script string, fromStdin bool, err error) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "/") {
+			return strings.Join(args[i:], " "), false, nil // a bare script is -Command
+		}
+		name := strings.ToLower(strings.TrimLeft(a, "-/"))
+		value := func() (string, error) {
+			if i+1 >= len(args) {
+				return "", fmt.Errorf("Missing argument for parameter %s.", a)
+			}
+			i++
+			return args[i], nil
+		}
+		switch {
+		case name == "e" || name == "ec" || (len(name) >= 3 && strings.HasPrefix("encodedcommand", name)):
+			v, err := value()
+			if err != nil {
+				return "", false, err
+			}
+			s, err := decodeUTF16Base64(v)
+			if err != nil {
+				return "", false, fmt.Errorf("Cannot process the command because the value specified with -EncodedCommand is not properly encoded. The value must be Base64 encoded.")
+			}
+			return s, false, nil
+		case name == "c" || (len(name) >= 2 && strings.HasPrefix("command", name)):
+			rest := strings.Join(args[i+1:], " ")
+			if rest == "-" {
+				return "", true, nil
+			}
+			return strings.Trim(rest, `"`), false, nil
+		case name == "nologo" || name == "noprofile" || name == "noninteractive" || name == "noexit" || name == "sta" || name == "mta":
+		case strings.HasPrefix("executionpolicy", name) && len(name) >= 2, strings.HasPrefix("inputformat", name) && len(name) >= 2,
+			strings.HasPrefix("outputformat", name) && len(name) >= 2, strings.HasPrefix("windowstyle", name) && len(name) >= 2,
+			name == "ep", name == "if", name == "of", name == "w":
+			if _, err := value(); err != nil {
+				return "", false, err
+			}
+		case strings.HasPrefix("file", name):
+			return "", false, fmt.Errorf("-File is not modelled by exchsim")
+		default:
+			return "", false, fmt.Errorf("-%s : The term '-%s' is not recognized as a parameter of powershell.exe.", name, name)
+		}
+	}
+	return "", true, nil // no command: powershell reads commands from stdin
+}
+
+func decodeUTF16Base64(s string) (string, error) {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		return "", err
+	}
+	if len(b)%2 != 0 {
+		return "", fmt.Errorf("odd UTF-16 length")
+	}
+	u := make([]uint16, len(b)/2)
+	for i := range u {
+		u[i] = binary.LittleEndian.Uint16(b[2*i:])
+	}
+	return string(utf16.Decode(u)), nil
+}
+
+// splitCommandLine splits like CommandLineToArgvW for the simple cases (spaces, double quotes).
+func splitCommandLine(s string) []string {
+	var args []string
+	var cur strings.Builder
+	inQuote, have := false, false
+	for _, r := range s {
+		switch {
+		case r == '"':
+			inQuote, have = !inQuote, true
+		case (r == ' ' || r == '\t') && !inQuote:
+			if have {
+				args = append(args, cur.String())
+				cur.Reset()
+				have = false
+			}
+		default:
+			cur.WriteRune(r)
+			have = true
+		}
+	}
+	if have {
+		args = append(args, cur.String())
+	}
+	return args
+}
+
+// cmdExe answers what cmd.exe would for a non-PowerShell command: echo and `exit /b N`, else "not
+// recognized".
+func (r *Runtime) cmdExe(argv []string, p Process) int {
+	switch strings.ToLower(argv[0]) {
+	case "echo":
+		fmt.Fprintf(p.Stdout, "%s\r\n", strings.Join(argv[1:], " "))
+		return 0
+	case "exit":
+		if len(argv) == 3 && strings.EqualFold(argv[1], "/b") {
+			var n int
+			fmt.Sscan(argv[2], &n)
+			return n
+		}
+		return 0
+	}
+	fmt.Fprintf(p.Stderr, "'%s' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", argv[0])
+	return 1
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return strings.TrimSpace(l)
+}

@@ -1,0 +1,553 @@
+package ps
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RuntimeError is a terminating error: it stops the script (or, in the session loop, the request).
+type RuntimeError struct {
+	Err *Error
+	// Command is the command text that failed, for CLIXML's "+ <line>" and "CategoryInfo" lines.
+	Command string
+	Pos     int
+}
+
+func (e *RuntimeError) Error() string { return e.Err.Message }
+func (e *RuntimeError) Unwrap() error { return e.Err }
+
+// exitRequest is `exit N`.
+type exitRequest struct{ code int }
+
+func (e *exitRequest) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// proc is one powershell.exe process: its variables, loaded snap-ins and error stream persist across the
+// statements of a script and, in the session loop, across requests.
+type proc struct {
+	rt     *Runtime
+	ctx    context.Context
+	host   string
+	user   string
+	vars   map[string]any // lower-case names
+	snapin bool           // Exchange snap-in (or remote session) loaded
+	remote bool           // RemoteExchange.ps1 dot-sourced: Connect-ExchangeServer exists
+	// errs is the error stream of the current script: non-terminating errors and the terminating one.
+	errs   []*RuntimeError
+	lastOK bool // $?
+}
+
+func newProc(ctx context.Context, rt *Runtime, host, user string) *proc {
+	return &proc{rt: rt, ctx: ctx, host: host, user: user, lastOK: true, vars: map[string]any{
+		"erroractionpreference": "Continue", "progresspreference": "Continue", "warningpreference": "Continue",
+		"lastexitcode": int64(0),
+	}}
+}
+
+// env is an evaluation context: the process plus $_ of the innermost script block.
+type env struct {
+	p        *proc
+	under    any
+	hasUnder bool
+}
+
+func (p *proc) stopOnError() bool {
+	return strings.EqualFold(toString(p.vars["erroractionpreference"]), "Stop")
+}
+
+// runScript runs a parsed script and returns its output. A terminating error or exit is returned as error.
+func (p *proc) runScript(s *scriptNode) ([]any, error) {
+	e := &env{p: p}
+	return e.script(s)
+}
+
+func (e *env) script(s *scriptNode) ([]any, error) {
+	var out []any
+	for _, st := range s.stmts {
+		if err := e.p.ctx.Err(); err != nil {
+			return out, &RuntimeError{Err: &Error{Message: "The pipeline has been stopped.", Category: "OperationStopped", ErrorID: "PipelineStopped"}}
+		}
+		o, err := e.statement(st)
+		out = append(out, o...)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func (e *env) statement(n node) ([]any, error) {
+	switch x := n.(type) {
+	case *assignNode:
+		v, err := e.pipelineValue(x.value)
+		if err != nil {
+			return nil, err
+		}
+		name := strings.ToLower(x.name)
+		if name == "true" || name == "false" || name == "null" || name == "_" || name == "?" {
+			return nil, e.fail(&Error{Message: fmt.Sprintf("Cannot overwrite variable %s because it is read-only or constant.", x.name), Category: "WriteError", ErrorID: "VariableNotWritable"}, "$"+x.name, 0)
+		}
+		e.p.vars[name] = v
+		e.p.lastOK = true
+		return nil, nil
+	case *ifNode:
+		for i, c := range x.conds {
+			v, err := e.pipelineValue(c)
+			if err != nil {
+				return nil, err
+			}
+			if toBool(v) {
+				return e.script(x.blocks[i])
+			}
+		}
+		if x.els != nil {
+			return e.script(x.els)
+		}
+		return nil, nil
+	case *exitNode:
+		code := 0
+		if x.code != nil {
+			v, err := e.eval(x.code)
+			if err != nil {
+				return nil, err
+			}
+			n, _ := toNumber(v)
+			code = int(n)
+		}
+		return nil, &exitRequest{code: code}
+	case *dotSourceNode:
+		v, err := e.eval(x.target)
+		if err != nil {
+			return nil, err
+		}
+		path := toString(v)
+		if strings.HasSuffix(strings.ToLower(path), `\bin\remoteexchange.ps1`) {
+			e.p.remote = true
+			e.p.lastOK = true
+			return nil, nil
+		}
+		return nil, e.fail(notRecognized(path), path, 0)
+	case *pipelineNode:
+		return e.pipeline(x)
+	}
+	return nil, fmt.Errorf("internal: unknown statement %T", n)
+}
+
+// pipelineValue evaluates a pipeline for use as a value (assignment, condition).
+func (e *env) pipelineValue(n node) (any, error) {
+	if pl, ok := n.(*pipelineNode); ok && len(pl.elems) == 1 {
+		if _, isCmd := pl.elems[0].(*commandNode); !isCmd {
+			return e.eval(pl.elems[0])
+		}
+	}
+	out, err := e.statement(n)
+	if err != nil {
+		return nil, err
+	}
+	return collapse(out), nil
+}
+
+func (e *env) pipeline(pl *pipelineNode) ([]any, error) {
+	var items []any
+	for i, el := range pl.elems {
+		if c, ok := el.(*commandNode); ok {
+			out, err := e.invoke(c, items, i > 0)
+			if err != nil {
+				return nil, err
+			}
+			items = out
+			continue
+		}
+		v, err := e.eval(el)
+		if err != nil {
+			return nil, err
+		}
+		e.p.lastOK = true
+		items = unroll(v)
+	}
+	return items, nil
+}
+
+// fail turns an error record into a terminating RuntimeError.
+func (e *env) fail(err *Error, command string, pos int) error {
+	return &RuntimeError{Err: err, Command: command, Pos: pos}
+}
+
+func notRecognized(name string) *Error {
+	return &Error{Message: fmt.Sprintf("The term '%s' is not recognized as the name of a cmdlet, function, script file, or operable program. Check the spelling of the name, or if a path was included, verify that the path is correct and try again.", name),
+		Category: "ObjectNotFound", ErrorID: "CommandNotFoundException", Terminating: true}
+}
+
+func (e *env) eval(n node) (any, error) {
+	switch x := n.(type) {
+	case *literalNode:
+		return x.v, nil
+	case *varNode:
+		return e.variable(x.name)
+	case *parenNode:
+		return e.pipelineValue(x.p)
+	case *subexprNode:
+		out, err := e.script(x.body)
+		if err != nil {
+			return nil, err
+		}
+		if x.array {
+			if out == nil {
+				out = []any{}
+			}
+			return out, nil
+		}
+		return collapse(out), nil
+	case *arrayNode:
+		arr := make([]any, 0, len(x.elems))
+		for _, el := range x.elems {
+			v, err := e.eval(el)
+			if err != nil {
+				return nil, err
+			}
+			arr = append(arr, v)
+		}
+		return arr, nil
+	case *hashNode:
+		h := &Hashtable{Values: map[string]any{}}
+		for i, k := range x.keys {
+			v, err := e.pipelineValue(x.values[i])
+			if err != nil {
+				return nil, err
+			}
+			lk := strings.ToLower(k)
+			if _, dup := h.Values[lk]; dup {
+				return nil, e.fail(&Error{Message: fmt.Sprintf("Duplicate keys '%s' are not allowed in hash literals.", k), Category: "ParserError", ErrorID: "DuplicateKeyInHashLiteral"}, "@{...}", 0)
+			}
+			h.Keys = append(h.Keys, k)
+			h.Values[lk] = v
+		}
+		return h, nil
+	case *blockNode:
+		return &ScriptBlock{body: x.body}, nil
+	case *memberNode:
+		v, err := e.eval(x.x)
+		if err != nil {
+			return nil, err
+		}
+		return getMember(v, x.name), nil
+	case *indexNode:
+		v, err := e.eval(x.x)
+		if err != nil {
+			return nil, err
+		}
+		idx, err := e.eval(x.index)
+		if err != nil {
+			return nil, err
+		}
+		switch c := v.(type) {
+		case []any:
+			n, _ := toNumber(idx)
+			i := int(n)
+			if i < 0 {
+				i += len(c)
+			}
+			if i < 0 || i >= len(c) {
+				return nil, nil
+			}
+			return c[i], nil
+		case *Hashtable:
+			r, _ := c.Get(toString(idx))
+			return r, nil
+		}
+		return nil, nil
+	case *callNode:
+		return e.call(x)
+	case *castNode:
+		v, err := e.eval(x.x)
+		if err != nil {
+			return nil, err
+		}
+		return e.cast(x.typ, v)
+	case *unaryNode:
+		v, err := e.eval(x.x)
+		if err != nil {
+			return nil, err
+		}
+		return !toBool(v), nil
+	case *binaryNode:
+		return e.binary(x)
+	case *pipelineNode:
+		return e.pipelineValue(x)
+	}
+	return nil, fmt.Errorf("internal: cannot evaluate %T", n)
+}
+
+func (e *env) variable(name string) (any, error) {
+	switch strings.ToLower(name) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	case "null":
+		return nil, nil
+	case "_", "psitem":
+		return e.under, nil
+	case "?":
+		return e.p.lastOK, nil
+	case "env:exchangeinstallpath":
+		return `C:\Program Files\Microsoft\Exchange Server\V15\`, nil
+	case "env:computername":
+		return e.p.host, nil
+	}
+	if strings.HasPrefix(strings.ToLower(name), "env:") {
+		return nil, nil
+	}
+	return e.p.vars[strings.ToLower(name)], nil
+}
+
+func (e *env) call(x *callNode) (any, error) {
+	v, err := e.eval(x.x)
+	if err != nil {
+		return nil, err
+	}
+	args := make([]any, len(x.args))
+	for i, a := range x.args {
+		if args[i], err = e.eval(a); err != nil {
+			return nil, err
+		}
+	}
+	name := strings.ToLower(x.name)
+	if v == nil {
+		return nil, e.fail(&Error{Message: "You cannot call a method on a null-valued expression.", Category: "InvalidOperation", ErrorID: "InvokeMethodOnNull"}, "."+x.name+"()", 0)
+	}
+	switch name {
+	case "tostring":
+		if len(args) == 0 {
+			return toString(v), nil
+		}
+		if t, ok := v.(time.Time); ok && len(args) == 1 {
+			switch toString(args[0]) {
+			case "o", "O":
+				if t.Location() == time.UTC {
+					return t.Format("2006-01-02T15:04:05.0000000Z"), nil
+				}
+				return t.Format("2006-01-02T15:04:05.0000000-07:00"), nil
+			case "s":
+				return t.Format("2006-01-02T15:04:05"), nil
+			}
+		}
+	case "touniversaltime":
+		if t, ok := v.(time.Time); ok {
+			return t.UTC(), nil
+		}
+	case "tolocaltime":
+		if t, ok := v.(time.Time); ok {
+			return t.Local(), nil
+		}
+	case "tobytes":
+		if o, ok := v.(*Object); ok && o.TypeName == "Microsoft.Exchange.Data.ByteQuantifiedSize" {
+			b, _ := o.Get("Bytes")
+			return b, nil
+		}
+	case "tolower":
+		if s, ok := v.(string); ok {
+			return strings.ToLower(s), nil
+		}
+	case "toupper":
+		if s, ok := v.(string); ok {
+			return strings.ToUpper(s), nil
+		}
+	case "trim":
+		if s, ok := v.(string); ok {
+			return strings.TrimSpace(s), nil
+		}
+	case "contains":
+		if s, ok := v.(string); ok && len(args) == 1 {
+			return strings.Contains(s, toString(args[0])), nil
+		}
+	case "getenumerator":
+	}
+	return nil, e.fail(&Error{Message: fmt.Sprintf("Method invocation failed because [%s] does not contain a method named '%s'.", typeName(v), x.name),
+		Category: "InvalidOperation", ErrorID: "MethodNotFound"}, "."+x.name+"()", 0)
+}
+
+func (e *env) cast(typ string, v any) (any, error) {
+	bad := func() error {
+		return e.fail(&Error{Message: fmt.Sprintf("Cannot convert value \"%s\" to type \"%s\".", toString(v), map[string]string{"int": "System.Int32", "long": "System.Int64", "double": "System.Double", "bool": "System.Boolean", "datetime": "System.DateTime"}[typ]),
+			Category: "InvalidArgument", ErrorID: "InvalidCastFromStringToInteger"}, "["+typ+"]", 0)
+	}
+	switch typ {
+	case "string":
+		if v == nil {
+			return "", nil
+		}
+		return toString(v), nil
+	case "int", "long", "double":
+		var f float64
+		switch x := v.(type) {
+		case time.Time, *Object, *Hashtable, []any:
+			return nil, bad()
+		case string:
+			if strings.TrimSpace(x) == "" {
+				f = 0
+			} else {
+				n, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+				if err != nil {
+					return nil, bad()
+				}
+				f = n
+			}
+		default:
+			n, ok := toNumber(x)
+			if !ok {
+				return nil, bad()
+			}
+			f = n
+		}
+		if typ == "double" {
+			return f, nil
+		}
+		r := math.RoundToEven(f)
+		if typ == "int" && (r > math.MaxInt32 || r < math.MinInt32) {
+			return nil, bad()
+		}
+		return int64(r), nil
+	case "bool":
+		return toBool(v), nil
+	case "datetime":
+		switch x := v.(type) {
+		case time.Time:
+			return x, nil
+		case string:
+			t, err := parseDateTime(x)
+			if err != nil {
+				return nil, bad()
+			}
+			return t, nil
+		}
+		return nil, bad()
+	case "array":
+		if a, ok := v.([]any); ok {
+			return a, nil
+		}
+		if v == nil {
+			return []any{}, nil
+		}
+		return []any{v}, nil
+	}
+	return nil, bad()
+}
+
+func (e *env) binary(x *binaryNode) (any, error) {
+	l, err := e.eval(x.left)
+	if err != nil {
+		return nil, err
+	}
+	switch x.op {
+	case "and":
+		if !toBool(l) {
+			return false, nil
+		}
+		r, err := e.eval(x.right)
+		if err != nil {
+			return nil, err
+		}
+		return toBool(r), nil
+	case "or":
+		if toBool(l) {
+			return true, nil
+		}
+		r, err := e.eval(x.right)
+		if err != nil {
+			return nil, err
+		}
+		return toBool(r), nil
+	}
+	r, err := e.eval(x.right)
+	if err != nil {
+		return nil, err
+	}
+	op := strings.TrimPrefix(x.op, "i")
+	if x.op == "in" || x.op == "notin" {
+		op = x.op
+	}
+	switch op {
+	case "xor":
+		return toBool(l) != toBool(r), nil
+	case "contains", "notcontains":
+		found := false
+		for _, el := range unroll(l) {
+			if c, ok := compare(el, r); ok && c == 0 {
+				found = true
+				break
+			}
+		}
+		return found == (op == "contains"), nil
+	case "in", "notin":
+		found := false
+		for _, el := range unroll(r) {
+			if c, ok := compare(el, l); ok && c == 0 {
+				found = true
+				break
+			}
+		}
+		return found == (op == "in"), nil
+	}
+	// With an array on the left, comparison operators filter it.
+	if arr, ok := l.([]any); ok {
+		var out []any
+		for _, el := range arr {
+			m, err := e.compareOp(op, el, r)
+			if err != nil {
+				return nil, err
+			}
+			if m {
+				out = append(out, el)
+			}
+		}
+		if out == nil {
+			out = []any{}
+		}
+		return out, nil
+	}
+	return e.compareOp(op, l, r)
+}
+
+func (e *env) compareOp(op string, l, r any) (bool, error) {
+	switch op {
+	case "like", "notlike", "clike":
+		re, err := likeToRegexp(toString(r))
+		if err != nil {
+			return false, e.fail(&Error{Message: "The specified wildcard character pattern is not valid: " + toString(r), Category: "InvalidArgument", ErrorID: "RuntimeException"}, "-like", 0)
+		}
+		return re.MatchString(toString(l)) == (op != "notlike"), nil
+	case "match", "notmatch":
+		re, err := regexp.Compile("(?i)" + toString(r))
+		if err != nil {
+			return false, e.fail(&Error{Message: fmt.Sprintf("The regular expression pattern %s is not valid.", toString(r)), Category: "InvalidOperation", ErrorID: "InvalidRegularExpression"}, "-match", 0)
+		}
+		return re.MatchString(toString(l)) == (op == "match"), nil
+	}
+	c, ok := compare(l, r)
+	switch op {
+	case "eq", "ceq":
+		return ok && c == 0, nil
+	case "ne", "cne":
+		return !ok || c != 0, nil
+	case "gt":
+		return ok && c > 0, nil
+	case "ge":
+		return ok && c >= 0, nil
+	case "lt":
+		return ok && c < 0, nil
+	case "le":
+		return ok && c <= 0, nil
+	}
+	return false, fmt.Errorf("internal: operator %s", op)
+}
+
+// runBlock runs a script block with $_ bound to under and returns its output.
+func (e *env) runBlock(sb *ScriptBlock, under any) ([]any, error) {
+	child := &env{p: e.p, under: under, hasUnder: true}
+	return child.script(sb.body)
+}

