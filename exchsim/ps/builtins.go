@@ -135,10 +135,10 @@ func calculatedProperty(h *Hashtable) (string, any, error) {
 	haveExpr := false
 	for _, k := range h.Keys {
 		v := h.Values[strings.ToLower(k)]
-		switch lk := strings.ToLower(k); {
-		case lk == "n" || lk == "name" || lk == "l" || lk == "label":
+		switch strings.ToLower(k) {
+		case "n", "name", "l", "label":
 			name = toString(v)
-		case lk == "e" || lk == "expression":
+		case "e", "expression":
 			expr, haveExpr = v, true
 		default:
 			return "", nil, &Error{Message: fmt.Sprintf("The %s key is not valid.", k), Category: "InvalidArgument", ErrorID: "DictionaryKeyIllegal,Microsoft.PowerShell.Commands.SelectObjectCommand", Terminating: true}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -62,32 +63,34 @@ func (r *Runtime) RunCommand(ctx context.Context, p Process) int {
 func (r *Runtime) runOneShot(pr *proc, script string, stdout, stderr io.Writer) int {
 	s, err := Parse(script)
 	if err != nil {
-		pe, _ := err.(*ParseError)
+		var pe *ParseError
 		re := &RuntimeError{Err: &Error{Message: err.Error(), Category: "ParserError", ErrorID: "ParseException"}, Command: firstLine(script)}
-		if pe != nil {
+		if errors.As(err, &pe) {
 			re.Err.Message, re.Err.ErrorID, re.Pos = pe.Message, pe.ErrorID, pe.Pos
 		}
-		io.WriteString(stderr, clixmlErrors([]*RuntimeError{re}))
+		_, _ = io.WriteString(stderr, clixmlErrors([]*RuntimeError{re}))
 		return 1
 	}
 	out, err := pr.runScript(s)
 	renderOutput(stdout, out)
 	code := 0
-	switch x := err.(type) {
-	case nil:
+	var exit *exitRequest
+	var rerr *RuntimeError
+	switch {
+	case err == nil:
 		if !pr.lastOK {
 			code = 1
 		}
-	case *exitRequest:
-		code = x.code
-	case *RuntimeError:
-		pr.errs = append(pr.errs, x)
+	case errors.As(err, &exit):
+		code = exit.code
+	case errors.As(err, &rerr):
+		pr.errs = append(pr.errs, rerr)
 		code = 1
 	default:
-		pr.errs = append(pr.errs, &RuntimeError{Err: &Error{Message: x.Error(), Category: "NotSpecified"}})
+		pr.errs = append(pr.errs, &RuntimeError{Err: &Error{Message: err.Error(), Category: "NotSpecified"}})
 		code = 1
 	}
-	io.WriteString(stderr, clixmlErrors(pr.errs))
+	_, _ = io.WriteString(stderr, clixmlErrors(pr.errs))
 	return code
 }
 
@@ -97,13 +100,13 @@ func renderOutput(w io.Writer, out []any) {
 	for _, o := range out {
 		switch x := o.(type) {
 		case *Object:
-			io.WriteString(w, "\r\n")
+			_, _ = io.WriteString(w, "\r\n")
 			for _, p := range x.Props {
 				fmt.Fprintf(w, "%-20s : %s\r\n", p.Name, toString(p.Value))
 			}
-			io.WriteString(w, "\r\n")
+			_, _ = io.WriteString(w, "\r\n")
 		default:
-			io.WriteString(w, toString(o)+"\r\n")
+			_, _ = io.WriteString(w, toString(o)+"\r\n")
 		}
 	}
 }
@@ -118,7 +121,7 @@ func powershellScript(args []string) (script string, fromStdin bool, err error) 
 		name := strings.ToLower(strings.TrimLeft(a, "-/"))
 		value := func() (string, error) {
 			if i+1 >= len(args) {
-				return "", fmt.Errorf("Missing argument for parameter %s.", a)
+				return "", usageError(fmt.Sprintf("Missing argument for parameter %s.", a))
 			}
 			i++
 			return args[i], nil
@@ -131,7 +134,7 @@ func powershellScript(args []string) (script string, fromStdin bool, err error) 
 			}
 			s, err := decodeUTF16Base64(v)
 			if err != nil {
-				return "", false, fmt.Errorf("Cannot process the command because the value specified with -EncodedCommand is not properly encoded. The value must be Base64 encoded.")
+				return "", false, usageError("Cannot process the command because the value specified with -EncodedCommand is not properly encoded. The value must be Base64 encoded.")
 			}
 			return s, false, nil
 		case name == "c" || (len(name) >= 2 && strings.HasPrefix("command", name)):
@@ -148,9 +151,9 @@ func powershellScript(args []string) (script string, fromStdin bool, err error) 
 				return "", false, err
 			}
 		case strings.HasPrefix("file", name):
-			return "", false, fmt.Errorf("-File is not modelled by exchsim")
+			return "", false, usageError("-File is not modelled by exchsim.")
 		default:
-			return "", false, fmt.Errorf("-%s : The term '-%s' is not recognized as a parameter of powershell.exe.", name, name)
+			return "", false, usageError(fmt.Sprintf("-%s : The term '-%s' is not recognized as a parameter of powershell.exe.", name, name))
 		}
 	}
 	return "", true, nil // no command: powershell reads commands from stdin
@@ -207,7 +210,7 @@ func (r *Runtime) cmdExe(argv []string, p Process) int {
 	case "exit":
 		if len(argv) == 3 && strings.EqualFold(argv[1], "/b") {
 			var n int
-			fmt.Sscan(argv[2], &n)
+			_, _ = fmt.Sscan(argv[2], &n)
 			return n
 		}
 		return 0
@@ -220,3 +223,9 @@ func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")
 	return strings.TrimSpace(l)
 }
+
+// usageError is powershell.exe's own message for a bad command line, printed verbatim (hence capitalised
+// and punctuated like Windows prints it).
+type usageError string
+
+func (e usageError) Error() string { return string(e) }

@@ -1,6 +1,7 @@
 package ps
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -65,14 +66,14 @@ func (e *env) invoke(c *commandNode, input []any, piped bool) ([]any, error) {
 		return out, nil
 	}
 	var rerr *RuntimeError
-	switch x := cerr.(type) {
-	case *Error:
-		rerr = &RuntimeError{Err: x, Command: c.text, Pos: c.pos}
-	case *RuntimeError:
-		rerr = x
+	var perr *Error
+	switch {
+	case errors.As(cerr, &rerr):
 		if rerr.Command == "" {
 			rerr.Command, rerr.Pos = c.text, c.pos
 		}
+	case errors.As(cerr, &perr):
+		rerr = &RuntimeError{Err: perr, Command: c.text, Pos: c.pos}
 	default:
 		return out, cerr // exit, internal errors
 	}
@@ -117,7 +118,7 @@ func (e *env) run(c *commandNode, args []boundArg, input []any, piped bool) ([]a
 	}
 	if !piped || pipeParam == "" {
 		if piped && len(input) > 0 && pipeParam == "" {
-			return nil, &Error{Message: fmt.Sprintf("The input object cannot be bound to any parameters for the command either because the command does not take pipeline input or the input and its properties do not match any of the parameters that take pipeline input."),
+			return nil, &Error{Message: "The input object cannot be bound to any parameters for the command either because the command does not take pipeline input or the input and its properties do not match any of the parameters that take pipeline input.",
 				Category: "InvalidArgument", ErrorID: "InputObjectNotBound," + cm.Name(), Terminating: true}
 		}
 		return invoke(bound)

@@ -60,7 +60,7 @@ func (w *jsonWriter) value(v any, level int) {
 	case Enum:
 		w.b.WriteString(strconv.FormatInt(x.Value, 10))
 	case time.Time:
-		w.b.WriteString(fmt.Sprintf(`"\/Date(%d)\/"`, x.UnixMilli()))
+		fmt.Fprintf(w.b, `"\/Date(%d)\/"`, x.UnixMilli())
 	case time.Duration:
 		w.object(level, []Prop{
 			{"Ticks", int64(x / 100)}, {"Days", int64(x / (24 * time.Hour))}, {"Hours", int64(x/time.Hour) % 24},

@@ -2,6 +2,7 @@ package ps
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -281,12 +282,14 @@ func Lex(src string) ([]Token, error) {
 				text := string(rs[i:j])
 				var v any
 				if isFloat {
-					var f float64
-					fmt.Sscan(text, &f)
+					f, err := strconv.ParseFloat(text, 64)
+					if err != nil {
+						return nil, &ParseError{Pos: offs[i], Message: fmt.Sprintf("The number %s is not valid.", text), ErrorID: "BadNumericConstant"}
+					}
 					v = f
 				} else {
-					var n int64
-					if _, err := fmt.Sscan(text, &n); err != nil {
+					n, err := strconv.ParseInt(text, 10, 64)
+					if err != nil {
 						return nil, &ParseError{Pos: offs[i], Message: fmt.Sprintf("The number %s is out of range.", text), ErrorID: "BadNumericConstant"}
 					}
 					v = n

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -22,7 +23,7 @@ func (r *Runtime) session(pr *proc, script string, stdin io.Reader, stdout io.Wr
 	loadRE := regexp.MustCompile(`(?m)^try \{ (.*) \} catch \{ exmReply '0' 'ERR'`)
 	m := nonceRE.FindStringSubmatch(script)
 	if m == nil {
-		io.WriteString(stdout, "exchsim: session loop without a valid $exmNonce line\r\n")
+		_, _ = io.WriteString(stdout, "exchsim: session loop without a valid $exmNonce line\r\n")
 		return 1
 	}
 	nonce := m[1]
@@ -54,8 +55,9 @@ func (r *Runtime) session(pr *proc, script string, stdin io.Reader, stdout io.Wr
 			continue
 		}
 		out, rerr := r.request(pr, string(src))
-		if x, ok := rerr.(*exitRequest); ok {
-			return x.code
+		var exit *exitRequest
+		if errors.As(rerr, &exit) {
+			return exit.code
 		}
 		if rerr != nil {
 			reply(f[1], "ERR", errorJSON(rerr))
@@ -78,9 +80,9 @@ func (r *Runtime) request(pr *proc, src string) ([]any, error) {
 	pr.errs = nil
 	s, err := Parse(src)
 	if err != nil {
-		pe, _ := err.(*ParseError)
+		var pe *ParseError
 		e := &Error{Message: err.Error(), Category: "ParserError", ErrorID: "ParseException", Type: "System.Management.Automation.ParseException"}
-		if pe != nil {
+		if errors.As(err, &pe) {
 			e.Message = fmt.Sprintf("Exception calling \"Create\" with \"1\" argument(s): \"At line:1 char:%d\r\n%s\"", pe.Pos+1, pe.Message)
 		}
 		return nil, &RuntimeError{Err: e}
@@ -98,7 +100,8 @@ func (r *Runtime) request(pr *proc, src string) ([]any, error) {
 // errorJSON is the loop's exmError: message, category, FullyQualifiedErrorId and exception type.
 func errorJSON(err error) string {
 	e := &Error{Message: err.Error(), Category: "NotSpecified"}
-	if re, ok := err.(*RuntimeError); ok {
+	var re *RuntimeError
+	if errors.As(err, &re) {
 		e = re.Err
 	}
 	typ := e.Type

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf16"
 
+	//lint:ignore SA1019 NTLM is defined on MD4; compatibility with Windows is the point.
 	"golang.org/x/crypto/md4" //nolint:staticcheck // NTLM is defined on MD4; there is no alternative.
 )
 

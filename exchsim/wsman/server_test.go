@@ -42,7 +42,7 @@ func (testLauncher) Run(ctx context.Context, req CommandRequest, stdin io.Reader
 	case "fail":
 		var n int
 		var text string
-		fmt.Sscanf(rest, "%d %s", &n, &text)
+		_, _ = fmt.Sscanf(rest, "%d %s", &n, &text)
 		fmt.Fprint(stderr, text)
 		return n
 	case "cat":
@@ -52,7 +52,7 @@ func (testLauncher) Run(ctx context.Context, req CommandRequest, stdin io.Reader
 		}
 	case "lines":
 		var n int
-		fmt.Sscanf(rest, "%d", &n)
+		_, _ = fmt.Sscanf(rest, "%d", &n)
 		for i := range n {
 			fmt.Fprintf(stdout, "line %07d %s\r\n", i, strings.Repeat("x", 40))
 		}

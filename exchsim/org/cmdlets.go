@@ -1,0 +1,969 @@
+package org
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchsim/ps"
+)
+
+// cmdlet adapts a model function to ps.Cmdlet. Every invocation settles the model at the current time and
+// honours the cmdlet_error fault.
+type cmdlet struct {
+	g      *Org
+	name   string
+	module string
+	params []ps.Parameter
+	fn     func(g *Org, inv ps.Invocation, now time.Time) ([]any, error)
+}
+
+func (c *cmdlet) Name() string               { return c.name }
+func (c *cmdlet) Module() string             { return c.module }
+func (c *cmdlet) Parameters() []ps.Parameter { return c.params }
+
+func (c *cmdlet) Invoke(_ context.Context, inv ps.Invocation) ([]any, error) {
+	g := c.g
+	g.mu.Lock()
+	now := g.clock.Now()
+	for _, k := range g.order {
+		g.settle(g.servers[k], now)
+	}
+	for _, f := range g.faults {
+		if f.Kind == "cmdlet_error" && strings.EqualFold(f.Target, c.name) && (f.Server == "" || strings.EqualFold(f.Server, inv.Host)) {
+			g.mu.Unlock()
+			msg := f.Message
+			if msg == "" {
+				msg = "An error occurred while processing this request (injected by exchsim)."
+			}
+			return nil, &ps.Error{Message: msg, Category: "NotSpecified", ErrorID: "ExchsimInjected," + c.name}
+		}
+	}
+	out, err := c.fn(g, inv, now)
+	reboot := g.pendingReboot
+	g.pendingReboot = nil
+	g.mu.Unlock()
+	if reboot != nil {
+		g.onBoot(reboot.server, reboot.down)
+	}
+	return out, err
+}
+
+type rebootNotice struct {
+	server string
+	down   time.Duration
+}
+
+func p(name string, pos int, aliases ...string) ps.Parameter {
+	return ps.Parameter{Name: name, Position: pos, Aliases: aliases}
+}
+func sw(name string) ps.Parameter { return ps.Parameter{Name: name, Position: -1, Switch: true} }
+func must(pp ps.Parameter) ps.Parameter {
+	pp.Mandatory = true
+	return pp
+}
+
+// Cmdlets returns every cmdlet the organisation implements.
+func (g *Org) Cmdlets() []ps.Cmdlet {
+	ex := ps.ExchangeSnapin
+	defs := []*cmdlet{
+		{name: "Get-ServerComponentState", module: ex, params: []ps.Parameter{must(p("Identity", 0)), p("Component", -1)}, fn: getServerComponentState},
+		{name: "Set-ServerComponentState", module: ex, params: []ps.Parameter{must(p("Identity", 0)), must(p("Component", -1)), must(p("State", -1)), must(p("Requester", -1))}, fn: setServerComponentState},
+		{name: "Get-Queue", module: ex, params: []ps.Parameter{p("Identity", 0), p("Server", -1), p("Filter", -1)}, fn: getQueue},
+		{name: "Redirect-Message", module: ex, params: []ps.Parameter{must(p("Server", -1)), must(p("Target", -1))}, fn: redirectMessage},
+		{name: "Resume-Queue", module: ex, params: []ps.Parameter{must(p("Identity", 0))}, fn: resumeQueue},
+		{name: "Retry-Queue", module: ex, params: []ps.Parameter{must(p("Identity", 0)), sw("Resubmit")}, fn: retryQueue},
+		{name: "Get-MailboxDatabaseCopyStatus", module: ex, params: []ps.Parameter{p("Identity", 0), p("Server", -1), sw("Local")}, fn: getCopyStatus},
+		{name: "Get-MailboxDatabase", module: ex, params: []ps.Parameter{p("Identity", 0), p("Server", -1), sw("Status")}, fn: getMailboxDatabase},
+		{name: "Suspend-MailboxDatabaseCopy", module: ex, params: []ps.Parameter{must(p("Identity", 0)), sw("ActivationOnly"), p("SuspendComment", -1)}, fn: suspendCopy},
+		{name: "Resume-MailboxDatabaseCopy", module: ex, params: []ps.Parameter{must(p("Identity", 0))}, fn: resumeCopy},
+		{name: "Mount-Database", module: ex, params: []ps.Parameter{must(p("Identity", 0))}, fn: mountDatabase},
+		{name: "Dismount-Database", module: ex, params: []ps.Parameter{must(p("Identity", 0))}, fn: dismountDatabase},
+		{name: "Move-ActiveMailboxDatabase", module: ex, params: []ps.Parameter{p("Identity", 0), p("Server", -1), p("ActivateOnServer", -1),
+			p("MoveComment", -1), sw("SkipClientExperienceChecks"), sw("SkipMoveSuppressionChecks"), p("MountDialOverride", -1)}, fn: moveActiveMailboxDatabase},
+		{name: "Get-MailboxServer", module: ex, params: []ps.Parameter{p("Identity", 0)}, fn: getMailboxServer},
+		{name: "Set-MailboxServer", module: ex, params: []ps.Parameter{must(p("Identity", 0)), p("DatabaseCopyAutoActivationPolicy", -1), p("DatabaseCopyActivationDisabledAndMoveNow", -1)}, fn: setMailboxServer},
+		{name: "Get-DatabaseAvailabilityGroup", module: ex, params: []ps.Parameter{p("Identity", 0), sw("Status")}, fn: getDAG},
+		{name: "Get-ExchangeServer", module: ex, params: []ps.Parameter{p("Identity", 0)}, fn: getExchangeServer},
+		{name: "Test-ServiceHealth", module: ex, params: []ps.Parameter{p("Server", 0)}, fn: testServiceHealth},
+		{name: "Get-ClusterNode", params: []ps.Parameter{p("Name", 0), p("Cluster", -1)}, fn: getClusterNode},
+		{name: "Suspend-ClusterNode", params: []ps.Parameter{p("Name", 0), p("Cluster", -1), sw("Drain"), sw("Wait")}, fn: suspendClusterNode},
+		{name: "Resume-ClusterNode", params: []ps.Parameter{p("Name", 0), p("Cluster", -1), p("Failback", -1)}, fn: resumeClusterNode},
+		{name: "Get-Service", params: []ps.Parameter{p("Name", 0)}, fn: getService},
+		{name: "Restart-Service", params: []ps.Parameter{must(p("Name", 0)), sw("Force")}, fn: restartService},
+		{name: "Get-CimInstance", params: []ps.Parameter{must(p("ClassName", 0)), p("ComputerName", -1)}, fn: getCimInstance},
+		{name: "Restart-Computer", params: []ps.Parameter{p("ComputerName", 0), sw("Force")}, fn: restartComputer},
+		{name: "Get-Process", params: []ps.Parameter{p("Name", 0), p("Id", -1)}, fn: getProcess},
+	}
+	out := make([]ps.Cmdlet, len(defs))
+	for i, d := range defs {
+		d.g = g
+		out[i] = d
+	}
+	return out
+}
+
+func arg(inv ps.Invocation, name string) string {
+	v, ok := inv.Args[name]
+	if !ok || v == nil {
+		return ""
+	}
+	if o, ok := v.(*ps.Object); ok && o.ToStringValue != "" {
+		return o.ToStringValue
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return fmt.Sprint(v)
+}
+
+func notFound(cmdlet, id string) *ps.Error {
+	return &ps.Error{Message: fmt.Sprintf("The operation couldn't be performed because object '%s' couldn't be found on 'DC01.exlab.local'.", id),
+		Category: "NotSpecified", ErrorID: "[Server=DC01,RequestId=00000000-0000-0000-0000-000000000000] 8A9F3C1E," + cmdlet,
+		Type: "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException"}
+}
+
+func (g *Org) serverArg(cmdlet string, inv ps.Invocation, name string) (*server, error) {
+	id := arg(inv, name)
+	if id == "" {
+		id = inv.Host
+	}
+	s := g.lookup(id)
+	if s == nil {
+		return nil, notFound(cmdlet, id)
+	}
+	if !s.downTil.IsZero() && !strings.EqualFold(s.spec.Name, inv.Host) {
+		return nil, &ps.Error{Message: fmt.Sprintf("Active Manager operation failed: the server '%s' is unreachable (rebooting).", s.spec.Name), Category: "NotSpecified", ErrorID: "ServerUnreachable," + cmdlet}
+	}
+	return s, nil
+}
+
+func enum(typ, name string, values map[string]int64) ps.Enum {
+	return ps.Enum{Type: typ, Name: name, Value: values[name]}
+}
+
+func serviceState(st string) ps.Enum {
+	return enum("Microsoft.Exchange.Data.ServerComponentStates+ServiceState", st, map[string]int64{"Inactive": 0, "Active": 1, "Draining": 2})
+}
+
+func requesterList(comp string, rs []RequesterState) []any {
+	out := make([]any, len(rs))
+	for i, r := range rs {
+		out[i] = ps.NewObject("Microsoft.Exchange.Data.ServerComponentStates+ItemEntry",
+			"Component", comp,
+			"Requester", enum("Microsoft.Exchange.Data.ServerComponentRequest", r.Requester, map[string]int64{"HealthApi": 0, "Maintenance": 1, "Sidelined": 2, "Functional": 3, "Deployment": 4}),
+			"State", serviceState(r.State), "Timestamp", r.Timestamp)
+	}
+	return out
+}
+
+func getServerComponentState(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	s, err := g.serverArg("Get-ServerComponentState", inv, "Identity")
+	if err != nil {
+		return nil, err
+	}
+	names := componentNames()
+	if c := arg(inv, "Component"); c != "" {
+		canon, ok := canonicalComponent(c)
+		if !ok {
+			return nil, invalidComponent(c)
+		}
+		names = []string{canon}
+	}
+	var out []any
+	for _, c := range names {
+		rs := s.comps[c]
+		out = append(out, ps.NewObject("Microsoft.Exchange.Management.SystemConfigurationTasks.ServerComponentStatusPresentationObject",
+			"ServerFqdn", g.fqdn(s), "Component", c, "State", serviceState(effective(s, c)),
+			"ServerWideOfflineIsOffline", effective(s, "ServerWideOffline") == "Inactive",
+			"LocalStates", requesterList(c, rs), "RemoteStates", requesterList(c, rs),
+			"Identity", &ps.Object{TypeName: "Microsoft.Exchange.Data.Directory.ADObjectId", ToStringValue: g.fqdn(s)}))
+	}
+	return out, nil
+}
+
+func canonicalComponent(name string) (string, bool) {
+	for _, c := range componentNames() {
+		if strings.EqualFold(c, name) {
+			return c, true
+		}
+	}
+	return "", false
+}
+
+// invalidComponent is Exchange's complaint about a component name that does not exist (such as the seed's
+// "MailboxDelivery"); the wording is approximated.
+func invalidComponent(name string) *ps.Error {
+	return &ps.Error{Message: fmt.Sprintf("The component \"%s\" is not a valid server component. Valid values are: %s.", name, strings.Join(componentNames(), ", ")),
+		Category: "InvalidArgument", ErrorID: "[Server=EX01] 5C3E2A10,Microsoft.Exchange.Management.SystemConfigurationTasks.SetServerComponentState",
+		Type: "Microsoft.Exchange.Configuration.Tasks.TaskArgumentException"}
+}
+
+func setServerComponentState(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
+	s, err := g.serverArg("Set-ServerComponentState", inv, "Identity")
+	if err != nil {
+		return nil, err
+	}
+	comp, ok := canonicalComponent(arg(inv, "Component"))
+	if !ok {
+		return nil, invalidComponent(arg(inv, "Component"))
+	}
+	state := ""
+	for _, st := range []string{"Active", "Inactive", "Draining"} {
+		if strings.EqualFold(st, arg(inv, "State")) {
+			state = st
+		}
+	}
+	if state == "" {
+		return nil, &ps.Error{Message: fmt.Sprintf("Cannot bind parameter 'State'. Cannot convert value \"%s\" to type \"Microsoft.Exchange.Data.ServerComponentStates+ServiceState\". Error: \"Unable to match the identifier name %s to a valid enumerator name. Specify one of the following enumerator names and try again: Inactive, Active, Draining\"", arg(inv, "State"), arg(inv, "State")),
+			Category: "InvalidArgument", ErrorID: "CannotConvertArgumentNoMessage,Microsoft.Exchange.Management.SystemConfigurationTasks.SetServerComponentState", Terminating: true}
+	}
+	if state == "Draining" && comp != "HubTransport" && comp != "FrontendTransport" && comp != "UMCallRouter" {
+		return nil, &ps.Error{Message: fmt.Sprintf("The Draining state is only valid for HubTransport, FrontendTransport and UMCallRouter, not %s.", comp),
+			Category: "InvalidArgument", ErrorID: "DrainingNotSupported,Microsoft.Exchange.Management.SystemConfigurationTasks.SetServerComponentState"}
+	}
+	req := ""
+	for _, r := range []string{"HealthApi", "Maintenance", "Sidelined", "Functional", "Deployment"} {
+		if strings.EqualFold(r, arg(inv, "Requester")) {
+			req = r
+		}
+	}
+	if req == "" {
+		return nil, &ps.Error{Message: fmt.Sprintf("Cannot bind parameter 'Requester'. Cannot convert value \"%s\" to type \"Microsoft.Exchange.Data.ServerComponentRequest\".", arg(inv, "Requester")),
+			Category: "InvalidArgument", ErrorID: "CannotConvertArgumentNoMessage,Microsoft.Exchange.Management.SystemConfigurationTasks.SetServerComponentState", Terminating: true}
+	}
+	if req == "HealthApi" {
+		req = "HealthAPI"
+	}
+	rs := s.comps[comp]
+	found := false
+	for i := range rs {
+		if strings.EqualFold(rs[i].Requester, req) {
+			rs[i].State, rs[i].Timestamp, found = state, now, true
+		}
+	}
+	if !found {
+		rs = append(rs, RequesterState{Requester: req, State: state, Timestamp: now})
+	}
+	s.comps[comp] = rs
+	if comp == "HubTransport" && effective(s, "HubTransport") != "Active" && s.drainSetAt.IsZero() {
+		s.drainSetAt = now
+	}
+	if effective(s, "HubTransport") == "Active" {
+		s.drainSetAt, s.drainingSince = time.Time{}, time.Time{}
+	}
+	return nil, nil
+}
+
+type queueRow struct {
+	id, deliveryType, status, hop string
+	count                         int64
+}
+
+func (g *Org) queues(s *server) []queueRow {
+	name := s.spec.Name
+	sub := queueRow{id: name + `\Submission`, deliveryType: "Undefined", status: "Ready", hop: "Submission", count: s.submission}
+	if s.submissionSuspended {
+		sub.status = "Suspended"
+	}
+	rows := []queueRow{sub}
+	if s.delivery > 0 {
+		st := "Active"
+		if s.stuck > 0 && s.delivery <= s.stuck {
+			st = "Retry"
+		}
+		rows = append(rows, queueRow{id: name + `\7`, deliveryType: "SmtpDeliveryToMailbox", status: st, hop: "db01", count: s.delivery})
+	}
+	if s.unreachable > 0 {
+		rows = append(rows, queueRow{id: name + `\Unreachable`, deliveryType: "Unreachable", status: "Ready", hop: "Unreachable Domain", count: s.unreachable})
+	}
+	if s.shadow > 0 {
+		rows = append(rows, queueRow{id: name + `\Shadow\3`, deliveryType: "ShadowRedundancy", status: "Ready", hop: "peer." + g.sc.DNSDomain, count: s.shadow})
+	}
+	if s.poison > 0 { // the poison queue is hidden while empty
+		rows = append(rows, queueRow{id: name + `\Poison`, deliveryType: "Undefined", status: "Ready", hop: "Poison Message", count: s.poison})
+	}
+	return rows
+}
+
+func getQueue(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	if f := arg(inv, "Filter"); f != "" {
+		return nil, &ps.Error{Message: "exchsim does not model Get-Queue -Filter; filter with Where-Object.", Category: "NotImplemented", ErrorID: "ExchsimFilter,Get-Queue"}
+	}
+	id := arg(inv, "Identity")
+	srvName := arg(inv, "Server")
+	if id != "" {
+		srvName, _, _ = strings.Cut(id, `\`)
+	}
+	if srvName == "" {
+		srvName = inv.Host
+	}
+	s := g.lookup(srvName)
+	if s == nil {
+		return nil, notFound("Get-Queue", srvName)
+	}
+	if !s.transportRestart.IsZero() && inv.Now.Sub(s.transportRestart) < time.Second {
+		return nil, nil // transport still booting: no queues yet ("unknown", not "empty")
+	}
+	var out []any
+	for _, q := range g.queues(s) {
+		if id != "" && !strings.EqualFold(id, q.id) {
+			continue
+		}
+		out = append(out, ps.NewObject("Microsoft.Exchange.Data.QueueViewer.ExtensibleQueueInfo",
+			"Identity", &ps.Object{TypeName: "Microsoft.Exchange.Data.QueueViewer.QueueIdentity", ToStringValue: q.id, Props: []ps.Prop{{Name: "RowId", Value: int64(1)}}},
+			"DeliveryType", enum("Microsoft.Exchange.Data.DeliveryType", q.deliveryType, map[string]int64{"Undefined": 0, "Unreachable": 14, "ShadowRedundancy": 21, "SmtpDeliveryToMailbox": 12}),
+			"Status", enum("Microsoft.Exchange.Data.QueueViewer.QueueStatus", q.status, map[string]int64{"None": 0, "Active": 1, "Ready": 2, "Retry": 3, "Suspended": 4}),
+			"MessageCount", q.count, "NextHopDomain", q.hop, "LastError", ""))
+	}
+	if id != "" && len(out) == 0 {
+		return nil, notFound("Get-Queue", id)
+	}
+	return out, nil
+}
+
+func redirectMessage(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	s, err := g.serverArg("Redirect-Message", inv, "Server")
+	if err != nil {
+		return nil, err
+	}
+	target := arg(inv, "Target")
+	if !strings.Contains(target, ".") {
+		return nil, &ps.Error{Message: fmt.Sprintf("The target '%s' must be a fully qualified domain name.", target), Category: "InvalidArgument", ErrorID: "TargetNotFqdn,Microsoft.Exchange.Management.QueueViewerTasks.RedirectMessage"}
+	}
+	t := g.lookup(target)
+	if t == nil || t == s {
+		return nil, notFound("Redirect-Message", target)
+	}
+	if effective(t, "HubTransport") != "Active" || !t.downTil.IsZero() {
+		return nil, &ps.Error{Message: fmt.Sprintf("The target server %s is not accepting messages (HubTransport is not Active).", target), Category: "InvalidOperation", ErrorID: "TargetNotAccepting,Microsoft.Exchange.Management.QueueViewerTasks.RedirectMessage"}
+	}
+	moved := s.submission + max(s.delivery-s.stuck, 0)
+	if s.submissionSuspended {
+		moved -= s.submission
+	} else {
+		s.submission = 0
+	}
+	s.delivery = min(s.delivery, s.stuck)
+	t.delivery += moved
+	return nil, nil
+}
+
+func resumeQueue(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	id := arg(inv, "Identity")
+	srv, q, _ := strings.Cut(id, `\`)
+	s := g.lookup(srv)
+	if s == nil || !strings.EqualFold(q, "Submission") && !strings.EqualFold(q, "7") {
+		return nil, notFound("Resume-Queue", id)
+	}
+	if strings.EqualFold(q, "Submission") {
+		s.submissionSuspended = false
+	}
+	return nil, nil
+}
+
+func retryQueue(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	id := arg(inv, "Identity")
+	srv, _, _ := strings.Cut(id, `\`)
+	if g.lookup(srv) == nil {
+		return nil, notFound("Retry-Queue", id)
+	}
+	return nil, nil
+}
+
+func copyStatusEnum(st string) ps.Enum {
+	return enum("Microsoft.Exchange.Management.SystemConfigurationTasks.CopyStatus", st, map[string]int64{
+		"Unknown": 0, "Initializing": 1, "Resynchronizing": 2, "DisconnectedAndResynchronizing": 3, "DisconnectedAndHealthy": 4,
+		"Healthy": 5, "Failed": 6, "FailedAndSuspended": 7, "Suspended": 8, "Seeding": 9, "Mounting": 10, "Mounted": 11,
+		"Dismounting": 12, "Dismounted": 13, "NonExchangeReplication": 14, "SeedingSource": 15, "Misconfigured": 16, "ServiceDown": 17})
+}
+
+func (g *Org) copyRow(d *database, c *dbCopy) any {
+	active := ""
+	for _, x := range d.copies {
+		if x.status == "Mounted" || x.status == "Dismounted" && x.pref == activePref(d) {
+			active = strings.ToLower(x.server)
+		}
+	}
+	return ps.NewObject("Microsoft.Exchange.Management.SystemConfigurationTasks.DatabaseCopyStatusEntry",
+		"Name", d.spec.Name+`\`+g.servers[c.server].spec.Name, "DatabaseName", d.spec.Name, "MailboxServer", g.servers[c.server].spec.Name,
+		"Status", copyStatusEnum(c.status), "ActiveCopy", c.status == "Mounted", "ActiveDatabaseCopy", active,
+		"ActivationSuspended", c.actSusp, "CopyQueueLength", c.cq, "ReplayQueueLength", c.rq,
+		"ContentIndexState", enum("Microsoft.Exchange.Server.Storage.Common.ContentIndexStatusType", c.ci, map[string]int64{"Unknown": 0, "Healthy": 1, "Crawling": 2, "Failed": 3}))
+}
+
+func activePref(d *database) int {
+	for _, c := range d.copies {
+		if c.status == "Mounted" || c.status == "Dismounted" {
+			return c.pref
+		}
+	}
+	return 0
+}
+
+func getCopyStatus(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	id := arg(inv, "Identity")
+	srv := arg(inv, "Server")
+	if id == "" && srv == "" {
+		srv = inv.Host
+	}
+	var out []any
+	for _, k := range g.dbOrder {
+		d := g.dbs[k]
+		for _, c := range d.copies {
+			name := d.spec.Name + `\` + g.servers[c.server].spec.Name
+			switch {
+			case id != "" && !strings.EqualFold(id, d.spec.Name) && !strings.EqualFold(id, name):
+				continue
+			case srv != "" && !strings.EqualFold(srv, c.server):
+				continue
+			}
+			out = append(out, g.copyRow(d, c))
+		}
+	}
+	if len(out) == 0 && (id != "" || g.lookup(srv) == nil) {
+		if id == "" {
+			id = srv
+		}
+		return nil, notFound("Get-MailboxDatabaseCopyStatus", id)
+	}
+	return out, nil
+}
+
+func getMailboxDatabase(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	id := arg(inv, "Identity")
+	srv := arg(inv, "Server")
+	status := inv.Args.Has("Status") && inv.Args["Status"] == true
+	var out []any
+	for _, k := range g.dbOrder {
+		d := g.dbs[k]
+		if id != "" && !strings.EqualFold(id, d.spec.Name) {
+			continue
+		}
+		var servers, prefs []any
+		activeServer := ""
+		held := false
+		mounted := false
+		for _, c := range d.copies {
+			name := g.servers[c.server].spec.Name
+			servers = append(servers, name)
+			prefs = append(prefs, ps.NewObject("System.Collections.Generic.KeyValuePair", "Key", name, "Value", int64(c.pref)))
+			if c.status == "Mounted" || c.status == "Dismounted" {
+				activeServer = name
+				mounted = c.status == "Mounted"
+			}
+			if strings.EqualFold(c.server, srv) {
+				held = true
+			}
+		}
+		if srv != "" && !held {
+			continue
+		}
+		repl := "Remote"
+		if len(d.copies) == 1 {
+			repl = "None"
+		}
+		var full, mountedV any
+		if status {
+			mountedV = mounted
+			if !d.full.IsZero() {
+				full = d.full
+			}
+		}
+		out = append(out, ps.NewObject("Microsoft.Exchange.Data.Directory.SystemConfiguration.MailboxDatabase",
+			"Name", d.spec.Name, "Server", activeServer, "ReplicationType", enum("Microsoft.Exchange.Data.Directory.SystemConfiguration.ReplicationType", repl, map[string]int64{"None": 0, "Remote": 1}),
+			"Mounted", mountedV, "Servers", servers, "ActivationPreference", prefs, "LastFullBackup", full, "LastIncrementalBackup", nil,
+			"MailboxCount", d.spec.Mailboxes))
+	}
+	if id != "" && len(out) == 0 {
+		return nil, notFound("Get-MailboxDatabase", id)
+	}
+	return out, nil
+}
+
+func (g *Org) copyArg(cmdlet, id string) (*database, *dbCopy, error) {
+	db, srv, ok := strings.Cut(id, `\`)
+	d := g.dbs[strings.ToUpper(db)]
+	if !ok || d == nil {
+		return nil, nil, notFound(cmdlet, id)
+	}
+	for _, c := range d.copies {
+		if strings.EqualFold(c.server, srv) {
+			return d, c, nil
+		}
+	}
+	return nil, nil, notFound(cmdlet, id)
+}
+
+func suspendCopy(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	_, c, err := g.copyArg("Suspend-MailboxDatabaseCopy", arg(inv, "Identity"))
+	if err != nil {
+		return nil, err
+	}
+	if inv.Args["ActivationOnly"] == true {
+		c.actSusp = true
+		return nil, nil
+	}
+	if c.status == "Mounted" {
+		return nil, &ps.Error{Message: fmt.Sprintf("The suspend operation can't proceed because database '%s' on Exchange Mailbox server '%s' is the active mailbox database copy.", arg(inv, "Identity"), c.server),
+			Category: "InvalidOperation", ErrorID: "SuspendActiveCopy,Microsoft.Exchange.Management.SystemConfigurationTasks.SuspendDatabaseCopy"}
+	}
+	c.status, c.actSusp = "Suspended", true
+	return nil, nil
+}
+
+func resumeCopy(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	_, c, err := g.copyArg("Resume-MailboxDatabaseCopy", arg(inv, "Identity"))
+	if err != nil {
+		return nil, err
+	}
+	if c.status == "Suspended" {
+		c.status = "Healthy"
+	}
+	c.actSusp = false
+	return nil, nil
+}
+
+func (g *Org) dbArg(cmdlet string, inv ps.Invocation) (*database, error) {
+	id := arg(inv, "Identity")
+	d := g.dbs[strings.ToUpper(id)]
+	if d == nil {
+		return nil, notFound(cmdlet, id)
+	}
+	return d, nil
+}
+
+func mountDatabase(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	d, err := g.dbArg("Mount-Database", inv)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range d.copies {
+		if c.status == "Dismounted" {
+			c.status = "Mounted"
+		}
+	}
+	return nil, nil
+}
+
+// dismountDatabase dismounts the active copy wherever it is: with a database identity there is no failover
+// (the outage the seed procedure causes on DAG members).
+func dismountDatabase(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	d, err := g.dbArg("Dismount-Database", inv)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range d.copies {
+		if c.status == "Mounted" {
+			c.status = "Dismounted"
+		}
+	}
+	return nil, nil
+}
+
+func moveActiveMailboxDatabase(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	if f := g.faultFor("move_fails", arg(inv, "Server")); f != nil || g.faultFor("move_fails", inv.Host) != nil {
+		return nil, &ps.Error{Message: "An Active Manager operation failed. Error: The database action failed. Error: Operation failed with message: AmDbMoveMoveSuppressedBlackoutException: Move for database was suppressed because too many moves happened recently.",
+			Category: "InvalidOperation", ErrorID: "AmDbActionWrapperException,Microsoft.Exchange.Management.SystemConfigurationTasks.MoveActiveMailboxDatabase"}
+	}
+	var errs []string
+	var out []any
+	if id := arg(inv, "Identity"); id != "" {
+		d := g.dbs[strings.ToUpper(id)]
+		if d == nil {
+			return nil, notFound("Move-ActiveMailboxDatabase", id)
+		}
+		if err := g.moveActive(d, arg(inv, "ActivateOnServer")); err != nil {
+			return nil, &ps.Error{Message: err.Error(), Category: "InvalidOperation", ErrorID: "AmDbActionWrapperException,Microsoft.Exchange.Management.SystemConfigurationTasks.MoveActiveMailboxDatabase"}
+		}
+		return out, nil
+	}
+	srv := arg(inv, "Server")
+	if g.lookup(srv) == nil {
+		return nil, notFound("Move-ActiveMailboxDatabase", srv)
+	}
+	for _, k := range g.dbOrder {
+		d := g.dbs[k]
+		for _, c := range d.copies {
+			if c.status == "Mounted" && strings.EqualFold(c.server, srv) {
+				if err := g.moveActive(d, ""); err != nil {
+					errs = append(errs, err.Error())
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, &ps.Error{Message: strings.Join(errs, " "), Category: "InvalidOperation", ErrorID: "AmDbActionWrapperException,Microsoft.Exchange.Management.SystemConfigurationTasks.MoveActiveMailboxDatabase"}
+	}
+	return out, nil
+}
+
+func policyEnum(p string) ps.Enum {
+	return enum("Microsoft.Exchange.Data.Directory.SystemConfiguration.DatabaseCopyAutoActivationPolicyType", p, map[string]int64{"Unrestricted": 0, "IntrasiteOnly": 1, "Blocked": 2})
+}
+
+func getMailboxServer(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	var targets []*server
+	if id := arg(inv, "Identity"); id != "" {
+		s := g.lookup(id)
+		if s == nil {
+			return nil, notFound("Get-MailboxServer", id)
+		}
+		targets = []*server{s}
+	} else {
+		for _, k := range g.order {
+			targets = append(targets, g.servers[k])
+		}
+	}
+	var out []any
+	for _, s := range targets {
+		var dag any
+		if s.spec.DAG != "" {
+			dag = s.spec.DAG
+		}
+		out = append(out, ps.NewObject("Microsoft.Exchange.Data.Directory.Management.MailboxServer",
+			"Name", s.spec.Name, "DatabaseAvailabilityGroup", dag, "DatabaseCopyAutoActivationPolicy", policyEnum(s.policy),
+			"DatabaseCopyActivationDisabledAndMoveNow", s.moveNow, "MaximumActiveDatabases", nil,
+			"AutoDatabaseMountDial", enum("Microsoft.Exchange.Data.Directory.SystemConfiguration.AutoDatabaseMountDial", "GoodAvailability", map[string]int64{"GoodAvailability": 6})))
+	}
+	return out, nil
+}
+
+func setMailboxServer(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	s, err := g.serverArg("Set-MailboxServer", inv, "Identity")
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := inv.Args["DatabaseCopyAutoActivationPolicy"]; ok {
+		pol := ""
+		for _, x := range []string{"Unrestricted", "IntrasiteOnly", "Blocked"} {
+			if strings.EqualFold(x, fmt.Sprint(v)) {
+				pol = x
+			}
+		}
+		if pol == "" {
+			return nil, &ps.Error{Message: fmt.Sprintf("Cannot bind parameter 'DatabaseCopyAutoActivationPolicy'. Cannot convert value \"%v\" to type \"Microsoft.Exchange.Data.Directory.SystemConfiguration.DatabaseCopyAutoActivationPolicyType\".", v),
+				Category: "InvalidArgument", ErrorID: "CannotConvertArgumentNoMessage,Microsoft.Exchange.Management.SystemConfigurationTasks.SetMailboxServer", Terminating: true}
+		}
+		s.policy = pol
+	}
+	if v, ok := inv.Args["DatabaseCopyActivationDisabledAndMoveNow"]; ok {
+		b, isBool := v.(bool)
+		if !isBool {
+			return nil, &ps.Error{Message: "Cannot process argument transformation on parameter 'DatabaseCopyActivationDisabledAndMoveNow'. Use $true or $false.", Category: "InvalidData", ErrorID: "ParameterArgumentTransformationError,Microsoft.Exchange.Management.SystemConfigurationTasks.SetMailboxServer", Terminating: true}
+		}
+		s.moveNow = b
+		if b { // "immediately moves any mounted databases ... if copies exist and are healthy"
+			for _, k := range g.dbOrder {
+				d := g.dbs[k]
+				for _, c := range d.copies {
+					if c.status == "Mounted" && c.server == strings.ToUpper(s.spec.Name) {
+						_ = g.moveActive(d, "")
+					}
+				}
+			}
+		}
+	}
+	return nil, nil
+}
+
+func (g *Org) dagMembers(dag string) []*server {
+	var out []*server
+	for _, k := range g.order {
+		if s := g.servers[k]; strings.EqualFold(s.spec.DAG, dag) && dag != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func getDAG(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	var out []any
+	for _, d := range g.sc.DAGs {
+		if id := arg(inv, "Identity"); id != "" && !strings.EqualFold(id, d.Name) {
+			continue
+		}
+		var servers, stopped []any
+		pam := ""
+		for _, s := range g.dagMembers(d.Name) {
+			servers = append(servers, s.spec.Name)
+			if !s.downTil.IsZero() {
+				stopped = append(stopped, s.spec.Name)
+			} else if pam == "" {
+				pam = s.spec.Name
+			}
+		}
+		out = append(out, ps.NewObject("Microsoft.Exchange.Data.Directory.SystemConfiguration.DatabaseAvailabilityGroup",
+			"Name", d.Name, "Servers", servers, "StoppedMailboxServers", stopped, "PrimaryActiveManager", pam,
+			"WitnessServer", d.Witness, "WitnessShareInUse", enum("Microsoft.Exchange.Data.Directory.SystemConfiguration.WitnessShareUsage", "Primary", map[string]int64{"None": 0, "Primary": 1, "Alternate": 2, "InvalidConfiguration": 3})))
+	}
+	if id := arg(inv, "Identity"); id != "" && len(out) == 0 {
+		return nil, notFound("Get-DatabaseAvailabilityGroup", id)
+	}
+	return out, nil
+}
+
+func getExchangeServer(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	var out []any
+	for _, k := range g.order {
+		s := g.servers[k]
+		if id := arg(inv, "Identity"); id != "" && g.lookup(id) != s {
+			continue
+		}
+		member := "No"
+		if s.spec.DAG != "" {
+			member = "Yes"
+		}
+		out = append(out, ps.NewObject("Microsoft.Exchange.Data.Directory.Management.ExchangeServer",
+			"Name", s.spec.Name, "Fqdn", g.fqdn(s), "Site", &ps.Object{TypeName: "Microsoft.Exchange.Data.Directory.ADObjectId", ToStringValue: g.sc.DNSDomain + "/Configuration/Sites/" + s.spec.Site},
+			"ServerRole", enum("Microsoft.Exchange.Data.Directory.SystemConfiguration.ServerRole", "Mailbox", map[string]int64{"Mailbox": 2}),
+			"AdminDisplayVersion", &ps.Object{TypeName: "Microsoft.Exchange.Data.ServerVersion", ToStringValue: s.spec.Version}, "IsMemberOfCluster", member, "Edition", "Standard"))
+	}
+	if id := arg(inv, "Identity"); id != "" && len(out) == 0 {
+		return nil, notFound("Get-ExchangeServer", id)
+	}
+	return out, nil
+}
+
+func exchangeServices() []string {
+	return []string{"MSExchangeADTopology", "MSExchangeDelivery", "MSExchangeIS", "MSExchangeRepl", "MSExchangeServiceHost",
+		"MSExchangeSubmission", "MSExchangeTransport", "MSExchangeFrontEndTransport", "W3SVC"}
+}
+
+func testServiceHealth(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	s, err := g.serverArg("Test-ServiceHealth", inv, "Server")
+	if err != nil {
+		return nil, err
+	}
+	var running, notRunning []any
+	for _, svc := range exchangeServices() {
+		if s.services[svc] == "Running" {
+			running = append(running, svc)
+		} else {
+			notRunning = append(notRunning, svc)
+		}
+	}
+	return []any{ps.NewObject("Microsoft.Exchange.Monitoring.ServerHealthInfo", "Role", "Mailbox Server Role",
+		"RequiredServicesRunning", len(notRunning) == 0, "ServicesRunning", running, "ServicesNotRunning", notRunning)}, nil
+}
+
+func nodeState(st string) ps.Enum {
+	return enum("Microsoft.FailoverClusters.PowerShell.ClusterNodeState", st, map[string]int64{"Up": 0, "Down": 1, "Paused": 2, "Joining": 3})
+}
+
+func (g *Org) clusterOf(inv ps.Invocation, cmdlet string) (string, error) {
+	local := g.lookup(inv.Host)
+	if local == nil || local.spec.DAG == "" {
+		return "", &ps.Error{Message: "The cluster service is not running. Make sure that the service is running on all nodes in the cluster.", Category: "ConnectionError", ErrorID: "ClusterCmdletException," + cmdlet}
+	}
+	return local.spec.DAG, nil
+}
+
+func getClusterNode(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	dag, err := g.clusterOf(inv, "Get-ClusterNode")
+	if err != nil {
+		return nil, err
+	}
+	var out []any
+	for _, s := range g.dagMembers(dag) {
+		if n := arg(inv, "Name"); n != "" && !strings.EqualFold(n, s.spec.Name) {
+			continue
+		}
+		out = append(out, ps.NewObject("Microsoft.FailoverClusters.PowerShell.ClusterNode", "Name", s.spec.Name, "State", nodeState(s.node), "Cluster", dag))
+	}
+	if n := arg(inv, "Name"); n != "" && len(out) == 0 {
+		return nil, &ps.Error{Message: fmt.Sprintf("The cluster node '%s' was not found.", n), Category: "ObjectNotFound", ErrorID: "ClusterObjectNotFoundException,Get-ClusterNode"}
+	}
+	return out, nil
+}
+
+func (g *Org) nodeArg(inv ps.Invocation, cmdlet string) (*server, error) {
+	dag, err := g.clusterOf(inv, cmdlet)
+	if err != nil {
+		return nil, err
+	}
+	name := arg(inv, "Name")
+	if name == "" {
+		name = inv.Host
+	}
+	for _, s := range g.dagMembers(dag) {
+		if strings.EqualFold(s.spec.Name, name) {
+			return s, nil
+		}
+	}
+	return nil, &ps.Error{Message: fmt.Sprintf("The cluster node '%s' was not found.", name), Category: "ObjectNotFound", ErrorID: "ClusterObjectNotFoundException," + cmdlet}
+}
+
+func suspendClusterNode(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	s, err := g.nodeArg(inv, "Suspend-ClusterNode")
+	if err != nil {
+		return nil, err
+	}
+	if s.node == "Up" {
+		s.node = "Paused"
+	}
+	return []any{ps.NewObject("Microsoft.FailoverClusters.PowerShell.ClusterNode", "Name", s.spec.Name, "State", nodeState(s.node))}, nil
+}
+
+func resumeClusterNode(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	s, err := g.nodeArg(inv, "Resume-ClusterNode")
+	if err != nil {
+		return nil, err
+	}
+	if s.node == "Paused" {
+		s.node = "Up"
+	}
+	return []any{ps.NewObject("Microsoft.FailoverClusters.PowerShell.ClusterNode", "Name", s.spec.Name, "State", nodeState(s.node))}, nil
+}
+
+func serviceObject(name, status string) any {
+	return ps.NewObject("System.ServiceProcess.ServiceController", "Name", name, "DisplayName", name,
+		"Status", enum("System.ServiceProcess.ServiceControllerStatus", status, map[string]int64{"Stopped": 1, "StartPending": 2, "StopPending": 3, "Running": 4}),
+		"StartType", enum("System.ServiceProcess.ServiceStartMode", "Automatic", map[string]int64{"Automatic": 2, "Manual": 3, "Disabled": 4}))
+}
+
+func getService(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	s := g.lookup(inv.Host)
+	if s == nil {
+		return nil, notFound("Get-Service", inv.Host)
+	}
+	var names []string
+	if v, ok := inv.Args["Name"]; ok {
+		for _, n := range toSlice(v) {
+			names = append(names, fmt.Sprint(n))
+		}
+	} else {
+		for n := range s.services {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+	}
+	var out []any
+	for _, n := range names {
+		found := false
+		for svc, st := range s.services {
+			if strings.EqualFold(svc, n) {
+				out = append(out, serviceObject(svc, st))
+				found = true
+			}
+		}
+		if !found {
+			return out, &ps.Error{Message: fmt.Sprintf("Cannot find any service with service name '%s'.", n), Category: "ObjectNotFound", ErrorID: "NoServiceFoundForGivenName,Microsoft.PowerShell.Commands.GetServiceCommand"}
+		}
+	}
+	return out, nil
+}
+
+func toSlice(v any) []any {
+	if a, ok := v.([]any); ok {
+		return a
+	}
+	return []any{v}
+}
+
+func restartService(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
+	s := g.lookup(inv.Host)
+	for _, n := range toSlice(inv.Args["Name"]) {
+		name := fmt.Sprint(n)
+		found := false
+		for svc := range s.services {
+			if strings.EqualFold(svc, name) {
+				s.services[svc] = "Running"
+				found = true
+				if strings.EqualFold(svc, "MSExchangeTransport") {
+					s.transportRestart = now
+					// Draining set before the restart takes effect now (exchange-maintenance.md §1.1 step 2).
+					if effective(s, "HubTransport") != "Active" {
+						s.drainingSince = now
+					}
+				}
+			}
+		}
+		if !found {
+			return nil, &ps.Error{Message: fmt.Sprintf("Cannot find any service with service name '%s'.", name), Category: "ObjectNotFound", ErrorID: "NoServiceFoundForGivenName,Microsoft.PowerShell.Commands.RestartServiceCommand"}
+		}
+	}
+	return nil, nil
+}
+
+func getCimInstance(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	if !strings.EqualFold(arg(inv, "ClassName"), "Win32_OperatingSystem") {
+		return nil, &ps.Error{Message: fmt.Sprintf("Invalid class %s (exchsim models Win32_OperatingSystem only).", arg(inv, "ClassName")), Category: "MetadataError", ErrorID: "HRESULT 0x80041010,Microsoft.Management.Infrastructure.CimCmdlets.GetCimInstanceCommand"}
+	}
+	s := g.lookup(inv.Host)
+	return []any{ps.NewObject("Microsoft.Management.Infrastructure.CimInstance#root/cimv2/Win32_OperatingSystem",
+		"CSName", s.spec.Name, "Caption", "Microsoft Windows Server 2019 Standard", "LastBootUpTime", s.bootTime)}, nil
+}
+
+// restartComputer starts a reboot: actives fail over first, services stop, the WinRM listener goes away for
+// the scenario's reboot time (or forever with reboot_never_returns). Cluster pause, component states and
+// policies survive.
+func restartComputer(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
+	s := g.lookup(inv.Host)
+	for _, k := range g.dbOrder {
+		d := g.dbs[k]
+		for _, c := range d.copies {
+			if c.server != strings.ToUpper(s.spec.Name) {
+				continue
+			}
+			if c.status == "Mounted" {
+				if err := g.moveActive(d, ""); err != nil {
+					c.status = "Dismounted" // no healthy copy: the database is down until the server returns
+					continue
+				}
+			}
+			if c.status == "Healthy" {
+				c.status = "ServiceDown"
+			}
+		}
+	}
+	for k := range s.services {
+		s.services[k] = "Stopped"
+	}
+	if s.node == "Up" {
+		s.node = "Down"
+	}
+	down := g.sc.Timing.Reboot.Duration
+	s.downTil = now.Add(down)
+	if g.hasFault("reboot_never_returns", s.spec.Name) {
+		s.neverUp = true
+		down = 100 * 365 * 24 * time.Hour
+	}
+	g.pendingReboot = &rebootNotice{server: s.spec.Name, down: down}
+	return nil, nil
+}
+
+func getProcess(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	s := g.lookup(inv.Host)
+	name := arg(inv, "Name")
+	procs := map[string]int64{"powershell": 4242, "w3wp": 3100, "MSExchangeTransport": 2200}
+	if s.setupRunning {
+		procs["ExSetup"] = 5120
+	}
+	var out []any
+	for _, n := range toSlice(inv.Args["Name"]) {
+		if n == nil {
+			break
+		}
+		pid, ok := procs[fmt.Sprint(n)]
+		if !ok {
+			for k, v := range procs {
+				if strings.EqualFold(k, fmt.Sprint(n)) {
+					pid, ok = v, true
+				}
+			}
+		}
+		if !ok {
+			return out, &ps.Error{Message: fmt.Sprintf("Cannot find a process with the name \"%s\". Verify the process name and call the cmdlet again.", n), Category: "ObjectNotFound", ErrorID: "NoProcessFoundForGivenName,Microsoft.PowerShell.Commands.GetProcessCommand"}
+		}
+		out = append(out, ps.NewObject("System.Diagnostics.Process", "Name", fmt.Sprint(n), "Id", pid))
+	}
+	if name == "" && !inv.Args.Has("Name") {
+		for k, v := range procs {
+			out = append(out, ps.NewObject("System.Diagnostics.Process", "Name", k, "Id", v))
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,537 @@
+package org
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Clock is the simulated time.
+type Clock interface{ Now() time.Time }
+
+// RealClock is the wall clock.
+type RealClock struct{}
+
+// Now returns time.Now().
+func (RealClock) Now() time.Time { return time.Now() }
+
+// ManualClock is a clock tests move by hand. It is safe for concurrent use.
+type ManualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewManualClock starts at t.
+func NewManualClock(t time.Time) *ManualClock { return &ManualClock{t: t} }
+
+// Now returns the current simulated time.
+func (c *ManualClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+// Advance moves the clock forward by d.
+func (c *ManualClock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// Options configure an Org.
+type Options struct {
+	Clock  Clock
+	Logger *slog.Logger
+	// OnReboot is called (without locks held) when a server starts rebooting: the WinRM layer drops its
+	// shells and refuses connections for down.
+	OnReboot func(server string, down time.Duration)
+}
+
+// The components of an Exchange 2019 server (exchange-maintenance.md §3.3).
+func componentNames() []string {
+	return []string{"ServerWideOffline", "HubTransport", "FrontendTransport", "MailboxDeliveryProxy", "HighAvailability",
+		"Monitoring", "RecoveryActionsEnabled", "AutoDiscoverProxy", "ActiveSyncProxy", "EcpProxy", "EwsProxy", "ImapProxy",
+		"OabProxy", "OwaProxy", "PopProxy", "PushNotificationsProxy", "RpsProxy", "RwsProxy", "RpcProxy", "XropProxy",
+		"RestProxy", "MapiProxy", "DefaultProxy", "E4EProxy", "HttpProxyAvailabilityGroup", "RoutingUpdates", "RoutingService",
+		"SharedCache", "EdgeTransport", "Lsass", "CafeLAMv2", "LogExportProvider", "ForwardSyncDaemon", "ProvisioningRps"}
+}
+
+// RequesterState is one requester's entry for a component.
+type RequesterState struct {
+	Requester string    `json:"requester"`
+	State     string    `json:"state"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
+type server struct {
+	spec     ServerSpec
+	policy   string
+	moveNow  bool
+	comps    map[string][]RequesterState // component → requesters, in first-set order
+	node     string                      // cluster node state: Up, Paused, Down ("" outside a DAG)
+	services map[string]string           // name → Running/Stopped
+	bootTime time.Time
+	downTil  time.Time // rebooting until
+	neverUp  bool      // fault reboot_never_returns
+
+	// transport queues
+	submission, delivery, shadow, poison, unreachable int64
+	stuck                                             int64
+	submissionSuspended                               bool
+	drainingSince                                     time.Time // HubTransport Draining + transport restarted: draining from then
+	transportRestart                                  time.Time
+	drainSetAt                                        time.Time
+	setupRunning                                      bool
+}
+
+type dbCopy struct {
+	server  string
+	pref    int
+	status  string // Mounted, Healthy, Dismounted, Suspended, FailedAndSuspended
+	actSusp bool
+	cq, rq  int64
+	ci      string
+}
+
+type database struct {
+	spec   DatabaseSpec
+	copies []*dbCopy // in activation-preference order
+	full   time.Time
+}
+
+// Org is the simulated organisation. All methods are safe for concurrent use.
+type Org struct {
+	sc     *Scenario
+	clock  Clock
+	logger *slog.Logger
+	onBoot func(string, time.Duration)
+	start  time.Time
+
+	mu            sync.Mutex
+	pendingReboot *rebootNotice      // set by Restart-Computer, announced after the lock is released
+	servers       map[string]*server // upper-case name
+	order         []string
+	dbs           map[string]*database
+	dbOrder       []string
+	faults        []Fault
+}
+
+// New builds an organisation in the scenario's initial state.
+func New(sc *Scenario, o Options) (*Org, error) {
+	if o.Clock == nil {
+		o.Clock = RealClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.OnReboot == nil {
+		o.OnReboot = func(string, time.Duration) {}
+	}
+	g := &Org{sc: sc, clock: o.Clock, logger: o.Logger.With("component", "org"), onBoot: o.OnReboot, start: o.Clock.Now()}
+	g.reset()
+	return g, nil
+}
+
+func (g *Org) reset() {
+	now := g.start
+	g.servers = map[string]*server{}
+	g.order = nil
+	g.dbs = map[string]*database{}
+	g.dbOrder = nil
+	g.faults = nil
+	for _, spec := range g.sc.Servers {
+		s := &server{spec: spec, policy: spec.ActivationPolicy, comps: map[string][]RequesterState{},
+			services: map[string]string{}, bootTime: now.Add(-72 * time.Hour),
+			submission: spec.Queues.Submission, delivery: spec.Queues.Delivery, shadow: spec.Queues.Shadow,
+			poison: spec.Queues.Poison, unreachable: spec.Queues.Unreachable, stuck: spec.Queues.Stuck,
+			submissionSuspended: spec.Queues.SubmissionSuspended, setupRunning: spec.SetupRunning}
+		for _, c := range componentNames() {
+			st := "Active"
+			if c == "ForwardSyncDaemon" || c == "ProvisioningRps" {
+				st = "Inactive" // by design on-premises
+			}
+			s.comps[c] = []RequesterState{{Requester: "HealthAPI", State: st, Timestamp: now.Add(-72 * time.Hour)}}
+		}
+		if spec.DAG != "" {
+			s.node = "Up"
+		}
+		for _, svc := range []string{"MSExchangeADTopology", "MSExchangeTransport", "MSExchangeFrontEndTransport", "MSExchangeIS",
+			"MSExchangeRepl", "MSExchangeDelivery", "MSExchangeSubmission", "MSExchangeServiceHost", "MSExchangeHM", "W3SVC", "WinRM"} {
+			s.services[svc] = "Running"
+		}
+		if spec.DAG != "" {
+			s.services["ClusSvc"] = "Running"
+		}
+		key := strings.ToUpper(spec.Name)
+		g.servers[key] = s
+		g.order = append(g.order, key)
+	}
+	for _, spec := range g.sc.Databases {
+		d := &database{spec: spec}
+		if spec.LastFullBackupAgo.Duration > 0 {
+			d.full = now.Add(-spec.LastFullBackupAgo.Duration)
+		}
+		for i, srv := range spec.Copies {
+			st := "Healthy"
+			if i == 0 {
+				st = "Mounted"
+			}
+			d.copies = append(d.copies, &dbCopy{server: strings.ToUpper(srv), pref: i + 1, status: st, ci: "Healthy"})
+		}
+		key := strings.ToUpper(spec.Name)
+		g.dbs[key] = d
+		g.dbOrder = append(g.dbOrder, key)
+	}
+}
+
+// Reset returns the organisation to the scenario's initial state and clears faults.
+func (g *Org) Reset() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.start = g.clock.Now()
+	g.reset()
+	return nil
+}
+
+// ServerInfo names a server.
+type ServerInfo struct {
+	Name, Fqdn, DAG, Site string
+}
+
+// Servers lists the servers in scenario order.
+func (g *Org) Servers() []ServerInfo {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []ServerInfo
+	for _, k := range g.order {
+		s := g.servers[k]
+		out = append(out, ServerInfo{Name: s.spec.Name, Fqdn: g.fqdn(s), DAG: s.spec.DAG, Site: s.spec.Site})
+	}
+	return out
+}
+
+// Credentials are the account the scenario's WinRM listeners accept.
+func (g *Org) Credentials() (user, password string) {
+	return g.sc.Credentials.User, g.sc.Credentials.Password
+}
+
+// Domain returns the NetBIOS and DNS domain names.
+func (g *Org) Domain() (netbios, dns string) { return g.sc.Domain, g.sc.DNSDomain }
+
+func (g *Org) fqdn(s *server) string { return strings.ToLower(s.spec.Name) + "." + g.sc.DNSDomain }
+
+// effective is the component state Get-ServerComponentState reports: Inactive wins over Draining over
+// Active across requesters, and ServerWideOffline Inactive overrides every component but Monitoring and
+// RecoveryActionsEnabled.
+func effective(s *server, comp string) string {
+	st := "Active"
+	for _, r := range s.comps[comp] {
+		switch {
+		case r.State == "Inactive":
+			st = "Inactive"
+		case r.State == "Draining" && st == "Active":
+			st = "Draining"
+		}
+	}
+	if comp != "ServerWideOffline" && comp != "Monitoring" && comp != "RecoveryActionsEnabled" && effective(s, "ServerWideOffline") == "Inactive" && st != "Inactive" {
+		return "Inactive"
+	}
+	return st
+}
+
+// settle applies the passage of time to s: draining queues, reboots finishing. Callers hold g.mu.
+func (g *Org) settle(s *server, now time.Time) {
+	if !s.downTil.IsZero() && !s.neverUp && !now.Before(s.downTil) {
+		s.downTil = time.Time{}
+		s.bootTime = now
+		for k := range s.services {
+			s.services[k] = "Running"
+		}
+		if s.node == "Down" {
+			s.node = "Up"
+		}
+		for _, d := range g.dbs {
+			for _, c := range d.copies {
+				if c.server == strings.ToUpper(s.spec.Name) && c.status == "ServiceDown" {
+					c.status = "Healthy"
+				}
+			}
+		}
+	}
+	if s.drainingSince.IsZero() {
+		return
+	}
+	hub := effective(s, "HubTransport")
+	if hub == "Active" {
+		s.drainingSince = time.Time{}
+		return
+	}
+	if g.hasFault("stuck_queue", s.spec.Name) {
+		s.drainingSince = now
+		return
+	}
+	elapsed := now.Sub(s.drainingSince).Seconds()
+	n := int64(math.Floor(elapsed * g.sc.Timing.DrainRate))
+	if n <= 0 {
+		return
+	}
+	s.drainingSince = s.drainingSince.Add(time.Duration(float64(n) / g.sc.Timing.DrainRate * float64(time.Second)))
+	// Submission drains first (unless suspended), then delivery, never below the stuck messages.
+	take := func(q *int64, floor int64) {
+		d := min(n, max(*q-floor, 0))
+		*q -= d
+		n -= d
+	}
+	if !s.submissionSuspended {
+		take(&s.submission, 0)
+	}
+	take(&s.delivery, s.stuck)
+}
+
+func (g *Org) hasFault(kind, server string) bool {
+	for _, f := range g.faults {
+		if f.Kind == kind && (f.Server == "" || strings.EqualFold(f.Server, server)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *Org) faultFor(kind, server string) *Fault {
+	for i, f := range g.faults {
+		if f.Kind == kind && (f.Server == "" || strings.EqualFold(f.Server, server)) {
+			return &g.faults[i]
+		}
+	}
+	return nil
+}
+
+// lookup returns a server by name or FQDN. Callers hold g.mu.
+func (g *Org) lookup(name string) *server {
+	n := strings.ToUpper(strings.TrimSpace(name))
+	if s := g.servers[n]; s != nil {
+		return s
+	}
+	if short, _, ok := strings.Cut(n, "."); ok {
+		if s := g.servers[short]; s != nil && strings.EqualFold(g.fqdn(s), name) {
+			return s
+		}
+	}
+	return nil
+}
+
+// healthyFor reports whether c can take over as active: Active Manager's first tier (CQ < 10, RQ < 50,
+// content index healthy), on a server that is up, not Blocked and with HighAvailability Active.
+func (g *Org) healthyFor(c *dbCopy) bool {
+	s := g.servers[c.server]
+	if s == nil || !s.downTil.IsZero() || s.policy == "Blocked" || effective(s, "HighAvailability") != "Active" {
+		return false
+	}
+	return c.status == "Healthy" && !c.actSusp && c.cq < 10 && c.rq < 50 && (c.ci == "Healthy" || c.ci == "HealthyAndUpgrading")
+}
+
+// moveActive activates the best other copy of d; it returns an error if no copy qualifies.
+func (g *Org) moveActive(d *database, target string) error {
+	var active *dbCopy
+	for _, c := range d.copies {
+		if c.status == "Mounted" {
+			active = c
+		}
+	}
+	if active == nil {
+		return fmt.Errorf("database %s has no mounted copy", d.spec.Name)
+	}
+	var best *dbCopy
+	for _, c := range d.copies {
+		if c == active || (target != "" && c.server != strings.ToUpper(target)) {
+			continue
+		}
+		if g.healthyFor(c) && (best == nil || c.pref < best.pref) {
+			best = c
+		}
+	}
+	if best == nil {
+		return activeManagerError(fmt.Sprintf("An Active Manager operation failed. Error: The database action failed. Error: An error occurred while trying to validate the specified database copy for possible activation. Error: Database copy '%s' on server '%s' has no healthy copy that can be activated (copy queue length < 10, replay queue length < 50, content index healthy, server not blocked).", d.spec.Name, active.server))
+	}
+	active.status, best.status = "Healthy", "Mounted"
+	return nil
+}
+
+// activeManagerError is Active Manager's message, verbatim (hence capitalised and punctuated).
+type activeManagerError string
+
+func (e activeManagerError) Error() string { return string(e) }
+
+// Snapshot is the organisation's full state, deterministic for comparisons.
+type Snapshot struct {
+	Servers   []ServerState   `json:"servers"`
+	Databases []DatabaseState `json:"databases"`
+}
+
+// ServerState is one server in a Snapshot.
+type ServerState struct {
+	Name             string                      `json:"name"`
+	ActivationPolicy string                      `json:"activation_policy"`
+	MoveNow          bool                        `json:"move_now"`
+	ClusterNode      string                      `json:"cluster_node,omitempty"`
+	Components       map[string][]RequesterState `json:"components"`
+	Effective        map[string]string           `json:"effective"`
+	Services         map[string]string           `json:"services"`
+	Queues           map[string]int64            `json:"queues"`
+	SubmissionQueue  string                      `json:"submission_queue"`
+	Rebooting        bool                        `json:"rebooting"`
+	LastBootUpTime   time.Time                   `json:"last_boot_up_time"`
+}
+
+// DatabaseState is one database in a Snapshot.
+type DatabaseState struct {
+	Name   string            `json:"name"`
+	Copies map[string]string `json:"copies"` // server → status (+ ",ActivationSuspended")
+}
+
+// Snapshot returns the current state.
+func (g *Org) Snapshot() Snapshot {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.clock.Now()
+	var snap Snapshot
+	for _, k := range g.order {
+		s := g.servers[k]
+		g.settle(s, now)
+		st := ServerState{Name: s.spec.Name, ActivationPolicy: s.policy, MoveNow: s.moveNow, ClusterNode: s.node,
+			Components: map[string][]RequesterState{}, Effective: map[string]string{}, Services: map[string]string{},
+			Queues:    map[string]int64{"submission": s.submission, "delivery": s.delivery, "shadow": s.shadow, "poison": s.poison, "unreachable": s.unreachable},
+			Rebooting: !s.downTil.IsZero(), LastBootUpTime: s.bootTime.UTC(), SubmissionQueue: "Ready"}
+		if s.submissionSuspended {
+			st.SubmissionQueue = "Suspended"
+		}
+		for c, rs := range s.comps {
+			st.Components[c] = append([]RequesterState(nil), rs...)
+			st.Effective[c] = effective(s, c)
+		}
+		for k, v := range s.services {
+			st.Services[k] = v
+		}
+		snap.Servers = append(snap.Servers, st)
+	}
+	for _, k := range g.dbOrder {
+		d := g.dbs[k]
+		ds := DatabaseState{Name: d.spec.Name, Copies: map[string]string{}}
+		for _, c := range d.copies {
+			v := c.status
+			if c.actSusp {
+				v += ",ActivationSuspended"
+			}
+			ds.Copies[c.server] = v
+		}
+		snap.Databases = append(snap.Databases, ds)
+	}
+	return snap
+}
+
+// Equivalent compares the maintenance-relevant state of two snapshots, ignoring what a maintenance run
+// legitimately changes: timestamps, queue counts (mail moved), boot time, and the requester entries'
+// timestamps. It returns the differences, empty when the organisation is back in its original state.
+func (s Snapshot) Equivalent(o Snapshot) []string {
+	var diffs []string
+	other := map[string]ServerState{}
+	for _, x := range o.Servers {
+		other[x.Name] = x
+	}
+	for _, a := range s.Servers {
+		b := other[a.Name]
+		if a.ActivationPolicy != b.ActivationPolicy {
+			diffs = append(diffs, fmt.Sprintf("%s: activation policy %s → %s", a.Name, a.ActivationPolicy, b.ActivationPolicy))
+		}
+		if a.MoveNow != b.MoveNow {
+			diffs = append(diffs, fmt.Sprintf("%s: MoveNow %v → %v", a.Name, a.MoveNow, b.MoveNow))
+		}
+		if a.ClusterNode != b.ClusterNode {
+			diffs = append(diffs, fmt.Sprintf("%s: cluster node %s → %s", a.Name, a.ClusterNode, b.ClusterNode))
+		}
+		if a.SubmissionQueue != b.SubmissionQueue {
+			diffs = append(diffs, fmt.Sprintf("%s: submission queue %s → %s", a.Name, a.SubmissionQueue, b.SubmissionQueue))
+		}
+		names := make([]string, 0, len(a.Effective))
+		for c := range a.Effective {
+			names = append(names, c)
+		}
+		sort.Strings(names)
+		for _, c := range names {
+			if a.Effective[c] != b.Effective[c] {
+				diffs = append(diffs, fmt.Sprintf("%s: component %s %s → %s", a.Name, c, a.Effective[c], b.Effective[c]))
+			}
+		}
+		for svc, st := range a.Services {
+			if b.Services[svc] != st {
+				diffs = append(diffs, fmt.Sprintf("%s: service %s %s → %s", a.Name, svc, st, b.Services[svc]))
+			}
+		}
+	}
+	odb := map[string]DatabaseState{}
+	for _, d := range o.Databases {
+		odb[d.Name] = d
+	}
+	for _, d := range s.Databases {
+		for srv, st := range d.Copies {
+			if got := odb[d.Name].Copies[srv]; got != st {
+				diffs = append(diffs, fmt.Sprintf("%s\\%s: %s → %s", d.Name, srv, st, got))
+			}
+		}
+	}
+	return diffs
+}
+
+// Fault is a model-level fault (transport faults belong to exchsim/wsman).
+type Fault struct {
+	// Kind: stuck_queue, copy_failure, move_fails, cmdlet_error, reboot_never_returns, setup_running.
+	Kind   string `json:"kind"`
+	Server string `json:"server,omitempty"`
+	// Target is the database (copy_failure) or cmdlet name (cmdlet_error).
+	Target  string `json:"target,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// InjectFault adds a model fault.
+func (g *Org) InjectFault(f Fault) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f.Server != "" && g.lookup(f.Server) == nil {
+		return fmt.Errorf("fault %s: unknown server %q", f.Kind, f.Server)
+	}
+	switch f.Kind {
+	case "stuck_queue", "move_fails", "reboot_never_returns":
+	case "setup_running":
+		g.lookup(f.Server).setupRunning = true
+	case "copy_failure":
+		d := g.dbs[strings.ToUpper(f.Target)]
+		if d == nil {
+			return fmt.Errorf("fault copy_failure: unknown database %q", f.Target)
+		}
+		for _, c := range d.copies {
+			if f.Server == "" || c.server == strings.ToUpper(f.Server) {
+				if c.status != "Mounted" {
+					c.status, c.cq = "FailedAndSuspended", 500
+				}
+			}
+		}
+	case "cmdlet_error":
+		if f.Target == "" {
+			return fmt.Errorf("fault cmdlet_error: target (the cmdlet name) is required")
+		}
+	default:
+		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, cmdlet_error, reboot_never_returns, setup_running)", f.Kind)
+	}
+	g.faults = append(g.faults, f)
+	return nil
+}
+
+// ClearFaults removes every model fault (state a fault already changed stays changed).
+func (g *Org) ClearFaults() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, f := range g.faults {
+		if f.Kind == "reboot_never_returns" {
+			if s := g.lookup(f.Server); s != nil {
+				s.neverUp = false
+			}
+		}
+	}
+	g.faults = nil
+}

@@ -1,0 +1,283 @@
+package org
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchsim/ps"
+)
+
+type harness struct {
+	t       *testing.T
+	org     *Org
+	rt      *ps.Runtime
+	clock   *ManualClock
+	mu      sync.Mutex
+	reboots []string
+}
+
+func newHarness(t *testing.T, scenario string) *harness {
+	t.Helper()
+	sc, err := BuiltinScenario(scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, clock: NewManualClock(time.Date(2026, 12, 12, 22, 0, 0, 0, time.UTC))}
+	h.org, err = New(sc, Options{Clock: h.clock, OnReboot: func(s string, _ time.Duration) {
+		h.mu.Lock()
+		h.reboots = append(h.reboots, s)
+		h.mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.rt = ps.NewRuntime(ps.Options{Cmdlets: h.org.Cmdlets(), Now: h.clock.Now})
+	return h
+}
+
+// run evaluates script on host with $ErrorActionPreference = 'Stop' and returns the collapsed output as text.
+func (h *harness) run(host, script string) string {
+	h.t.Helper()
+	out, err := h.rt.Eval(context.Background(), host, "$ErrorActionPreference = 'Stop'\n"+script)
+	if err != nil {
+		h.t.Fatalf("%s: %s: %v", host, script, err)
+	}
+	parts := make([]string, len(out))
+	for i, o := range out {
+		parts[i] = ps.ConvertToJSON(o, 1, true)
+		if s, ok := o.(string); ok {
+			parts[i] = s
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func (h *harness) fails(host, script, want string) {
+	h.t.Helper()
+	_, err := h.rt.Eval(context.Background(), host, "$ErrorActionPreference = 'Stop'\n"+script)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		h.t.Fatalf("%s: err = %v, want %q", script, err, want)
+	}
+}
+
+func (h *harness) state(server, component string) string {
+	return h.run(server, "(Get-ServerComponentState -Identity '"+server+"' -Component '"+component+"').State.ToString()")
+}
+
+func (h *harness) activeQueue(server string) string {
+	return h.run(server, "$n = 0; Get-Queue -Server '"+server+"' | Where-Object { $_.DeliveryType -ne 'ShadowRedundancy' -and $_.NextHopDomain -ne 'Poison Message' } | ForEach-Object { [long]$_.MessageCount }")
+}
+
+func TestComponentStates(t *testing.T) {
+	h := newHarness(t, "dag2")
+	if got := h.state("EX01", "ForwardSyncDaemon"); got != "Inactive" {
+		t.Errorf("ForwardSyncDaemon is Inactive by design, got %s", got)
+	}
+	h.run("EX01", "Set-ServerComponentState -Identity 'EX01' -Component 'HubTransport' -State 'Draining' -Requester 'Maintenance'")
+	if got := h.state("EX01", "HubTransport"); got != "Draining" {
+		t.Errorf("HubTransport = %s", got)
+	}
+	// Inactive wins: another requester's Inactive is not undone by Maintenance's Active.
+	h.run("EX01", "Set-ServerComponentState 'EX01' -Component 'HubTransport' -State 'Inactive' -Requester 'Functional'")
+	h.run("EX01", "Set-ServerComponentState 'EX01' -Component 'HubTransport' -State 'Active' -Requester 'Maintenance'")
+	if got := h.state("EX01", "HubTransport"); got != "Inactive" {
+		t.Errorf("Inactive from Functional must win, got %s", got)
+	}
+	// ServerWideOffline overrides all but Monitoring and RecoveryActionsEnabled.
+	h.run("EX01", "Set-ServerComponentState 'EX01' -Component 'ServerWideOffline' -State 'Inactive' -Requester 'Maintenance'")
+	for comp, want := range map[string]string{"OwaProxy": "Inactive", "Monitoring": "Active", "RecoveryActionsEnabled": "Active"} {
+		if got := h.state("EX01", comp); got != want {
+			t.Errorf("%s under SWO Inactive = %s, want %s", comp, got, want)
+		}
+	}
+	h.fails("EX01", "Set-ServerComponentState 'EX01' -Component 'MailboxDelivery' -State 'Draining' -Requester 'Maintenance'", "is not a valid server component")
+	h.fails("EX01", "Set-ServerComponentState 'EX01' -Component 'OwaProxy' -State 'Draining' -Requester 'Maintenance'", "only valid for HubTransport")
+	h.fails("EX01", "Get-ServerComponentState -Identity 'EX09'", "couldn't be found")
+}
+
+func TestDrainStartsAfterTransportRestart(t *testing.T) {
+	h := newHarness(t, "dag2")
+	if got := h.activeQueue("EX01"); got != "2 40" {
+		t.Fatalf("initial queues %q", got)
+	}
+	h.run("EX01", "Set-ServerComponentState 'EX01' -Component 'HubTransport' -State 'Draining' -Requester 'Maintenance'")
+	h.clock.Advance(10 * time.Second)
+	if got := h.activeQueue("EX01"); got != "2 40" {
+		t.Errorf("queues drained before the transport restart: %q", got)
+	}
+	h.run("EX01", "Restart-Service -Name 'MSExchangeTransport'")
+	h.clock.Advance(500 * time.Millisecond)
+	if got := h.activeQueue("EX01"); got != "" {
+		t.Errorf("Get-Queue right after a transport restart must be empty (unknown), got %q", got)
+	}
+	h.clock.Advance(time.Second) // 40 msg/s: 60 messages' worth
+	if got := h.activeQueue("EX01"); got != "0" {
+		t.Errorf("after 1.5s at 40/s: %q, want only an empty Submission queue", got)
+	}
+	if got := h.run("EX01", "@(Get-Queue -Server 'EX01' | Where-Object { $_.DeliveryType -eq 'ShadowRedundancy' }).Count"); got != "1" {
+		t.Errorf("shadow queue must stay: %s", got)
+	}
+}
+
+func TestRedirectMovesOnlyActive(t *testing.T) {
+	h := newHarness(t, "dag2")
+	h.fails("EX01", "Redirect-Message -Server 'EX01' -Target 'EX02' -Confirm:$false", "fully qualified")
+	h.run("EX01", "Redirect-Message -Server 'EX01' -Target 'ex02.exlab.local' -Confirm:$false")
+	if got := h.activeQueue("EX01"); got != "0" {
+		t.Errorf("EX01 after redirect: %q", got)
+	}
+	if got := h.activeQueue("EX02"); got != "0 54" {
+		t.Errorf("EX02 after redirect: %q (12 + 42 moved)", got)
+	}
+}
+
+func TestMovesRespectHealthAndBlocked(t *testing.T) {
+	h := newHarness(t, "dag2")
+	// MoveNow moves EX01's actives (DB01, DB02) to EX02.
+	h.run("EX01", "Set-MailboxServer -Identity 'EX01' -DatabaseCopyAutoActivationPolicy 'Blocked'; Set-MailboxServer -Identity 'EX01' -DatabaseCopyActivationDisabledAndMoveNow $true")
+	if got := h.run("EX01", "@(Get-MailboxDatabaseCopyStatus -Server 'EX01' | Where-Object { $_.Status -eq 'Mounted' }).Count"); got != "0" {
+		t.Errorf("mounted copies left on EX01: %s", got)
+	}
+	// EX01 is Blocked: nothing may move to it.
+	h.fails("EX02", "Move-ActiveMailboxDatabase -Server 'EX02' -Confirm:$false", "no healthy copy")
+	// A failed copy is not a target either.
+	h.run("EX01", "Set-MailboxServer -Identity 'EX01' -DatabaseCopyAutoActivationPolicy 'Unrestricted'")
+	if err := h.org.InjectFault(Fault{Kind: "copy_failure", Server: "EX01", Target: "DB03"}); err != nil {
+		t.Fatal(err)
+	}
+	h.fails("EX02", "Move-ActiveMailboxDatabase -Identity 'DB03' -ActivateOnServer 'EX01' -Confirm:$false", "no healthy copy")
+}
+
+func TestDismountIsAnOutageOnADAG(t *testing.T) {
+	h := newHarness(t, "dag2")
+	h.run("EX02", "Dismount-Database -Identity 'DB01' -Confirm:$false") // run from EX02: DB01 is active on EX01
+	if got := h.run("EX01", "(Get-MailboxDatabase -Identity 'DB01' -Status).Mounted"); got != "false" {
+		t.Errorf("DB01 mounted = %s after Dismount-Database: the active copy must go down wherever it is", got)
+	}
+}
+
+func TestRebootKeepsStateAndMovesBootTime(t *testing.T) {
+	h := newHarness(t, "dag2")
+	before := h.run("EX01", "(Get-CimInstance -ClassName Win32_OperatingSystem).LastBootUpTime.ToUniversalTime().ToString('o')")
+	h.run("EX01", "Suspend-ClusterNode -Name 'EX01'; Set-MailboxServer -Identity 'EX01' -DatabaseCopyAutoActivationPolicy 'Blocked'; Restart-Computer -Force")
+	if len(h.reboots) != 1 || h.reboots[0] != "EX01" {
+		t.Fatalf("OnReboot calls: %v", h.reboots)
+	}
+	if got := h.run("EX02", "@(Get-MailboxDatabaseCopyStatus -Server 'EX02' | Where-Object { $_.Status -eq 'Mounted' }).Count"); got != "4" {
+		t.Errorf("actives must fail over to EX02 before the reboot, EX02 mounts %s", got)
+	}
+	h.clock.Advance(5 * time.Second)
+	after := h.run("EX01", "(Get-CimInstance -ClassName Win32_OperatingSystem).LastBootUpTime.ToUniversalTime().ToString('o')")
+	if after == before {
+		t.Errorf("LastBootUpTime did not move: %s", after)
+	}
+	if got := h.run("EX01", "(Get-ClusterNode -Name 'EX01').State.ToString()"); got != "Paused" {
+		t.Errorf("cluster pause must survive a reboot, node is %s", got)
+	}
+	if got := h.run("EX01", "(Get-MailboxServer 'EX01').DatabaseCopyAutoActivationPolicy.ToString()"); got != "Blocked" {
+		t.Errorf("policy must survive a reboot: %s", got)
+	}
+}
+
+// TestMicrosoftProcedureRoundTrip enters and exits maintenance with Microsoft's DAG procedure, restoring the
+// recorded values, and checks the organisation is back where it started.
+func TestMicrosoftProcedureRoundTrip(t *testing.T) {
+	h := newHarness(t, "dag2")
+	initial := h.org.Snapshot()
+	enter := []string{
+		"Set-ServerComponentState -Identity 'EX02' -Component 'HubTransport' -State 'Draining' -Requester 'Maintenance'",
+		"Restart-Service -Name 'MSExchangeTransport'",
+		"Redirect-Message -Server 'EX02' -Target 'ex01.exlab.local' -Confirm:$false",
+		"Suspend-ClusterNode -Name 'EX02'",
+		"Set-MailboxServer -Identity 'EX02' -DatabaseCopyActivationDisabledAndMoveNow $true",
+		"Set-MailboxServer -Identity 'EX02' -DatabaseCopyAutoActivationPolicy 'Blocked'",
+		"Set-ServerComponentState -Identity 'EX02' -Component 'HighAvailability' -State 'Inactive' -Requester 'Maintenance'",
+		"Set-ServerComponentState -Identity 'EX02' -Component 'ServerWideOffline' -State 'Inactive' -Requester 'Maintenance'",
+	}
+	for _, s := range enter {
+		h.run("EX02", s)
+	}
+	h.clock.Advance(2 * time.Second)
+	if got := h.activeQueue("EX02"); got != "0" {
+		t.Errorf("queues on EX02 in maintenance: %q", got)
+	}
+	if d := initial.Equivalent(h.org.Snapshot()); len(d) == 0 {
+		t.Fatal("entering maintenance changed nothing")
+	}
+	exit := []string{
+		"Set-ServerComponentState -Identity 'EX02' -Component 'ServerWideOffline' -State 'Active' -Requester 'Maintenance'",
+		"Set-ServerComponentState -Identity 'EX02' -Component 'HighAvailability' -State 'Active' -Requester 'Maintenance'",
+		"Set-MailboxServer -Identity 'EX02' -DatabaseCopyAutoActivationPolicy 'IntrasiteOnly'", // the recorded value
+		"Set-MailboxServer -Identity 'EX02' -DatabaseCopyActivationDisabledAndMoveNow $false",
+		"Resume-ClusterNode -Name 'EX02'",
+		"Set-ServerComponentState -Identity 'EX02' -Component 'HubTransport' -State 'Active' -Requester 'Maintenance'",
+		"Restart-Service -Name 'MSExchangeTransport'",
+		"Move-ActiveMailboxDatabase -Identity 'DB03' -ActivateOnServer 'EX02' -Confirm:$false",
+		"Move-ActiveMailboxDatabase -Identity 'DB04' -ActivateOnServer 'EX02' -Confirm:$false",
+	}
+	for _, s := range exit {
+		h.run("EX02", s)
+	}
+	if d := initial.Equivalent(h.org.Snapshot()); len(d) != 0 {
+		t.Errorf("not back to the initial state:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+func TestScenarios(t *testing.T) {
+	for _, name := range BuiltinScenarioNames() {
+		if _, err := BuiltinScenario(name); err != nil {
+			t.Errorf("built-in %s: %v", name, err)
+		}
+	}
+	tests := []struct{ name, toml, want string }{
+		{"unknown key", "[[server]]\nname = 'EX01'\nsize = 3\n", `unknown key "server.size"`},
+		{"bad policy", "[[server]]\nname = 'EX01'\nactivation_policy = 'Sometimes'\n", `activation_policy "Sometimes"`},
+		{"unknown dag", "[[server]]\nname = 'EX01'\ndag = 'X'\n", `dag "X" is not defined`},
+		{"copy on unknown server", "[[server]]\nname = 'EX01'\n[[database]]\nname = 'DB1'\ncopies = ['EX09']\n", `copy on unknown server "EX09"`},
+		{"bad duration", "[timing]\nreboot = 'soon'\n[[server]]\nname = 'EX01'\n", `invalid duration "soon"`},
+		{"no servers", "name = 'x'\n", "at least one [[server]]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseScenario([]byte(tt.toml), "test.toml")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := BuiltinScenario("nope"); err == nil || !strings.Contains(err.Error(), "dag2") {
+		t.Errorf("unknown built-in: %v", err)
+	}
+}
+
+func TestCmdletErrorFault(t *testing.T) {
+	h := newHarness(t, "dag2")
+	if err := h.org.InjectFault(Fault{Kind: "cmdlet_error", Server: "EX01", Target: "Get-Queue", Message: "The Microsoft Exchange Transport service is not running."}); err != nil {
+		t.Fatal(err)
+	}
+	h.fails("EX01", "Get-Queue", "Transport service is not running")
+	h.org.ClearFaults()
+	h.run("EX01", "Get-Queue | Out-Null")
+	if err := h.org.InjectFault(Fault{Kind: "bogus"}); err == nil {
+		t.Error("unknown fault kind accepted")
+	}
+}
+
+func FuzzParseScenario(f *testing.F) {
+	for _, name := range BuiltinScenarioNames() {
+		data, _ := builtinFS.ReadFile("scenarios/" + name + ".toml")
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sc, err := ParseScenario(data, "fuzz")
+		if err != nil {
+			return
+		}
+		if _, err := New(sc, Options{Clock: NewManualClock(time.Unix(0, 0))}); err != nil {
+			t.Fatalf("a scenario that parses must build: %v", err)
+		}
+	})
+}

@@ -1,0 +1,206 @@
+package org
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+//go:embed scenarios/*.toml
+var builtinFS embed.FS // read-only embedded data
+
+// Scenario is an organisation's initial state, read from TOML.
+type Scenario struct {
+	Name      string `toml:"name"`
+	Domain    string `toml:"domain"`     // NetBIOS domain, e.g. EXLAB
+	DNSDomain string `toml:"dns_domain"` // e.g. exlab.local
+	// Credentials are the one account every server's WinRM listener accepts.
+	Credentials struct {
+		User     string `toml:"user"`
+		Password string `toml:"password"`
+	} `toml:"credentials"`
+	Timing struct {
+		// DrainRate is how many queued messages per second a draining transport delivers.
+		DrainRate float64 `toml:"drain_rate"`
+		// Reboot is how long a rebooting server is unreachable.
+		Reboot Duration `toml:"reboot"`
+	} `toml:"timing"`
+	Servers   []ServerSpec   `toml:"server"`
+	DAGs      []DAGSpec      `toml:"dag"`
+	Databases []DatabaseSpec `toml:"database"`
+}
+
+// ServerSpec is one Exchange server.
+type ServerSpec struct {
+	Name    string `toml:"name"`
+	Site    string `toml:"site"`
+	Version string `toml:"version"` // AdminDisplayVersion, e.g. "Version 15.2 (Build 1544.4)"
+	DAG     string `toml:"dag"`
+	// ActivationPolicy is the initial DatabaseCopyAutoActivationPolicy (Unrestricted, IntrasiteOnly, Blocked).
+	ActivationPolicy string `toml:"activation_policy"`
+	Queues           struct {
+		Submission  int64 `toml:"submission"`
+		Delivery    int64 `toml:"delivery"`
+		Shadow      int64 `toml:"shadow"`
+		Poison      int64 `toml:"poison"`
+		Unreachable int64 `toml:"unreachable"`
+		// Stuck messages never drain (a dead next hop).
+		Stuck int64 `toml:"stuck"`
+		// SubmissionSuspended leaves the Submission queue Suspended, as an earlier aborted run might.
+		SubmissionSuspended bool `toml:"submission_suspended"`
+	} `toml:"queues"`
+	SetupRunning bool `toml:"setup_running"`
+}
+
+// DAGSpec is a database availability group.
+type DAGSpec struct {
+	Name    string `toml:"name"`
+	Witness string `toml:"witness"` // file share witness server
+}
+
+// DatabaseSpec is a mailbox database; Copies lists the servers holding a copy in activation-preference
+// order, the first holding the active copy.
+type DatabaseSpec struct {
+	Name      string   `toml:"name"`
+	Copies    []string `toml:"copies"`
+	Mailboxes int64    `toml:"mailboxes"`
+	// LastFullBackup is how long before the scenario starts the last full backup ran ("" = never).
+	LastFullBackupAgo Duration `toml:"last_full_backup_ago"`
+}
+
+// Duration is a time.Duration in TOML as "90s", "5m".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use e.g. \"90s\", \"5m\")", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// BuiltinScenarioNames lists the scenarios compiled into exchsim.
+func BuiltinScenarioNames() []string {
+	entries, _ := builtinFS.ReadDir("scenarios")
+	var names []string
+	for _, e := range entries {
+		names = append(names, strings.TrimSuffix(e.Name(), ".toml"))
+	}
+	sort.Strings(names)
+	return names
+}
+
+// BuiltinScenario returns a built-in scenario by name.
+func BuiltinScenario(name string) (*Scenario, error) {
+	data, err := builtinFS.ReadFile(path.Join("scenarios", name+".toml"))
+	if err != nil {
+		return nil, fmt.Errorf("no built-in scenario %q (have %s)", name, strings.Join(BuiltinScenarioNames(), ", "))
+	}
+	return ParseScenario(data, name)
+}
+
+// LoadScenario reads a scenario file.
+func LoadScenario(file string) (*Scenario, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	return ParseScenario(data, file)
+}
+
+// ParseScenario decodes and validates a scenario; errors name the file, key and line where known, and all
+// problems are reported at once.
+func ParseScenario(data []byte, source string) (*Scenario, error) {
+	var sc Scenario
+	md, err := toml.Decode(string(data), &sc)
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", source, err)
+	}
+	var errs []error
+	for _, k := range md.Undecoded() {
+		errs = append(errs, fmt.Errorf("unknown key %q", k.String()))
+	}
+	if sc.Domain == "" {
+		sc.Domain = "EXLAB"
+	}
+	if sc.DNSDomain == "" {
+		sc.DNSDomain = strings.ToLower(sc.Domain) + ".local"
+	}
+	if sc.Credentials.User == "" {
+		sc.Credentials.User = "Administrator"
+	}
+	if sc.Credentials.Password == "" {
+		sc.Credentials.Password = DefaultPassword
+	}
+	if sc.Timing.DrainRate == 0 {
+		sc.Timing.DrainRate = 50
+	}
+	if sc.Timing.DrainRate < 0 {
+		errs = append(errs, errors.New("timing.drain_rate must be positive"))
+	}
+	servers := map[string]bool{}
+	dags := map[string]bool{}
+	for _, d := range sc.DAGs {
+		if d.Name == "" {
+			errs = append(errs, errors.New("dag: name is required"))
+		}
+		dags[strings.ToUpper(d.Name)] = true
+	}
+	for i := range sc.Servers {
+		s := &sc.Servers[i]
+		if s.Name == "" {
+			errs = append(errs, fmt.Errorf("server[%d]: name is required", i))
+			continue
+		}
+		if servers[strings.ToUpper(s.Name)] {
+			errs = append(errs, fmt.Errorf("server %s: defined twice", s.Name))
+		}
+		servers[strings.ToUpper(s.Name)] = true
+		if s.DAG != "" && !dags[strings.ToUpper(s.DAG)] {
+			errs = append(errs, fmt.Errorf("server %s: dag %q is not defined", s.Name, s.DAG))
+		}
+		if s.Site == "" {
+			s.Site = "Default-First-Site-Name"
+		}
+		if s.Version == "" {
+			s.Version = "Version 15.2 (Build 1544.4)"
+		}
+		switch s.ActivationPolicy {
+		case "":
+			s.ActivationPolicy = "Unrestricted"
+		case "Unrestricted", "IntrasiteOnly", "Blocked":
+		default:
+			errs = append(errs, fmt.Errorf("server %s: activation_policy %q is not one of Unrestricted, IntrasiteOnly, Blocked", s.Name, s.ActivationPolicy))
+		}
+	}
+	for _, d := range sc.Databases {
+		if len(d.Copies) == 0 {
+			errs = append(errs, fmt.Errorf("database %s: copies must name at least one server", d.Name))
+		}
+		for _, c := range d.Copies {
+			if !servers[strings.ToUpper(c)] {
+				errs = append(errs, fmt.Errorf("database %s: copy on unknown server %q", d.Name, c))
+			}
+		}
+	}
+	if len(sc.Servers) == 0 {
+		errs = append(errs, errors.New("a scenario needs at least one [[server]]"))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("scenario %s: %w", source, errors.Join(errs...))
+	}
+	return &sc, nil
+}
+
+// DefaultPassword is the password of the built-in scenarios' Administrator account (documented in
+// exchsim/README.md). It protects nothing: exchsim listens on loopback for tests and rehearsals.
+const DefaultPassword = "Exch@ngeSim1"
