@@ -488,6 +488,18 @@ type Fault struct {
 	Message string `json:"message,omitempty"`
 }
 
+// Rebooting reports whether server is down for a reboot.
+func (g *Org) Rebooting(server string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.lookup(server)
+	if s == nil {
+		return false
+	}
+	g.settle(s, g.clock.Now())
+	return !s.downTil.IsZero()
+}
+
 // InjectFault adds a model fault.
 func (g *Org) InjectFault(f Fault) error {
 	g.mu.Lock()

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchsim"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestServesScenario(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	var stdout, stderr syncBuffer
+	simc := make(chan *exchsim.Sim, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, []string{"-listen", "127.0.0.1:0", "-scenario", "standalone"}, &stdout, &stderr, func(s *exchsim.Sim) { simc <- s })
+	}()
+	var sim *exchsim.Sim
+	select {
+	case sim = <-simc:
+	case err := <-done:
+		t.Fatalf("exited early: %v %s", err, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("did not start")
+	}
+	if !strings.Contains(stdout.String(), "EX03") || !strings.Contains(stdout.String(), "/wsman") {
+		t.Errorf("no server table:\n%s", stdout.String())
+	}
+	resp, err := http.Get("http://" + sim.Servers()[0].Addr() + "/sim/v1/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"EX03"`) {
+		t.Errorf("state: %s", b)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+}
+
+func TestFlagErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-scenario", "nope"}, "no built-in scenario"},
+		{[]string{"-cost", "cheap"}, "-cost"},
+		{[]string{"-log-level", "loud"}, "-log-level"},
+		{[]string{"-bogus"}, "usage"},
+	}
+	for _, tt := range tests {
+		err := run(t.Context(), tt.args, func(string) string { return "" }, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: err = %v, want %q", tt.args, err, tt.want)
+		}
+	}
+	var help bytes.Buffer
+	if err := serve(t.Context(), []string{"-h"}, io.Discard, &help, nil); err != nil || !strings.Contains(help.String(), "-scenario") || !strings.Contains(help.String(), "Administrator") {
+		t.Errorf("-h: %v %s", err, help.String())
+	}
+}

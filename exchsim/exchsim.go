@@ -1,0 +1,320 @@
+// Package exchsim is a simulated Exchange organisation that speaks real WS-Management: each server of a
+// scenario gets its own WinRM listener (exchsim/wsman) whose commands run in a PowerShell 5.1 front end
+// (exchsim/ps) over an Exchange model (exchsim/org). exmaintd's real WinRM client runs against it
+// unchanged, and admins rehearse maintenance windows on it (`exmaintd demo`, `exchsim`).
+//
+// What is modelled and what is not is documented in each sub-package and in exchsim/README.md. The control
+// API under /sim/v1/ on every listener (state, request counters, fault injection, reset) is not behind WinRM
+// authentication: exchsim is meant for loopback tests and rehearsals, never for a network.
+package exchsim
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchsim/cost"
+	"github.com/exmaintd/exmaintd/exchsim/org"
+	"github.com/exmaintd/exmaintd/exchsim/ps"
+	"github.com/exmaintd/exmaintd/exchsim/wsman"
+)
+
+// Options configure a simulation.
+type Options struct {
+	Scenario *org.Scenario
+	// Listen is the first server's address; the others take the following ports. A port of 0 gives every
+	// server its own free port. Default 127.0.0.1:0.
+	Listen string
+	// HTTPS serves TLS with a generated certificate (CACertPEM) valid for 127.0.0.1 and the servers' names.
+	HTTPS bool
+	// RequireEncryption models AllowUnencrypted=false: Basic and NTLM over plain HTTP are refused.
+	RequireEncryption bool
+	Cost              cost.Profile
+	// Clock drives the model (queues draining, reboots); default the wall clock.
+	Clock  org.Clock
+	Logger *slog.Logger
+}
+
+// Endpoint is where one simulated server listens.
+type Endpoint struct {
+	Name  string
+	Fqdn  string
+	Host  string
+	Port  int
+	HTTPS bool
+}
+
+// Addr is host:port.
+func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
+
+// Sim is a running simulated organisation.
+type Sim struct {
+	opts   Options
+	org    *org.Org
+	rt     *ps.Runtime
+	logger *slog.Logger
+	tlsCfg *tls.Config
+	caPEM  []byte
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	hosts []*host
+}
+
+// host is one server's listener.
+type host struct {
+	sim   *Sim
+	ep    Endpoint
+	wsman *wsman.Server
+
+	mu      sync.Mutex
+	srv     *http.Server
+	serving chan struct{} // closed when the current Serve returned
+	down    bool          // refusing connections (reboot or the unreachable fault)
+}
+
+// Start builds the organisation and starts a listener per server.
+func Start(ctx context.Context, o Options) (*Sim, error) {
+	if o.Scenario == nil {
+		return nil, errors.New("exchsim: no scenario")
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:0"
+	}
+	if o.Clock == nil {
+		o.Clock = org.RealClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	bindHost, portStr, err := net.SplitHostPort(o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("exchsim: listen address %q: %w", o.Listen, err)
+	}
+	basePort, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("exchsim: listen port %q: %w", portStr, err)
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Sim{opts: o, logger: o.Logger.With("component", "exchsim"), ctx: sctx, cancel: cancel}
+	s.org, err = org.New(o.Scenario, org.Options{Clock: o.Clock, Logger: o.Logger, OnReboot: s.reboot})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("exchsim: %w", err)
+	}
+	s.rt = ps.NewRuntime(ps.Options{Cmdlets: s.org.Cmdlets(), Cost: o.Cost, Now: o.Clock.Now, Logger: o.Logger})
+	servers := s.org.Servers()
+	if o.HTTPS {
+		names := []string{"127.0.0.1", "localhost", bindHost}
+		for _, sv := range servers {
+			names = append(names, sv.Fqdn, sv.Name)
+		}
+		cert, caPEM, err := wsman.SelfSignedCertificate(names, time.Now())
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("exchsim: %w", err)
+		}
+		s.tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.caPEM = caPEM
+	}
+	user, password := s.org.Credentials()
+	domain, dnsDomain := s.org.Domain()
+	for i, sv := range servers {
+		port := 0
+		if basePort != 0 {
+			port = basePort + i
+		}
+		h := &host{sim: s, ep: Endpoint{Name: sv.Name, Fqdn: sv.Fqdn, Host: bindHost, Port: port, HTTPS: o.HTTPS}}
+		h.wsman = wsman.New(wsman.Config{Host: sv.Name, FQDN: sv.Fqdn, Domain: domain, DNSDomain: dnsDomain, User: user, Password: password,
+			AllowUnencrypted: !o.RequireEncryption, RTT: o.Cost.RTT, ShellCreate: o.Cost.ShellCreate, Logger: o.Logger,
+			Launcher: wsman.LauncherFunc(func(ctx context.Context, req wsman.CommandRequest, stdin io.Reader, stdout, stderr io.Writer) int {
+				return s.rt.RunCommand(ctx, ps.Process{Host: req.Host, User: req.User, Command: req.Command, Args: req.Arguments, Stdin: stdin, Stdout: stdout, Stderr: stderr})
+			})})
+		ln, err := net.Listen("tcp", h.ep.Addr())
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("exchsim: server %s: %w", sv.Name, err)
+		}
+		h.ep.Port = ln.Addr().(*net.TCPAddr).Port
+		s.hosts = append(s.hosts, h)
+		h.serve(ln)
+	}
+	return s, nil
+}
+
+func (h *host) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/wsman", h.wsman)
+	mux.Handle("/sim/v1/", h.sim.controlAPI())
+	return mux
+}
+
+// serve starts serving ln; callers must not hold h.mu.
+func (h *host) serve(ln net.Listener) {
+	srv := h.wsman.HTTPServer()
+	srv.Handler = h.handler()
+	if h.sim.tlsCfg != nil {
+		ln = tls.NewListener(ln, h.sim.tlsCfg)
+	}
+	done := make(chan struct{})
+	h.mu.Lock()
+	h.srv, h.serving, h.down = srv, done, false
+	h.mu.Unlock()
+	h.sim.wg.Add(1)
+	go func() {
+		defer h.sim.wg.Done()
+		defer close(done)
+		_ = srv.Serve(ln) // returns when stopped
+	}()
+}
+
+// stop closes the listener and every connection: clients see connection refused/reset.
+func (h *host) stop() {
+	h.mu.Lock()
+	srv, done := h.srv, h.serving
+	h.down = true
+	h.mu.Unlock()
+	if srv != nil {
+		_ = srv.Close()
+		<-done
+	}
+}
+
+// restart listens again on the same port after a reboot or when the unreachable fault is cleared.
+func (h *host) restart() error {
+	h.mu.Lock()
+	down := h.down
+	h.mu.Unlock()
+	if !down || h.sim.ctx.Err() != nil {
+		return nil
+	}
+	var ln net.Listener
+	var err error
+	for range 50 { // the port may sit in a short TIME_WAIT-like state right after Close
+		if ln, err = net.Listen("tcp", h.ep.Addr()); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("exchsim: server %s: listening again: %w", h.ep.Name, err)
+	}
+	h.serve(ln)
+	return nil
+}
+
+// rebootGrace is how long a rebooting host keeps answering after Restart-Computer returned.
+const rebootGrace = time.Second
+
+// reboot is the model's OnReboot: the server's shells die and its listener refuses connections for down.
+func (s *Sim) reboot(server string, down time.Duration) {
+	h := s.host(server)
+	if h == nil {
+		return
+	}
+	s.logger.Info("server rebooting", "server", server, "down", down)
+	// Let the reply to the command that asked for the reboot leave before shells and listener go away, as
+	// the real Restart-Computer returns before Windows shuts down.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		select {
+		case <-time.After(rebootGrace):
+		case <-s.ctx.Done():
+			return
+		}
+		h.wsman.DropShells()
+		h.stop()
+		select {
+		case <-time.After(down):
+		case <-s.ctx.Done():
+			return
+		}
+		if err := h.restart(); err != nil {
+			s.logger.Error("server did not come back", "server", server, "err", err)
+		}
+	}()
+}
+
+func (s *Sim) host(name string) *host {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, h := range s.hosts {
+		if strings.EqualFold(h.ep.Name, name) {
+			return h
+		}
+	}
+	return nil
+}
+
+// Servers lists the endpoints in scenario order.
+func (s *Sim) Servers() []Endpoint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Endpoint, len(s.hosts))
+	for i, h := range s.hosts {
+		out[i] = h.ep
+	}
+	return out
+}
+
+// CACertPEM is the certificate HTTPS clients must trust (nil without HTTPS).
+func (s *Sim) CACertPEM() []byte { return s.caPEM }
+
+// User is the account the listeners accept (bare name; NTLM clients may send DOMAIN\user).
+func (s *Sim) User() string { u, _ := s.org.Credentials(); return u }
+
+// Password is the account's password.
+func (s *Sim) Password() string { _, p := s.org.Credentials(); return p }
+
+// Domain is the NetBIOS domain (for NTLM user names).
+func (s *Sim) Domain() string { d, _ := s.org.Domain(); return d }
+
+// Org is the model, for tests that inspect or change state directly.
+func (s *Sim) Org() *org.Org { return s.org }
+
+// Requests returns WinRM requests by action, summed over all servers.
+func (s *Sim) Requests() map[string]int64 {
+	out := map[string]int64{}
+	for _, h := range s.snapshotHosts() {
+		for k, v := range h.wsman.Requests() {
+			out[k] += v
+		}
+	}
+	return out
+}
+
+// ResetRequests zeroes the request counters.
+func (s *Sim) ResetRequests() {
+	for _, h := range s.snapshotHosts() {
+		h.wsman.ResetRequests()
+	}
+}
+
+func (s *Sim) snapshotHosts() []*host {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*host(nil), s.hosts...)
+}
+
+// Close stops every listener and process.
+func (s *Sim) Close() error {
+	s.cancel()
+	for _, h := range s.snapshotHosts() {
+		h.stop()
+		h.wsman.Close()
+	}
+	s.wg.Wait()
+	return nil
+}

@@ -1,0 +1,279 @@
+package exchsim
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchsim/org"
+	"github.com/masterzen/winrm"
+)
+
+func start(t *testing.T, scenario string, https bool) *Sim {
+	t.Helper()
+	sc, err := org.BuiltinScenario(scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := Start(t.Context(), Options{Scenario: sc, HTTPS: https})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	return sim
+}
+
+func client(t *testing.T, sim *Sim, ep Endpoint, ntlm bool) *winrm.Client {
+	t.Helper()
+	e := winrm.NewEndpoint(ep.Host, ep.Port, ep.HTTPS, false, sim.CACertPEM(), nil, nil, 30*time.Second)
+	params := winrm.NewParameters("PT10S", "en-US", 153600)
+	user := sim.User()
+	if ntlm {
+		user = sim.Domain() + `\` + user
+		params.TransportDecorator = func() winrm.Transporter { return &winrm.ClientNTLM{} }
+	}
+	c, err := winrm.NewClientWithParameters(e, user, sim.Password(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+const exchangeServersScript = `Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn
+ConvertTo-Json -Depth 3 -Compress -InputObject @(Get-ExchangeServer | Select-Object Name, Fqdn, @{Name='Version'; Expression={ $_.AdminDisplayVersion.ToString() }}, @{Name='Role'; Expression={ $_.ServerRole.ToString() }})`
+
+func TestOneShotPowerShellOverWinRM(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		https, ntlm bool
+	}{{"basic", false, false}, {"ntlm", false, true}, {"https", true, false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			sim := start(t, "demo", tt.https)
+			eps := sim.Servers()
+			if len(eps) != 3 {
+				t.Fatalf("demo has %d servers, want 3", len(eps))
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			stdout, stderr, code, err := client(t, sim, eps[0], tt.ntlm).RunPSWithContextWithString(ctx, exchangeServersScript, "")
+			if err != nil || code != 0 {
+				t.Fatalf("code %d err %v stderr %s", code, err, stderr)
+			}
+			var got []map[string]string
+			if err := json.Unmarshal([]byte(strings.TrimSpace(stdout)), &got); err != nil {
+				t.Fatalf("stdout %q: %v", stdout, err)
+			}
+			if len(got) != 3 || got[0]["Name"] != "EX01" || got[2]["Fqdn"] != "ex03.exlab.local" || got[0]["Role"] != "Mailbox" || !strings.HasPrefix(got[1]["Version"], "Version 15.2") {
+				t.Errorf("Get-ExchangeServer: %v", got)
+			}
+		})
+	}
+}
+
+// TestRawEnumsAndErrors shows the 5.1 traps the client must avoid, through the whole stack: an enum
+// without .ToString() is an integer, and a cmdlet error arrives as CLIXML with exit code 1.
+func TestRawEnumsAndErrors(t *testing.T) {
+	sim := start(t, "dag2", false)
+	c := client(t, sim, sim.Servers()[1], false)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	stdout, _, _, err := c.RunPSWithContextWithString(ctx, "Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn; Get-MailboxServer 'EX02' | Select-Object DatabaseCopyAutoActivationPolicy | ConvertTo-Json -Compress", "")
+	if err != nil || strings.TrimSpace(stdout) != `{"DatabaseCopyAutoActivationPolicy":1}` {
+		t.Errorf("raw enum: %q %v (5.1 writes IntrasiteOnly as 1)", stdout, err)
+	}
+	_, stderr, code, err := c.RunPSWithContextWithString(ctx, "$ErrorActionPreference = 'Stop'; Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn; Get-MailboxServer 'EX09'", "")
+	if err != nil || code != 1 || !strings.HasPrefix(stderr, "#< CLIXML") || !strings.Contains(stderr, "EX09") {
+		t.Errorf("error: code %d err %v stderr %q", code, err, stderr)
+	}
+}
+
+// TestSessionOverWinRM runs the persistent session protocol through a real shell with stdin streaming.
+func TestSessionOverWinRM(t *testing.T) {
+	sim := start(t, "dag2", false)
+	c := client(t, sim, sim.Servers()[0], false)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	shell, err := c.CreateShell()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shell.Close()
+	const nonce = "00112233445566778899aabbccddeeff"
+	loop := "# exmaintd-session/1\n$exmNonce = '" + nonce + "'\ntry { Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn } catch { exmReply '0' 'ERR' (exmError $_); exit 1 }\n"
+	// The client builds this command line itself: masterzen's winrm.Powershell would prepend a statement,
+	// and the loop's marker must be its first line.
+	var u16 bytes.Buffer
+	for _, r := range loop {
+		u16.WriteByte(byte(r))
+		u16.WriteByte(byte(r >> 8))
+	}
+	cmd, err := shell.ExecuteWithContext(ctx, "powershell.exe -NoLogo -NoProfile -NonInteractive -EncodedCommand "+base64.StdEncoding.EncodeToString(u16.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, cmd.Stderr) }()
+	lines := bufio.NewReader(cmd.Stdout)
+	readLine := func() string {
+		t.Helper()
+		l, err := lines.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		return strings.TrimSpace(l)
+	}
+	if got := readLine(); got != "#EXM1 "+nonce+" READY" {
+		t.Fatalf("first line %q", got)
+	}
+	for i := 1; i <= 3; i++ {
+		script := "ConvertTo-Json -Compress -InputObject @(Get-ServerComponentState -Identity 'EX01' -Component 'HubTransport' | Select-Object @{Name='State'; Expression={ $_.State.ToString() }})"
+		fmt.Fprintf(cmd.Stdin, "#EXM1 %d %s\r\n", i, base64.StdEncoding.EncodeToString([]byte(script)))
+		f := strings.Split(readLine(), " ")
+		if len(f) != 7 || f[2] != fmt.Sprint(i) || f[3] != "OK" {
+			t.Fatalf("reply %d: %v", i, f)
+		}
+		payload, _ := base64.StdEncoding.DecodeString(f[5])
+		if string(payload) != `[{"State":"Active"}]` {
+			t.Errorf("payload %s", payload)
+		}
+	}
+	// One session: one Create, one Command, however many requests.
+	if r := sim.Requests(); r["Create"] != 1 || r["Command"] != 1 || r["Send"] != 3 {
+		t.Errorf("requests %v", r)
+	}
+	_ = cmd.Stdin.Close()
+	cmd.Wait()
+}
+
+func control(t *testing.T, sim *Sim, method, path, body string) (int, string) {
+	t.Helper()
+	ep := sim.Servers()[len(sim.Servers())-1]
+	req, err := http.NewRequestWithContext(t.Context(), method, "http://"+ep.Addr()+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestControlAPIAndUnreachable(t *testing.T) {
+	sim := start(t, "dag2", false)
+	ep := sim.Servers()[0]
+	if code, body := control(t, sim, "GET", "/sim/v1/state", ""); code != 200 || !strings.Contains(body, `"activation_policy":"IntrasiteOnly"`) {
+		t.Errorf("state: %d %s", code, body)
+	}
+	if code, body := control(t, sim, "POST", "/sim/v1/faults", `{"kind":"nonsense"}`); code != 400 || !strings.Contains(body, "unknown fault kind") {
+		t.Errorf("bad fault: %d %s", code, body)
+	}
+	if code, _ := control(t, sim, "POST", "/sim/v1/faults", `{"kind":"unreachable","server":"EX01"}`); code != 200 {
+		t.Fatalf("inject unreachable: %d", code)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, _, _, err := client(t, sim, ep, false).RunWithContextWithString(ctx, "echo x", ""); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("unreachable server: err = %v, want connection refused", err)
+	}
+	if code, _ := control(t, sim, "DELETE", "/sim/v1/faults", ""); code != 200 {
+		t.Fatalf("clear: %d", code)
+	}
+	if _, _, _, err := client(t, sim, ep, false).RunWithContextWithString(ctx, "echo back", ""); err != nil {
+		t.Errorf("after clearing: %v", err)
+	}
+}
+
+func TestRebootDropsConnectionsAndReturns(t *testing.T) {
+	sim := start(t, "dag2", false)
+	ep := sim.Servers()[0]
+	c := client(t, sim, ep, false)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	boot := func() (string, error) {
+		out, _, _, err := c.RunPSWithContextWithString(ctx, "(Get-CimInstance -ClassName Win32_OperatingSystem).LastBootUpTime.ToUniversalTime().ToString('o')", "")
+		return strings.TrimSpace(out), err
+	}
+	before, err := boot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := c.RunPSWithContextWithString(ctx, "Restart-Computer -Force", ""); err != nil {
+		t.Fatalf("Restart-Computer: %v", err)
+	}
+	// Poll until the server answers again with a new boot time (dag2 reboots in 3s).
+	deadline := time.Now().Add(30 * time.Second)
+	sawDown := false
+	for {
+		after, err := boot()
+		if err != nil {
+			sawDown = true
+		} else if after != before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not come back with a new LastBootUpTime (saw down: %v)", sawDown)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval while the host reboots, not a wait for state
+	}
+	if !sawDown {
+		t.Error("the server never refused a connection during its reboot")
+	}
+}
+
+func TestPywinrmReadsCmdletJSON(t *testing.T) {
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import winrm").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("python3-winrm missing: %v", err)
+		}
+		t.Skip("python3-winrm is not installed (Debian package python3-winrm)")
+	}
+	sim := start(t, "dag2", false)
+	ep := sim.Servers()[1]
+	script := "Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn; ConvertTo-Json -Compress -InputObject @(Get-MailboxServer -Identity 'EX02' | Select-Object Name, @{Name='Policy'; Expression={ $_.DatabaseCopyAutoActivationPolicy.ToString() }})"
+	var u16 bytes.Buffer
+	for _, r := range script {
+		u16.WriteByte(byte(r))
+		u16.WriteByte(byte(r >> 8))
+	}
+	b64 := base64.StdEncoding.EncodeToString(u16.Bytes())
+	dir := t.TempDir()
+	cnf := filepath.Join(dir, "openssl.cnf")
+	if err := os.WriteFile(cnf, []byte("openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n[provider_sect]\ndefault = default_sect\nlegacy = legacy_sect\n[default_sect]\nactivate = 1\n[legacy_sect]\nactivate = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(password string) map[string]any {
+		cmd := exec.CommandContext(t.Context(), py, filepath.Join("wsman", "testdata", "pywinrm_client.py"), "http://"+ep.Addr()+"/wsman", "ntlm",
+			sim.Domain()+`\`+sim.User(), password, "-", "powershell", "-encodedcommand", b64)
+		cmd.Env = append(os.Environ(), "OPENSSL_CONF="+cnf)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("pywinrm: %v %s", err, out)
+		}
+		var res map[string]any
+		if err := json.Unmarshal(out, &res); err != nil {
+			t.Fatalf("%s: %v", out, err)
+		}
+		return res
+	}
+	res := run(sim.Password())
+	if strings.TrimSpace(fmt.Sprint(res["stdout"])) != `[{"Name":"EX02","Policy":"IntrasiteOnly"}]` {
+		t.Errorf("pywinrm got %v", res)
+	}
+	if res := run("wrong"); res["error"] != "InvalidCredentialsError" {
+		t.Errorf("bad password: %v", res)
+	}
+}
