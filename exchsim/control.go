@@ -2,6 +2,8 @@ package exchsim
 
 import (
 	"encoding/json"
+
+	"github.com/exmaintd/exmaintd/exchsim/org"
 	"net/http"
 	"time"
 )
@@ -43,6 +45,24 @@ func (s *Sim) controlAPI() http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "cleared"})
+	})
+	mux.HandleFunc("POST /sim/v1/clock", func(w http.ResponseWriter, r *http.Request) {
+		mc, ok := s.opts.Clock.(*org.ManualClock)
+		if !ok {
+			writeJSON(w, http.StatusConflict, map[string]string{"error": "the simulation runs on the wall clock; start it with a manual clock (exchsim -clock manual) to drive time"})
+			return
+		}
+		var body struct {
+			AdvanceMS int64 `json:"advance_ms"`
+		}
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<12))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil || body.AdvanceMS <= 0 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "clock: want {\"advance_ms\": N} with N > 0"})
+			return
+		}
+		mc.Advance(time.Duration(body.AdvanceMS) * time.Millisecond)
+		writeJSON(w, http.StatusOK, map[string]string{"now": mc.Now().UTC().Format(time.RFC3339Nano)})
 	})
 	mux.HandleFunc("POST /sim/v1/reset", func(w http.ResponseWriter, _ *http.Request) {
 		if err := s.ClearFaults(); err != nil {

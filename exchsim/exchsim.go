@@ -34,12 +34,15 @@ type Options struct {
 	// Listen is the first server's address; the others take the following ports. A port of 0 gives every
 	// server its own free port. Default 127.0.0.1:0.
 	Listen string
-	// HTTPS serves TLS with a generated certificate (CACertPEM) valid for 127.0.0.1 and the servers' names.
-	HTTPS bool
+	// HTTPS serves TLS with a generated certificate (CACertPEM) valid for 127.0.0.1 and the servers' names,
+	// or with Certificate if set (CACertPEM is then nil: the caller knows its CA).
+	HTTPS       bool
+	Certificate *tls.Certificate
 	// RequireEncryption models AllowUnencrypted=false: Basic and NTLM over plain HTTP are refused.
 	RequireEncryption bool
 	Cost              cost.Profile
-	// Clock drives the model (queues draining, reboots); default the wall clock.
+	// Clock drives the model (queues draining, reboots, jobs); default the wall clock. With an
+	// *org.ManualClock, POST /sim/v1/clock advances it. A rebooting listener's downtime is always wall time.
 	Clock  org.Clock
 	Logger *slog.Logger
 }
@@ -115,7 +118,9 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 	}
 	s.rt = ps.NewRuntime(ps.Options{Cmdlets: s.org.Cmdlets(), Cost: o.Cost, Now: o.Clock.Now, Logger: o.Logger})
 	servers := s.org.Servers()
-	if o.HTTPS {
+	if o.HTTPS && o.Certificate != nil {
+		s.tlsCfg = &tls.Config{Certificates: []tls.Certificate{*o.Certificate}, MinVersion: tls.VersionTLS12}
+	} else if o.HTTPS {
 		names := []string{"127.0.0.1", "localhost", bindHost}
 		for _, sv := range servers {
 			names = append(names, sv.Fqdn, sv.Name)

@@ -277,3 +277,44 @@ func TestPywinrmReadsCmdletJSON(t *testing.T) {
 		t.Errorf("bad password: %v", res)
 	}
 }
+
+// TestManualClockDrivesDrain: with a manual clock, queues drain only when the test advances time through
+// the control API.
+func TestManualClockDrivesDrain(t *testing.T) {
+	sc, err := org.BuiltinScenario("dag2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := org.NewManualClock(time.Date(2026, 12, 12, 22, 0, 0, 0, time.UTC))
+	sim, err := Start(t.Context(), Options{Scenario: sc, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	c := client(t, sim, sim.Servers()[0], false)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	ps := func(script string) string {
+		t.Helper()
+		out, stderr, code, err := c.RunPSWithContextWithString(ctx, "$ErrorActionPreference = 'Stop'; Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn; "+script, "")
+		if err != nil || code != 0 {
+			t.Fatalf("%s: %v %d %s", script, err, code, stderr)
+		}
+		return strings.TrimSpace(out)
+	}
+	ps("Set-ServerComponentState -Identity 'EX01' -Component 'HubTransport' -State 'Draining' -Requester 'Maintenance'; Restart-Service -Name 'MSExchangeTransport'")
+	count := "@(Get-Queue -Server 'EX01' | Where-Object { $_.DeliveryType -ne 'ShadowRedundancy' -and $_.MessageCount -gt 0 }).Count"
+	all := "@(Get-Queue -Server 'EX01').Count"
+	if got := ps(all); got != "0" { // no simulated time has passed: transport is still booting, queues unknown
+		t.Errorf("Get-Queue right after the restart returned %s queues, want none (transport booting)", got)
+	}
+	if code, body := control(t, sim, "POST", "/sim/v1/clock", `{"advance_ms": 5500}`); code != 200 {
+		t.Fatalf("advance: %d %s", code, body)
+	}
+	if got := ps(count); got != "0" {
+		t.Errorf("after 5.5s of simulated time at 40 msg/s, %s queues still hold messages", got)
+	}
+	if got := ps("@(Get-Queue -Server 'EX01' | Where-Object { $_.DeliveryType -eq 'ShadowRedundancy' }).Count"); got != "1" {
+		t.Errorf("shadow queue after the drain: %s, want 1 (shadow messages do not drain)", got)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/exchsim/cost"
@@ -30,7 +32,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready f
 	listen := fs.String("listen", "127.0.0.1:5985", "address of the first server's WinRM listener; the other servers take the following ports (port 0: any free ports)")
 	scenario := fs.String("scenario", "dag2", "a built-in scenario ("+strings.Join(org.BuiltinScenarioNames(), ", ")+") or a scenario TOML file")
 	https := fs.Bool("https", false, "serve HTTPS with a generated certificate (written to -ca-out)")
-	caOut := fs.String("ca-out", "", "with -https: write the CA certificate (PEM) clients must trust to this file")
+	caOut := fs.String("ca-out", "", "with -https and a generated certificate: write the CA certificate (PEM) clients must trust to this file")
+	certFile := fs.String("cert", "", "with -https: serve this certificate (PEM) instead of a generated one")
+	keyFile := fs.String("key", "", "with -cert: its private key (PEM)")
+	clockName := fs.String("clock", "wall", "wall (real time) or manual (time moves only by POST /sim/v1/clock {\"advance_ms\": N})")
 	costName := fs.String("cost", "zero", "cost profile: zero (instant) or realistic (RTT, shell create, powershell start, snap-in load, per-cmdlet time)")
 	requireEnc := fs.Bool("require-encryption", false, "model AllowUnencrypted=false: refuse Basic and NTLM over plain HTTP")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -69,7 +74,25 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready f
 	default:
 		return fmt.Errorf("-cost: %q is not zero or realistic", *costName)
 	}
-	sim, err := exchsim.Start(ctx, exchsim.Options{Scenario: sc, Listen: *listen, HTTPS: *https, RequireEncryption: *requireEnc, Cost: profile, Logger: logger})
+	opts := exchsim.Options{Scenario: sc, Listen: *listen, HTTPS: *https, RequireEncryption: *requireEnc, Cost: profile, Logger: logger}
+	switch *clockName {
+	case "wall":
+	case "manual":
+		opts.Clock = org.NewManualClock(time.Now())
+	default:
+		return fmt.Errorf("-clock: %q is not wall or manual", *clockName)
+	}
+	if *certFile != "" || *keyFile != "" {
+		if !*https || *certFile == "" || *keyFile == "" {
+			return errors.New("-cert and -key go together, with -https")
+		}
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			return fmt.Errorf("-cert/-key: %w", err)
+		}
+		opts.Certificate = &cert
+	}
+	sim, err := exchsim.Start(ctx, opts)
 	if err != nil {
 		return err
 	}

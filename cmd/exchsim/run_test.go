@@ -53,6 +53,15 @@ func TestServesScenario(t *testing.T) {
 	if !strings.Contains(string(b), `"EX03"`) {
 		t.Errorf("state: %s", b)
 	}
+	// The wall clock cannot be driven.
+	resp, err = http.Post("http://"+sim.Servers()[0].Addr()+"/sim/v1/clock", "application/json", strings.NewReader(`{"advance_ms": 1000}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("advancing the wall clock: %d", resp.StatusCode)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("run: %v", err)
@@ -68,6 +77,8 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"-cost", "cheap"}, "-cost"},
 		{[]string{"-log-level", "loud"}, "-log-level"},
 		{[]string{"-bogus"}, "usage"},
+		{[]string{"-clock", "sundial"}, "-clock"},
+		{[]string{"-cert", "x.pem"}, "-cert and -key go together"},
 	}
 	for _, tt := range tests {
 		err := run(t.Context(), tt.args, func(string) string { return "" }, io.Discard, io.Discard)

@@ -2,10 +2,13 @@ package org
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf16"
 
 	"github.com/exmaintd/exmaintd/exchsim/ps"
 )
@@ -96,6 +99,9 @@ func (g *Org) Cmdlets() []ps.Cmdlet {
 		{name: "Get-CimInstance", params: []ps.Parameter{must(p("ClassName", 0)), p("ComputerName", -1)}, fn: getCimInstance},
 		{name: "Restart-Computer", params: []ps.Parameter{p("ComputerName", 0), sw("Force")}, fn: restartComputer},
 		{name: "Get-Process", params: []ps.Parameter{p("Name", 0), p("Id", -1)}, fn: getProcess},
+		{name: "Start-Process", params: []ps.Parameter{must(p("FilePath", 0)), p("ArgumentList", 1), sw("PassThru"), p("WindowStyle", -1), sw("Wait"), sw("NoNewWindow")}, fn: startProcess},
+		{name: "Test-Path", params: []ps.Parameter{must(p("Path", 0)), p("PathType", -1)}, fn: testPath},
+		{name: "Get-Content", params: []ps.Parameter{must(p("Path", 0)), sw("Raw"), p("Encoding", -1)}, fn: getContent},
 	}
 	out := make([]ps.Cmdlet, len(defs))
 	for i, d := range defs {
@@ -922,6 +928,11 @@ func restartComputer(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 	for k := range s.services {
 		s.services[k] = "Stopped"
 	}
+	for pid, j := range g.jobs {
+		if strings.EqualFold(j.server, s.spec.Name) {
+			delete(g.jobs, pid) // a running install dies with the host; its files are never written
+		}
+	}
 	if s.node == "Up" {
 		s.node = "Down"
 	}
@@ -937,6 +948,13 @@ func restartComputer(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 
 func getProcess(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	s := g.lookup(inv.Host)
+	if idv, ok := inv.Args["Id"]; ok {
+		id, _ := idv.(int64)
+		if j := g.jobs[id]; j != nil && strings.EqualFold(j.server, s.spec.Name) {
+			return []any{ps.NewObject("System.Diagnostics.Process", "Name", "powershell", "Id", j.pid, "StartTime", j.start)}, nil
+		}
+		return nil, &ps.Error{Message: fmt.Sprintf("Cannot find a process with the process identifier %v.", idv), Category: "ObjectNotFound", ErrorID: "NoProcessFoundForGivenId,Microsoft.PowerShell.Commands.GetProcessCommand"}
+	}
 	name := arg(inv, "Name")
 	procs := map[string]int64{"powershell": 4242, "w3wp": 3100, "MSExchangeTransport": 2200}
 	if s.setupRunning {
@@ -964,6 +982,87 @@ func getProcess(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 		for k, v := range procs {
 			out = append(out, ps.NewObject("System.Diagnostics.Process", "Name", k, "Id", v))
 		}
+	}
+	return out, nil
+}
+
+// startProcess runs an exmaintd job (docs/powershell-dialect.md "Detached jobs"): the encoded script must
+// start with "# exmaintd-job/1 <id>"; exchsim runs the scenario's [patch] instead of interpreting it.
+func startProcess(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
+	s := g.lookup(inv.Host)
+	var encoded string
+	list := toSlice(inv.Args["ArgumentList"])
+	for i, a := range list {
+		if strings.EqualFold(fmt.Sprint(a), "-EncodedCommand") && i+1 < len(list) {
+			encoded = fmt.Sprint(list[i+1])
+		}
+	}
+	exe := strings.ToLower(arg(inv, "FilePath"))
+	if !strings.HasSuffix(exe, "powershell.exe") && exe != "powershell" || encoded == "" {
+		return nil, &ps.Error{Message: "exchsim models Start-Process only for exmaintd jobs: powershell.exe with -EncodedCommand (docs/powershell-dialect.md).", Category: "NotImplemented", ErrorID: "ExchsimStartProcess,Microsoft.PowerShell.Commands.StartProcessCommand"}
+	}
+	script, err := decodeUTF16(encoded)
+	if err != nil {
+		return nil, &ps.Error{Message: "The value specified with -EncodedCommand is not properly encoded.", Category: "InvalidArgument", ErrorID: "BadEncodedCommand,Microsoft.PowerShell.Commands.StartProcessCommand"}
+	}
+	first, _, _ := strings.Cut(script, "\n")
+	f := strings.Fields(first)
+	if len(f) != 3 || f[0] != "#" || f[1] != "exmaintd-job/1" || !validJobID(f[2]) {
+		return nil, &ps.Error{Message: "exchsim runs only exmaintd jobs (first line '# exmaintd-job/1 <id>').", Category: "NotImplemented", ErrorID: "ExchsimStartProcess,Microsoft.PowerShell.Commands.StartProcessCommand"}
+	}
+	g.nextPID++
+	j := &job{pid: g.nextPID, server: s.spec.Name, id: f[2], start: now, ends: now.Add(g.sc.Patch.Duration.Duration), exit: g.sc.Patch.ExitCode, output: g.sc.Patch.Output}
+	if g.hasFault("patch_fails", s.spec.Name) {
+		j.exit, j.output = 1, "Installation failed with error 0x80070643 (injected by exchsim)."
+	}
+	g.jobs[j.pid] = j
+	if inv.Args["PassThru"] != true {
+		return nil, nil
+	}
+	return []any{ps.NewObject("System.Diagnostics.Process", "Name", "powershell", "Id", j.pid, "StartTime", now)}, nil
+}
+
+func validJobID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if r != '-' && (r < '0' || r > '9') && (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func decodeUTF16(b64 string) (string, error) {
+	b, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(b)%2 != 0 {
+		return "", fmt.Errorf("bad encoded command")
+	}
+	u := make([]uint16, len(b)/2)
+	for i := range u {
+		u[i] = binary.LittleEndian.Uint16(b[2*i:])
+	}
+	return string(utf16.Decode(u)), nil
+}
+
+func testPath(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	_, ok := g.lookup(inv.Host).files[strings.ToLower(arg(inv, "Path"))]
+	return []any{ok}, nil
+}
+
+func getContent(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	path := arg(inv, "Path")
+	content, ok := g.lookup(inv.Host).files[strings.ToLower(path)]
+	if !ok {
+		return nil, &ps.Error{Message: fmt.Sprintf("Cannot find path '%s' because it does not exist.", path), Category: "ObjectNotFound", ErrorID: "PathNotFound,Microsoft.PowerShell.Commands.GetContentCommand"}
+	}
+	if inv.Args["Raw"] == true {
+		return []any{content}, nil
+	}
+	var out []any
+	for _, l := range strings.Split(strings.TrimRight(content, "\r\n"), "\r\n") {
+		out = append(out, l)
 	}
 	return out, nil
 }

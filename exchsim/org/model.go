@@ -78,6 +78,18 @@ type server struct {
 	transportRestart                                  time.Time
 	drainSetAt                                        time.Time
 	setupRunning                                      bool
+	files                                             map[string]string // path (lower-case) → content; survives reboots
+}
+
+// job is a detached process started with Start-Process.
+type job struct {
+	pid    int64
+	server string
+	id     string
+	start  time.Time
+	ends   time.Time
+	exit   int
+	output string
 }
 
 type dbCopy struct {
@@ -110,6 +122,8 @@ type Org struct {
 	dbs           map[string]*database
 	dbOrder       []string
 	faults        []Fault
+	jobs          map[int64]*job // detached processes by PID
+	nextPID       int64
 }
 
 // New builds an organisation in the scenario's initial state.
@@ -135,12 +149,14 @@ func (g *Org) reset() {
 	g.dbs = map[string]*database{}
 	g.dbOrder = nil
 	g.faults = nil
+	g.jobs = map[int64]*job{}
+	g.nextPID = 6000
 	for _, spec := range g.sc.Servers {
 		s := &server{spec: spec, policy: spec.ActivationPolicy, comps: map[string][]RequesterState{},
 			services: map[string]string{}, bootTime: now.Add(-72 * time.Hour),
 			submission: spec.Queues.Submission, delivery: spec.Queues.Delivery, shadow: spec.Queues.Shadow,
 			poison: spec.Queues.Poison, unreachable: spec.Queues.Unreachable, stuck: spec.Queues.Stuck,
-			submissionSuspended: spec.Queues.SubmissionSuspended, setupRunning: spec.SetupRunning}
+			submissionSuspended: spec.Queues.SubmissionSuspended, setupRunning: spec.SetupRunning, files: map[string]string{}}
 		for _, c := range componentNames() {
 			st := "Active"
 			if c == "ForwardSyncDaemon" || c == "ProvisioningRps" {
@@ -237,6 +253,14 @@ func effective(s *server, comp string) string {
 
 // settle applies the passage of time to s: draining queues, reboots finishing. Callers hold g.mu.
 func (g *Org) settle(s *server, now time.Time) {
+	for pid, j := range g.jobs {
+		if strings.EqualFold(j.server, s.spec.Name) && !now.Before(j.ends) {
+			dir := `c:\programdata\exmaintd\jobs\`
+			s.files[dir+strings.ToLower(j.id)+".log"] = j.output + "\r\n"
+			s.files[dir+strings.ToLower(j.id)+".exit"] = fmt.Sprintf("%d\r\n", j.exit)
+			delete(g.jobs, pid)
+		}
+	}
 	if !s.downTil.IsZero() && !s.neverUp && !now.Before(s.downTil) {
 		s.downTil = time.Time{}
 		s.bootTime = now
@@ -480,7 +504,8 @@ func (s Snapshot) Equivalent(o Snapshot) []string {
 
 // Fault is a model-level fault (transport faults belong to exchsim/wsman).
 type Fault struct {
-	// Kind: stuck_queue, copy_failure, move_fails, cmdlet_error, reboot_never_returns, setup_running.
+	// Kind: stuck_queue, copy_failure, move_fails, cmdlet_error, reboot_never_returns, setup_running,
+	// patch_fails (detached jobs exit 1 with an error in their log).
 	Kind   string `json:"kind"`
 	Server string `json:"server,omitempty"`
 	// Target is the database (copy_failure) or cmdlet name (cmdlet_error).
@@ -508,7 +533,7 @@ func (g *Org) InjectFault(f Fault) error {
 		return fmt.Errorf("fault %s: unknown server %q", f.Kind, f.Server)
 	}
 	switch f.Kind {
-	case "stuck_queue", "move_fails", "reboot_never_returns":
+	case "stuck_queue", "move_fails", "reboot_never_returns", "patch_fails":
 	case "setup_running":
 		g.lookup(f.Server).setupRunning = true
 	case "copy_failure":
@@ -528,7 +553,7 @@ func (g *Org) InjectFault(f Fault) error {
 			return fmt.Errorf("fault cmdlet_error: target (the cmdlet name) is required")
 		}
 	default:
-		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, cmdlet_error, reboot_never_returns, setup_running)", f.Kind)
+		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, cmdlet_error, reboot_never_returns, setup_running, patch_fails)", f.Kind)
 	}
 	g.faults = append(g.faults, f)
 	return nil

@@ -2,6 +2,9 @@ package org
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -280,4 +283,71 @@ func FuzzParseScenario(f *testing.F) {
 			t.Fatalf("a scenario that parses must build: %v", err)
 		}
 	})
+}
+
+func encodeUTF16(s string) string {
+	var b []byte
+	for _, r := range s {
+		b = append(b, byte(r), byte(r>>8))
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// TestDetachedJob runs the patch the way docs/powershell-dialect.md describes: start, poll until the exit
+// file appears, read exit code and log; a reboot kills a running job but keeps finished files.
+func TestDetachedJob(t *testing.T) {
+	h := newHarness(t, "dag2")
+	job := "# exmaintd-job/1 patch-1\n$ErrorActionPreference = 'Stop'\n"
+	start := "$p = Start-Process -FilePath 'powershell.exe' -ArgumentList @('-NoProfile', '-NonInteractive', '-EncodedCommand', '" + encodeUTF16(job) + "') -PassThru -WindowStyle Hidden\nConvertTo-Json -Compress -InputObject @{ Id = [long]$p.Id }"
+	out := h.run("EX01", start)
+	var started struct{ Id int64 }
+	if err := json.Unmarshal([]byte(out), &started); err != nil || started.Id == 0 {
+		t.Fatalf("start: %s %v", out, err)
+	}
+	poll := fmt.Sprintf(`ConvertTo-Json -Compress -InputObject @{ Running = [bool](Get-Process -Id %d -ErrorAction SilentlyContinue); Exit = $(if (Test-Path -Path 'C:\ProgramData\exmaintd\jobs\patch-1.exit') { Get-Content -Raw -Path 'C:\ProgramData\exmaintd\jobs\patch-1.exit' } else { $null }) }`, started.Id)
+	if got := h.run("EX01", poll); got != `{"Running":true,"Exit":null}` {
+		t.Errorf("running: %s", got)
+	}
+	h.clock.Advance(time.Hour)
+	if got := h.run("EX01", poll); got != `{"Running":false,"Exit":"0\r\n"}` {
+		t.Errorf("done: %s", got)
+	}
+	h.fails("EX01", "Start-Process -FilePath 'notepad.exe' -PassThru", "only for exmaintd jobs")
+	// A job running when the host reboots is lost: no exit file, not running.
+	h.run("EX01", strings.Replace(start, encodeUTF16(job), encodeUTF16(strings.Replace(job, "patch-1", "patch-2", 1)), 1))
+	h.run("EX01", "Restart-Computer -Force")
+	h.clock.Advance(time.Hour)
+	if got := h.run("EX01", "Test-Path -Path 'C:\\ProgramData\\exmaintd\\jobs\\patch-2.exit'"); got != "false" {
+		t.Errorf("job survived the reboot: %s", got)
+	}
+	if got := h.run("EX01", "Test-Path -Path 'C:\\ProgramData\\exmaintd\\jobs\\patch-1.exit'"); got != "true" {
+		t.Errorf("finished files must survive the reboot: %s", got)
+	}
+}
+
+func TestBuiltinScenarioShapes(t *testing.T) {
+	tests := []struct {
+		name            string
+		servers, dags   int
+		standaloneFirst string
+	}{{"dag2", 2, 1, ""}, {"dag3", 3, 1, ""}, {"standalone", 1, 0, "EX03"}, {"demo", 3, 1, "EX03"}, {"org50", 50, 5, "EX041"}}
+	for _, tt := range tests {
+		sc, err := BuiltinScenario(tt.name)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if len(sc.Servers) != tt.servers || len(sc.DAGs) != tt.dags {
+			t.Errorf("%s: %d servers %d DAGs, want %d %d", tt.name, len(sc.Servers), len(sc.DAGs), tt.servers, tt.dags)
+		}
+		first := ""
+		for _, s := range sc.Servers {
+			if s.DAG == "" {
+				first = s.Name
+				break
+			}
+		}
+		if first != tt.standaloneFirst {
+			t.Errorf("%s: first standalone %q, want %q", tt.name, first, tt.standaloneFirst)
+		}
+	}
 }

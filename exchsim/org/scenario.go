@@ -32,6 +32,12 @@ type Scenario struct {
 		// Reboot is how long a rebooting server is unreachable.
 		Reboot Duration `toml:"reboot"`
 	} `toml:"timing"`
+	// Patch is what a detached job (the configured patch command) does on every server.
+	Patch struct {
+		Duration Duration `toml:"duration"`
+		ExitCode int      `toml:"exit_code"`
+		Output   string   `toml:"output"`
+	} `toml:"patch"`
 	Servers   []ServerSpec   `toml:"server"`
 	DAGs      []DAGSpec      `toml:"dag"`
 	Databases []DatabaseSpec `toml:"database"`
@@ -143,6 +149,12 @@ func ParseScenario(data []byte, source string) (*Scenario, error) {
 	}
 	if sc.Timing.DrainRate == 0 {
 		sc.Timing.DrainRate = 50
+	}
+	if sc.Patch.Duration.Duration == 0 {
+		sc.Patch.Duration.Duration = 3 * time.Second
+	}
+	if sc.Patch.Output == "" {
+		sc.Patch.Output = "Installing updates... done. A restart is required to complete the installation."
 	}
 	if sc.Timing.DrainRate < 0 {
 		errs = append(errs, errors.New("timing.drain_rate must be positive"))
