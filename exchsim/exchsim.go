@@ -40,7 +40,8 @@ type Options struct {
 	Certificate *tls.Certificate
 	// RequireEncryption models AllowUnencrypted=false: Basic and NTLM over plain HTTP are refused.
 	RequireEncryption bool
-	Cost              cost.Profile
+	// Cost overrides the scenario's [cost] profile when not zero.
+	Cost cost.Profile
 	// Clock drives the model (queues draining, reboots, jobs); default the wall clock. With an
 	// *org.ManualClock, POST /sim/v1/clock advances it. A rebooting listener's downtime is always wall time.
 	Clock  org.Clock
@@ -100,6 +101,11 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Cost == (cost.Profile{}) {
+		c := o.Scenario.Cost
+		o.Cost = cost.Profile{RTT: c.RTT.Duration, ShellCreate: c.ShellCreate.Duration, PowerShellStart: c.PowerShellStart.Duration,
+			SnapinLoad: c.SnapinLoad.Duration, Cmdlet: c.Cmdlet.Duration}
 	}
 	bindHost, portStr, err := net.SplitHostPort(o.Listen)
 	if err != nil {

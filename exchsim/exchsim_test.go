@@ -255,9 +255,13 @@ func TestPywinrmReadsCmdletJSON(t *testing.T) {
 	if err := os.WriteFile(cnf, []byte("openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n[provider_sect]\ndefault = default_sect\nlegacy = legacy_sect\n[default_sect]\nactivate = 1\n[legacy_sect]\nactivate = 1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run := func(password string) map[string]any {
-		cmd := exec.CommandContext(t.Context(), py, filepath.Join("wsman", "testdata", "pywinrm_client.py"), "http://"+ep.Addr()+"/wsman", "ntlm",
-			sim.Domain()+`\`+sim.User(), password, "-", "powershell", "-encodedcommand", b64)
+	run := func(transport, password string) map[string]any {
+		user := sim.User()
+		if transport == "ntlm" {
+			user = sim.Domain() + `\` + user
+		}
+		cmd := exec.CommandContext(t.Context(), py, filepath.Join("wsman", "testdata", "pywinrm_client.py"), "http://"+ep.Addr()+"/wsman", transport,
+			user, password, "-", "powershell", "-encodedcommand", b64)
 		cmd.Env = append(os.Environ(), "OPENSSL_CONF="+cnf)
 		out, err := cmd.Output()
 		if err != nil {
@@ -269,12 +273,14 @@ func TestPywinrmReadsCmdletJSON(t *testing.T) {
 		}
 		return res
 	}
-	res := run(sim.Password())
-	if strings.TrimSpace(fmt.Sprint(res["stdout"])) != `[{"Name":"EX02","Policy":"IntrasiteOnly"}]` {
-		t.Errorf("pywinrm got %v", res)
-	}
-	if res := run("wrong"); res["error"] != "InvalidCredentialsError" {
-		t.Errorf("bad password: %v", res)
+	for _, transport := range []string{"ntlm", "basic"} {
+		res := run(transport, sim.Password())
+		if strings.TrimSpace(fmt.Sprint(res["stdout"])) != `[{"Name":"EX02","Policy":"IntrasiteOnly"}]` {
+			t.Errorf("%s: pywinrm got %v", transport, res)
+		}
+		if res := run(transport, "wrong"); res["error"] != "InvalidCredentialsError" {
+			t.Errorf("%s: bad password: %v", transport, res)
+		}
 	}
 }
 
@@ -316,5 +322,38 @@ func TestManualClockDrivesDrain(t *testing.T) {
 	}
 	if got := ps("@(Get-Queue -Server 'EX01' | Where-Object { $_.DeliveryType -eq 'ShadowRedundancy' }).Count"); got != "1" {
 		t.Errorf("shadow queue after the drain: %s, want 1 (shadow messages do not drain)", got)
+	}
+}
+
+// TestConcurrentClients runs many shells on every server at once, each reading and changing state, under
+// the race detector: one NTLM client per goroutine (masterzen's NTLM is not safe to share).
+func TestConcurrentClients(t *testing.T) {
+	sim := start(t, "demo", false)
+	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
+	defer cancel()
+	errs := make(chan error, 24)
+	for i := range 12 {
+		ep := sim.Servers()[i%3]
+		go func() {
+			c := client(t, sim, ep, i%2 == 0)
+			for j := range 3 {
+				out, stderr, code, err := c.RunPSWithContextWithString(ctx, fmt.Sprintf("$ErrorActionPreference = 'Stop'; Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn; "+
+					"Set-ServerComponentState -Identity '%s' -Component 'HubTransport' -State 'Active' -Requester 'Functional'; "+
+					"ConvertTo-Json -Compress -InputObject @(Get-ServerComponentState -Identity '%s' -Component 'HubTransport' | Select-Object @{Name='S'; Expression={ $_.State.ToString() }})", ep.Name, ep.Name), "")
+				if err != nil || code != 0 || strings.TrimSpace(out) != `[{"S":"Active"}]` {
+					errs <- fmt.Errorf("client %d call %d on %s: %q %q %d %v", i, j, ep.Name, out, stderr, code, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 12 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := sim.Requests()["Create"]; n != 36 {
+		t.Errorf("%d shells created, want 36", n)
 	}
 }

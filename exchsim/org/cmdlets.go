@@ -448,7 +448,7 @@ func getMailboxDatabase(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 		if id != "" && !strings.EqualFold(id, d.spec.Name) {
 			continue
 		}
-		var servers, prefs []any
+		var servers, prefs, lags []any
 		activeServer := ""
 		held := false
 		mounted := false
@@ -456,6 +456,7 @@ func getMailboxDatabase(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 			name := g.servers[c.server].spec.Name
 			servers = append(servers, name)
 			prefs = append(prefs, ps.NewObject("System.Collections.Generic.KeyValuePair", "Key", name, "Value", int64(c.pref)))
+			lags = append(lags, ps.NewObject("System.Collections.Generic.KeyValuePair", "Key", name, "Value", c.lag))
 			if c.status == "Mounted" || c.status == "Dismounted" {
 				activeServer = name
 				mounted = c.status == "Mounted"
@@ -481,7 +482,7 @@ func getMailboxDatabase(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 		out = append(out, ps.NewObject("Microsoft.Exchange.Data.Directory.SystemConfiguration.MailboxDatabase",
 			"Name", d.spec.Name, "Server", activeServer, "ReplicationType", enum("Microsoft.Exchange.Data.Directory.SystemConfiguration.ReplicationType", repl, map[string]int64{"None": 0, "Remote": 1}),
 			"Mounted", mountedV, "Servers", servers, "ActivationPreference", prefs, "LastFullBackup", full, "LastIncrementalBackup", nil,
-			"MailboxCount", d.spec.Mailboxes))
+			"ReplayLagTimes", lags, "MailboxCount", d.spec.Mailboxes))
 	}
 	if id != "" && len(out) == 0 {
 		return nil, notFound("Get-MailboxDatabase", id)

@@ -99,6 +99,7 @@ type dbCopy struct {
 	actSusp bool
 	cq, rq  int64
 	ci      string
+	lag     time.Duration // ReplayLagTime: > 0 for a lagged copy
 }
 
 type database struct {
@@ -188,7 +189,13 @@ func (g *Org) reset() {
 			if i == 0 {
 				st = "Mounted"
 			}
-			d.copies = append(d.copies, &dbCopy{server: strings.ToUpper(srv), pref: i + 1, status: st, ci: "Healthy"})
+			c := &dbCopy{server: strings.ToUpper(srv), pref: i + 1, status: st, ci: "Healthy"}
+			for _, l := range spec.Lagged {
+				if strings.EqualFold(l, srv) {
+					c.lag, c.rq = 7*24*time.Hour, 4200 // a lagged copy holds days of logs on purpose
+				}
+			}
+			d.copies = append(d.copies, c)
 		}
 		key := strings.ToUpper(spec.Name)
 		g.dbs[key] = d
@@ -347,7 +354,7 @@ func (g *Org) healthyFor(c *dbCopy) bool {
 	if s == nil || !s.downTil.IsZero() || s.policy == "Blocked" || effective(s, "HighAvailability") != "Active" {
 		return false
 	}
-	return c.status == "Healthy" && !c.actSusp && c.cq < 10 && c.rq < 50 && (c.ci == "Healthy" || c.ci == "HealthyAndUpgrading")
+	return c.status == "Healthy" && !c.actSusp && c.lag == 0 && c.cq < 10 && c.rq < 50 && (c.ci == "Healthy" || c.ci == "HealthyAndUpgrading")
 }
 
 // moveActive activates the best other copy of d; it returns an error if no copy qualifies.

@@ -351,3 +351,30 @@ func TestBuiltinScenarioShapes(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadScenarioFile(t *testing.T) {
+	sc, err := LoadScenario("testdata/lagged.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Cost.SnapinLoad.Duration != 50*time.Millisecond || sc.Cost.RTT.Duration != time.Millisecond {
+		t.Errorf("cost profile not read: %+v", sc.Cost)
+	}
+	h := &harness{t: t, clock: NewManualClock(time.Date(2026, 12, 12, 22, 0, 0, 0, time.UTC))}
+	if h.org, err = New(sc, Options{Clock: h.clock}); err != nil {
+		t.Fatal(err)
+	}
+	h.rt = ps.NewRuntime(ps.Options{Cmdlets: h.org.Cmdlets(), Now: h.clock.Now})
+	if got := h.run("EX21", "(Get-MailboxDatabase 'DB31').ReplayLagTimes | Where-Object { $_.Key -eq 'EX23' } | ForEach-Object { $_.Value.TotalSeconds }"); got != "604800" {
+		t.Errorf("lag of EX23: %s", got)
+	}
+	// The lagged copy is never a target: with EX22 blocked, DB31 cannot leave EX21.
+	h.run("EX21", "Set-MailboxServer -Identity 'EX22' -DatabaseCopyAutoActivationPolicy 'Blocked'")
+	h.fails("EX21", "Move-ActiveMailboxDatabase -Server 'EX21' -Confirm:$false", "no healthy copy")
+	if _, err := ParseScenario([]byte("[[server]]\nname = 'A'\n[[database]]\nname = 'D'\ncopies = ['A']\nlagged = ['A']\n"), "x"); err == nil || !strings.Contains(err.Error(), "must name a passive copy") {
+		t.Errorf("lagged active copy accepted: %v", err)
+	}
+	if _, err := LoadScenario("testdata/nope.toml"); err == nil || !strings.Contains(err.Error(), "nope.toml") {
+		t.Errorf("missing file: %v", err)
+	}
+}

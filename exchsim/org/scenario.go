@@ -38,6 +38,14 @@ type Scenario struct {
 		ExitCode int      `toml:"exit_code"`
 		Output   string   `toml:"output"`
 	} `toml:"patch"`
+	// Cost is the scenario's cost profile (all zero: instant, for fast tests).
+	Cost struct {
+		RTT             Duration `toml:"rtt"`
+		ShellCreate     Duration `toml:"shell_create"`
+		PowerShellStart Duration `toml:"powershell_start"`
+		SnapinLoad      Duration `toml:"snapin_load"`
+		Cmdlet          Duration `toml:"cmdlet"`
+	} `toml:"cost"`
 	Servers   []ServerSpec   `toml:"server"`
 	DAGs      []DAGSpec      `toml:"dag"`
 	Databases []DatabaseSpec `toml:"database"`
@@ -79,6 +87,9 @@ type DatabaseSpec struct {
 	Mailboxes int64    `toml:"mailboxes"`
 	// LastFullBackup is how long before the scenario starts the last full backup ran ("" = never).
 	LastFullBackupAgo Duration `toml:"last_full_backup_ago"`
+	// Lagged names the servers whose copy is a lagged copy (ReplayLagTime 7 days, a replay queue that is
+	// long by design, never a move target).
+	Lagged []string `toml:"lagged"`
 }
 
 // Duration is a time.Duration in TOML as "90s", "5m".
@@ -198,9 +209,16 @@ func ParseScenario(data []byte, source string) (*Scenario, error) {
 		if len(d.Copies) == 0 {
 			errs = append(errs, fmt.Errorf("database %s: copies must name at least one server", d.Name))
 		}
+		copies := map[string]bool{}
 		for _, c := range d.Copies {
+			copies[strings.ToUpper(c)] = true
 			if !servers[strings.ToUpper(c)] {
 				errs = append(errs, fmt.Errorf("database %s: copy on unknown server %q", d.Name, c))
+			}
+		}
+		for i, l := range d.Lagged {
+			if !copies[strings.ToUpper(l)] || (len(d.Copies) > 0 && strings.EqualFold(l, d.Copies[0])) {
+				errs = append(errs, fmt.Errorf("database %s: lagged[%d] %q must name a passive copy", d.Name, i, l))
 			}
 		}
 	}
