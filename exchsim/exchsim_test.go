@@ -341,7 +341,7 @@ func TestConcurrentClients(t *testing.T) {
 					"Set-ServerComponentState -Identity '%s' -Component 'HubTransport' -State 'Active' -Requester 'Functional'; "+
 					"ConvertTo-Json -Compress -InputObject @(Get-ServerComponentState -Identity '%s' -Component 'HubTransport' | Select-Object @{Name='S'; Expression={ $_.State.ToString() }})", ep.Name, ep.Name), "")
 				if err != nil || code != 0 || strings.TrimSpace(out) != `[{"S":"Active"}]` {
-					errs <- fmt.Errorf("client %d call %d on %s: %q %q %d %v", i, j, ep.Name, out, stderr, code, err)
+					errs <- fmt.Errorf("client %d call %d on %s: %q %q %d: %w", i, j, ep.Name, out, stderr, code, err)
 					return
 				}
 			}
