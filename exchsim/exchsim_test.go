@@ -20,7 +20,7 @@ import (
 	"github.com/masterzen/winrm"
 )
 
-func start(t *testing.T, scenario string, https bool) *Sim {
+func start(t testing.TB, scenario string, https bool) *Sim {
 	t.Helper()
 	sc, err := org.BuiltinScenario(scenario)
 	if err != nil {
@@ -34,7 +34,7 @@ func start(t *testing.T, scenario string, https bool) *Sim {
 	return sim
 }
 
-func client(t *testing.T, sim *Sim, ep Endpoint, ntlm bool) *winrm.Client {
+func client(t testing.TB, sim *Sim, ep Endpoint, ntlm bool) *winrm.Client {
 	t.Helper()
 	e := winrm.NewEndpoint(ep.Host, ep.Port, ep.HTTPS, false, sim.CACertPEM(), nil, nil, 30*time.Second)
 	params := winrm.NewParameters("PT10S", "en-US", 153600)
