@@ -3,7 +3,10 @@
 // run at zero cost.
 package cost
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Profile is the simulated cost of each layer. The zero value costs nothing (fast tests).
 type Profile struct {
@@ -18,6 +21,22 @@ type Profile struct {
 	SnapinLoad time.Duration `toml:"snapin_load"`
 	// Cmdlet is the time of each Exchange cmdlet invocation.
 	Cmdlet time.Duration `toml:"cmdlet"`
+}
+
+// Pay waits d, the simulated cost of an operation, unless ctx ends first; it reports whether the whole
+// cost was paid (false: the caller was cancelled and should stop).
+func Pay(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // Realistic is a profile in the range of a healthy LAN-connected Exchange 2019 server (see BENCHMARKS.md for

@@ -10,6 +10,8 @@ import (
 	"path"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/exmaintd/exmaintd/exchsim/cost"
 )
 
 // Process is one command a WinRM shell runs (see wsman.Launcher).
@@ -41,7 +43,7 @@ func (r *Runtime) RunCommand(ctx context.Context, p Process) int {
 		fmt.Fprintf(p.Stderr, "%s\r\n", err)
 		return 1 // powershell.exe's answer to a bad command line (it prints usage and exits 1)
 	}
-	if !sleepCtx(ctx, r.opts.Cost.PowerShellStart) {
+	if !cost.Pay(ctx, r.opts.Cost.PowerShellStart) {
 		return 1
 	}
 	pr := newProc(ctx, r, p.Host, p.User)

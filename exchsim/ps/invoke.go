@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/exmaintd/exmaintd/exchsim/cost"
 )
 
 // boundArg is one evaluated command argument before binding.
@@ -105,7 +107,7 @@ func (e *env) run(c *commandNode, args []boundArg, input []any, piped bool) ([]a
 	}
 	charge := cm.Module() == ExchangeSnapin
 	invoke := func(a Args) ([]any, error) {
-		if charge && !sleepCtx(e.p.ctx, e.p.rt.opts.Cost.Cmdlet) {
+		if charge && !cost.Pay(e.p.ctx, e.p.rt.opts.Cost.Cmdlet) {
 			return nil, &RuntimeError{Err: &Error{Message: "The pipeline has been stopped.", Category: "OperationStopped", ErrorID: "PipelineStopped"}}
 		}
 		for _, p := range params {

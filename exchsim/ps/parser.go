@@ -291,8 +291,11 @@ func (p *parser) command() (node, error) {
 }
 
 // argumentValue parses one command argument: a bareword is a string; comma lists build arrays.
-func (p *parser) argumentValue() (node, error) {
-	first, err := p.argumentPrimary()
+func (p *parser) argumentValue() (node, error) { return p.commaSeparated(p.argumentPrimary) }
+
+// commaSeparated parses elem, or a comma list of them as an array.
+func (p *parser) commaSeparated(elem func() (node, error)) (node, error) {
+	first, err := elem()
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +306,7 @@ func (p *parser) argumentValue() (node, error) {
 	for p.peek().Kind == TokComma {
 		p.next()
 		p.skipNewlines()
-		v, err := p.argumentPrimary()
+		v, err := elem()
 		if err != nil {
 			return nil, err
 		}
@@ -382,26 +385,7 @@ func (p *parser) comparison() (node, error) {
 	}
 }
 
-func (p *parser) commaList() (node, error) {
-	first, err := p.unary()
-	if err != nil {
-		return nil, err
-	}
-	if p.peek().Kind != TokComma {
-		return first, nil
-	}
-	arr := &arrayNode{elems: []node{first}}
-	for p.peek().Kind == TokComma {
-		p.next()
-		p.skipNewlines()
-		v, err := p.unary()
-		if err != nil {
-			return nil, err
-		}
-		arr.elems = append(arr.elems, v)
-	}
-	return arr, nil
-}
+func (p *parser) commaList() (node, error) { return p.commaSeparated(p.unary) }
 
 func (p *parser) unary() (node, error) {
 	t := p.peek()

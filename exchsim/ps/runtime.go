@@ -50,7 +50,7 @@ func (p *proc) loadExchange() error {
 	if p.snapin {
 		return nil
 	}
-	if !sleepCtx(p.ctx, p.rt.opts.Cost.SnapinLoad) {
+	if !cost.Pay(p.ctx, p.rt.opts.Cost.SnapinLoad) {
 		return &Error{Message: "The pipeline has been stopped.", Category: "OperationStopped", ErrorID: "PipelineStopped"}
 	}
 	p.snapin = true
@@ -75,18 +75,4 @@ func (r *Runtime) Eval(ctx context.Context, host, script string) ([]any, error) 
 		return out, p.errs[0]
 	}
 	return out, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

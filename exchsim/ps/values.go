@@ -1,6 +1,7 @@
 package ps
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"regexp"
@@ -207,15 +208,15 @@ func compare(l, r any) (int, bool) {
 			return strings.Compare(strings.ToLower(x.Name), strings.ToLower(s)), true
 		}
 		if e, ok := r.(Enum); ok {
-			return cmpInt(x.Value, e.Value), true
+			return cmp.Compare(x.Value, e.Value), true
 		}
 		n, ok := toNumber(r)
 		if !ok {
 			return 0, false
 		}
-		return cmpFloat(float64(x.Value), n), true
+		return cmp.Compare(float64(x.Value), n), true
 	case bool:
-		return cmpInt(b2i(x), b2i(toBool(r))), true
+		return cmp.Compare(b2i(x), b2i(toBool(r))), true
 	case int64, float64:
 		a, _ := toNumber(x)
 		if r == nil {
@@ -225,7 +226,7 @@ func compare(l, r any) (int, bool) {
 		if !ok {
 			return 0, false
 		}
-		return cmpFloat(a, b), true
+		return cmp.Compare(a, b), true
 	case time.Time:
 		var t time.Time
 		switch y := r.(type) {
@@ -245,7 +246,7 @@ func compare(l, r any) (int, bool) {
 		if !ok {
 			return 0, false
 		}
-		return cmpInt(int64(x), int64(y)), true
+		return cmp.Compare(int64(x), int64(y)), true
 	}
 	if l == r {
 		return 0, true
@@ -255,26 +256,6 @@ func compare(l, r any) (int, bool) {
 
 func b2i(b bool) int64 {
 	if b {
-		return 1
-	}
-	return 0
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
 		return 1
 	}
 	return 0

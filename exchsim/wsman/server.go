@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/exmaintd/exmaintd/exchsim/cost"
 )
 
 // Config describes one simulated Windows host's WinRM listener.
@@ -191,7 +193,7 @@ func (s *Server) HTTPServer() *http.Server {
 
 // ServeHTTP answers WS-Management requests on /wsman.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !sleepCtx(r.Context(), s.cfg.RTT) {
+	if !cost.Pay(r.Context(), s.cfg.RTT) {
 		return
 	}
 	if !strings.EqualFold(r.URL.Path, "/wsman") {
@@ -233,7 +235,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.challenge(w)
 		return
 	case FaultSlow:
-		if !sleepCtx(r.Context(), f.Delay) {
+		if !cost.Pay(r.Context(), f.Delay) {
 			return
 		}
 	}
@@ -369,7 +371,7 @@ func (s *Server) create(ctx context.Context, req *request, user string) (string,
 	sh := &shell{id: newUUID(), owner: user, codepage: codepage, env: env, idle: idle, lastUsed: now, commands: map[string]*command{}}
 	s.shells[sh.id] = sh
 	s.mu.Unlock()
-	sleepCtx(ctx, s.cfg.ShellCreate)
+	cost.Pay(ctx, s.cfg.ShellCreate)
 	addr := "http://" + s.cfg.FQDN + ":5985/wsman"
 	return `<x:ResourceCreated><a:Address>` + esc(addr) + `</a:Address><a:ReferenceParameters><w:ResourceURI>` + resourceCmd +
 		`</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">` + sh.id + `</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>` +
@@ -587,21 +589,6 @@ func (s *Server) delete(req *request) (string, *fault) {
 	}
 	sh.terminate()
 	return "", nil
-}
-
-// sleepCtx sleeps d unless ctx ends first; it reports whether the full time passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // resetConnection closes the client's TCP connection without an HTTP reply.
