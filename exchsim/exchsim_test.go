@@ -20,22 +20,22 @@ import (
 	"github.com/masterzen/winrm"
 )
 
-func start(t testing.TB, scenario string, https bool) *Sim {
-	t.Helper()
+func start(tb testing.TB, scenario string, https bool) *Sim {
+	tb.Helper()
 	sc, err := org.BuiltinScenario(scenario)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	sim, err := Start(t.Context(), Options{Scenario: sc, HTTPS: https})
+	sim, err := Start(tb.Context(), Options{Scenario: sc, HTTPS: https})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { _ = sim.Close() })
+	tb.Cleanup(func() { _ = sim.Close() })
 	return sim
 }
 
-func client(t testing.TB, sim *Sim, ep Endpoint, ntlm bool) *winrm.Client {
-	t.Helper()
+func client(tb testing.TB, sim *Sim, ep Endpoint, ntlm bool) *winrm.Client {
+	tb.Helper()
 	e := winrm.NewEndpoint(ep.Host, ep.Port, ep.HTTPS, false, sim.CACertPEM(), nil, nil, 30*time.Second)
 	params := winrm.NewParameters("PT10S", "en-US", 153600)
 	user := sim.User()
@@ -45,7 +45,7 @@ func client(t testing.TB, sim *Sim, ep Endpoint, ntlm bool) *winrm.Client {
 	}
 	c, err := winrm.NewClientWithParameters(e, user, sim.Password(), params)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return c
 }
