@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/exmaintd/exmaintd/exchsim/org"
+	"github.com/exmaintd/exmaintd/exchsim/wsman"
 	"github.com/masterzen/winrm"
 )
 
@@ -355,5 +356,63 @@ func TestConcurrentClients(t *testing.T) {
 	}
 	if n := sim.Requests()["Create"]; n != 36 {
 		t.Errorf("%d shells created, want 36", n)
+	}
+}
+
+// TestGivenCertificate serves a certificate the caller supplies (an admin's own PKI) instead of a
+// generated one; the client verifies it against that certificate's CA.
+func TestGivenCertificate(t *testing.T) {
+	cert, caPEM, err := wsman.SelfSignedCertificate([]string{"127.0.0.1", "ex03.exlab.local"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := org.BuiltinScenario("standalone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := Start(t.Context(), Options{Scenario: sc, HTTPS: true, Certificate: &cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	if sim.CACertPEM() != nil {
+		t.Error("CACertPEM must be nil with a given certificate")
+	}
+	ep := sim.Servers()[0]
+	e := winrm.NewEndpoint(ep.Host, ep.Port, true, false, caPEM, nil, nil, 30*time.Second)
+	c, err := winrm.NewClientWithParameters(e, sim.User(), sim.Password(), winrm.NewParameters("PT10S", "en-US", 153600))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if out, _, code, err := c.RunWithContextWithString(ctx, "echo tls", ""); err != nil || code != 0 || strings.TrimSpace(out) != "tls" {
+		t.Fatalf("%q %d %v", out, code, err)
+	}
+}
+
+func TestResetRestoresScenario(t *testing.T) {
+	sim := start(t, "dag2", false)
+	if err := sim.InjectFault(Fault{Kind: "stuck_queue", Server: "EX01"}); err != nil {
+		t.Fatal(err)
+	}
+	c := client(t, sim, sim.Servers()[0], false)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, _, code, err := c.RunPSWithContextWithString(ctx, "Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn; Set-MailboxServer -Identity 'EX02' -DatabaseCopyAutoActivationPolicy 'Blocked'", ""); err != nil || code != 0 {
+		t.Fatal(code, err)
+	}
+	if _, body := control(t, sim, "GET", "/sim/v1/state", ""); !strings.Contains(body, `"activation_policy":"Blocked"`) {
+		t.Fatal("the change did not reach the model")
+	}
+	if code, body := control(t, sim, "POST", "/sim/v1/reset", ""); code != 200 {
+		t.Fatalf("reset: %d %s", code, body)
+	}
+	_, body := control(t, sim, "GET", "/sim/v1/state", "")
+	if strings.Contains(body, `"activation_policy":"Blocked"`) || !strings.Contains(body, `"activation_policy":"IntrasiteOnly"`) {
+		t.Errorf("state after reset: %s", body)
+	}
+	if _, body := control(t, sim, "GET", "/sim/v1/requests", ""); body != "{}\n" {
+		t.Errorf("counters after reset: %s", body)
 	}
 }

@@ -378,3 +378,23 @@ func TestLoadScenarioFile(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+func TestRebootNeverReturns(t *testing.T) {
+	h := newHarness(t, "dag2")
+	if err := h.org.InjectFault(Fault{Kind: "reboot_never_returns", Server: "EX01"}); err != nil {
+		t.Fatal(err)
+	}
+	h.run("EX01", "Restart-Computer -Force")
+	h.clock.Advance(24 * time.Hour)
+	if !h.org.Rebooting("EX01") {
+		t.Error("EX01 came back despite reboot_never_returns")
+	}
+	if got := h.run("EX02", "(Get-DatabaseAvailabilityGroup -Identity 'DAG01' -Status).StoppedMailboxServers"); got != "EX01" {
+		t.Errorf("StoppedMailboxServers = %q, want EX01", got)
+	}
+	h.org.ClearFaults()
+	h.clock.Advance(time.Second)
+	if h.org.Rebooting("EX01") {
+		t.Error("EX01 still down after the fault was cleared")
+	}
+}
