@@ -329,3 +329,14 @@ func (s *Sim) Close() error {
 	s.wg.Wait()
 	return nil
 }
+
+// ExpireShells ends every WinRM shell on server as an idle-timeout expiry or a WinRM service restart does:
+// the listener stays up and clients get fault 2150858843 (shell not found) on their next request.
+func (s *Sim) ExpireShells(server string) error {
+	h := s.host(server)
+	if h == nil {
+		return fmt.Errorf("exchsim: expire shells: unknown server %q", server)
+	}
+	h.wsman.DropShells()
+	return nil
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -86,6 +87,7 @@ func (g *Org) Cmdlets() []ps.Cmdlet {
 		{name: "Dismount-Database", module: ex, params: []ps.Parameter{must(p("Identity", 0))}, fn: dismountDatabase},
 		{name: "Move-ActiveMailboxDatabase", module: ex, params: []ps.Parameter{p("Identity", 0), p("Server", -1), p("ActivateOnServer", -1),
 			p("MoveComment", -1), sw("SkipClientExperienceChecks"), sw("SkipMoveSuppressionChecks"), p("MountDialOverride", -1)}, fn: moveActiveMailboxDatabase},
+		{name: "Get-Mailbox", module: ex, params: []ps.Parameter{p("Identity", 0), p("Database", -1), p("ResultSize", -1), sw("Arbitration")}, fn: getMailbox},
 		{name: "Get-MailboxServer", module: ex, params: []ps.Parameter{p("Identity", 0)}, fn: getMailboxServer},
 		{name: "Set-MailboxServer", module: ex, params: []ps.Parameter{must(p("Identity", 0)), p("DatabaseCopyAutoActivationPolicy", -1), p("DatabaseCopyActivationDisabledAndMoveNow", -1)}, fn: setMailboxServer},
 		{name: "Get-DatabaseAvailabilityGroup", module: ex, params: []ps.Parameter{p("Identity", 0), sw("Status")}, fn: getDAG},
@@ -482,7 +484,7 @@ func getMailboxDatabase(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 		out = append(out, ps.NewObject("Microsoft.Exchange.Data.Directory.SystemConfiguration.MailboxDatabase",
 			"Name", d.spec.Name, "Server", activeServer, "ReplicationType", enum("Microsoft.Exchange.Data.Directory.SystemConfiguration.ReplicationType", repl, map[string]int64{"None": 0, "Remote": 1}),
 			"Mounted", mountedV, "Servers", servers, "ActivationPreference", prefs, "LastFullBackup", full, "LastIncrementalBackup", nil,
-			"ReplayLagTimes", lags, "MailboxCount", d.spec.Mailboxes))
+			"ReplayLagTimes", lags))
 	}
 	if id != "" && len(out) == 0 {
 		return nil, notFound("Get-MailboxDatabase", id)
@@ -1064,6 +1066,37 @@ func getContent(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	var out []any
 	for _, l := range strings.Split(strings.TrimRight(content, "\r\n"), "\r\n") {
 		out = append(out, l)
+	}
+	return out, nil
+}
+
+// getMailbox lists a database's mailboxes (-Database, -ResultSize N or Unlimited): the scenario's
+// "mailboxes" count are user mailboxes, and "arbitration" ones are system mailboxes seen only with
+// -Arbitration. Other parameters of the real cmdlet are not modelled.
+func getMailbox(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	dbName := arg(inv, "Database")
+	if dbName == "" {
+		return nil, &ps.Error{Message: "exchsim models Get-Mailbox only with -Database.", Category: "NotImplemented", ErrorID: "ExchsimGetMailbox"}
+	}
+	d := g.dbs[strings.ToUpper(dbName)]
+	if d == nil {
+		return nil, notFound("Get-Mailbox", dbName)
+	}
+	n, kind := d.spec.Mailboxes, "UserMailbox"
+	if inv.Args["Arbitration"] == true {
+		n, kind = d.spec.Arbitration, "ArbitrationMailbox"
+	}
+	if rs := arg(inv, "ResultSize"); rs != "" && !strings.EqualFold(rs, "Unlimited") {
+		limit, err := strconv.ParseInt(rs, 10, 64)
+		if err != nil || limit < 1 {
+			return nil, &ps.Error{Message: fmt.Sprintf("Cannot process argument transformation on parameter 'ResultSize'. Cannot convert value \"%s\" to type \"Microsoft.Exchange.Data.Unlimited`1[System.UInt32]\".", rs), Category: "InvalidData", ErrorID: "ParameterArgumentTransformationError,Microsoft.Exchange.Management.RecipientTasks.GetMailbox"}
+		}
+		n = min(n, limit)
+	}
+	out := make([]any, n)
+	for i := range out {
+		out[i] = ps.NewObject("Microsoft.Exchange.Data.Directory.Management.Mailbox", "Name", fmt.Sprintf("%s-%s-%d", d.spec.Name, kind, i+1),
+			"Database", d.spec.Name, "RecipientTypeDetails", kind)
 	}
 	return out, nil
 }

@@ -85,6 +85,8 @@ type DatabaseSpec struct {
 	Name      string   `toml:"name"`
 	Copies    []string `toml:"copies"`
 	Mailboxes int64    `toml:"mailboxes"`
+	// Arbitration is the number of arbitration (system) mailboxes on the database.
+	Arbitration int64 `toml:"arbitration"`
 	// LastFullBackup is how long before the scenario starts the last full backup ran ("" = never).
 	LastFullBackupAgo Duration `toml:"last_full_backup_ago"`
 	// Lagged names the servers whose copy is a lagged copy (ReplayLagTime 7 days, a replay queue that is

@@ -29,6 +29,12 @@ type Process struct {
 // anything else gets cmd.exe's "is not recognized" answer. It returns the process exit code.
 func (r *Runtime) RunCommand(ctx context.Context, p Process) int {
 	line := strings.TrimSpace(strings.Join(append([]string{p.Command}, p.Args...), " "))
+	// WinRS runs the command line through cmd.exe (WINRS_SKIP_CMD_SHELL=FALSE), whose limit is 8191
+	// characters (winrm-protocol.md §1.4).
+	if len([]rune(line)) > 8191 {
+		_, _ = io.WriteString(p.Stderr, "The command line is too long.\r\n")
+		return 1
+	}
 	argv := splitCommandLine(line)
 	if len(argv) == 0 {
 		return 0
