@@ -1,0 +1,308 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/masterzen/winrm"
+
+	"github.com/exmaintd/exmaintd/secret"
+)
+
+// Endpoint is one server's WinRM listener and how to authenticate to it.
+type Endpoint struct {
+	Name                  string // exmaintd's name for the server (EX01): in every error, log line and metric
+	Host                  string // DNS name or address of the listener
+	Port                  int    // 5985 (HTTP) or 5986 (HTTPS) by default on Windows
+	HTTPS                 bool
+	TLSServerName         string // certificate name to verify, when it differs from Host
+	CACertPEM             []byte // trust these CAs instead of the system pool
+	InsecureSkipVerify    bool   // only when the operator asks for it
+	Auth                  string // AuthBasic, AuthNTLM or AuthCertificate
+	User                  string // DOMAIN\user or user@domain
+	Password              secret.Value
+	ClientCertPEM         []byte // AuthCertificate
+	ClientKeyPEM          []byte
+	AllowUnencryptedBasic bool // Basic over plain HTTP (lab use only)
+}
+
+// Modes of running operations.
+const (
+	// ModeSession keeps one shell and one powershell.exe per server (docs/session-protocol.md).
+	ModeSession = "session"
+	// ModeCommand opens a shell and starts powershell.exe for every operation (the runbook way); the fallback
+	// and the benchmark baseline.
+	ModeCommand = "command"
+)
+
+// Options tune a Client. Zero values take the documented defaults.
+type Options struct {
+	Mode string // ModeSession (default) or ModeCommand
+	Load string // LoadSnapin (default), LoadRemoteExchange or LoadNone
+	// OperationTimeout is the WS-Management OperationTimeout of each Receive long poll (default 20 s).
+	OperationTimeout time.Duration
+	// StartTimeout bounds starting a session: shell, powershell.exe and the Exchange load (default 120 s).
+	StartTimeout time.Duration
+	// ReadTimeout and WriteTimeout are the default deadlines of one read and one state-changing operation,
+	// retries included (defaults 60 s and 10 min: Move-ActiveMailboxDatabase can take minutes).
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	// Attempts is how many times an operation is tried when failures are transient (default 3).
+	Attempts int
+	// Backoff is the first pause between attempts (default 1 s), doubled each time up to 30 s, with jitter.
+	Backoff  time.Duration
+	Logger   *slog.Logger
+	Observer RequestObserver
+}
+
+func (o Options) withDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if o.Mode == "" {
+		o.Mode = ModeSession
+	}
+	def(&o.OperationTimeout, 20*time.Second)
+	def(&o.StartTimeout, 120*time.Second)
+	def(&o.ReadTimeout, 60*time.Second)
+	def(&o.WriteTimeout, 10*time.Minute)
+	def(&o.Backoff, time.Second)
+	if o.Attempts <= 0 {
+		o.Attempts = 3
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Client runs Exchange operations on one server. Safe for concurrent use: operations are serialised (one
+// PowerShell session answers one request at a time).
+type Client struct {
+	ep     Endpoint
+	opts   Options
+	load   string
+	t      *transport
+	params *winrm.Parameters
+	logger *slog.Logger
+
+	sem  chan struct{} // held while an operation runs; acquiring honours the caller's context
+	sess *session      // nil until first use and after a loss
+	// sessions counts sessions started: tests and benchmarks read it through Stats.
+	stats Stats
+
+	closers sync.WaitGroup // background discards of lost sessions
+}
+
+// Stats are counters of a Client's life.
+type Stats struct {
+	SessionsStarted int
+	SessionsLost    int
+	Operations      int
+	Retries         int
+}
+
+// New returns a Client for ep. It does not connect: the first operation does.
+func New(ep Endpoint, opts Options) (*Client, error) {
+	opts = opts.withDefaults()
+	if err := ValidateIdentity("server", ep.Name); err != nil {
+		return nil, err
+	}
+	if ep.Host == "" || ep.Port <= 0 || ep.Port > 65535 {
+		return nil, fmt.Errorf("server %s: host %q port %d: need a host and a port in 1..65535", ep.Name, ep.Host, ep.Port)
+	}
+	if opts.Mode != ModeSession && opts.Mode != ModeCommand {
+		return nil, fmt.Errorf("server %s: unknown mode %q (want %s or %s)", ep.Name, opts.Mode, ModeSession, ModeCommand)
+	}
+	load, err := loadStatement(opts.Load)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", ep.Name, err)
+	}
+	t, err := newTransport(ep, opts.Logger, opts.Observer)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{
+		ep: ep, opts: opts, load: load, t: t, params: shellParams(opts.OperationTimeout),
+		logger: opts.Logger.With("server", ep.Name), sem: make(chan struct{}, 1),
+	}, nil
+}
+
+// Server is the server's name.
+func (c *Client) Server() string { return c.ep.Name }
+
+// Stats returns the counters so far.
+func (c *Client) Stats() Stats {
+	c.sem <- struct{}{}
+	defer func() { <-c.sem }()
+	return c.stats
+}
+
+// Close ends the session (bounded) and waits for background clean-up.
+func (c *Client) Close() error {
+	c.sem <- struct{}{}
+	if c.sess != nil {
+		c.sess.close()
+		c.sess = nil
+	}
+	<-c.sem
+	c.closers.Wait()
+	c.t.close()
+	return nil
+}
+
+// Op is one generated operation: the script that runs and what it is.
+type Op struct {
+	Cmdlet string // the main cmdlet, named in errors
+	Script string // the exact PowerShell sent
+	Write  bool   // changes state: never silently retried after it may have run
+	// Timeout overrides the Client's ReadTimeout / WriteTimeout.
+	Timeout time.Duration
+}
+
+// Exec runs op and returns its output (a JSON document for every operation exmaintd generates).
+func (c *Client) Exec(ctx context.Context, op Op) (string, error) {
+	timeout := op.Timeout
+	if timeout <= 0 {
+		timeout = c.opts.ReadTimeout
+		if op.Write {
+			timeout = c.opts.WriteTimeout
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return "", fmt.Errorf("%s on %s: waiting for the session: %w", op.Cmdlet, c.ep.Name, ctx.Err())
+	}
+	defer func() { <-c.sem }()
+	c.stats.Operations++
+	c.logger.Debug("exchange operation", "cmdlet", op.Cmdlet, "write", op.Write, "script", op.Script)
+	start := time.Now()
+	out, err := c.exec(ctx, op)
+	if err != nil {
+		c.logger.Debug("exchange operation failed", "cmdlet", op.Cmdlet, "took", time.Since(start), "err", err)
+	}
+	return out, err
+}
+
+func (c *Client) exec(ctx context.Context, op Op) (string, error) {
+	backoff := c.opts.Backoff
+	var last error
+	for attempt := 1; ; attempt++ {
+		var (
+			out    string
+			err    error
+			unsent bool
+		)
+		if c.opts.Mode == ModeSession {
+			out, unsent, err = c.execSession(ctx, op)
+		} else {
+			out, unsent, err = c.execCommand(ctx, op)
+		}
+		if err == nil {
+			return out, nil
+		}
+		var pe *PSError
+		if errors.As(err, &pe) {
+			return "", err
+		}
+		if ctx.Err() != nil {
+			if last != nil && !errors.Is(err, ctx.Err()) {
+				err = fmt.Errorf("%w (after %w)", ctx.Err(), last)
+			}
+			return "", fmt.Errorf("%s on %s: deadline: %w", op.Cmdlet, c.ep.Name, err)
+		}
+		if op.Write && !unsent {
+			return "", fmt.Errorf("%s on %s: %w: %w", op.Cmdlet, c.ep.Name, ErrSessionLost, err)
+		}
+		if !transient(err) || attempt >= c.opts.Attempts {
+			return "", fmt.Errorf("%s on %s (attempt %d of %d): %w", op.Cmdlet, c.ep.Name, attempt, c.opts.Attempts, err)
+		}
+		last = err
+		c.stats.Retries++
+		pause := backoff/2 + rand.N(backoff/2+1) //nolint:gosec // jitter needs no cryptographic randomness
+		c.logger.Info("exchange operation failed, retrying", "cmdlet", op.Cmdlet, "attempt", attempt, "pause", pause, "err", err)
+		if !sleepCtx(ctx, pause) {
+			return "", fmt.Errorf("%s on %s: deadline: %w (after %w)", op.Cmdlet, c.ep.Name, ctx.Err(), err)
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// execSession runs op on the persistent session, starting one if needed. unsent tells that the request
+// certainly did not reach PowerShell.
+func (c *Client) execSession(ctx context.Context, op Op) (string, bool, error) {
+	if c.sess == nil {
+		sctx, cancel := context.WithTimeout(ctx, c.opts.StartTimeout)
+		s, err := startSession(sctx, c.t, c.params, c.load, c.logger)
+		cancel()
+		if err != nil {
+			return "", true, fmt.Errorf("starting the session: %w", err)
+		}
+		c.sess = s
+		c.stats.SessionsStarted++
+		c.logger.Debug("session started")
+	}
+	out, err := c.sess.do(ctx, c.ep.Name, op.Cmdlet, op.Script)
+	var pe *PSError
+	if err == nil || errors.As(err, &pe) {
+		return out, false, err
+	}
+	c.dropSession()
+	return "", errors.Is(err, errNotSent), err
+}
+
+// dropSession discards a lost session in the background (bounded), so that the caller's deadline is not
+// spent on a host that no longer answers.
+func (c *Client) dropSession() {
+	s := c.sess
+	c.sess = nil
+	c.stats.SessionsLost++
+	c.closers.Add(1)
+	go func() {
+		defer c.closers.Done()
+		s.close()
+	}()
+}
+
+// transient tells whether a failed attempt may succeed when repeated: network trouble, a 5xx, an unreadable
+// reply, a lost or exited session. Never auth failures or PowerShell errors.
+func transient(err error) bool {
+	var (
+		te *TransportError
+		pe *ProtocolError
+		se *sessionEnded
+		ae *AuthError
+		ps *PSError
+	)
+	switch {
+	case errors.As(err, &ae), errors.As(err, &ps):
+		return false
+	case errors.Is(err, errNotSent), errors.As(err, &te), errors.As(err, &pe), errors.As(err, &se):
+		return true
+	}
+	if f, ok := asFault(err); ok {
+		return f.Code != FaultQuotaLimit && f.HTTPStatus >= 500
+	}
+	return false
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
