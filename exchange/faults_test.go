@@ -1,0 +1,217 @@
+package exchange_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/exchsim/cost"
+)
+
+// TestFaultMatrix injects each transport fault into an established session and checks that a read ends in
+// the expected kind of error (or a transparent recovery) by itself, that retries happen only for transient
+// faults, and that the client recovers once the fault is gone.
+func TestFaultMatrix(t *testing.T) {
+	tests := []struct {
+		name     string
+		fault    exchsim.Fault
+		wantErr  func(error) bool
+		retried  bool // transient: the client tries Attempts times
+		recovers bool // the read succeeds despite the fault
+	}{
+		{"connection refused", exchsim.Fault{Kind: "unreachable"}, isTransport, true, false},
+		{"reset", exchsim.Fault{Kind: "reset"}, isTransport, true, false},
+		{"reset on Receive only", exchsim.Fault{Kind: "reset", Actions: []string{"Receive"}}, isTransport, true, false},
+		{"401", exchsim.Fault{Kind: "auth_failure"}, isAuth, false, false},
+		{"500", exchsim.Fault{Kind: "http_500"}, isHTTP500, true, false},
+		{"malformed xml", exchsim.Fault{Kind: "malformed_xml"}, isProtocol, true, false},
+		{"truncated xml", exchsim.Fault{Kind: "truncated_xml"}, isProtocol, true, false},
+		{"slow replies", exchsim.Fault{Kind: "slow", Delay: 5 * time.Second}, isDeadline, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sim := startSim(t, simOptions{})
+			ep := endpoint(t, sim, "EX01", exchange.AuthNTLM)
+			c := newClient(t, ep, exchange.Options{ReadTimeout: 2 * time.Second, Attempts: 3})
+			ctx := t.Context()
+			if _, err := c.Queues(ctx, "EX01"); err != nil {
+				t.Fatal(err)
+			}
+			tt.fault.Server = "EX01"
+			if err := sim.InjectFault(tt.fault); err != nil {
+				t.Fatal(err)
+			}
+			before := c.Stats()
+			var err error
+			within(t, 10*time.Second, func() { _, err = c.Queues(ctx, "EX01") })
+			if tt.recovers != (err == nil) {
+				t.Fatalf("Queues under %s: err = %v, want recovery %v", tt.name, err, tt.recovers)
+			}
+			if err != nil && !tt.wantErr(err) {
+				t.Errorf("Queues under %s: error %T %v is not the expected kind", tt.name, err, err)
+			}
+			if err != nil && (!strings.Contains(err.Error(), "EX01") || !strings.Contains(err.Error(), "Get-Queue")) {
+				t.Errorf("error %q does not name the server and the cmdlet", err)
+			}
+			if err != nil && strings.Contains(err.Error(), sim.Password()) {
+				t.Errorf("error %q contains the password", err)
+			}
+			retries := c.Stats().Retries - before.Retries
+			if tt.retried && retries != 2 || !tt.retried && retries != 0 {
+				t.Errorf("retries = %d, want transient=%v with 3 attempts", retries, tt.retried)
+			}
+			if err := sim.ClearFaults(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, func() error { _, err := c.Queues(ctx, "EX01"); return err })
+		})
+	}
+}
+
+func isTransport(err error) bool {
+	var te *exchange.TransportError
+	return errors.As(err, &te)
+}
+
+func isAuth(err error) bool {
+	var ae *exchange.AuthError
+	return errors.As(err, &ae)
+}
+
+func isHTTP500(err error) bool {
+	var f *exchange.Fault
+	return errors.As(err, &f) && f.HTTPStatus == 500
+}
+
+func isProtocol(err error) bool {
+	var pe *exchange.ProtocolError
+	return errors.As(err, &pe)
+}
+
+func isDeadline(err error) bool { return errors.Is(err, context.DeadlineExceeded) }
+
+// waitFor polls f until it succeeds or the deadline passes.
+func waitFor(tb testing.TB, limit time.Duration, f func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("still failing after %v: %v", limit, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestOperationTimeoutFault: a cmdlet slower than the WS-Management OperationTimeout makes the first
+// Receive answer fault 2150858793; the client polls again and gets the reply, transparently.
+func TestOperationTimeoutFault(t *testing.T) {
+	sim := startSim(t, simOptions{cost: cost.Profile{Cmdlet: 2500 * time.Millisecond}})
+	c := newClient(t, endpoint(t, sim, "EX01", exchange.AuthNTLM), exchange.Options{OperationTimeout: time.Second, ReadTimeout: 20 * time.Second})
+	if _, err := c.Queues(t.Context(), "EX01"); err != nil {
+		t.Fatal(err)
+	}
+	if n := sim.Requests()["Receive"]; n < 3 {
+		t.Errorf("%d Receives: want the timeout fault answered at least twice before the reply", n)
+	}
+	if st := c.Stats(); st.Retries != 0 || st.SessionsStarted != 1 {
+		t.Errorf("stats %+v: a timeout fault is not a failure", st)
+	}
+}
+
+// TestShellExpiry: the shell vanishes between operations (idle expiry, WinRM restart). A read re-bootstraps
+// transparently; so does a write, because the Send itself was refused with 2150858843 and so never reached
+// PowerShell.
+func TestShellExpiry(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	c := newClient(t, endpoint(t, sim, "EX01", exchange.AuthNTLM), exchange.Options{})
+	ctx := t.Context()
+	if _, err := c.Queues(ctx, "EX01"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.ExpireShells("EX01"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Queues(ctx, "EX01"); err != nil {
+		t.Fatalf("read after shell expiry: %v", err)
+	}
+	if err := sim.ExpireShells("EX01"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetComponentState(ctx, "EX01", "HubTransport", "Draining", "Maintenance"); err != nil {
+		t.Fatalf("write after shell expiry: %v", err)
+	}
+	if st := c.Stats(); st.SessionsStarted != 3 || st.SessionsLost != 2 {
+		t.Errorf("stats %+v: want 3 sessions, 2 lost", st)
+	}
+}
+
+// TestWriteLostAfterSend: when the session dies after a state-changing request was sent, the client does
+// not retry it and says the outcome is unknown.
+func TestWriteLostAfterSend(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	c := newClient(t, endpoint(t, sim, "EX01", exchange.AuthNTLM), exchange.Options{WriteTimeout: 5 * time.Second})
+	ctx := t.Context()
+	if _, err := c.Queues(ctx, "EX01"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.InjectFault(exchsim.Fault{Kind: "reset", Server: "EX01", Actions: []string{"Receive"}}); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	within(t, 15*time.Second, func() { err = c.SetComponentState(ctx, "EX01", "HubTransport", "Draining", "Maintenance") })
+	if !errors.Is(err, exchange.ErrSessionLost) || !strings.Contains(err.Error(), "Set-ServerComponentState on EX01") {
+		t.Fatalf("err = %v, want ErrSessionLost naming the cmdlet and server", err)
+	}
+	if st := c.Stats(); st.Retries != 0 {
+		t.Errorf("a write whose outcome is unknown was retried %d times", st.Retries)
+	}
+	if err := sim.ClearFaults(); err != nil {
+		t.Fatal(err)
+	}
+	// The caller verifies by reading back: the Send had arrived, so the change happened.
+	comps, err := c.ComponentStates(ctx, "EX01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cs := range comps {
+		if cs.Component == "HubTransport" && cs.State != "Draining" {
+			t.Errorf("HubTransport = %s after the lost write, want Draining (the request had been delivered)", cs.State)
+		}
+	}
+}
+
+// TestRebootMidSession: Restart-Computer ends the session; reads fail (bounded) while the host is down and
+// work again, on a new session, with a later LastBootUpTime once it is back.
+func TestRebootMidSession(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	c := newClient(t, endpoint(t, sim, "EX01", exchange.AuthNTLM), exchange.Options{ReadTimeout: 2 * time.Second, Attempts: 2})
+	ctx := t.Context()
+	boot, err := c.LastBootUpTime(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	within(t, 70*time.Second, func() { err = c.RestartComputer(ctx) })
+	if err != nil && !errors.Is(err, exchange.ErrSessionLost) {
+		t.Fatalf("RestartComputer: %v", err)
+	}
+	var after time.Time
+	waitFor(t, 30*time.Second, func() error {
+		var err error
+		within(t, 10*time.Second, func() { after, err = c.LastBootUpTime(ctx) })
+		if err == nil && !after.After(boot) {
+			return errors.New("LastBootUpTime has not changed yet")
+		}
+		return err
+	})
+	if st := c.Stats(); st.SessionsStarted < 2 {
+		t.Errorf("stats %+v: want a new session after the reboot", st)
+	}
+}

@@ -1,0 +1,204 @@
+package exchange_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/secret"
+)
+
+// TestLongScriptOverStdin: a script whose command line would pass cmd.exe's 8191-character limit is sent
+// over stdin in command mode (exchsim refuses longer command lines as Windows does), and as one request in
+// session mode.
+func TestLongScriptOverStdin(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	long := strings.Repeat("x", 9000)
+	op := exchange.Op{Cmdlet: "ConvertTo-Json", Script: "ConvertTo-Json -Compress -InputObject " + exchange.Quote(long)}
+	for _, mode := range []string{exchange.ModeCommand, exchange.ModeSession} {
+		c := newClient(t, endpoint(t, sim, "EX01", exchange.AuthNTLM), exchange.Options{Mode: mode})
+		out, err := c.Exec(t.Context(), op)
+		if err != nil || out != `"`+long+`"` {
+			t.Errorf("%s: long script: %.40q, %v", mode, out, err)
+		}
+	}
+}
+
+// TestJob starts the patch detached and polls it to its end, then checks that a reboot while it runs is
+// reported as a lost job.
+func TestJob(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	c := newClient(t, endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{ReadTimeout: 5 * time.Second, Attempts: 2})
+	ctx := t.Context()
+	job, err := c.StartJob(ctx, "cu-2026-11", `& 'D:\Setup.exe' /Mode:Upgrade /IAcceptExchangeServerLicenseTerms_DiagnosticDataON`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !job.Running || job.PID <= 0 {
+		t.Fatalf("job = %+v", job)
+	}
+	waitFor(t, 20*time.Second, func() error {
+		j, err := c.PollJob(ctx, job)
+		if err != nil {
+			return err
+		}
+		if j.Running {
+			return errors.New("still running")
+		}
+		if j.ExitCode != 0 || !strings.Contains(j.Output, "Installed") {
+			t.Fatalf("finished job = %+v", j)
+		}
+		return nil
+	})
+
+	lost, err := c.StartJob(ctx, "lost-1", "Start-Sleep 3600")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RestartComputer(ctx); err != nil && !errors.Is(err, exchange.ErrSessionLost) {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() error {
+		_, err := c.PollJob(ctx, lost)
+		if errors.Is(err, exchange.ErrJobLost) {
+			return nil
+		}
+		return errors.New("job not reported lost yet")
+	})
+	if _, err := exchange.OpStartJob("bad id", "x"); err == nil {
+		t.Error("a job id with a space was accepted")
+	}
+}
+
+func TestNewRefusesUnsafeSettings(t *testing.T) {
+	base := exchange.Endpoint{Name: "EX01", Host: "127.0.0.1", Port: 5985, User: "u", Password: secret.New("p")}
+	tests := []struct {
+		name string
+		edit func(*exchange.Endpoint)
+		opts exchange.Options
+		want string
+	}{
+		{"basic over http", func(e *exchange.Endpoint) { e.Auth = exchange.AuthBasic }, exchange.Options{}, "in clear"},
+		{"certificate over http", func(e *exchange.Endpoint) { e.Auth = exchange.AuthCertificate }, exchange.Options{}, "https"},
+		{"unknown auth", func(e *exchange.Endpoint) { e.Auth = "kerberos" }, exchange.Options{}, `unknown auth "kerberos"`},
+		{"bad name", func(e *exchange.Endpoint) { e.Auth = exchange.AuthNTLM; e.Name = "EX'01" }, exchange.Options{}, "server identity"},
+		{"no port", func(e *exchange.Endpoint) { e.Auth = exchange.AuthNTLM; e.Port = 0 }, exchange.Options{}, "port"},
+		{"bad mode", func(e *exchange.Endpoint) { e.Auth = exchange.AuthNTLM }, exchange.Options{Mode: "psrp"}, `mode "psrp"`},
+		{"bad load", func(e *exchange.Endpoint) { e.Auth = exchange.AuthNTLM }, exchange.Options{Load: "module"}, `load "module"`},
+		{"bad ca", func(e *exchange.Endpoint) { e.Auth = exchange.AuthNTLM; e.HTTPS = true; e.CACertPEM = []byte("junk") }, exchange.Options{}, "ca_file"},
+	}
+	for _, tt := range tests {
+		ep := base
+		tt.edit(&ep)
+		_, err := exchange.New(ep, tt.opts)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: New = %v, want an error containing %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+// TestNTLMNeverFallsBackToClearBasic: a listener that offers only Basic over plain HTTP never sees the
+// password (go-ntlmssp would fall back to Basic).
+func TestNTLMNeverFallsBackToClearBasic(t *testing.T) {
+	var sawBasic atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Header.Get("Authorization"), "Basic ") {
+			sawBasic.Store(true)
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="WSMAN"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(srv.Close)
+	host, port := splitHostPort(t, srv.Listener.Addr())
+	c := newClient(t, exchange.Endpoint{Name: "EX01", Host: host, Port: port, Auth: exchange.AuthNTLM, User: `EXLAB\Administrator`, Password: secret.New("s3cret-pw")},
+		exchange.Options{ReadTimeout: 5 * time.Second})
+	_, err := c.Queues(t.Context(), "EX01")
+	if err == nil || sawBasic.Load() {
+		t.Fatalf("err = %v, server saw Basic = %v", err, sawBasic.Load())
+	}
+	if strings.Contains(err.Error(), "s3cret-pw") {
+		t.Errorf("error %q contains the password", err)
+	}
+}
+
+// TestClientCertificate: with auth = certificate the client presents its certificate over TLS and the
+// WS-Management mutual-auth header, and sends no password.
+func TestClientCertificate(t *testing.T) {
+	certPEM, keyPEM, cert := selfSigned(t, "exmaintd")
+	var gotCert, gotHeader atomic.Value
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TLS.PeerCertificates) > 0 {
+			gotCert.Store(r.TLS.PeerCertificates[0].Subject.CommonName)
+		}
+		gotHeader.Store(r.Header.Get("Authorization"))
+		w.WriteHeader(http.StatusUnauthorized) // enough: the test looks at what arrived
+	}))
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MinVersion: tls.VersionTLS12}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	host, port := splitHostPort(t, srv.Listener.Addr())
+	c := newClient(t, exchange.Endpoint{Name: "EX01", Host: host, Port: port, HTTPS: true, TLSServerName: "example.com", CACertPEM: caPEM,
+		Auth: exchange.AuthCertificate, ClientCertPEM: certPEM, ClientKeyPEM: keyPEM}, exchange.Options{ReadTimeout: 5 * time.Second})
+	_, err := c.Queues(t.Context(), "EX01")
+	var ae *exchange.AuthError
+	if !errors.As(err, &ae) {
+		t.Fatalf("err = %v, want the server's 401 as an AuthError", err)
+	}
+	if gotCert.Load() != "exmaintd" || gotHeader.Load() != "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual" {
+		t.Errorf("server saw certificate %v and Authorization %v", gotCert.Load(), gotHeader.Load())
+	}
+}
+
+func splitHostPort(tb testing.TB, a net.Addr) (string, int) {
+	tb.Helper()
+	h, p, err := net.SplitHostPort(a.String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h, n
+}
+
+func selfSigned(tb testing.TB, cn string) (certPEM, keyPEM []byte, cert *x509.Certificate) {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, err = x509.ParseCertificate(der)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), cert
+}
