@@ -348,13 +348,17 @@ func redirectMessage(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	if effective(t, "HubTransport") != "Active" || !t.downTil.IsZero() {
 		return nil, &ps.Error{Message: fmt.Sprintf("The target server %s is not accepting messages (HubTransport is not Active).", target), Category: "InvalidOperation", ErrorID: "TargetNotAccepting,Microsoft.Exchange.Management.QueueViewerTasks.RedirectMessage"}
 	}
-	moved := s.submission + max(s.delivery-s.stuck, 0)
+	stuck := s.stuck
+	if g.hasFault("stuck_queue", s.spec.Name) {
+		stuck = s.delivery // every delivery queue is stuck (e.g. in Retry to a dead next hop): nothing moves
+	}
+	moved := s.submission + max(s.delivery-stuck, 0)
 	if s.submissionSuspended {
 		moved -= s.submission
 	} else {
 		s.submission = 0
 	}
-	s.delivery = min(s.delivery, s.stuck)
+	s.delivery = min(s.delivery, stuck)
 	t.delivery += moved
 	return nil, nil
 }
@@ -664,7 +668,9 @@ func setMailboxServer(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 			return nil, &ps.Error{Message: "Cannot process argument transformation on parameter 'DatabaseCopyActivationDisabledAndMoveNow'. Use $true or $false.", Category: "InvalidData", ErrorID: "ParameterArgumentTransformationError,Microsoft.Exchange.Management.SystemConfigurationTasks.SetMailboxServer", Terminating: true}
 		}
 		s.moveNow = b
-		if b { // "immediately moves any mounted databases ... if copies exist and are healthy"
+		// "immediately moves any mounted databases ... if copies exist and are healthy"; Set-MailboxServer
+		// itself succeeds even when Active Manager refuses the moves (move_fails): the copies stay here.
+		if b && !g.hasFault("move_fails", s.spec.Name) {
 			for _, k := range g.dbOrder {
 				d := g.dbs[k]
 				for _, c := range d.copies {

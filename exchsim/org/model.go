@@ -279,8 +279,16 @@ func (g *Org) settle(s *server, now time.Time) {
 		}
 		for _, d := range g.dbs {
 			for _, c := range d.copies {
-				if c.server == strings.ToUpper(s.spec.Name) && c.status == "ServiceDown" {
+				if c.server != strings.ToUpper(s.spec.Name) {
+					continue
+				}
+				switch c.status {
+				case "ServiceDown":
 					c.status = "Healthy"
+				case "Dismounted":
+					// The Information Store mounts its databases at start-up (MountAtStartup defaults to
+					// true), including one an administrator had dismounted before the reboot.
+					c.status = "Mounted"
 				}
 			}
 		}

@@ -1,0 +1,78 @@
+// Package simtest starts exchsim for tests of other packages and connects exmaintd's real Exchange client
+// to it over loopback.
+package simtest
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/exchsim/cost"
+	"github.com/exmaintd/exmaintd/exchsim/org"
+	"github.com/exmaintd/exmaintd/secret"
+)
+
+// Options tune Start.
+type Options struct {
+	Scenario string // built-in scenario, default "demo"
+	HTTPS    bool
+	Cost     cost.Profile
+}
+
+// Start starts exchsim on 127.0.0.1 with free ports and stops it when the test ends.
+func Start(tb testing.TB, o Options) *exchsim.Sim {
+	tb.Helper()
+	if o.Scenario == "" {
+		o.Scenario = "demo"
+	}
+	sc, err := org.BuiltinScenario(o.Scenario)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sim, err := exchsim.Start(ctx, exchsim.Options{Scenario: sc, Listen: "127.0.0.1:0", HTTPS: o.HTTPS, Cost: o.Cost, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		cancel()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		cancel()
+		_ = sim.Close()
+	})
+	return sim
+}
+
+// Endpoint is server's listener on sim with auth (HTTPS when sim serves it).
+func Endpoint(tb testing.TB, sim *exchsim.Sim, server, auth string) exchange.Endpoint {
+	tb.Helper()
+	for _, e := range sim.Servers() {
+		if e.Name != server {
+			continue
+		}
+		user := sim.User()
+		if auth == exchange.AuthNTLM {
+			user = sim.Domain() + `\` + user
+		}
+		return exchange.Endpoint{Name: e.Name, Host: e.Host, Port: e.Port, HTTPS: e.HTTPS, TLSServerName: e.Fqdn, CACertPEM: sim.CACertPEM(),
+			Auth: auth, User: user, Password: secret.New(sim.Password())}
+	}
+	tb.Fatalf("no server %s in the simulation", server)
+	return exchange.Endpoint{}
+}
+
+// Client connects to ep and closes the client when the test ends. A zero Backoff becomes 10 ms.
+func Client(tb testing.TB, ep exchange.Endpoint, opts exchange.Options) *exchange.Client {
+	tb.Helper()
+	if opts.Backoff == 0 {
+		opts.Backoff = 10 * time.Millisecond
+	}
+	c, err := exchange.New(ep, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}

@@ -1,0 +1,248 @@
+package journal
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Record types, in the order a run writes them.
+const (
+	RunStarted     = "run_started"     // a window's run began on a server
+	Recorded       = "recorded"        // a step's original values, before it changes anything
+	StepStarted    = "step_started"    // Do is about to run
+	StepDone       = "step_done"       // Do and Verify succeeded
+	StepFailed     = "step_failed"     // Do or Verify failed: the reverse follows
+	UndoStarted    = "undo_started"    // Undo is about to run
+	UndoDone       = "undo_done"       // Undo and its verification succeeded
+	RollbackFailed = "rollback_failed" // an Undo failed after its retries: hands off until an operator clears it
+	Cleared        = "cleared"         // an operator cleared rollback_failed
+	RunFinished    = "run_finished"    // the run ended (Outcome says how)
+	Note           = "note"            // anything else worth keeping (silence ids, missed windows)
+)
+
+// Record is one journal line.
+type Record struct {
+	Seq     uint64          `json:"seq"`
+	Time    time.Time       `json:"time"`
+	Type    string          `json:"type"`
+	Run     string          `json:"run,omitempty"`
+	Window  string          `json:"window,omitempty"`
+	Server  string          `json:"server,omitempty"`
+	Step    string          `json:"step,omitempty"`
+	Outcome string          `json:"outcome,omitempty"`
+	Error   string          `json:"error,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+// Journal appends records to one file. Safe for concurrent use.
+type Journal struct {
+	mu     sync.Mutex
+	f      *os.File
+	path   string
+	seq    uint64
+	now    func() time.Time
+	logger *slog.Logger
+	// afterSync, when set, runs after each record is durable (tests kill the process there).
+	afterSync func(Record)
+}
+
+// Options configure Open.
+type Options struct {
+	Now       func() time.Time
+	Logger    *slog.Logger
+	AfterSync func(Record)
+}
+
+// Report says what Open found.
+type Report struct {
+	Records   int
+	Corrupt   int   // lines in the middle that failed their checksum: skipped, reported
+	TornBytes int64 // a partial last line cut off (a crash during a write)
+}
+
+// checksum is CRC-32C (crc32.MakeTable returns the package's cached Castagnoli table).
+func checksum(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
+
+// Open opens (or creates) the journal at path, reads every record, cuts a torn last line and positions for
+// appending.
+func Open(path string, o Options) (*Journal, []Record, Report, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, nil, Report{}, fmt.Errorf("journal %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, nil, Report{}, fmt.Errorf("journal %s: %w", path, err)
+	}
+	recs, good, rep, err := read(f)
+	if err != nil {
+		_ = f.Close()
+		return nil, nil, rep, fmt.Errorf("journal %s: %w", path, err)
+	}
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		_ = f.Close()
+		return nil, nil, rep, fmt.Errorf("journal %s: %w", path, err)
+	}
+	if size > good {
+		rep.TornBytes = size - good
+		o.Logger.Warn("journal: cutting a torn last record", "path", path, "bytes", rep.TornBytes)
+		if err := f.Truncate(good); err != nil {
+			_ = f.Close()
+			return nil, nil, rep, fmt.Errorf("journal %s: truncating a torn record: %w", path, err)
+		}
+		if err := f.Sync(); err != nil {
+			_ = f.Close()
+			return nil, nil, rep, fmt.Errorf("journal %s: %w", path, err)
+		}
+	}
+	if _, err := f.Seek(good, io.SeekStart); err != nil {
+		_ = f.Close()
+		return nil, nil, rep, fmt.Errorf("journal %s: %w", path, err)
+	}
+	if err := syncDir(dir); err != nil {
+		_ = f.Close()
+		return nil, nil, rep, fmt.Errorf("journal %s: %w", path, err)
+	}
+	if rep.Corrupt > 0 {
+		o.Logger.Error("journal: records failed their checksum and were skipped", "path", path, "count", rep.Corrupt)
+	}
+	j := &Journal{f: f, path: path, now: o.Now, logger: o.Logger, afterSync: o.AfterSync}
+	for _, r := range recs {
+		j.seq = max(j.seq, r.Seq)
+	}
+	return j, recs, rep, nil
+}
+
+// read parses every line; good is the offset after the last complete line.
+func read(r io.ReadSeeker) (recs []Record, good int64, rep Report, err error) {
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, 0, rep, err
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	var off int64
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			off += int64(len(line))
+			rec, perr := parseLine(line[:len(line)-1])
+			if perr != nil {
+				rep.Corrupt++
+			} else {
+				recs = append(recs, rec)
+				rep.Records++
+			}
+			good = off
+		}
+		if errors.Is(err, io.EOF) {
+			// A final line without '\n' is a torn write: everything before it is kept.
+			return recs, good, rep, nil
+		}
+		if err != nil {
+			return nil, 0, rep, err
+		}
+	}
+}
+
+func parseLine(line []byte) (Record, error) {
+	sum, body, ok := bytes.Cut(line, []byte{' '})
+	if !ok || len(sum) != 8 {
+		return Record{}, errors.New("no checksum")
+	}
+	want, err := strconv.ParseUint(string(sum), 16, 32)
+	if err != nil || checksum(body) != uint32(want) {
+		return Record{}, errors.New("checksum mismatch")
+	}
+	var rec Record
+	if err := json.Unmarshal(body, &rec); err != nil {
+		return Record{}, err
+	}
+	if rec.Type == "" {
+		return Record{}, errors.New("no type")
+	}
+	return rec, nil
+}
+
+// Encode renders one record as a journal line (with its checksum and newline).
+func Encode(rec Record) ([]byte, error) {
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	line := make([]byte, 0, len(body)+10)
+	line = fmt.Appendf(line, "%08x ", checksum(body))
+	line = append(line, body...)
+	return append(line, '\n'), nil
+}
+
+// Append writes rec (with the next sequence number and the time) and fsyncs it. When Append returns nil the
+// record survives a crash; the caller may then act on it.
+func (j *Journal) Append(rec Record) (Record, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return rec, fmt.Errorf("journal %s: closed", j.path)
+	}
+	j.seq++
+	rec.Seq = j.seq
+	if rec.Time.IsZero() {
+		rec.Time = j.now().UTC()
+	}
+	line, err := Encode(rec)
+	if err != nil {
+		j.seq--
+		return rec, fmt.Errorf("journal %s: encoding a %s record: %w", j.path, rec.Type, err)
+	}
+	if _, err := j.f.Write(line); err != nil {
+		return rec, fmt.Errorf("journal %s: writing a %s record: %w", j.path, rec.Type, err)
+	}
+	if err := j.f.Sync(); err != nil {
+		return rec, fmt.Errorf("journal %s: fsync after a %s record: %w", j.path, rec.Type, err)
+	}
+	if j.afterSync != nil {
+		j.afterSync(rec)
+	}
+	return rec, nil
+}
+
+// Close closes the file.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return nil
+	}
+	err := j.f.Close()
+	j.f = nil
+	return err
+}
+
+// syncDir makes a newly created file's directory entry durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
