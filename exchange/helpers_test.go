@@ -1,16 +1,13 @@
 package exchange_test
 
 import (
-	"context"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/exchsim/cost"
-	"github.com/exmaintd/exmaintd/exchsim/org"
-	"github.com/exmaintd/exmaintd/secret"
+	"github.com/exmaintd/exmaintd/exchsim/simtest"
 )
 
 // simOptions tune startSim.
@@ -22,55 +19,17 @@ type simOptions struct {
 
 func startSim(tb testing.TB, o simOptions) *exchsim.Sim {
 	tb.Helper()
-	if o.scenario == "" {
-		o.scenario = "demo"
-	}
-	sc, err := org.BuiltinScenario(o.scenario)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	sim, err := exchsim.Start(ctx, exchsim.Options{Scenario: sc, Listen: "127.0.0.1:0", HTTPS: o.https, Cost: o.cost, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		cancel()
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		cancel()
-		_ = sim.Close()
-	})
-	return sim
+	return simtest.Start(tb, simtest.Options{Scenario: o.scenario, HTTPS: o.https, Cost: o.cost})
 }
 
-// endpoint returns the Endpoint of server on sim with the given auth (HTTPS when sim serves it).
 func endpoint(tb testing.TB, sim *exchsim.Sim, server, auth string) exchange.Endpoint {
 	tb.Helper()
-	for _, e := range sim.Servers() {
-		if e.Name != server {
-			continue
-		}
-		user := sim.User()
-		if auth == exchange.AuthNTLM {
-			user = sim.Domain() + `\` + user
-		}
-		return exchange.Endpoint{Name: e.Name, Host: e.Host, Port: e.Port, HTTPS: e.HTTPS, TLSServerName: e.Fqdn, CACertPEM: sim.CACertPEM(),
-			Auth: auth, User: user, Password: secret.New(sim.Password())}
-	}
-	tb.Fatalf("no server %s in the simulation", server)
-	return exchange.Endpoint{}
+	return simtest.Endpoint(tb, sim, server, auth)
 }
 
 func newClient(tb testing.TB, ep exchange.Endpoint, opts exchange.Options) *exchange.Client {
 	tb.Helper()
-	if opts.Backoff == 0 {
-		opts.Backoff = 10 * time.Millisecond
-	}
-	c, err := exchange.New(ep, opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = c.Close() })
-	return c
+	return simtest.Client(tb, ep, opts)
 }
 
 // within runs f and fails the test if it has not returned after limit: the proof that an operation ends by
