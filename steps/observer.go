@@ -25,8 +25,10 @@ const (
 )
 
 // AllServerStates lists every state, for exporting all series from the start.
-var AllServerStates = []ServerState{StateIdle, StatePrechecks, StateEntering, StateInMaintenance, StatePatching,
-	StateRebooting, StateExiting, StateWatching, StateRollingBack, StateRollbackFailed}
+func AllServerStates() []ServerState {
+	return []ServerState{StateIdle, StatePrechecks, StateEntering, StateInMaintenance, StatePatching,
+		StateRebooting, StateExiting, StateWatching, StateRollingBack, StateRollbackFailed}
+}
 
 // Gate results as reported to the Observer.
 const (

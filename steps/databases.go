@@ -1,0 +1,248 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/exmaintd/exmaintd/exchange"
+)
+
+// moveActiveDatabases moves every active copy off the server (Move-ActiveMailboxDatabase -Server) and waits
+// until none is mounted there. Moves are not undone (as in Microsoft's script); exit can rebalance.
+type moveActiveDatabases struct{}
+
+func (moveActiveDatabases) Name() string { return "move-active-databases" }
+func (moveActiveDatabases) Describe() string {
+	return "Move-ActiveMailboxDatabase -Server, then wait until no copy is mounted on the server"
+}
+func (moveActiveDatabases) Record(context.Context, *Env) (json.RawMessage, error) { return nil, nil }
+
+func activeHere(ctx context.Context, env *Env) (int64, error) {
+	cs, err := env.Ex.CopyStatus(ctx, env.Target.Server)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, c := range cs {
+		if c.ActiveCopy || c.Status == "Mounted" {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (moveActiveDatabases) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
+	n, err := activeHere(ctx, env)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		if err := env.Ex.MoveActiveDatabases(ctx, env.Target.Server); err != nil {
+			return err
+		}
+	}
+	return waitProgress(ctx, env, "move-active-databases", "active copies to move off", env.Settings.MoveTimeout, env.Settings.DrainStall, func(ctx context.Context) (int64, error) {
+		return activeHere(ctx, env)
+	})
+}
+
+func (moveActiveDatabases) Verify(ctx context.Context, env *Env, _ json.RawMessage) error {
+	n, err := activeHere(ctx, env)
+	if err == nil && n > 0 {
+		err = fmt.Errorf("%d database copies still active on %s", n, env.Target.Server)
+	}
+	return err
+}
+func (moveActiveDatabases) Undo(context.Context, *Env, json.RawMessage) error       { return nil }
+func (moveActiveDatabases) VerifyUndo(context.Context, *Env, json.RawMessage) error { return nil }
+
+// suspendCopies suspends activation of the server's passive copies (Suspend-MailboxDatabaseCopy
+// -ActivationOnly: replication continues) and resumes on Undo exactly those it suspended. The seed's list
+// uses it; Microsoft's 2016+ procedure does not (HighAvailability Inactive replaces it).
+type suspendCopies struct{}
+
+type copiesOrig struct {
+	Copies []string `json:"copies"` // copies this step suspends (passive, not already suspended)
+}
+
+func (suspendCopies) Name() string { return "suspend-database-copies" }
+func (suspendCopies) Describe() string {
+	return "Suspend-MailboxDatabaseCopy -ActivationOnly for each passive copy on the server"
+}
+
+func (suspendCopies) Record(ctx context.Context, env *Env) (json.RawMessage, error) {
+	cs, err := env.Ex.CopyStatus(ctx, env.Target.Server)
+	if err != nil {
+		return nil, err
+	}
+	o := copiesOrig{Copies: []string{}}
+	for _, c := range cs {
+		if !c.ActiveCopy && !c.ActivationSuspended && !strings.HasPrefix(c.Status, "Suspended") {
+			o.Copies = append(o.Copies, c.Name)
+		}
+	}
+	return encodeOrig(o)
+}
+
+func (suspendCopies) Do(ctx context.Context, env *Env, orig json.RawMessage) error {
+	o, err := decodeOrig[copiesOrig]("suspend-database-copies", orig)
+	if err != nil {
+		return err
+	}
+	for _, c := range o.Copies {
+		if err := env.Ex.SuspendDatabaseCopy(ctx, c, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func copiesSuspended(ctx context.Context, env *Env, names []string, want bool) error {
+	cs, err := env.Ex.CopyStatus(ctx, env.Target.Server)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if slices.Contains(names, c.Name) && c.ActivationSuspended != want {
+			return fmt.Errorf("copy %s activation suspended = %v, want %v", c.Name, c.ActivationSuspended, want)
+		}
+	}
+	return nil
+}
+
+func (suspendCopies) Verify(ctx context.Context, env *Env, orig json.RawMessage) error {
+	o, err := decodeOrig[copiesOrig]("suspend-database-copies", orig)
+	if err != nil {
+		return err
+	}
+	return copiesSuspended(ctx, env, o.Copies, true)
+}
+
+func (suspendCopies) Undo(ctx context.Context, env *Env, orig json.RawMessage) error {
+	o, err := decodeOrig[copiesOrig]("suspend-database-copies", orig)
+	if err != nil {
+		return err
+	}
+	for _, c := range o.Copies {
+		if err := env.Ex.ResumeDatabaseCopy(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (suspendCopies) VerifyUndo(ctx context.Context, env *Env, orig json.RawMessage) error {
+	o, err := decodeOrig[copiesOrig]("suspend-database-copies", orig)
+	if err != nil {
+		return err
+	}
+	return copiesSuspended(ctx, env, o.Copies, false)
+}
+
+// dismountDatabases dismounts the databases whose active copy is on the server and mounts them again on
+// Undo. On a DAG member that is an outage for every user of those databases (exchange-maintenance.md §0):
+// procedures refuse it at plan time unless allow_outage is set.
+type dismountDatabases struct{}
+
+type dismountOrig struct {
+	Databases []string `json:"databases"` // mounted here before; dismounted by this step
+}
+
+func (dismountDatabases) Name() string { return "dismount-databases" }
+func (dismountDatabases) Describe() string {
+	return "Dismount-Database for each database mounted on the server (an outage for its users)"
+}
+
+// OutageReason makes dismount-databases refused at plan time on DAG members.
+func (dismountDatabases) OutageReason(t Target) string {
+	if t.DAG == "" {
+		return ""
+	}
+	return fmt.Sprintf("dismount-databases on DAG member %s would take the active copy of every database mounted there offline — users lose access; the dag procedure switches copies over instead (set allow_outage = true to run it anyway)", t.Server)
+}
+
+func mountedHere(ctx context.Context, env *Env) ([]exchange.Database, error) {
+	dbs, err := env.Ex.Databases(ctx, env.Target.Server)
+	if err != nil {
+		return nil, err
+	}
+	var out []exchange.Database
+	for _, d := range dbs {
+		if strings.EqualFold(d.Server, env.Target.Server) && d.Mounted {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func (dismountDatabases) Record(ctx context.Context, env *Env) (json.RawMessage, error) {
+	dbs, err := mountedHere(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	o := dismountOrig{Databases: []string{}}
+	for _, d := range dbs {
+		o.Databases = append(o.Databases, d.Name)
+	}
+	return encodeOrig(o)
+}
+
+func (dismountDatabases) Do(ctx context.Context, env *Env, orig json.RawMessage) error {
+	o, err := decodeOrig[dismountOrig]("dismount-databases", orig)
+	if err != nil {
+		return err
+	}
+	for _, d := range o.Databases {
+		env.expectDown(d, true)
+		if err := env.Ex.DismountDatabase(ctx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mountState(ctx context.Context, env *Env, names []string, want bool) error {
+	dbs, err := env.Ex.Databases(ctx, env.Target.Server)
+	if err != nil {
+		return err
+	}
+	for _, d := range dbs {
+		if slices.Contains(names, d.Name) && d.Mounted != want {
+			return fmt.Errorf("database %s mounted = %v, want %v", d.Name, d.Mounted, want)
+		}
+	}
+	return nil
+}
+
+func (dismountDatabases) Verify(ctx context.Context, env *Env, orig json.RawMessage) error {
+	o, err := decodeOrig[dismountOrig]("dismount-databases", orig)
+	if err != nil {
+		return err
+	}
+	return mountState(ctx, env, o.Databases, false)
+}
+
+func (dismountDatabases) Undo(ctx context.Context, env *Env, orig json.RawMessage) error {
+	o, err := decodeOrig[dismountOrig]("dismount-databases", orig)
+	if err != nil {
+		return err
+	}
+	for _, d := range o.Databases {
+		if err := env.Ex.MountDatabase(ctx, d); err != nil {
+			return err
+		}
+		env.expectDown(d, false)
+	}
+	return nil
+}
+
+func (dismountDatabases) VerifyUndo(ctx context.Context, env *Env, orig json.RawMessage) error {
+	o, err := decodeOrig[dismountOrig]("dismount-databases", orig)
+	if err != nil {
+		return err
+	}
+	return mountState(ctx, env, o.Databases, true)
+}

@@ -1,0 +1,158 @@
+package steps
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Target is the server a run maintains and what the steps need to know about its surroundings.
+type Target struct {
+	Server string // Exchange server name, e.g. EX01
+	FQDN   string
+	DAG    string // "" for a standalone server
+	// Peers are other Mailbox servers that can take this server's mail, best first (same DAG, then same
+	// site); Redirect-Message goes to the first whose HubTransport is Active.
+	Peers []Peer
+}
+
+// Peer is another server.
+type Peer struct {
+	Server string
+	FQDN   string
+}
+
+// Settings are the thresholds and timings of the steps and gates (config.toml [steps] and per window).
+type Settings struct {
+	// PollInterval is how often waiting steps and gates read the server (default 10 s).
+	PollInterval time.Duration
+	// DrainTimeout bounds a queue drain; DrainStall aborts it earlier when the count has not fallen for that
+	// long (defaults 30 min and 5 min).
+	DrainTimeout time.Duration
+	DrainStall   time.Duration
+	// MoveTimeout bounds moving active copies off the server (default 15 min; stall: DrainStall).
+	MoveTimeout time.Duration
+	// RebootTimeout bounds a reboot: LastBootUpTime changed, WinRM answering, services running, copies
+	// caught up (default 30 min).
+	RebootTimeout time.Duration
+	// QueueMax: a queue gate fails when more messages than this are queued (Microsoft's filter) (default 500).
+	QueueMax int64
+	// CopyQueueMax and ReplayQueueMax: a copy is healthy below these (Active Manager's first tier: 10, 50).
+	// Lagged copies are exempt from the replay threshold.
+	CopyQueueMax   int64
+	ReplayQueueMax int64
+	// UndoAttempts and UndoBackoff: a failed Undo is retried this often before the server is marked
+	// rollback_failed (defaults 3 and 10 s, doubling).
+	UndoAttempts int
+	UndoBackoff  time.Duration
+	// TransportServices are restarted to make HubTransport's state take effect.
+	TransportServices []string
+	// Services must run after a reboot (default: Exchange's core services).
+	Services []string
+	// AllowOutage lets a procedure dismount databases on a DAG member (the seed's list). Off by default.
+	AllowOutage bool
+	// FixOtherRequesters sets components held Inactive by other requesters (Functional, HealthApi…) back to
+	// Active at exit; otherwise they are only reported.
+	FixOtherRequesters bool
+	// Rebalance moves active copies back by activation preference at exit.
+	Rebalance bool
+	// Patch is what runs while the server is in maintenance.
+	Patch []PatchCommand
+	// WatchFor is the post-window health watch (0: none).
+	WatchFor time.Duration
+}
+
+// PatchCommand is one configured command.
+type PatchCommand struct {
+	Name    string
+	Command string // PowerShell, run on the server
+	// Detached commands (long installs) run as a job that survives the WinRM shell, polled until done.
+	Detached bool
+	Timeout  time.Duration
+}
+
+// WithDefaults fills zero values.
+func (s Settings) WithDefaults() Settings {
+	d := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	d(&s.PollInterval, 10*time.Second)
+	d(&s.DrainTimeout, 30*time.Minute)
+	d(&s.DrainStall, 5*time.Minute)
+	d(&s.MoveTimeout, 15*time.Minute)
+	d(&s.RebootTimeout, 30*time.Minute)
+	d(&s.UndoBackoff, 10*time.Second)
+	if s.QueueMax <= 0 {
+		s.QueueMax = 500
+	}
+	if s.CopyQueueMax <= 0 {
+		s.CopyQueueMax = 10
+	}
+	if s.ReplayQueueMax <= 0 {
+		s.ReplayQueueMax = 50
+	}
+	if s.UndoAttempts <= 0 {
+		s.UndoAttempts = 3
+	}
+	if len(s.TransportServices) == 0 {
+		s.TransportServices = []string{"MSExchangeTransport", "MSExchangeFrontEndTransport"}
+	}
+	if len(s.Services) == 0 {
+		s.Services = []string{"MSExchangeADTopology", "MSExchangeIS", "MSExchangeRepl", "MSExchangeTransport", "MSExchangeFrontEndTransport", "W3SVC"}
+	}
+	return s
+}
+
+// Clock is the time source of waiting steps (tests use testing/synctest or a fake).
+type Clock interface {
+	Now() time.Time
+	// Sleep waits d or until ctx ends; it reports whether the whole d passed.
+	Sleep(ctx context.Context, d time.Duration) bool
+}
+
+// RealClock is the wall clock.
+type RealClock struct{}
+
+// Now is time.Now.
+func (RealClock) Now() time.Time { return time.Now() }
+
+// Sleep waits d unless ctx ends first.
+func (RealClock) Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Env is what a step runs with. One Env per server run; not shared between goroutines.
+type Env struct {
+	Ex       Exchange // the session on the target server
+	Target   Target
+	Settings Settings
+	Clock    Clock
+	Logger   *slog.Logger
+	Observer Observer
+	// down are databases this run dismounted on purpose: the copy gate does not count them as an outage.
+	down map[string]bool
+	// baseline are the component/requester pairs other than Maintenance already Inactive before the run:
+	// exit reports only new ones.
+	baseline map[string]bool
+}
+
+func (e *Env) expectDown(db string, down bool) {
+	if e.down == nil {
+		e.down = map[string]bool{}
+	}
+	if down {
+		e.down[strings.ToUpper(db)] = true
+	} else {
+		delete(e.down, strings.ToUpper(db))
+	}
+}

@@ -1,0 +1,295 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchange"
+)
+
+// GateFailure is a failed gate: which gate, on which server, and why.
+type GateFailure struct {
+	Server, Gate, Reason string
+	Err                  error // set when the gate could not be evaluated (result "error")
+}
+
+func (e *GateFailure) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: gate %s could not be checked: %v", e.Server, e.Gate, e.Err)
+	}
+	return fmt.Sprintf("%s: gate %s failed: %s", e.Server, e.Gate, e.Reason)
+}
+
+func (e *GateFailure) Unwrap() error { return e.Err }
+
+// PreGate is an extra check before a server starts, e.g. the Prometheus alert gate of package alerting.
+type PreGate interface {
+	Name() string
+	Check(ctx context.Context, t Target) error
+}
+
+// check runs one gate, reports it to the observer and wraps its failure.
+func check(ctx context.Context, env *Env, gate string, f func(context.Context) (string, error)) error {
+	reason, err := f(ctx)
+	switch {
+	case err != nil:
+		env.Observer.GateChecked(env.Target.Server, gate, GateError)
+		return &GateFailure{Server: env.Target.Server, Gate: gate, Err: err}
+	case reason != "":
+		env.Observer.GateChecked(env.Target.Server, gate, GateFail)
+		return &GateFailure{Server: env.Target.Server, Gate: gate, Reason: reason}
+	}
+	env.Observer.GateChecked(env.Target.Server, gate, GatePass)
+	return nil
+}
+
+// queueGate: no more than QueueMax messages queued (Microsoft's filter), exported as metrics.
+func queueGate(ctx context.Context, env *Env) (string, error) {
+	qs, err := env.Ex.Queues(ctx, env.Target.Server)
+	if err != nil {
+		return "", err
+	}
+	s := exchange.SummarizeQueues(qs)
+	env.Observer.Queues(env.Target.Server, s)
+	if s.Active > env.Settings.QueueMax {
+		return fmt.Sprintf("%d messages queued (limit %d)", s.Active, env.Settings.QueueMax), nil
+	}
+	return "", nil
+}
+
+// copyGate: every database with a copy on the server is mounted somewhere (unless this run dismounted it
+// on purpose), and the server's copies are healthy (no failed copy; copy and replay queues under the
+// thresholds, lagged copies exempt from the replay one).
+func copyGate(ctx context.Context, env *Env) (string, error) {
+	cs, err := env.Ex.CopyStatus(ctx, env.Target.Server)
+	if err != nil {
+		return "", err
+	}
+	var problems []string
+	var maxCQ, maxRQ int64
+	unhealthy := 0
+	for _, c := range cs {
+		maxCQ, maxRQ = max(maxCQ, c.CopyQueueLength), max(maxRQ, c.ReplayQueueLength)
+		if p := copyProblem(env, c); p != "" && !env.down[strings.ToUpper(c.DatabaseName)] {
+			unhealthy++
+			problems = append(problems, p)
+		}
+	}
+	env.Observer.Copies(env.Target.Server, maxCQ, maxRQ, unhealthy)
+	dbs, err := env.Ex.Databases(ctx, env.Target.Server)
+	if err != nil {
+		return "", err
+	}
+	for _, d := range dbs {
+		if !d.Mounted && !env.down[strings.ToUpper(d.Name)] {
+			problems = append(problems, fmt.Sprintf("database %s is not mounted anywhere", d.Name))
+		}
+	}
+	return strings.Join(problems, "; "), nil
+}
+
+func copyProblem(env *Env, c exchange.CopyStatus) string {
+	switch {
+	case c.ActiveCopy || c.Status == "Mounted":
+		return ""
+	case strings.HasPrefix(c.Status, "Failed") || c.Status == "ServiceDown" || c.Status == "Dismounted":
+		return fmt.Sprintf("copy %s is %s", c.Name, c.Status)
+	case c.CopyQueueLength >= env.Settings.CopyQueueMax:
+		return fmt.Sprintf("copy %s has CopyQueueLength %d (limit %d)", c.Name, c.CopyQueueLength, env.Settings.CopyQueueMax)
+	case c.ReplayLagTime == 0 && c.ReplayQueueLength >= env.Settings.ReplayQueueMax:
+		return fmt.Sprintf("copy %s has ReplayQueueLength %d (limit %d)", c.Name, c.ReplayQueueLength, env.Settings.ReplayQueueMax)
+	}
+	return ""
+}
+
+// copyHealth is the copy gate as a plain error (used while waiting for a rebooted server).
+func copyHealth(ctx context.Context, env *Env) error {
+	reason, err := copyGate(ctx, env)
+	if err == nil && reason != "" {
+		err = fmt.Errorf("copies not healthy: %s", reason)
+	}
+	return err
+}
+
+// stepGates are the gates before and after every step.
+func stepGates(ctx context.Context, env *Env) error {
+	if err := check(ctx, env, "queues", func(ctx context.Context) (string, error) { return queueGate(ctx, env) }); err != nil {
+		return err
+	}
+	return check(ctx, env, "copies", func(ctx context.Context) (string, error) { return copyGate(ctx, env) })
+}
+
+// PreGateOptions are the inputs of the checks before a server starts.
+type PreGateOptions struct {
+	Deadline      time.Time     // the window's hard end
+	Estimate      time.Duration // how long this server is expected to take
+	BackupMaxAge  time.Duration // 0: backups not checked
+	DAGMembers    []string      // the other members of the server's DAG
+	Extra         []PreGate     // e.g. the Prometheus alert gate
+	SkipRedundant bool          // standalone: no redundancy check
+}
+
+// preGates runs the checks before a server starts; the first failure stops the server's run before any change.
+func preGates(ctx context.Context, env *Env, o PreGateOptions) error {
+	srv := env.Target.Server
+	gates := []struct {
+		name string
+		f    func(context.Context) (string, error)
+	}{
+		{"permissions", func(ctx context.Context) (string, error) {
+			if _, err := env.Ex.ExchangeServers(ctx); err != nil { // a harmless read proves the account reaches Exchange
+				return "", err
+			}
+			comps, err := env.Ex.ComponentStates(ctx, srv)
+			if err != nil {
+				return "", err
+			}
+			env.baseline = map[string]bool{}
+			for _, c := range comps {
+				for _, r := range c.LocalStates {
+					if r.State == "Inactive" && !strings.EqualFold(r.Requester, "Maintenance") {
+						env.baseline[c.Component+"/"+r.Requester] = true
+					}
+				}
+			}
+			return "", nil
+		}},
+		{"time_left", func(context.Context) (string, error) {
+			if o.Deadline.IsZero() {
+				return "", nil
+			}
+			if left := o.Deadline.Sub(env.Clock.Now()); left < o.Estimate {
+				return fmt.Sprintf("%v left in the window, this server needs about %v", left.Round(time.Second), o.Estimate), nil
+			}
+			return "", nil
+		}},
+		{"setup", func(ctx context.Context) (string, error) {
+			running, err := env.Ex.SetupRunning(ctx)
+			if running {
+				return "Exchange setup (ExSetup.exe) is running", err
+			}
+			return "", err
+		}},
+		{"dag_members", func(ctx context.Context) (string, error) { return dagMembersGate(ctx, env, o.DAGMembers) }},
+		{"redundancy", func(ctx context.Context) (string, error) { return redundancyGate(ctx, env) }},
+		{"backup", func(ctx context.Context) (string, error) { return backupGate(ctx, env, o.BackupMaxAge) }},
+		{"queues", func(ctx context.Context) (string, error) { return queueGate(ctx, env) }},
+		{"copies", func(ctx context.Context) (string, error) { return copyGate(ctx, env) }},
+	}
+	for _, g := range gates {
+		if err := check(ctx, env, g.name, g.f); err != nil {
+			return err
+		}
+	}
+	for _, g := range o.Extra {
+		if err := check(ctx, env, g.Name(), func(ctx context.Context) (string, error) {
+			if err := g.Check(ctx, env.Target); err != nil {
+				var ge *GateFailure
+				if asGateError(err, &ge) && ge.Err == nil {
+					return ge.Reason, nil
+				}
+				return "", err
+			}
+			return "", nil
+		}); err != nil {
+			return err
+		}
+	}
+	env.Logger.Info("pre-gates passed", "server", srv)
+	return nil
+}
+
+// dagMembersGate: every cluster node is Up (a paused or down peer means this server's copies are the
+// redundancy), and no other member is in maintenance (ServerWideOffline or HubTransport not Active).
+func dagMembersGate(ctx context.Context, env *Env, members []string) (string, error) {
+	if env.Target.DAG == "" {
+		return "", nil
+	}
+	nodes, err := env.Ex.ClusterNodes(ctx)
+	if err != nil {
+		return "", err
+	}
+	var problems []string
+	for _, n := range nodes {
+		if n.State != "Up" {
+			problems = append(problems, fmt.Sprintf("cluster node %s is %s", n.Name, n.State))
+		}
+	}
+	for _, m := range members {
+		if strings.EqualFold(m, env.Target.Server) {
+			continue
+		}
+		comps, err := env.Ex.ComponentStates(ctx, m)
+		if err != nil {
+			return "", err
+		}
+		if !effectiveActive(comps, "ServerWideOffline") || !effectiveActive(comps, "HubTransport") {
+			problems = append(problems, m+" is in maintenance")
+		}
+	}
+	return strings.Join(problems, "; "), nil
+}
+
+// redundancyGate: every replicated database on the server has another healthy copy (Active Manager's first
+// tier: Healthy or Mounted, CQ < 10, RQ < 50 unless lagged, content index Healthy); on a DAG member no
+// non-replicated database holds mailboxes (it would go down with the server).
+func redundancyGate(ctx context.Context, env *Env) (string, error) {
+	dbs, err := env.Ex.Databases(ctx, env.Target.Server)
+	if err != nil {
+		return "", err
+	}
+	var problems []string
+	for _, d := range dbs {
+		if d.ReplicationType != "Remote" {
+			if env.Target.DAG != "" && d.Mailboxes > 0 {
+				problems = append(problems, fmt.Sprintf("non-replicated database %s holds mailboxes", d.Name))
+			}
+			continue
+		}
+		copies, err := env.Ex.DatabaseCopies(ctx, d.Name)
+		if err != nil {
+			return "", err
+		}
+		ok := false
+		for _, c := range copies {
+			if strings.EqualFold(c.MailboxServer, env.Target.Server) {
+				continue
+			}
+			// A lagged copy is never a move target, so it is no redundancy.
+			healthy := (c.Status == "Healthy" || c.Status == "Mounted") && c.ReplayLagTime == 0
+			if healthy && c.CopyQueueLength < env.Settings.CopyQueueMax && c.ReplayQueueLength < env.Settings.ReplayQueueMax && c.ContentIndexState == "Healthy" {
+				ok = true
+			}
+		}
+		if !ok {
+			problems = append(problems, fmt.Sprintf("database %s has no other healthy, non-lagged copy", d.Name))
+		}
+	}
+	return strings.Join(problems, "; "), nil
+}
+
+func backupGate(ctx context.Context, env *Env, maxAge time.Duration) (string, error) {
+	if maxAge <= 0 {
+		return "", nil
+	}
+	dbs, err := env.Ex.Databases(ctx, env.Target.Server)
+	if err != nil {
+		return "", err
+	}
+	var problems []string
+	now := env.Clock.Now()
+	for _, d := range dbs {
+		last := d.LastFullBackup
+		if d.LastIncrementalBackup.After(last) {
+			last = d.LastIncrementalBackup
+		}
+		if last.IsZero() {
+			problems = append(problems, fmt.Sprintf("database %s has never been backed up", d.Name))
+		} else if age := now.Sub(last); age > maxAge {
+			problems = append(problems, fmt.Sprintf("database %s: last backup %v ago (limit %v)", d.Name, age.Round(time.Minute), maxAge))
+		}
+	}
+	return strings.Join(problems, "; "), nil
+}

@@ -1,0 +1,177 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchange"
+)
+
+// patchStep runs the configured commands in order: short ones in the session, detached ones as jobs that
+// survive the WinRM shell, polled every PollInterval until done or their timeout. A non-zero exit code fails
+// the step (and the run reverses: the server leaves maintenance unpatched). Nothing to undo.
+type patchStep struct{ runID string }
+
+func (patchStep) Name() string { return "patch" }
+func (patchStep) Describe() string {
+	return "run the configured patch commands (detached ones as polled jobs)"
+}
+func (patchStep) Record(context.Context, *Env) (json.RawMessage, error) { return nil, nil }
+
+func (p patchStep) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
+	for i, c := range env.Settings.Patch {
+		timeout := c.Timeout
+		if timeout <= 0 {
+			timeout = 2 * time.Hour
+		}
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		err := p.runOne(cctx, env, i, c)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("patch command %q: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+func (p patchStep) runOne(ctx context.Context, env *Env, i int, c PatchCommand) error {
+	if !c.Detached {
+		res, err := env.Ex.Run(ctx, c.Command)
+		if err != nil {
+			return err
+		}
+		if res.ExitCode != 0 {
+			return fmt.Errorf("exit code %d: %s", res.ExitCode, lastLines(res.Output, 5))
+		}
+		return nil
+	}
+	id := fmt.Sprintf("%s-%d", jobSafe(p.runID), i+1)
+	job, err := env.Ex.StartJob(ctx, id, c.Command)
+	if err != nil {
+		return err
+	}
+	env.Logger.Info("patch job started", "server", env.Target.Server, "job", id, "pid", job.PID)
+	for {
+		if !env.Clock.Sleep(ctx, env.Settings.PollInterval) {
+			return fmt.Errorf("job %s: %w", id, ctx.Err())
+		}
+		j, err := env.Ex.PollJob(ctx, job)
+		switch {
+		case errors.Is(err, exchange.ErrJobLost):
+			return err
+		case err != nil:
+			env.Logger.Warn("polling the patch job failed; trying again", "server", env.Target.Server, "job", id, "err", err)
+			continue
+		case j.Running:
+			continue
+		case j.ExitCode != 0:
+			return fmt.Errorf("job %s exit code %d: %s", id, j.ExitCode, lastLines(j.Output, 5))
+		}
+		return nil
+	}
+}
+
+func jobSafe(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '-'
+	}, s)
+	if len(s) > 40 {
+		s = s[len(s)-40:]
+	}
+	return s
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+func (patchStep) Verify(context.Context, *Env, json.RawMessage) error     { return nil }
+func (patchStep) Undo(context.Context, *Env, json.RawMessage) error       { return nil }
+func (patchStep) VerifyUndo(context.Context, *Env, json.RawMessage) error { return nil }
+
+// rebootStep restarts the host and waits until it is back: LastBootUpTime later than before, WinRM
+// answering, the configured services running and the server's database copies healthy again.
+type rebootStep struct{}
+
+type bootOrig struct {
+	Boot time.Time `json:"boot"`
+}
+
+func (rebootStep) Name() string { return "reboot" }
+func (rebootStep) Describe() string {
+	return "Restart-Computer -Force, then wait for a new LastBootUpTime, running services and healthy copies"
+}
+
+func (rebootStep) Record(ctx context.Context, env *Env) (json.RawMessage, error) {
+	t, err := env.Ex.LastBootUpTime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return encodeOrig(bootOrig{Boot: t})
+}
+
+func (rebootStep) Do(ctx context.Context, env *Env, orig json.RawMessage) error {
+	o, err := decodeOrig[bootOrig]("reboot", orig)
+	if err != nil {
+		return err
+	}
+	// A crash may have come after the reboot: only restart if the host has not rebooted since Record.
+	if t, err := env.Ex.LastBootUpTime(ctx); err == nil && t.After(o.Boot) {
+		return nil
+	}
+	if err := env.Ex.RestartComputer(ctx); err != nil && !errors.Is(err, exchange.ErrSessionLost) {
+		return err
+	}
+	return nil
+}
+
+func (rebootStep) Verify(ctx context.Context, env *Env, orig json.RawMessage) error {
+	o, err := decodeOrig[bootOrig]("reboot", orig)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, env.Settings.RebootTimeout)
+	defer cancel()
+	var last error
+	for {
+		last = backUp(ctx, env, o.Boot)
+		if last == nil {
+			return nil
+		}
+		env.Logger.Debug("waiting for the server to come back", "server", env.Target.Server, "state", last)
+		if !env.Clock.Sleep(ctx, env.Settings.PollInterval) {
+			return fmt.Errorf("not back after %v: %w", env.Settings.RebootTimeout, last)
+		}
+	}
+}
+
+func backUp(ctx context.Context, env *Env, before time.Time) error {
+	t, err := env.Ex.LastBootUpTime(ctx)
+	if err != nil {
+		return err
+	}
+	if !t.After(before) {
+		return fmt.Errorf("LastBootUpTime %v has not changed", t)
+	}
+	if err := servicesRunning(ctx, env, env.Settings.Services); err != nil {
+		return err
+	}
+	if env.Target.DAG == "" {
+		return nil
+	}
+	return copyHealth(ctx, env)
+}
+
+func (rebootStep) Undo(context.Context, *Env, json.RawMessage) error       { return nil }
+func (rebootStep) VerifyUndo(context.Context, *Env, json.RawMessage) error { return nil }

@@ -1,0 +1,230 @@
+package steps_test
+
+import (
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/exchsim/simtest"
+	"github.com/exmaintd/exmaintd/journal"
+	"github.com/exmaintd/exmaintd/steps"
+)
+
+// fastSettings are short timings for exchsim at zero cost (drain rate 25 messages/s, reboot 2 s).
+func fastSettings() steps.Settings {
+	return steps.Settings{
+		PollInterval: 100 * time.Millisecond, DrainTimeout: 30 * time.Second, DrainStall: 3 * time.Second,
+		MoveTimeout: 20 * time.Second, RebootTimeout: 30 * time.Second, UndoAttempts: 3, UndoBackoff: 100 * time.Millisecond,
+		Rebalance: true,
+		Patch:     []steps.PatchCommand{{Name: "cu", Command: `& 'D:\Setup.exe' /Mode:Upgrade`, Detached: true, Timeout: time.Minute}},
+	}.WithDefaults()
+}
+
+// targets of the demo scenario.
+func target(server string) steps.Target {
+	switch server {
+	case "EX01":
+		return steps.Target{Server: "EX01", FQDN: "ex01.exlab.local", DAG: "DAG01", Peers: []steps.Peer{{Server: "EX02", FQDN: "ex02.exlab.local"}}}
+	case "EX02":
+		return steps.Target{Server: "EX02", FQDN: "ex02.exlab.local", DAG: "DAG01", Peers: []steps.Peer{{Server: "EX01", FQDN: "ex01.exlab.local"}}}
+	}
+	return steps.Target{Server: server, FQDN: strings.ToLower(server) + ".exlab.local", Peers: []steps.Peer{{Server: "EX01", FQDN: "ex01.exlab.local"}}}
+}
+
+type harness struct {
+	sim     *exchsim.Sim
+	journal *journal.Journal
+	runner  *steps.Runner
+	obs     *recorder
+}
+
+func newHarness(tb testing.TB) *harness {
+	tb.Helper()
+	sim := simtest.Start(tb, simtest.Options{})
+	j, _, _, err := journal.Open(filepath.Join(tb.TempDir(), "journal.jsonl"), journal.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = j.Close() })
+	obs := &recorder{}
+	return &harness{sim: sim, journal: j, obs: obs,
+		runner: &steps.Runner{Journal: j, Observer: obs, Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), ReverseTimeout: 2 * time.Minute}}
+}
+
+func (h *harness) env(tb testing.TB, server string, s steps.Settings) *steps.Env {
+	tb.Helper()
+	c := simtest.Client(tb, simtest.Endpoint(tb, h.sim, server, exchange.AuthNTLM), exchange.Options{ReadTimeout: 20 * time.Second, WriteTimeout: time.Minute})
+	return &steps.Env{Ex: c, Target: target(server), Settings: s, Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: h.obs}
+}
+
+func (h *harness) serverRun(env *steps.Env, proc steps.Procedure) steps.ServerRun {
+	members := []string(nil)
+	if env.Target.DAG != "" {
+		members = []string{"EX01", "EX02"}
+	}
+	return steps.ServerRun{RunID: "run-1", Window: "test", Procedure: proc, Env: env, Deadline: time.Now().Add(5 * time.Minute),
+		PreGates: steps.PreGateOptions{Deadline: time.Now().Add(5 * time.Minute), Estimate: time.Minute, DAGMembers: members}}
+}
+
+// TestProcedures runs dag on a DAG member and standalone on EX03 to completion: the server ends patched,
+// rebooted and back in exactly its original state.
+func TestProcedures(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ server, proc string }{{"EX01", "dag"}, {"EX03", "standalone"}} {
+		t.Run(tc.proc, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			before := h.sim.Org().Snapshot()
+			env := h.env(t, tc.server, fastSettings())
+			boot, err := env.Ex.LastBootUpTime(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()[tc.proc]))
+			if res.Outcome != steps.OutcomeCompleted || res.Err != nil {
+				t.Fatalf("outcome %s, err %v, warnings %v", res.Outcome, res.Err, res.Warnings)
+			}
+			if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
+				t.Errorf("state not restored:\n  %s", strings.Join(diffs, "\n  "))
+			}
+			after, err := env.Ex.LastBootUpTime(t.Context())
+			if err != nil || !after.After(boot) {
+				t.Errorf("LastBootUpTime %v → %v: the server was not rebooted", boot, after)
+			}
+			if got := h.obs.states(tc.server); !strings.Contains(got, "prechecks entering in_maintenance patching rebooting exiting idle") {
+				t.Errorf("states = %s", got)
+			}
+		})
+	}
+}
+
+// failures injects, through exchsim's fault API, a failure into the step named when it starts and clears
+// it when the step ends; each case must reverse to the original state.
+func TestFailureAtEveryStep(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		step     string
+		fault    exchsim.Fault
+		injectAt string // the step at whose start the fault is injected (default: step)
+	}{
+		{"hubtransport-draining", exchsim.Fault{Kind: "cmdlet_error", Target: "Set-ServerComponentState"}, ""},
+		{"restart-transport", exchsim.Fault{Kind: "cmdlet_error", Target: "Restart-Service"}, ""},
+		{"redirect-message", exchsim.Fault{Kind: "cmdlet_error", Target: "Redirect-Message"}, ""},
+		{"drain-queues", exchsim.Fault{Kind: "stuck_queue"}, "hubtransport-draining"}, // before the drain begins
+		{"suspend-cluster-node", exchsim.Fault{Kind: "cmdlet_error", Target: "Suspend-ClusterNode"}, ""},
+		{"block-activation", exchsim.Fault{Kind: "cmdlet_error", Target: "Set-MailboxServer"}, ""},
+		{"highavailability-inactive", exchsim.Fault{Kind: "cmdlet_error", Target: "Set-ServerComponentState"}, ""},
+		{"move-active-databases", exchsim.Fault{Kind: "move_fails"}, "block-activation"}, // MoveNow moves too
+		{"serverwideoffline-inactive", exchsim.Fault{Kind: "cmdlet_error", Target: "Set-ServerComponentState"}, ""},
+		{"verify-maintenance", exchsim.Fault{Kind: "cmdlet_error", Target: "Get-ServerComponentState"}, ""},
+		{"patch", exchsim.Fault{Kind: "patch_fails"}, ""},
+		{"reboot", exchsim.Fault{Kind: "cmdlet_error", Target: "Restart-Computer"}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.step, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			before := h.sim.Org().Snapshot()
+			s := fastSettings()
+			env := h.env(t, "EX01", s)
+			f := tc.fault
+			f.Server = "EX01"
+			at := tc.injectAt
+			if at == "" {
+				at = tc.step
+			}
+			h.obs.onStart = func(step string) {
+				if step == at {
+					if err := h.sim.InjectFault(f); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			h.obs.onFinish = func(step string, undo bool) {
+				if step == tc.step && !undo {
+					if err := h.sim.ClearFaults(); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["dag"]))
+			var se *steps.StepError
+			if res.Outcome != steps.OutcomeReversed || !errors.As(res.Err, &se) || se.Step != tc.step {
+				t.Fatalf("outcome %s, err %v; want reversed after a failure in %s", res.Outcome, res.Err, tc.step)
+			}
+			if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
+				t.Errorf("state not restored after a failure in %s:\n  %s", tc.step, strings.Join(diffs, "\n  "))
+			}
+			if tc.step == "drain-queues" && !h.obs.stalled("EX01", "drain-queues") {
+				t.Error("a stuck queue was not reported as a stalled drain")
+			}
+		})
+	}
+}
+
+// recorder is an Observer that keeps what it saw and can act on step events.
+type recorder struct {
+	mu       sync.Mutex
+	events   []string
+	stalls   map[string]bool
+	onStart  func(step string)
+	onFinish func(step string, undo bool)
+}
+
+func (r *recorder) add(e string) { r.mu.Lock(); r.events = append(r.events, e); r.mu.Unlock() }
+
+func (r *recorder) states(server string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		if s, ok := strings.CutPrefix(e, "state "+server+" "); ok {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func (r *recorder) stalled(server, step string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stalls[server+"/"+step]
+}
+
+func (r *recorder) ServerState(server string, s steps.ServerState) {
+	r.add("state " + server + " " + string(s))
+}
+func (r *recorder) StepStarted(server, step string, _ time.Time) {
+	r.add("start " + server + " " + step)
+	if r.onStart != nil {
+		r.onStart(step)
+	}
+}
+func (r *recorder) StepFinished(server, step string, undo bool, _ time.Duration, err error) {
+	r.add("finish " + server + " " + step)
+	if r.onFinish != nil {
+		r.onFinish(step, undo)
+	}
+}
+func (r *recorder) GateChecked(server, gate, result string) {
+	r.add("gate " + server + " " + gate + " " + result)
+}
+func (r *recorder) Queues(string, exchange.QueueSummary)      {}
+func (r *recorder) Copies(string, int64, int64, int)          {}
+func (r *recorder) RollbackFailed(server string, failed bool) { r.add("rollback_failed " + server) }
+func (r *recorder) DrainStalled(server, step string, stalled bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if stalled {
+		if r.stalls == nil {
+			r.stalls = map[string]bool{}
+		}
+		r.stalls[server+"/"+step] = true
+	}
+}

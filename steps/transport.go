@@ -1,0 +1,124 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/exmaintd/exmaintd/exchange"
+)
+
+// restartTransport restarts MSExchangeTransport (and the FrontEnd transport) so that HubTransport Draining
+// takes effect at once (Microsoft's step 2). Nothing to undo: hubtransport-draining's Undo restarts again.
+type restartTransport struct{}
+
+func (restartTransport) Name() string { return "restart-transport" }
+func (restartTransport) Describe() string {
+	return "Restart-Service MSExchangeTransport, MSExchangeFrontEndTransport (draining takes effect)"
+}
+func (restartTransport) Record(context.Context, *Env) (json.RawMessage, error) { return nil, nil }
+func (restartTransport) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
+	return restartServices(ctx, env)
+}
+func (restartTransport) Verify(ctx context.Context, env *Env, _ json.RawMessage) error {
+	return servicesRunning(ctx, env, env.Settings.TransportServices)
+}
+func (restartTransport) Undo(context.Context, *Env, json.RawMessage) error       { return nil }
+func (restartTransport) VerifyUndo(context.Context, *Env, json.RawMessage) error { return nil }
+
+// redirectMessage hands the server's queued messages to a peer whose HubTransport is Active (Redirect-Message
+// needs an FQDN). A standalone server without peers skips it. Messages moved stay moved: no undo.
+type redirectMessage struct{}
+
+type redirectOrig struct {
+	Target string `json:"target"` // FQDN, "" when there was no peer
+}
+
+func (redirectMessage) Name() string { return "redirect-message" }
+func (redirectMessage) Describe() string {
+	return "Redirect-Message to the first peer whose HubTransport is Active"
+}
+
+func (redirectMessage) Record(ctx context.Context, env *Env) (json.RawMessage, error) {
+	var reasons []string
+	for _, p := range env.Target.Peers {
+		comps, err := env.Ex.ComponentStates(ctx, p.Server)
+		if err != nil {
+			reasons = append(reasons, fmt.Sprintf("%s: %v", p.Server, err))
+			continue
+		}
+		if effectiveActive(comps, "HubTransport") && effectiveActive(comps, "ServerWideOffline") {
+			return encodeOrig(redirectOrig{Target: p.FQDN})
+		}
+		reasons = append(reasons, p.Server+": HubTransport or ServerWideOffline not Active")
+	}
+	if env.Target.DAG != "" {
+		return nil, fmt.Errorf("no peer can take %s's mail (%s)", env.Target.Server, strings.Join(reasons, "; "))
+	}
+	return encodeOrig(redirectOrig{})
+}
+
+func effectiveActive(comps []exchange.ComponentState, component string) bool {
+	for _, c := range comps {
+		if strings.EqualFold(c.Component, component) {
+			return c.State == "Active"
+		}
+	}
+	return false
+}
+
+func (redirectMessage) Do(ctx context.Context, env *Env, orig json.RawMessage) error {
+	o, err := decodeOrig[redirectOrig]("redirect-message", orig)
+	if err != nil {
+		return err
+	}
+	if o.Target == "" {
+		env.Logger.Info("no peer to redirect to: queued mail waits until the server is back", "server", env.Target.Server)
+		return nil
+	}
+	return env.Ex.RedirectMessage(ctx, env.Target.Server, o.Target)
+}
+
+func (redirectMessage) Verify(context.Context, *Env, json.RawMessage) error     { return nil }
+func (redirectMessage) Undo(context.Context, *Env, json.RawMessage) error       { return nil }
+func (redirectMessage) VerifyUndo(context.Context, *Env, json.RawMessage) error { return nil }
+
+// drainQueues waits until the server's queues hold no message by Microsoft's filter (shadow-redundancy and
+// poison excluded), with stall detection apart from the overall timeout.
+type drainQueues struct{}
+
+func (drainQueues) Name() string { return "drain-queues" }
+func (drainQueues) Describe() string {
+	return "wait until Get-Queue holds no message (shadow redundancy and poison excluded)"
+}
+func (drainQueues) Record(context.Context, *Env) (json.RawMessage, error) { return nil, nil }
+
+func (drainQueues) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
+	return waitProgress(ctx, env, "drain-queues", "the transport queues to drain", env.Settings.DrainTimeout, env.Settings.DrainStall,
+		func(ctx context.Context) (int64, error) {
+			qs, err := env.Ex.Queues(ctx, env.Target.Server)
+			if err != nil {
+				return 0, err
+			}
+			s := exchange.SummarizeQueues(qs)
+			env.Observer.Queues(env.Target.Server, s)
+			if !s.Queues {
+				return -1, nil // transport still booting after the restart: unknown, not empty
+			}
+			return s.Active, nil
+		})
+}
+
+func (drainQueues) Verify(ctx context.Context, env *Env, _ json.RawMessage) error {
+	qs, err := env.Ex.Queues(ctx, env.Target.Server)
+	if err != nil {
+		return err
+	}
+	if s := exchange.SummarizeQueues(qs); !s.Queues || s.Active != 0 {
+		return fmt.Errorf("queues not empty: %d active messages (queues known: %v)", s.Active, s.Queues)
+	}
+	return nil
+}
+func (drainQueues) Undo(context.Context, *Env, json.RawMessage) error       { return nil }
+func (drainQueues) VerifyUndo(context.Context, *Env, json.RawMessage) error { return nil }
