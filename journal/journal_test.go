@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/exmaintd/exmaintd/journal"
 )
@@ -130,4 +131,20 @@ func FuzzOpen(f *testing.F) {
 		}
 		_ = journal.Fold(recs)
 	})
+}
+
+func TestStepDurations(t *testing.T) {
+	t0 := time.Date(2026, 11, 21, 22, 0, 0, 0, time.UTC)
+	var recs []journal.Record
+	for i, d := range []time.Duration{3 * time.Minute, 5 * time.Minute, 40 * time.Minute} {
+		run := string(rune('a' + i))
+		recs = append(recs,
+			journal.Record{Type: journal.StepStarted, Run: run, Server: "EX01", Step: "drain-queues", Time: t0},
+			journal.Record{Type: journal.StepDone, Run: run, Server: "EX01", Step: "drain-queues", Time: t0.Add(d)})
+	}
+	recs = append(recs, journal.Record{Type: journal.StepStarted, Run: "z", Server: "EX01", Step: "patch", Time: t0}) // never finished
+	got := journal.StepDurations(recs)
+	if got["drain-queues"] != 5*time.Minute || len(got) != 1 {
+		t.Errorf("durations = %v, want the median 5m for drain-queues only", got)
+	}
 }

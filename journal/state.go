@@ -2,6 +2,7 @@ package journal
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -117,6 +118,31 @@ func Blocked(recs []Record) map[string]bool {
 		case Cleared:
 			delete(out, r.Server)
 		}
+	}
+	return out
+}
+
+// StepDurations returns, per step name, the median time from step_started to step_done over the completed
+// steps in recs: how long the same step took in previous runs (the time_left pre-gate's estimate).
+func StepDurations(recs []Record) map[string]time.Duration {
+	type key struct{ run, server, step string }
+	start := map[key]time.Time{}
+	samples := map[string][]time.Duration{}
+	for _, r := range recs {
+		k := key{r.Run, r.Server, r.Step}
+		switch r.Type {
+		case StepStarted:
+			start[k] = r.Time
+		case StepDone:
+			if t, ok := start[k]; ok && !r.Time.Before(t) {
+				samples[r.Step] = append(samples[r.Step], r.Time.Sub(t))
+			}
+		}
+	}
+	out := make(map[string]time.Duration, len(samples))
+	for step, ds := range samples {
+		slices.Sort(ds)
+		out[step] = ds[len(ds)/2]
 	}
 	return out
 }

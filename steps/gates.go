@@ -36,12 +36,15 @@ func check(ctx context.Context, env *Env, gate string, f func(context.Context) (
 	switch {
 	case err != nil:
 		env.Observer.GateChecked(env.Target.Server, gate, GateError)
+		env.Logger.Warn("gate", "server", env.Target.Server, "gate", gate, "result", GateError, "err", err)
 		return &GateFailure{Server: env.Target.Server, Gate: gate, Err: err}
 	case reason != "":
 		env.Observer.GateChecked(env.Target.Server, gate, GateFail)
+		env.Logger.Warn("gate", "server", env.Target.Server, "gate", gate, "result", GateFail, "reason", reason)
 		return &GateFailure{Server: env.Target.Server, Gate: gate, Reason: reason}
 	}
 	env.Observer.GateChecked(env.Target.Server, gate, GatePass)
+	env.Logger.Debug("gate", "server", env.Target.Server, "gate", gate, "result", GatePass)
 	return nil
 }
 

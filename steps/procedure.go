@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Procedure is an ordered list of step names: the steps that put a server into maintenance. The patch and
@@ -112,4 +113,19 @@ func (p Procedure) Resolve(t Target, allowOutage bool) ([]Step, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// Estimate is how long the procedure should take on one server: per step, the median of previous runs
+// (journal.StepDurations) or def for a step never seen, plus the patch and the reboot.
+func (p Procedure) Estimate(history map[string]time.Duration, def time.Duration) time.Duration {
+	var total time.Duration
+	for _, name := range append(slices.Clone(p.Steps), "patch", "reboot") {
+		if d, ok := history[name]; ok {
+			total += d
+		} else {
+			total += def
+		}
+	}
+	// The exit undoes every step: count it as half of entering (it has no drain or move to wait for).
+	return total + total/2
 }

@@ -319,13 +319,28 @@ func watch(ctx context.Context, env *Env) error {
 	return nil
 }
 
-// Recover brings a server whose run was interrupted (the journal has no run_finished) back to its recorded
-// original state: every step that started or recorded values and was not undone is undone, newest first,
-// and verified against the live server. Undo is idempotent, so a step whose Do never ran is harmless to undo.
-func (r *Runner) Recover(ctx context.Context, sr *journal.ServerRun, env *Env) Result {
+// Recovery policies for runs a crash interrupted.
+const (
+	RecoverReverse = "reverse" // (default) bring the server back to its recorded original state
+	RecoverHold    = "hold"    // touch nothing: mark the server rollback_failed for an operator to look at
+)
+
+// Recover handles a server whose run was interrupted (the journal has no run_finished). With RecoverReverse
+// every step that started or recorded values and was not undone is undone, newest first, and verified
+// against the live server (the journal tells what was attempted, the server what is true; Undo is
+// idempotent, so a step whose Do never ran is harmless to undo). With RecoverHold the server is marked
+// rollback_failed without being touched.
+func (r *Runner) Recover(ctx context.Context, sr *journal.ServerRun, env *Env, policy string) Result {
+	base := journal.Record{Run: sr.Run, Window: sr.Window, Server: sr.Server}
+	if policy == RecoverHold {
+		res := r.markRollbackFailed(env, base, fmt.Errorf("run %s was interrupted; recovery policy %q leaves %s for an operator", sr.Run, policy, sr.Server))
+		x := base
+		x.Type, x.Outcome, x.Error = journal.RunFinished, res.Outcome, res.Err.Error()
+		_ = r.journal(x)
+		return res
+	}
 	cat := Catalogue()
 	cat["patch"], cat["reboot"] = patchStep{runID: sr.Run}, rebootStep{}
-	base := journal.Record{Run: sr.Run, Window: sr.Window, Server: sr.Server}
 	var done []started
 	todo := sr.ToUndo()
 	for i := len(todo) - 1; i >= 0; i-- { // back to run order: reverse undoes newest first
