@@ -38,22 +38,24 @@ func target(server string) steps.Target {
 }
 
 type harness struct {
-	sim     *exchsim.Sim
-	journal *journal.Journal
-	runner  *steps.Runner
-	obs     *recorder
+	sim         *exchsim.Sim
+	journal     *journal.Journal
+	journalPath string
+	runner      *steps.Runner
+	obs         *recorder
 }
 
 func newHarness(tb testing.TB) *harness {
 	tb.Helper()
 	sim := simtest.Start(tb, simtest.Options{})
-	j, _, _, err := journal.Open(filepath.Join(tb.TempDir(), "journal.jsonl"), journal.Options{})
+	path := filepath.Join(tb.TempDir(), "journal.jsonl")
+	j, _, _, err := journal.Open(path, journal.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = j.Close() })
 	obs := &recorder{}
-	return &harness{sim: sim, journal: j, obs: obs,
+	return &harness{sim: sim, journal: j, journalPath: path, obs: obs,
 		runner: &steps.Runner{Journal: j, Observer: obs, Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), ReverseTimeout: 2 * time.Minute}}
 }
 
@@ -104,67 +106,76 @@ func TestProcedures(t *testing.T) {
 	}
 }
 
-// failures injects, through exchsim's fault API, a failure into the step named when it starts and clears
-// it when the step ends; each case must reverse to the original state.
+// TestFailureAtEveryStep injects, through exchsim's fault API, a failure into each step of both built-in
+// procedures when it starts (or earlier, where the step's effect begins earlier) and clears it when the step
+// ends; every case must end reversed with exchsim's state equivalent to the initial one.
 func TestFailureAtEveryStep(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
+	type failCase struct {
 		step     string
 		fault    exchsim.Fault
 		injectAt string // the step at whose start the fault is injected (default: step)
-	}{
+	}
+	common := []failCase{
 		{"hubtransport-draining", exchsim.Fault{Kind: "cmdlet_error", Target: "Set-ServerComponentState"}, ""},
 		{"restart-transport", exchsim.Fault{Kind: "cmdlet_error", Target: "Restart-Service"}, ""},
 		{"redirect-message", exchsim.Fault{Kind: "cmdlet_error", Target: "Redirect-Message"}, ""},
 		{"drain-queues", exchsim.Fault{Kind: "stuck_queue"}, "hubtransport-draining"}, // before the drain begins
+		{"serverwideoffline-inactive", exchsim.Fault{Kind: "cmdlet_error", Target: "Set-ServerComponentState"}, ""},
+		{"patch", exchsim.Fault{Kind: "patch_fails"}, ""},
+		{"reboot", exchsim.Fault{Kind: "cmdlet_error", Target: "Restart-Computer"}, ""},
+	}
+	dagOnly := []failCase{
 		{"suspend-cluster-node", exchsim.Fault{Kind: "cmdlet_error", Target: "Suspend-ClusterNode"}, ""},
 		{"block-activation", exchsim.Fault{Kind: "cmdlet_error", Target: "Set-MailboxServer"}, ""},
 		{"highavailability-inactive", exchsim.Fault{Kind: "cmdlet_error", Target: "Set-ServerComponentState"}, ""},
 		{"move-active-databases", exchsim.Fault{Kind: "move_fails"}, "block-activation"}, // MoveNow moves too
-		{"serverwideoffline-inactive", exchsim.Fault{Kind: "cmdlet_error", Target: "Set-ServerComponentState"}, ""},
 		{"verify-maintenance", exchsim.Fault{Kind: "cmdlet_error", Target: "Get-ServerComponentState"}, ""},
-		{"patch", exchsim.Fault{Kind: "patch_fails"}, ""},
-		{"reboot", exchsim.Fault{Kind: "cmdlet_error", Target: "Restart-Computer"}, ""},
 	}
-	for _, tc := range cases {
-		t.Run(tc.step, func(t *testing.T) {
-			t.Parallel()
-			h := newHarness(t)
-			before := h.sim.Org().Snapshot()
-			s := fastSettings()
-			env := h.env(t, "EX01", s)
-			f := tc.fault
-			f.Server = "EX01"
-			at := tc.injectAt
-			if at == "" {
-				at = tc.step
-			}
-			h.obs.onStart = func(step string) {
-				if step == at {
-					if err := h.sim.InjectFault(f); err != nil {
-						t.Error(err)
+	runs := []struct {
+		server, proc string
+		cases        []failCase
+	}{{"EX01", "dag", append(common, dagOnly...)}, {"EX03", "standalone", common}}
+	for _, run := range runs {
+		for _, tc := range run.cases {
+			t.Run(run.proc+"/"+tc.step, func(t *testing.T) {
+				t.Parallel()
+				h := newHarness(t)
+				before := h.sim.Org().Snapshot()
+				env := h.env(t, run.server, fastSettings())
+				f := tc.fault
+				f.Server = run.server
+				at := tc.injectAt
+				if at == "" {
+					at = tc.step
+				}
+				h.obs.onStart = func(step string) {
+					if step == at {
+						if err := h.sim.InjectFault(f); err != nil {
+							t.Error(err)
+						}
 					}
 				}
-			}
-			h.obs.onFinish = func(step string, undo bool) {
-				if step == tc.step && !undo {
-					if err := h.sim.ClearFaults(); err != nil {
-						t.Error(err)
+				h.obs.onFinish = func(step string, undo bool) {
+					if step == tc.step && !undo {
+						if err := h.sim.ClearFaults(); err != nil {
+							t.Error(err)
+						}
 					}
 				}
-			}
-			res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["dag"]))
-			var se *steps.StepError
-			if res.Outcome != steps.OutcomeReversed || !errors.As(res.Err, &se) || se.Step != tc.step {
-				t.Fatalf("outcome %s, err %v; want reversed after a failure in %s", res.Outcome, res.Err, tc.step)
-			}
-			if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
-				t.Errorf("state not restored after a failure in %s:\n  %s", tc.step, strings.Join(diffs, "\n  "))
-			}
-			if tc.step == "drain-queues" && !h.obs.stalled("EX01", "drain-queues") {
-				t.Error("a stuck queue was not reported as a stalled drain")
-			}
-		})
+				res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()[run.proc]))
+				var se *steps.StepError
+				if res.Outcome != steps.OutcomeReversed || !errors.As(res.Err, &se) || se.Step != tc.step {
+					t.Fatalf("outcome %s, err %v; want reversed after a failure in %s", res.Outcome, res.Err, tc.step)
+				}
+				if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
+					t.Errorf("state not restored after a failure in %s:\n  %s", tc.step, strings.Join(diffs, "\n  "))
+				}
+				if tc.step == "drain-queues" && (!h.obs.stalled(run.server, "drain-queues") || !errors.Is(res.Err, steps.ErrStalled)) {
+					t.Errorf("a stuck queue was not reported as a stalled drain: %v", res.Err)
+				}
+			})
+		}
 	}
 }
 

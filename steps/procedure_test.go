@@ -1,0 +1,235 @@
+package steps_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/journal"
+	"github.com/exmaintd/exmaintd/steps"
+)
+
+func TestResolve(t *testing.T) {
+	tests := []struct {
+		name  string
+		proc  steps.Procedure
+		t     steps.Target
+		allow bool
+		want  string // error substring, "" for success
+	}{
+		{"dag", steps.BuiltinProcedures()["dag"], target("EX01"), false, ""},
+		{"seed on standalone", steps.SeedProcedure(), target("EX03"), false, ""},
+		{"seed on DAG member", steps.SeedProcedure(), target("EX01"), false, "refused on EX01 at step dismount-databases"},
+		{"seed on DAG member, override", steps.SeedProcedure(), target("EX01"), true, ""},
+		{"unknown step", steps.Procedure{Name: "x", Steps: []string{"drain-queues", "mailboxdelivery-draining"}}, target("EX01"), false, `step 2: unknown step "mailboxdelivery-draining"`},
+		{"repeated", steps.Procedure{Name: "x", Steps: []string{"drain-queues", "drain-queues"}}, target("EX01"), false, "appears twice"},
+		{"empty", steps.Procedure{Name: "x"}, target("EX01"), false, "no steps"},
+	}
+	for _, tt := range tests {
+		_, err := tt.proc.Resolve(tt.t, tt.allow)
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%s: Resolve = %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	var re *steps.RefusedError
+	if _, err := steps.SeedProcedure().Resolve(target("EX02"), false); !errors.As(err, &re) || !strings.Contains(re.Reason, "users lose access") {
+		t.Errorf("refusal %v does not explain the outage", err)
+	}
+}
+
+// TestSeedProcedure: the seed's list runs to completion on a standalone server (its databases dismounted and
+// mounted again) and is refused on a DAG member without the override, before anything is changed.
+func TestSeedProcedure(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	before := h.sim.Org().Snapshot()
+	env := h.env(t, "EX03", fastSettings())
+	res := h.runner.Run(t.Context(), h.serverRun(env, steps.SeedProcedure()))
+	if res.Outcome != steps.OutcomeCompleted || res.Err != nil {
+		t.Fatalf("seed on EX03: %s, %v", res.Outcome, res.Err)
+	}
+	if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
+		t.Errorf("EX03 not restored: %v", diffs)
+	}
+	dag := h.env(t, "EX01", fastSettings())
+	res = h.runner.Run(t.Context(), h.serverRun(dag, steps.SeedProcedure()))
+	var re *steps.RefusedError
+	if res.Outcome != steps.OutcomeSkipped || !errors.As(res.Err, &re) {
+		t.Fatalf("seed on EX01: %s, %v; want refused", res.Outcome, res.Err)
+	}
+	if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
+		t.Errorf("refusal changed state: %v", diffs)
+	}
+}
+
+// TestRollbackFailed: an Undo that keeps failing marks the server rollback_failed in the journal and the
+// observer, and RunWindow then leaves it alone.
+func TestRollbackFailed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	env := h.env(t, "EX01", fastSettings())
+	h.obs.onStart = func(step string) {
+		if step == "serverwideoffline-inactive" { // fail SWO, and every Set-MailboxServer from now on
+			for _, f := range []exchsim.Fault{{Kind: "cmdlet_error", Server: "EX01", Target: "Set-ServerComponentState"}, {Kind: "cmdlet_error", Server: "EX01", Target: "Set-MailboxServer"}} {
+				if err := h.sim.InjectFault(f); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	}
+	res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["dag"]))
+	if res.Outcome != steps.OutcomeRollbackFailed {
+		t.Fatalf("outcome %s, err %v; want rollback_failed", res.Outcome, res.Err)
+	}
+	if got := h.obs.states("EX01"); !strings.HasSuffix(got, "rolling_back rollback_failed") {
+		t.Errorf("states %s", got)
+	}
+	_ = h.journal.Close()
+	_, recs, _, err := journal.Open(h.journalPath, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocked := journal.Blocked(recs)
+	if !blocked["EX01"] {
+		t.Fatalf("journal does not hold EX01 as rollback_failed")
+	}
+	if err := h.sim.ClearFaults(); err != nil {
+		t.Fatal(err)
+	}
+	j2, _, _, err := journal.Open(h.journalPath, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j2.Close()
+	h.runner.Journal = j2
+	wr := h.runner.RunWindow(t.Context(), []steps.Group{{Name: "DAG01", Servers: []steps.ServerRun{h.serverRun(env, steps.BuiltinProcedures()["dag"])}}}, 1, blocked)
+	var be *steps.BlockedError
+	if !errors.As(wr["EX01"].Err, &be) {
+		t.Errorf("a rollback_failed server was touched: %+v", wr["EX01"])
+	}
+}
+
+// TestAbortAndDeadline: cancelling the run (an operator's abort, SIGTERM) or reaching the window's hard end
+// while the drain waits reverses everything, even though the run's context is over.
+func TestAbortAndDeadline(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"abort", "deadline"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			before := h.sim.Org().Snapshot()
+			if err := h.sim.InjectFault(exchsim.Fault{Kind: "stuck_queue", Server: "EX01"}); err != nil {
+				t.Fatal(err)
+			}
+			s := fastSettings()
+			s.DrainStall, s.DrainTimeout = time.Hour, time.Hour
+			env := h.env(t, "EX01", s)
+			sr := h.serverRun(env, steps.BuiltinProcedures()["dag"])
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			h.obs.onStart = func(step string) {
+				if step != "drain-queues" {
+					return
+				}
+				if err := h.sim.ClearFaults(); err != nil { // the undo must work; the queue stays stuck by its messages
+					t.Error(err)
+				}
+				if err := h.sim.InjectFault(exchsim.Fault{Kind: "stuck_queue", Server: "EX01"}); err != nil {
+					t.Error(err)
+				}
+				if mode == "abort" {
+					cancel() // the operator's abort arrives while the drain starts
+				}
+			}
+			if mode == "deadline" {
+				sr.Deadline = time.Now().Add(4 * time.Second)
+				sr.PreGates.Deadline = sr.Deadline
+				sr.PreGates.Estimate = time.Second
+			}
+			res := h.runner.Run(ctx, sr)
+			if res.Outcome != steps.OutcomeReversed {
+				t.Fatalf("outcome %s, err %v", res.Outcome, res.Err)
+			}
+			if err := h.sim.ClearFaults(); err != nil {
+				t.Fatal(err)
+			}
+			if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
+				t.Errorf("not restored after %s: %v", mode, diffs)
+			}
+		})
+	}
+}
+
+// TestRollingWindow: DAG members one at a time, a failure stops the rest of the DAG, the standalone server
+// runs independently.
+func TestRollingWindow(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	s := fastSettings()
+	s.Patch = nil
+	h.obs.onStart = func(step string) {
+		if step == "restart-transport" {
+			_ = h.sim.InjectFault(exchsim.Fault{Kind: "cmdlet_error", Server: "EX01", Target: "Restart-Service"})
+		}
+	}
+	h.obs.onFinish = func(step string, undo bool) {
+		if step == "restart-transport" && !undo {
+			_ = h.sim.ClearFaults()
+		}
+	}
+	groups := []steps.Group{
+		{Name: "DAG01", Servers: []steps.ServerRun{h.serverRun(h.env(t, "EX01", s), steps.BuiltinProcedures()["dag"]), h.serverRun(h.env(t, "EX02", s), steps.BuiltinProcedures()["dag"])}},
+		{Name: "EX03", Servers: []steps.ServerRun{h.serverRun(h.env(t, "EX03", s), steps.BuiltinProcedures()["standalone"])}},
+	}
+	res := h.runner.RunWindow(t.Context(), groups, 2, nil)
+	var se *steps.StoppedError
+	if res["EX01"].Outcome != steps.OutcomeReversed || res["EX02"].Outcome != steps.OutcomeSkipped || !errors.As(res["EX02"].Err, &se) || res["EX03"].Outcome != steps.OutcomeCompleted {
+		t.Errorf("results: EX01 %s (%v), EX02 %s (%v), EX03 %s (%v)", res["EX01"].Outcome, res["EX01"].Err, res["EX02"].Outcome, res["EX02"].Err, res["EX03"].Outcome, res["EX03"].Err)
+	}
+}
+
+func TestEstimate(t *testing.T) {
+	p := steps.Procedure{Name: "p", Steps: []string{"drain-queues", "serverwideoffline-inactive"}}
+	got := p.Estimate(map[string]time.Duration{"drain-queues": 10 * time.Minute, "reboot": 6 * time.Minute}, time.Minute)
+	// 10 + 1 (swo) + 1 (patch, default) + 6 (reboot) = 18, plus half for the exit.
+	if got != 27*time.Minute {
+		t.Errorf("Estimate = %v, want 27m", got)
+	}
+}
+
+// TestRecoverHold: with the hold policy an interrupted run is not touched; the server is held for an operator.
+func TestRecoverHold(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	env := h.env(t, "EX01", fastSettings())
+	for _, rec := range []journal.Record{
+		{Type: journal.RunStarted, Run: "r0", Server: "EX01"},
+		{Type: journal.Recorded, Run: "r0", Server: "EX01", Step: "hubtransport-draining", Data: []byte(`{"component":"HubTransport","state":"Active"}`)},
+		{Type: journal.StepStarted, Run: "r0", Server: "EX01", Step: "hubtransport-draining"},
+	} {
+		if _, err := h.journal.Append(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := h.sim.Requests()["Command"]
+	res := h.runner.Recover(t.Context(), journal.Unfinished(mustRecords(t, h))[0], env, steps.RecoverHold)
+	if res.Outcome != steps.OutcomeRollbackFailed || h.sim.Requests()["Command"] != before {
+		t.Errorf("hold: outcome %s; the server was contacted: %v", res.Outcome, h.sim.Requests()["Command"] != before)
+	}
+	if !journal.Blocked(mustRecords(t, h))["EX01"] {
+		t.Error("held server not blocked in the journal")
+	}
+}
+
+func mustRecords(tb testing.TB, h *harness) []journal.Record {
+	tb.Helper()
+	j, recs, _, err := journal.Open(h.journalPath, journal.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_ = j.Close()
+	return recs
+}
