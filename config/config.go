@@ -1,0 +1,147 @@
+package config
+
+// Config is the whole file. Field comments name the TOML keys; defaults are in Default and documented in
+// config.example.toml.
+type Config struct {
+	Daemon       Daemon       `toml:"daemon"`
+	WinRM        WinRM        `toml:"winrm"`
+	Steps        Steps        `toml:"steps"`
+	DAGs         []DAG        `toml:"dag"`
+	Servers      []Server     `toml:"server"`
+	Procedures   []Procedure  `toml:"procedure"`
+	Patches      []Patch      `toml:"patch"`
+	Windows      []Window     `toml:"window"`
+	Prometheus   Prometheus   `toml:"prometheus"`
+	Alertmanager Alertmanager `toml:"alertmanager"`
+	Notify       []Notify     `toml:"notify"`
+}
+
+// Daemon is [daemon].
+type Daemon struct {
+	StateDir       string   `toml:"state_dir"`
+	Listen         string   `toml:"listen"`
+	APIToken       Secret   `toml:"api_token"`
+	LogLevel       string   `toml:"log_level"`
+	LogFormat      string   `toml:"log_format"`
+	TimeZone       string   `toml:"time_zone"`
+	Recovery       string   `toml:"recovery"`
+	ReverseTimeout Duration `toml:"reverse_timeout"`
+	Parallel       int      `toml:"parallel"`
+}
+
+// Secret says where a secret comes from: exactly one of file, env, credential (a systemd credential name,
+// read from $CREDENTIALS_DIRECTORY).
+type Secret struct {
+	File       string `toml:"file"`
+	Env        string `toml:"env"`
+	Credential string `toml:"credential"`
+}
+
+// WinRM is [winrm] (defaults for every server) and the per-server overrides.
+type WinRM struct {
+	Port               int      `toml:"port"`
+	HTTPS              *bool    `toml:"https"`
+	Auth               string   `toml:"auth"`
+	User               string   `toml:"user"`
+	Password           Secret   `toml:"password"`
+	CAFile             string   `toml:"ca_file"`
+	ClientCertFile     string   `toml:"client_cert_file"`
+	ClientKeyFile      string   `toml:"client_key_file"`
+	InsecureSkipVerify *bool    `toml:"insecure_skip_verify"`
+	Mode               string   `toml:"mode"`
+	Load               string   `toml:"load"`
+	OperationTimeout   Duration `toml:"operation_timeout"`
+	StartTimeout       Duration `toml:"start_timeout"`
+	ReadTimeout        Duration `toml:"read_timeout"`
+	WriteTimeout       Duration `toml:"write_timeout"`
+	Attempts           int      `toml:"attempts"`
+}
+
+// Steps is [steps]: thresholds and timings of steps and gates.
+type Steps struct {
+	PollInterval        Duration `toml:"poll_interval"`
+	DrainTimeout        Duration `toml:"drain_timeout"`
+	DrainStall          Duration `toml:"drain_stall"`
+	MoveTimeout         Duration `toml:"move_timeout"`
+	RebootTimeout       Duration `toml:"reboot_timeout"`
+	QueueMax            int64    `toml:"queue_max"`
+	CopyQueueMax        int64    `toml:"copy_queue_max"`
+	ReplayQueueMax      int64    `toml:"replay_queue_max"`
+	UndoAttempts        int      `toml:"undo_attempts"`
+	UndoBackoff         Duration `toml:"undo_backoff"`
+	BackupMaxAge        Duration `toml:"backup_max_age"`
+	DefaultStepEstimate Duration `toml:"default_step_estimate"`
+	FixOtherRequesters  bool     `toml:"fix_other_requesters"`
+	Rebalance           bool     `toml:"rebalance"`
+	WatchFor            Duration `toml:"watch_for"`
+	Services            []string `toml:"services"`
+}
+
+// DAG is one [[dag]].
+type DAG struct {
+	Name          string   `toml:"name"`
+	Servers       []string `toml:"servers"`
+	FailureBudget int      `toml:"failure_budget"`
+}
+
+// Server is one [[server]].
+type Server struct {
+	Name        string `toml:"name"`
+	Host        string `toml:"host"`
+	FQDN        string `toml:"fqdn"`
+	Site        string `toml:"site"`
+	Procedure   string `toml:"procedure"`
+	AllowOutage bool   `toml:"allow_outage"`
+	WinRM       WinRM  `toml:"winrm"`
+}
+
+// Procedure is one [[procedure]]: a custom ordered step list.
+type Procedure struct {
+	Name  string   `toml:"name"`
+	Steps []string `toml:"steps"`
+}
+
+// Patch is one [[patch]]: a command run on each server while it is in maintenance.
+type Patch struct {
+	Name     string   `toml:"name"`
+	Command  string   `toml:"command"`
+	Detached bool     `toml:"detached"`
+	Timeout  Duration `toml:"timeout"`
+}
+
+// Window is one [[window]].
+type Window struct {
+	Name         string   `toml:"name"`
+	Schedule     string   `toml:"schedule"`
+	TimeZone     string   `toml:"time_zone"`
+	Duration     Duration `toml:"duration"`
+	Servers      []string `toml:"servers"`
+	Patches      []string `toml:"patches"`
+	MinRemaining Duration `toml:"min_remaining"`
+	Enabled      *bool    `toml:"enabled"`
+}
+
+// Prometheus is [prometheus]: the alert gate.
+type Prometheus struct {
+	URL           string   `toml:"url"`
+	AlertMatchers []string `toml:"alert_matchers"`
+	FailOpen      bool     `toml:"fail_open"`
+	Timeout       Duration `toml:"timeout"`
+}
+
+// Alertmanager is [alertmanager]: silences while a server is in maintenance.
+type Alertmanager struct {
+	URL             string   `toml:"url"`
+	SilenceMatchers []string `toml:"silence_matchers"`
+	Margin          Duration `toml:"margin"`
+	CreatedBy       string   `toml:"created_by"`
+}
+
+// Notify is one [[notify]] webhook.
+type Notify struct {
+	Name   string   `toml:"name"`
+	URL    string   `toml:"url"`
+	Events []string `toml:"events"`
+	Lead   Duration `toml:"lead"`
+	Token  Secret   `toml:"token"`
+}

@@ -1,0 +1,109 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exmaintd/exmaintd/config"
+)
+
+// TestExample: config.example.toml is complete and valid, and means what its comments say.
+func TestExample(t *testing.T) {
+	c, err := config.Load(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Servers) != 3 || len(c.Windows) != 1 || c.Steps.DrainStall.Duration != 5*time.Minute {
+		t.Fatalf("unexpected example: %+v", c)
+	}
+	if p := c.ProcedureName(c.Servers[0]); p != "dag" {
+		t.Errorf("EX01 procedure = %s, want dag (DAG member default)", p)
+	}
+	seed, ok := c.Procedure("seed")
+	if !ok || len(seed.Steps) != 5 || seed.Steps[2] != "dismount-databases" {
+		t.Errorf("seed procedure = %+v", seed)
+	}
+	tg := c.Target("EX03")
+	if tg.DAG != "" || tg.FQDN != "ex03.exlab.local" || len(tg.Peers) != 2 {
+		t.Errorf("EX03 target = %+v", tg)
+	}
+	if g := c.Groups(c.Windows[0]); len(g) != 2 || strings.Join(g[0], ",") != "EX01,EX02" {
+		t.Errorf("groups = %v", g)
+	}
+	s := c.Settings(c.Windows[0], "EX01")
+	if len(s.Patch) != 2 || s.Patch[0].Name != "windows-updates" || !s.Patch[0].Detached {
+		t.Errorf("settings patch = %+v", s.Patch)
+	}
+}
+
+// TestProblems: every problem in a bad file is reported at once, each naming its key and line.
+func TestProblems(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("testdata", "bad.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = config.Parse("bad.toml", string(src))
+	var ps config.Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("Parse = %v, want Problems", err)
+	}
+	want := []string{
+		`bad.toml:2: daemon.state_dir: "relative/dir" must be an absolute directory`,
+		`bad.toml:3: daemon.log_level: "loud"`,
+		`bad.toml:4: daemon.recovery: "pray"`,
+		`bad.toml:7: winrm.auth: "kerberos"`,
+		`bad.toml:9: winrm.password: set one of file, env, credential, not 2`,
+		`bad.toml:10: winrm.porrt: unknown key`,
+		`bad.toml:13: steps.drain_stall: 1h0m0s must be shorter than drain_timeout`,
+		`bad.toml:17: dag[0].servers: unknown server "EX09"`,
+		`bad.toml:22: server[0].procedure: procedure seed refused on EX01 at step dismount-databases`,
+		`bad.toml:25: server[1].name: server EX01 is defined twice`,
+		`bad.toml:30: procedure[0].steps: procedure seed step 3: unknown step "mailboxdelivery-draining"`,
+		`bad.toml:34: window[0].schedule:`,
+		`bad.toml:36: window[0].servers: unknown server "EX07"`,
+		`bad.toml:37: window[0].patches: unknown patch "nope"`,
+	}
+	text := err.Error()
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("missing problem %q in:\n%s", w, text)
+		}
+	}
+}
+
+func TestSyntaxError(t *testing.T) {
+	_, err := config.Parse("x.toml", "[daemon]\nlisten = \n")
+	var ps config.Problems
+	if !errors.As(err, &ps) || ps[0].Line != 2 {
+		t.Errorf("syntax error = %v, want line 2", err)
+	}
+	_, err = config.Parse("x.toml", "[winrm]\nport = \"5986\"\n")
+	if err == nil || !strings.Contains(err.Error(), "winrm.port") {
+		t.Errorf("type error = %v, want it to name winrm.port", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	src, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(src))
+	bad, _ := os.ReadFile(filepath.Join("testdata", "bad.toml"))
+	f.Add(string(bad))
+	f.Add("[[server]]\nname = 'EX01'\n[[window]]\nschedule = 'monthly 2nd tue +4d 22:00'\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := config.Parse("fuzz.toml", s)
+		if err == nil && (len(c.Servers) == 0 || c.Daemon.Parallel < 1) {
+			t.Fatalf("accepted an invalid config: %+v", c)
+		}
+		var ps config.Problems
+		if err != nil && errors.As(err, &ps) && len(ps) == 0 {
+			t.Fatal("empty Problems")
+		}
+	})
+}

@@ -1,0 +1,256 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/secret"
+	"github.com/exmaintd/exmaintd/steps"
+)
+
+// server finds a server by name (case-insensitive).
+func (c *Config) server(name string) (Server, bool) {
+	for _, s := range c.Servers {
+		if strings.EqualFold(s.Name, name) {
+			return s, true
+		}
+	}
+	return Server{}, false
+}
+
+// DAGOf returns the DAG a server belongs to ("" for a standalone server).
+func (c *Config) DAGOf(name string) DAG {
+	for _, d := range c.DAGs {
+		for _, s := range d.Servers {
+			if strings.EqualFold(s, name) {
+				return d
+			}
+		}
+	}
+	return DAG{}
+}
+
+// FQDN is the server's fully qualified name: fqdn, or host when it is qualified.
+func (c *Config) FQDN(s Server) string {
+	if s.FQDN != "" {
+		return s.FQDN
+	}
+	if strings.Contains(s.Host, ".") && isName(s.Host) {
+		return s.Host
+	}
+	return ""
+}
+
+// isName tells a DNS name from an IP address literal (Redirect-Message needs a name).
+func isName(h string) bool {
+	return net.ParseIP(h) == nil
+}
+
+// ProcedureName is the server's procedure: its own setting, else dag for DAG members and standalone.
+func (c *Config) ProcedureName(s Server) string {
+	switch {
+	case s.Procedure != "":
+		return s.Procedure
+	case c.DAGOf(s.Name).Name != "":
+		return "dag"
+	}
+	return "standalone"
+}
+
+// Procedure returns the named procedure (built in or custom).
+func (c *Config) Procedure(name string) (steps.Procedure, bool) {
+	if p, ok := steps.BuiltinProcedures()[name]; ok {
+		return p, true
+	}
+	for _, p := range c.Procedures {
+		if p.Name == name {
+			return steps.Procedure{Name: p.Name, Steps: p.Steps}, true
+		}
+	}
+	return steps.Procedure{}, false
+}
+
+// Target describes a server for the steps: its DAG and its peers (the other DAG members first, then the other
+// servers of the same site, then the rest), which can take its mail.
+func (c *Config) Target(name string) steps.Target {
+	s, _ := c.server(name)
+	t := steps.Target{Server: s.Name, FQDN: c.FQDN(s), DAG: c.DAGOf(s.Name).Name}
+	if t.Server == "" {
+		t.Server = name
+	}
+	add := func(o Server) {
+		for _, p := range t.Peers {
+			if strings.EqualFold(p.Server, o.Name) {
+				return
+			}
+		}
+		if !strings.EqualFold(o.Name, name) && c.FQDN(o) != "" {
+			t.Peers = append(t.Peers, steps.Peer{Server: o.Name, FQDN: c.FQDN(o)})
+		}
+	}
+	for _, m := range c.DAGOf(name).Servers {
+		if o, ok := c.server(m); ok {
+			add(o)
+		}
+	}
+	for _, o := range c.Servers {
+		if s.Site != "" && o.Site == s.Site {
+			add(o)
+		}
+	}
+	for _, o := range c.Servers {
+		add(o)
+	}
+	return t
+}
+
+// Merged is the server's WinRM settings: its overrides over [winrm].
+func (c *Config) Merged(s Server) WinRM {
+	w, o := c.WinRM, s.WinRM
+	if o.Port != 0 {
+		w.Port = o.Port
+	}
+	if o.HTTPS != nil {
+		w.HTTPS = o.HTTPS
+	}
+	for _, f := range []struct{ dst, src *string }{{&w.Auth, &o.Auth}, {&w.User, &o.User}, {&w.CAFile, &o.CAFile}, {&w.ClientCertFile, &o.ClientCertFile},
+		{&w.ClientKeyFile, &o.ClientKeyFile}, {&w.Mode, &o.Mode}, {&w.Load, &o.Load}} {
+		if *f.src != "" {
+			*f.dst = *f.src
+		}
+	}
+	if o.Password != (Secret{}) {
+		w.Password = o.Password
+	}
+	if o.InsecureSkipVerify != nil {
+		w.InsecureSkipVerify = o.InsecureSkipVerify
+	}
+	for _, f := range []struct{ dst, src *Duration }{{&w.OperationTimeout, &o.OperationTimeout}, {&w.StartTimeout, &o.StartTimeout},
+		{&w.ReadTimeout, &o.ReadTimeout}, {&w.WriteTimeout, &o.WriteTimeout}} {
+		if f.src.Duration != 0 {
+			*f.dst = *f.src
+		}
+	}
+	if o.Attempts != 0 {
+		w.Attempts = o.Attempts
+	}
+	return w
+}
+
+// LoadSecret reads a secret from its source (getenv is os.Getenv in production).
+func LoadSecret(s Secret, getenv func(string) string) (secret.Value, error) {
+	return secret.Load(secret.Source{File: s.File, Env: s.Env, Credential: s.Credential}, getenv)
+}
+
+// Endpoint builds the exchange client's endpoint and options for a server, reading its password and files.
+func (c *Config) Endpoint(name string, getenv func(string) string) (exchange.Endpoint, exchange.Options, error) {
+	s, ok := c.server(name)
+	if !ok {
+		return exchange.Endpoint{}, exchange.Options{}, fmt.Errorf("no server %q in the configuration", name)
+	}
+	w := c.Merged(s)
+	ep := exchange.Endpoint{Name: s.Name, Host: s.Host, Port: w.Port, HTTPS: boolOr(w.HTTPS, true), Auth: w.Auth, User: w.User,
+		InsecureSkipVerify: boolOr(w.InsecureSkipVerify, false)}
+	if ep.HTTPS && c.FQDN(s) != "" && !strings.EqualFold(c.FQDN(s), s.Host) {
+		ep.TLSServerName = c.FQDN(s)
+	}
+	read := func(key, path string) ([]byte, error) {
+		if path == "" {
+			return nil, nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("server %s: %s: %w", s.Name, key, err)
+		}
+		return b, nil
+	}
+	var err error
+	if ep.CACertPEM, err = read("ca_file", w.CAFile); err != nil {
+		return ep, exchange.Options{}, err
+	}
+	if ep.ClientCertPEM, err = read("client_cert_file", w.ClientCertFile); err != nil {
+		return ep, exchange.Options{}, err
+	}
+	if ep.ClientKeyPEM, err = read("client_key_file", w.ClientKeyFile); err != nil {
+		return ep, exchange.Options{}, err
+	}
+	if w.Auth != exchange.AuthCertificate {
+		if ep.Password, err = LoadSecret(w.Password, getenv); err != nil {
+			return ep, exchange.Options{}, fmt.Errorf("server %s: winrm.password: %w", s.Name, err)
+		}
+	}
+	opts := exchange.Options{Mode: w.Mode, Load: w.Load, OperationTimeout: w.OperationTimeout.Duration, StartTimeout: w.StartTimeout.Duration,
+		ReadTimeout: w.ReadTimeout.Duration, WriteTimeout: w.WriteTimeout.Duration, Attempts: w.Attempts}
+	return ep, opts, nil
+}
+
+// Settings are the step settings for one server in one window.
+func (c *Config) Settings(w Window, server string) steps.Settings {
+	s := c.Steps
+	out := steps.Settings{PollInterval: s.PollInterval.Duration, DrainTimeout: s.DrainTimeout.Duration, DrainStall: s.DrainStall.Duration,
+		MoveTimeout: s.MoveTimeout.Duration, RebootTimeout: s.RebootTimeout.Duration, QueueMax: s.QueueMax, CopyQueueMax: s.CopyQueueMax,
+		ReplayQueueMax: s.ReplayQueueMax, UndoAttempts: s.UndoAttempts, UndoBackoff: s.UndoBackoff.Duration, Services: s.Services,
+		FixOtherRequesters: s.FixOtherRequesters, Rebalance: s.Rebalance, WatchFor: s.WatchFor.Duration}
+	if sv, ok := c.server(server); ok {
+		out.AllowOutage = sv.AllowOutage
+	}
+	for _, name := range w.Patches {
+		for _, p := range c.Patches {
+			if p.Name == name {
+				out.Patch = append(out.Patch, steps.PatchCommand{Name: p.Name, Command: p.Command, Detached: p.Detached, Timeout: p.Timeout.Duration})
+			}
+		}
+	}
+	return out.WithDefaults()
+}
+
+// Location is the window's time zone: its own, else [daemon] time_zone, else the host's.
+func (c *Config) Location(w Window) (*time.Location, error) {
+	tz := w.TimeZone
+	if tz == "" {
+		tz = c.Daemon.TimeZone
+	}
+	if tz == "" {
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a time zone: %w", tz, err)
+	}
+	return loc, nil
+}
+
+// Window returns the named window.
+func (c *Config) Window(name string) (Window, bool) {
+	for _, w := range c.Windows {
+		if w.Name == name {
+			return w, true
+		}
+	}
+	return Window{}, false
+}
+
+// Groups splits a window's servers into rolling groups: the members of one DAG in the window's order, each
+// standalone server alone.
+func (c *Config) Groups(w Window) [][]string {
+	var groups [][]string
+	idx := map[string]int{}
+	for _, s := range w.Servers {
+		d := c.DAGOf(s).Name
+		if d == "" {
+			groups = append(groups, []string{s})
+			continue
+		}
+		if i, ok := idx[d]; ok {
+			groups[i] = append(groups[i], s)
+			continue
+		}
+		idx[d] = len(groups)
+		groups = append(groups, []string{s})
+	}
+	return groups
+}

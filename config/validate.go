@@ -1,0 +1,338 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/scheduler"
+	"github.com/exmaintd/exmaintd/steps"
+)
+
+func (c *Config) validate(col *collector) {
+	c.validateDaemon(col)
+	validateWinRM(col, "winrm", c.WinRM, true)
+	c.validateSteps(col)
+	servers := c.validateServers(col)
+	c.validateDAGs(col, servers)
+	procs := c.validateProcedures(col)
+	patches := c.validatePatches(col)
+	for i, s := range c.Servers {
+		key := fmt.Sprintf("server[%d]", i)
+		proc := c.ProcedureName(s)
+		p, ok := procs[proc]
+		if !ok {
+			col.add(key+".procedure", "unknown procedure %q (built in: dag, standalone; or a [[procedure]])", proc)
+			continue
+		}
+		if _, err := p.Resolve(c.Target(s.Name), s.AllowOutage); err != nil {
+			col.add(key+".procedure", "%v", err)
+		}
+	}
+	c.validateWindows(col, servers, patches)
+	c.validateIntegrations(col)
+}
+
+func (c *Config) validateDaemon(col *collector) {
+	d := c.Daemon
+	if d.StateDir == "" || !filepath.IsAbs(d.StateDir) {
+		col.add("daemon.state_dir", "%q must be an absolute directory", d.StateDir)
+	}
+	if _, _, err := net.SplitHostPort(d.Listen); err != nil {
+		col.add("daemon.listen", "%q is not host:port: %v", d.Listen, err)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, d.LogLevel) {
+		col.add("daemon.log_level", "%q: want debug, info, warn or error", d.LogLevel)
+	}
+	if !slices.Contains([]string{"json", "text"}, d.LogFormat) {
+		col.add("daemon.log_format", "%q: want json or text", d.LogFormat)
+	}
+	if d.TimeZone != "" {
+		if _, err := time.LoadLocation(d.TimeZone); err != nil {
+			col.add("daemon.time_zone", "%q is not a time zone: %v", d.TimeZone, err)
+		}
+	}
+	if d.Recovery != steps.RecoverReverse && d.Recovery != steps.RecoverHold {
+		col.add("daemon.recovery", "%q: want %s or %s", d.Recovery, steps.RecoverReverse, steps.RecoverHold)
+	}
+	if d.Parallel < 1 || d.Parallel > 64 {
+		col.add("daemon.parallel", "%d: want 1..64", d.Parallel)
+	}
+	if d.ReverseTimeout.Duration < time.Minute {
+		col.add("daemon.reverse_timeout", "%v is too short for a reverse (at least 1m)", d.ReverseTimeout.Duration)
+	}
+	validateSecret(col, "daemon.api_token", d.APIToken, false)
+}
+
+func validateSecret(col *collector, key string, s Secret, required bool) {
+	n := 0
+	for _, v := range []string{s.File, s.Env, s.Credential} {
+		if v != "" {
+			n++
+		}
+	}
+	switch {
+	case n > 1:
+		col.add(key, "set one of file, env, credential, not %d", n)
+	case n == 0 && required:
+		col.add(key, "required: set file, env or credential (secrets are never written in this file)")
+	case s.File != "" && !filepath.IsAbs(s.File):
+		col.add(key+".file", "%q must be an absolute path", s.File)
+	case s.Credential != "" && strings.ContainsAny(s.Credential, "/\\"):
+		col.add(key+".credential", "%q is a credential name, not a path", s.Credential)
+	}
+}
+
+// validateWinRM checks [winrm] (top: the defaults) or a server's override merged over them.
+func validateWinRM(col *collector, key string, w WinRM, top bool) {
+	if w.Port != 0 && (w.Port < 1 || w.Port > 65535) {
+		col.add(key+".port", "%d: want 1..65535", w.Port)
+	}
+	if w.Auth != "" && !slices.Contains([]string{exchange.AuthBasic, exchange.AuthNTLM, exchange.AuthCertificate}, w.Auth) {
+		col.add(key+".auth", "%q: want basic, ntlm or certificate", w.Auth)
+	}
+	if w.Mode != "" && w.Mode != exchange.ModeSession && w.Mode != exchange.ModeCommand {
+		col.add(key+".mode", "%q: want session or command", w.Mode)
+	}
+	if w.Load != "" && !slices.Contains([]string{exchange.LoadSnapin, exchange.LoadRemoteExchange, exchange.LoadNone}, w.Load) {
+		col.add(key+".load", "%q: want snapin, remote-exchange or none", w.Load)
+	}
+	if w.Attempts < 0 || w.Attempts > 10 {
+		col.add(key+".attempts", "%d: want 1..10", w.Attempts)
+	}
+	for k, f := range map[string]string{"ca_file": w.CAFile, "client_cert_file": w.ClientCertFile, "client_key_file": w.ClientKeyFile} {
+		if f != "" && !filepath.IsAbs(f) {
+			col.add(key+"."+k, "%q must be an absolute path", f)
+		}
+	}
+	if top && w.OperationTimeout.Duration >= w.ReadTimeout.Duration {
+		col.add(key+".operation_timeout", "%v must be shorter than read_timeout %v", w.OperationTimeout.Duration, w.ReadTimeout.Duration)
+	}
+	validateSecret(col, key+".password", w.Password, false)
+}
+
+func (c *Config) validateSteps(col *collector) {
+	s := c.Steps
+	pos := map[string]time.Duration{"poll_interval": s.PollInterval.Duration, "drain_timeout": s.DrainTimeout.Duration, "drain_stall": s.DrainStall.Duration,
+		"move_timeout": s.MoveTimeout.Duration, "reboot_timeout": s.RebootTimeout.Duration, "undo_backoff": s.UndoBackoff.Duration}
+	for k, v := range pos {
+		if v <= 0 {
+			col.add("steps."+k, "must be positive")
+		}
+	}
+	if s.DrainStall.Duration >= s.DrainTimeout.Duration {
+		col.add("steps.drain_stall", "%v must be shorter than drain_timeout %v (a stall is detected before the timeout)", s.DrainStall.Duration, s.DrainTimeout.Duration)
+	}
+	if s.PollInterval.Duration >= s.DrainStall.Duration {
+		col.add("steps.poll_interval", "%v must be shorter than drain_stall %v", s.PollInterval.Duration, s.DrainStall.Duration)
+	}
+	if s.QueueMax < 0 || s.CopyQueueMax <= 0 || s.ReplayQueueMax <= 0 {
+		col.add("steps", "queue_max must be ≥ 0, copy_queue_max and replay_queue_max > 0")
+	}
+	if s.UndoAttempts < 1 || s.UndoAttempts > 20 {
+		col.add("steps.undo_attempts", "%d: want 1..20", s.UndoAttempts)
+	}
+	for i, svc := range s.Services {
+		if err := exchange.ValidateIdentity("service", svc); err != nil {
+			col.add(fmt.Sprintf("steps.services[%d]", i), "%v", err)
+		}
+	}
+}
+
+func (c *Config) validateServers(col *collector) map[string]bool {
+	names := map[string]bool{}
+	if len(c.Servers) == 0 {
+		col.add("server", "no [[server]]: nothing to maintain")
+	}
+	for i, s := range c.Servers {
+		key := fmt.Sprintf("server[%d]", i)
+		if err := exchange.ValidateIdentity("server", s.Name); err != nil {
+			col.add(key+".name", "%v", err)
+			continue
+		}
+		if names[strings.ToUpper(s.Name)] {
+			col.add(key+".name", "server %s is defined twice", s.Name)
+		}
+		names[strings.ToUpper(s.Name)] = true
+		if s.Host == "" {
+			col.add(key+".host", "required: the WinRM listener's host name")
+		}
+		if c.FQDN(s) == "" {
+			col.add(key+".fqdn", "required when host %q is not a fully qualified name (Redirect-Message needs one)", s.Host)
+		}
+		w := c.Merged(s)
+		validateWinRM(col, key+".winrm", s.WinRM, false)
+		if w.Auth == exchange.AuthBasic && !boolOr(w.HTTPS, true) {
+			col.add(key+".winrm.auth", "basic over plain HTTP would send the password in clear: use https = true or auth = \"ntlm\"")
+		}
+		if w.Auth == exchange.AuthCertificate && (w.ClientCertFile == "" || w.ClientKeyFile == "") {
+			col.add(key+".winrm.client_cert_file", "auth = \"certificate\" needs client_cert_file and client_key_file")
+		}
+		if w.Auth != exchange.AuthCertificate && (w.User == "" || w.Password == (Secret{})) {
+			col.add(key+".winrm", "auth %q needs user and password (file, env or credential), in [winrm] or here", w.Auth)
+		}
+	}
+	return names
+}
+
+func (c *Config) validateDAGs(col *collector, servers map[string]bool) {
+	member := map[string]string{}
+	seen := map[string]bool{}
+	for i, d := range c.DAGs {
+		key := fmt.Sprintf("dag[%d]", i)
+		if err := exchange.ValidateIdentity("DAG", d.Name); err != nil {
+			col.add(key+".name", "%v", err)
+		}
+		if seen[strings.ToUpper(d.Name)] {
+			col.add(key+".name", "DAG %s is defined twice", d.Name)
+		}
+		seen[strings.ToUpper(d.Name)] = true
+		if len(d.Servers) == 0 {
+			col.add(key+".servers", "a DAG needs its members")
+		}
+		for _, s := range d.Servers {
+			switch {
+			case !servers[strings.ToUpper(s)]:
+				col.add(key+".servers", "unknown server %q (no [[server]] with that name)", s)
+			case member[strings.ToUpper(s)] != "":
+				col.add(key+".servers", "server %s is already a member of DAG %s", s, member[strings.ToUpper(s)])
+			default:
+				member[strings.ToUpper(s)] = d.Name
+			}
+		}
+		if d.FailureBudget < 0 {
+			col.add(key+".failure_budget", "must be ≥ 0")
+		}
+	}
+}
+
+func (c *Config) validateProcedures(col *collector) map[string]steps.Procedure {
+	procs := steps.BuiltinProcedures()
+	for i, p := range c.Procedures {
+		key := fmt.Sprintf("procedure[%d]", i)
+		if _, dup := procs[p.Name]; dup || p.Name == "" {
+			col.add(key+".name", "%q is empty, built in or defined twice", p.Name)
+			continue
+		}
+		sp := steps.Procedure{Name: p.Name, Steps: p.Steps}
+		// Unknown and repeated steps; an outage is judged per server (it depends on the target).
+		if _, err := sp.Resolve(steps.Target{Server: "-"}, true); err != nil {
+			col.add(key+".steps", "%v", err)
+		}
+		procs[p.Name] = sp
+	}
+	return procs
+}
+
+func (c *Config) validatePatches(col *collector) map[string]bool {
+	names := map[string]bool{}
+	for i, p := range c.Patches {
+		key := fmt.Sprintf("patch[%d]", i)
+		if p.Name == "" || names[p.Name] {
+			col.add(key+".name", "%q is empty or defined twice", p.Name)
+		}
+		names[p.Name] = true
+		if strings.TrimSpace(p.Command) == "" {
+			col.add(key+".command", "required")
+		}
+	}
+	return names
+}
+
+func (c *Config) validateWindows(col *collector, servers, patches map[string]bool) {
+	names := map[string]bool{}
+	for i, w := range c.Windows {
+		key := fmt.Sprintf("window[%d]", i)
+		if err := exchange.ValidateIdentity("window", w.Name); err != nil || names[w.Name] {
+			col.add(key+".name", "%q is invalid or defined twice", w.Name)
+		}
+		names[w.Name] = true
+		loc, err := c.Location(w)
+		if err != nil {
+			col.add(key+".time_zone", "%v", err)
+		} else if _, err := scheduler.Parse(w.Schedule, loc); err != nil {
+			col.add(key+".schedule", "%v", err)
+		}
+		if w.Duration.Duration < 15*time.Minute || w.Duration.Duration > 7*24*time.Hour {
+			col.add(key+".duration", "%v: want 15m..168h", w.Duration.Duration)
+		}
+		if w.MinRemaining.Duration >= w.Duration.Duration && w.Duration.Duration > 0 {
+			col.add(key+".min_remaining", "%v must be shorter than the window's duration", w.MinRemaining.Duration)
+		}
+		if len(w.Servers) == 0 {
+			col.add(key+".servers", "a window needs servers")
+		}
+		seen := map[string]bool{}
+		for _, s := range w.Servers {
+			if !servers[strings.ToUpper(s)] {
+				col.add(key+".servers", "unknown server %q (no [[server]] with that name)", s)
+			}
+			if seen[strings.ToUpper(s)] {
+				col.add(key+".servers", "server %s listed twice", s)
+			}
+			seen[strings.ToUpper(s)] = true
+		}
+		for _, p := range w.Patches {
+			if !patches[p] {
+				col.add(key+".patches", "unknown patch %q (no [[patch]] with that name)", p)
+			}
+		}
+	}
+}
+
+func (c *Config) validateIntegrations(col *collector) {
+	matcherRE := regexp.MustCompile(`^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"\s*$`)
+	checkURL := func(key, u string) {
+		if u == "" {
+			return
+		}
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			col.add(key, "%q is not an http(s) URL", u)
+		}
+	}
+	checkURL("prometheus.url", c.Prometheus.URL)
+	checkURL("alertmanager.url", c.Alertmanager.URL)
+	for i, m := range c.Prometheus.AlertMatchers {
+		if !matcherRE.MatchString(m) {
+			col.add(fmt.Sprintf("prometheus.alert_matchers[%d]", i), "%q: want name=\"value\" (=, !=, =~, !~)", m)
+		}
+	}
+	for i, m := range c.Alertmanager.SilenceMatchers {
+		if !matcherRE.MatchString(strings.ReplaceAll(m, "{{server}}", "X")) {
+			col.add(fmt.Sprintf("alertmanager.silence_matchers[%d]", i), "%q: want name=\"value\" (=, !=, =~, !~; {{server}} is replaced by the server name)", m)
+		}
+	}
+	if c.Alertmanager.URL != "" && len(c.Alertmanager.SilenceMatchers) == 0 {
+		col.add("alertmanager.silence_matchers", "required with alertmanager.url: a silence needs matchers that select one server's alerts")
+	}
+	for i, n := range c.Notify {
+		key := fmt.Sprintf("notify[%d]", i)
+		checkURL(key+".url", n.URL)
+		if n.URL == "" {
+			col.add(key+".url", "required")
+		}
+		for _, e := range n.Events {
+			if !slices.Contains([]string{"ahead", "start", "end", "abort"}, e) {
+				col.add(key+".events", "%q: want ahead, start, end or abort", e)
+			}
+		}
+		if slices.Contains(n.Events, "ahead") && n.Lead.Duration <= 0 {
+			col.add(key+".lead", "required with the ahead event (e.g. \"24h\")")
+		}
+		validateSecret(col, key+".token", n.Token, false)
+	}
+}
+
+func boolOr(b *bool, def bool) bool {
+	if b == nil {
+		return def
+	}
+	return *b
+}

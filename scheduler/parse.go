@@ -1,0 +1,81 @@
+package scheduler
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Parse reads a window's schedule: "monthly <rule>" (see ParseNthWeekday) or a 5-field cron spec (or a
+// descriptor such as @daily), optionally prefixed "CRON_TZ=Zone"; without a prefix the spec runs in loc.
+//
+// Cron specs are evaluated on the wall clock of their zone, not by robfig/cron's own DST handling, which
+// (measured) skips a 02:30 window entirely on the spring-forward day and runs it twice on the fall-back day.
+// Here a time in the skipped hour runs once, moved forward by the gap, and a time in the repeated hour runs
+// once, at its first instance.
+//
+// A spec that restricts both the day of the month and the day of the week is refused: cron ORs them, which
+// is never what "the Saturday in the second week" means.
+func Parse(spec string, loc *time.Location) (cron.Schedule, error) {
+	s := strings.TrimSpace(spec)
+	if rest, ok := strings.CutPrefix(s, "monthly "); ok {
+		r, err := ParseNthWeekday(rest, loc)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+	if loc == nil {
+		loc = time.Local
+	}
+	if strings.HasPrefix(s, "CRON_TZ=") || strings.HasPrefix(s, "TZ=") {
+		prefix, body, _ := strings.Cut(s, " ")
+		_, zone, _ := strings.Cut(prefix, "=")
+		l, err := time.LoadLocation(zone)
+		if err != nil {
+			return nil, fmt.Errorf("schedule %q: unknown time zone %q: %w", spec, zone, err)
+		}
+		loc, s = l, strings.TrimSpace(body)
+	}
+	if strings.HasPrefix(s, "@every") {
+		return nil, fmt.Errorf("schedule %q: @every is not a window schedule (use a cron spec or a monthly rule)", spec)
+	}
+	if f := strings.Fields(s); len(f) == 5 && restricted(f[2]) && restricted(f[4]) {
+		return nil, fmt.Errorf("schedule %q restricts both day-of-month (%s) and day-of-week (%s): cron runs on every day matching either, not on days matching both; use a monthly rule such as \"monthly 2nd tuesday +4d 22:00\"", spec, f[2], f[4])
+	}
+	p := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+	sch, err := p.Parse("CRON_TZ=UTC " + s)
+	if err != nil {
+		return nil, fmt.Errorf("schedule %q: %w", spec, err)
+	}
+	return wallClock{inner: sch, loc: loc}, nil
+}
+
+func restricted(field string) bool { return field != "*" && field != "?" }
+
+// wallClock evaluates a UTC cron schedule on loc's wall clock.
+type wallClock struct {
+	inner cron.Schedule
+	loc   *time.Location
+}
+
+func (s wallClock) Next(t time.Time) time.Time {
+	lt := t.In(s.loc)
+	w := time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), lt.Minute(), lt.Second(), lt.Nanosecond(), time.UTC)
+	for range 1000 { // at most a few iterations around a fall-back hour
+		wc := s.inner.Next(w)
+		if wc.IsZero() {
+			return wc
+		}
+		// time.Date moves a wall time in the spring-forward gap forward by the gap and resolves one in the
+		// repeated hour to its first instance.
+		r := time.Date(wc.Year(), wc.Month(), wc.Day(), wc.Hour(), wc.Minute(), wc.Second(), 0, s.loc)
+		if r.After(t) {
+			return r
+		}
+		w = wc
+	}
+	return time.Time{}
+}
