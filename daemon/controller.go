@@ -1,0 +1,259 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/exmaintd/exmaintd/api"
+	"github.com/exmaintd/exmaintd/config"
+	"github.com/exmaintd/exmaintd/journal"
+	"github.com/exmaintd/exmaintd/scheduler"
+	"github.com/exmaintd/exmaintd/steps"
+)
+
+// schedule builds a window's scheduler.Window from the configuration.
+func schedule(cfg *config.Config, w config.Window) (scheduler.Window, error) {
+	loc, err := cfg.Location(w)
+	if err != nil {
+		return scheduler.Window{}, err
+	}
+	sch, err := scheduler.Parse(w.Schedule, loc)
+	if err != nil {
+		return scheduler.Window{}, err
+	}
+	return scheduler.Window{Name: w.Name, Schedule: sch, Duration: w.Duration.Duration}, nil
+}
+
+// Status implements api.Controller.
+func (d *Daemon) Status(context.Context) api.Status {
+	now := d.o.Clock.Now()
+	cfg := d.Config()
+	st := api.Status{Version: d.o.Version, Now: now.UTC()}
+	for _, w := range cfg.Windows {
+		ws := api.WindowStatus{Name: w.Name, Servers: w.Servers}
+		if sw, err := schedule(cfg, w); err == nil {
+			_, ws.Open = sw.Open(now)
+			n := sw.Next(now)
+			ws.NextStart, ws.NextEnd = n.Start.UTC(), n.End.UTC()
+		}
+		st.Windows = append(st.Windows, ws)
+	}
+	d.mu.Lock()
+	for _, r := range d.runs {
+		rs := api.RunStatus{ID: r.id, Window: r.window, Started: r.started.UTC(), Deadline: r.deadline.UTC(), Finished: r.finished, Result: r.result}
+		for _, s := range r.servers {
+			rs.Servers = append(rs.Servers, api.ServerRun{Server: s, Error: r.errs[s]})
+		}
+		st.Runs = append(st.Runs, rs)
+	}
+	blocked := d.blocked
+	d.mu.Unlock()
+	for i := range st.Runs {
+		for j := range st.Runs[i].Servers {
+			sr := &st.Runs[i].Servers[j]
+			p := d.progress.snapshot(sr.Server)
+			sr.State = string(p.state)
+			if st.Runs[i].Finished == nil && p.step != "" {
+				sr.Step = p.step
+				at := p.stepStarted.UTC()
+				sr.StepStarted = &at
+			}
+		}
+	}
+	for _, s := range d.serverNames() {
+		p := d.progress.snapshot(s)
+		st.Servers = append(st.Servers, api.ServerStatus{Name: s, State: string(p.state), RollbackFailed: blocked[s]})
+	}
+	return st
+}
+
+// StartWindow implements api.Controller: the window runs now, until now + its duration.
+func (d *Daemon) StartWindow(ctx context.Context, name string) (string, error) {
+	cfg := d.Config()
+	w, ok := cfg.Window(name)
+	if !ok {
+		return "", fmt.Errorf("window %q: %w", name, api.ErrNotFound)
+	}
+	now := d.o.Clock.Now()
+	return d.startWindow(ctx, w, scheduler.Occurrence{Window: name, Start: now, End: now.Add(w.Duration.Duration)})
+}
+
+// AbortRun implements api.Controller: the run's servers stop and reverse.
+func (d *Daemon) AbortRun(_ context.Context, id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, r := range d.runs {
+		if r.id != id {
+			continue
+		}
+		if r.finished != nil {
+			return fmt.Errorf("run %s already finished (%s): %w", id, r.result, api.ErrConflict)
+		}
+		d.logger.Warn("abort requested", "run", id)
+		r.cancel()
+		return nil
+	}
+	return fmt.Errorf("run %q: %w", id, api.ErrNotFound)
+}
+
+// ClearServer implements api.Controller: it lifts rollback_failed after an operator repaired the server.
+func (d *Daemon) ClearServer(_ context.Context, server string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	name := ""
+	for _, s := range d.cfg.Servers {
+		if strings.EqualFold(s.Name, server) {
+			name = s.Name
+		}
+	}
+	if name == "" {
+		return fmt.Errorf("server %q: %w", server, api.ErrNotFound)
+	}
+	if !d.blocked[name] {
+		return fmt.Errorf("server %s is not marked rollback_failed: %w", name, api.ErrConflict)
+	}
+	if _, err := d.journal.Append(journal.Record{Type: journal.Cleared, Server: name}); err != nil {
+		return err
+	}
+	delete(d.blocked, name)
+	d.progress.RollbackFailed(name, false)
+	d.progress.ServerState(name, steps.StateIdle)
+	d.logger.Warn("rollback_failed cleared by an operator", "server", name)
+	return nil
+}
+
+// Ready implements api.Controller.
+func (d *Daemon) Ready(context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.ready {
+		return fmt.Errorf("journal recovery not finished: %w", api.ErrConflict)
+	}
+	return nil
+}
+
+// Reload reads the configuration file again and swaps it in atomically; an invalid file keeps the old
+// configuration (and says so). Running windows keep the configuration they started with.
+func (d *Daemon) Reload() error {
+	cfg, err := config.Load(d.o.ConfigPath)
+	if err != nil {
+		d.logger.Error("reload failed; keeping the previous configuration", "err", err)
+		if d.o.OnReload != nil {
+			d.o.OnReload(false)
+		}
+		return err
+	}
+	d.mu.Lock()
+	d.cfg = cfg
+	d.mu.Unlock()
+	select {
+	case d.reloadCh <- struct{}{}:
+	default:
+	}
+	d.logger.Info("configuration reloaded", "path", d.o.ConfigPath)
+	if d.o.OnReload != nil {
+		d.o.OnReload(true)
+	}
+	return nil
+}
+
+// Schedule runs the scheduling loop until ctx ends: each window starts at its occurrences; an occurrence
+// missed while exmaintd was down starts late if at least min_remaining of it is left, else it is journaled
+// as missed. When ctx ends, running windows are aborted and reversed, and Schedule returns once they have.
+func (d *Daemon) Schedule(ctx context.Context) error {
+	if err := d.Open(ctx); err != nil {
+		return err
+	}
+	d.catchUp(ctx)
+	for {
+		cfg := d.Config()
+		now := d.o.Clock.Now()
+		wake := now.Add(time.Hour)
+		type due struct {
+			w   config.Window
+			occ scheduler.Occurrence
+		}
+		var start []due
+		for _, w := range cfg.Windows {
+			if w.Enabled != nil && !*w.Enabled {
+				continue
+			}
+			sw, err := schedule(cfg, w)
+			if err != nil {
+				continue
+			}
+			d.mu.Lock()
+			last := d.last[w.Name]
+			d.mu.Unlock()
+			if o, ok := sw.Latest(last, now); ok && !o.Start.Equal(last) && now.Sub(o.Start) < time.Minute {
+				start = append(start, due{w, o})
+			}
+			if n := sw.Next(now); !n.Start.IsZero() && n.Start.Before(wake) {
+				wake = n.Start
+			}
+		}
+		for _, s := range start {
+			if _, err := d.startWindow(ctx, s.w, s.occ); err != nil {
+				d.logger.Error("window not started", "window", s.w.Name, "err", err)
+				d.mu.Lock()
+				d.last[s.w.Name] = s.occ.Start
+				d.mu.Unlock()
+			}
+		}
+		wait := max(time.Until(wake), time.Second)
+		select {
+		case <-ctx.Done():
+			d.abortAll()
+			d.wg.Wait()
+			return nil
+		case <-d.reloadCh:
+		case <-time.After(min(wait, 30*time.Second)):
+		}
+	}
+}
+
+// catchUp handles occurrences missed while the daemon was down.
+func (d *Daemon) catchUp(ctx context.Context) {
+	cfg := d.Config()
+	now := d.o.Clock.Now()
+	for _, w := range cfg.Windows {
+		sw, err := schedule(cfg, w)
+		if err != nil || (w.Enabled != nil && !*w.Enabled) {
+			continue
+		}
+		d.mu.Lock()
+		last := d.last[w.Name]
+		d.mu.Unlock()
+		occ, decision, found := sw.CheckMissed(last, now, w.MinRemaining.Duration)
+		if !found {
+			continue
+		}
+		if decision == scheduler.StartLate {
+			d.logger.Warn("starting a window late (missed while exmaintd was down)", "window", w.Name, "start", occ.Start)
+			if _, err := d.startWindow(ctx, w, occ); err != nil {
+				d.logger.Error("late window not started", "window", w.Name, "err", err)
+			}
+			continue
+		}
+		d.logger.Error("window missed while exmaintd was down", "window", w.Name, "start", occ.Start, "end", occ.End)
+		d.mu.Lock()
+		d.last[w.Name] = occ.Start
+		j := d.journal
+		d.mu.Unlock()
+		_, _ = j.Append(journal.Record{Type: journal.Note, Window: w.Name, Outcome: "missed",
+			Data: []byte(fmt.Sprintf(`{"event":"window_started","start":%q,"missed":true}`, occ.Start.UTC().Format(time.RFC3339)))})
+	}
+}
+
+func (d *Daemon) abortAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, r := range d.runs {
+		if r.finished == nil {
+			d.logger.Warn("shutting down: aborting run; its servers reverse", "run", r.id)
+			r.cancel()
+		}
+	}
+}

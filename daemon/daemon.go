@@ -1,0 +1,352 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/exmaintd/exmaintd/api"
+	"github.com/exmaintd/exmaintd/config"
+	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/journal"
+	"github.com/exmaintd/exmaintd/scheduler"
+	"github.com/exmaintd/exmaintd/steps"
+)
+
+// Options are the daemon's dependencies.
+type Options struct {
+	ConfigPath string
+	Config     *config.Config // the loaded configuration (Reload reads ConfigPath again)
+	Getenv     func(string) string
+	Logger     *slog.Logger
+	Observer   steps.Observer // metrics; may be nil
+	Clock      steps.Clock
+	Version    string
+	// ExchangeOptions adjusts every client's options (tests and the demo shorten timeouts); may be nil.
+	ExchangeOptions func(exchange.Options) exchange.Options
+	// OnReload reports each reload's outcome (metrics); may be nil.
+	OnReload func(ok bool)
+}
+
+// Daemon runs windows. Its exported methods are safe for concurrent use; it implements api.Controller.
+type Daemon struct {
+	o        Options
+	logger   *slog.Logger
+	progress *progress
+
+	mu       sync.Mutex
+	cfg      *config.Config
+	journal  *journal.Journal
+	runner   *steps.Runner
+	blocked  map[string]bool
+	busy     map[string]string // server → run id
+	runs     []*run            // newest last; finished ones kept for status (last 20)
+	history  map[string]time.Duration
+	last     map[string]time.Time // window → last start the journal knows
+	ready    bool
+	reloadCh chan struct{}
+
+	wg sync.WaitGroup // running windows
+}
+
+type run struct {
+	id, window        string
+	started, deadline time.Time
+	servers           []string
+	cancel            context.CancelFunc
+	finished          *time.Time
+	result            string
+	errs              map[string]string
+}
+
+// New checks the options; Run does the work.
+func New(o Options) (*Daemon, error) {
+	if o.Config == nil {
+		return nil, errors.New("daemon: no configuration")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = steps.RealClock{}
+	}
+	if o.Getenv == nil {
+		o.Getenv = func(string) string { return "" }
+	}
+	return &Daemon{o: o, logger: o.Logger, progress: newProgress(o.Observer), cfg: o.Config, busy: map[string]string{},
+		last: map[string]time.Time{}, reloadCh: make(chan struct{}, 1)}, nil
+}
+
+// Config is the configuration in force.
+func (d *Daemon) Config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// Open opens the journal and recovers interrupted runs (by the recovery policy). Run calls it; tests and
+// the demo may call it first.
+func (d *Daemon) Open(ctx context.Context) error {
+	d.mu.Lock()
+	if d.journal != nil {
+		d.mu.Unlock()
+		return nil
+	}
+	cfg := d.cfg
+	path := filepath.Join(cfg.Daemon.StateDir, "journal.jsonl")
+	j, recs, rep, err := journal.Open(path, journal.Options{Logger: d.logger})
+	if err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	d.journal = j
+	d.runner = &steps.Runner{Journal: j, Observer: d.progress, Clock: d.o.Clock, Logger: d.logger, ReverseTimeout: cfg.Daemon.ReverseTimeout.Duration}
+	d.blocked = journal.Blocked(recs)
+	d.history = journal.StepDurations(recs)
+	for _, r := range recs {
+		if r.Type == journal.Note && r.Window != "" && strings.Contains(string(r.Data), `"window_started"`) {
+			var n struct {
+				Start time.Time `json:"start"`
+			}
+			if json.Unmarshal(r.Data, &n) == nil && n.Start.After(d.last[r.Window]) {
+				d.last[r.Window] = n.Start
+			}
+		}
+	}
+	unfinished := journal.Unfinished(recs)
+	d.mu.Unlock()
+	d.logger.Info("journal opened", "path", path, "records", rep.Records, "corrupt", rep.Corrupt, "torn_bytes", rep.TornBytes, "unfinished", len(unfinished))
+	for _, sr := range unfinished {
+		env, closeFn, err := d.env(cfg, sr.Server)
+		if err != nil {
+			d.logger.Error("cannot recover an interrupted run", "server", sr.Server, "run", sr.Run, "err", err)
+			continue
+		}
+		res := d.runner.Recover(ctx, sr, env, cfg.Daemon.Recovery)
+		closeFn()
+		d.logger.Warn("interrupted run handled", "server", sr.Server, "run", sr.Run, "outcome", res.Outcome, "err", res.Err)
+		if res.Outcome == steps.OutcomeRollbackFailed {
+			d.mu.Lock()
+			d.blocked[sr.Server] = true
+			d.mu.Unlock()
+		}
+	}
+	d.mu.Lock()
+	d.ready = true
+	d.mu.Unlock()
+	return nil
+}
+
+// env connects to a server and builds its step environment; closeFn ends the session.
+func (d *Daemon) env(cfg *config.Config, server string) (*steps.Env, func(), error) {
+	ep, opts, err := cfg.Endpoint(server, d.o.Getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Logger = d.logger
+	if d.o.ExchangeOptions != nil {
+		opts = d.o.ExchangeOptions(opts)
+	}
+	c, err := exchange.New(ep, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &steps.Env{Ex: c, Target: cfg.Target(server), Settings: cfg.Settings(config.Window{}, server), Clock: d.o.Clock, Logger: d.logger, Observer: d.progress},
+		func() { _ = c.Close() }, nil
+}
+
+// Close waits for running windows and closes the journal.
+func (d *Daemon) Close() error {
+	d.wg.Wait()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.journal == nil {
+		return nil
+	}
+	err := d.journal.Close()
+	d.journal = nil
+	return err
+}
+
+func newRunID(window string, at time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%s-%s", window, at.UTC().Format("20060102T150405Z"), hex.EncodeToString(b[:]))
+}
+
+// startWindow starts occurrence occ of window w; it returns the run id. Servers busy in another run make it a
+// conflict: a window never runs concurrently with another on the same server.
+func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler.Occurrence) (string, error) {
+	d.mu.Lock()
+	if !d.ready {
+		d.mu.Unlock()
+		return "", fmt.Errorf("daemon not ready (journal recovery not finished): %w", api.ErrConflict)
+	}
+	cfg := d.cfg
+	for _, s := range w.Servers {
+		if id := d.busy[strings.ToUpper(s)]; id != "" {
+			d.mu.Unlock()
+			return "", fmt.Errorf("window %s: server %s is busy in run %s: %w", w.Name, s, id, api.ErrConflict)
+		}
+	}
+	now := d.o.Clock.Now()
+	id := newRunID(w.Name, now)
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r := &run{id: id, window: w.Name, started: now, deadline: occ.End, servers: w.Servers, cancel: cancel, errs: map[string]string{}}
+	for _, s := range w.Servers {
+		d.busy[strings.ToUpper(s)] = id
+	}
+	d.runs = append(d.runs, r)
+	if len(d.runs) > 20 {
+		d.runs = d.runs[len(d.runs)-20:]
+	}
+	blocked := map[string]bool{}
+	for k, v := range d.blocked {
+		blocked[k] = v
+	}
+	history := d.history
+	j, runner := d.journal, d.runner
+	d.last[w.Name] = occ.Start
+	d.mu.Unlock()
+
+	note, _ := json.Marshal(map[string]any{"event": "window_started", "start": occ.Start, "end": occ.End, "servers": w.Servers})
+	if _, err := j.Append(journal.Record{Type: journal.Note, Run: id, Window: w.Name, Data: note}); err != nil {
+		d.finishRun(r, "failed", nil)
+		return "", err
+	}
+	var groups []steps.Group
+	var closers []func()
+	for _, names := range cfg.Groups(w) {
+		g := steps.Group{Name: cfg.DAGOf(names[0]).Name, FailureBudget: cfg.DAGOf(names[0]).FailureBudget}
+		if g.Name == "" {
+			g.Name = names[0]
+		}
+		for _, s := range names {
+			env, closeFn, err := d.env(cfg, s)
+			if err != nil {
+				r.errs[s] = err.Error()
+				d.logger.Error("server skipped", "server", s, "run", id, "err", err)
+				continue
+			}
+			env.Settings = cfg.Settings(w, s)
+			closers = append(closers, closeFn)
+			sv, _ := findServer(cfg, s)
+			proc, _ := cfg.Procedure(cfg.ProcedureName(sv))
+			g.Servers = append(g.Servers, steps.ServerRun{RunID: id, Window: w.Name, Procedure: proc, Env: env, Deadline: occ.End, AllowOutage: sv.AllowOutage,
+				PreGates: steps.PreGateOptions{Deadline: occ.End, Estimate: proc.Estimate(history, cfg.Steps.DefaultStepEstimate.Duration),
+					BackupMaxAge: cfg.Steps.BackupMaxAge.Duration, DAGMembers: cfg.DAGOf(s).Servers}})
+		}
+		groups = append(groups, g)
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer cancel()
+		d.logger.Info("window started", "window", w.Name, "run", id, "deadline", occ.End, "servers", w.Servers)
+		res := runner.RunWindow(rctx, groups, cfg.Daemon.Parallel, blocked)
+		for _, c := range closers {
+			c()
+		}
+		d.finishRun(r, summarize(res, rctx.Err() != nil), res)
+	}()
+	return id, nil
+}
+
+func findServer(cfg *config.Config, name string) (config.Server, bool) {
+	for _, s := range cfg.Servers {
+		if strings.EqualFold(s.Name, name) {
+			return s, true
+		}
+	}
+	return config.Server{}, false
+}
+
+// summarize turns server outcomes into the run's result: success, failed, aborted or rolled_back.
+func summarize(res steps.WindowResult, aborted bool) string {
+	result := "success"
+	for _, r := range res {
+		switch r.Outcome {
+		case steps.OutcomeCompleted:
+		case steps.OutcomeRollbackFailed:
+			return "failed"
+		case steps.OutcomeReversed:
+			result = "rolled_back"
+		default:
+			if result == "success" {
+				result = "failed"
+			}
+		}
+	}
+	if aborted && result != "failed" {
+		return "aborted"
+	}
+	return result
+}
+
+func (d *Daemon) finishRun(r *run, result string, res steps.WindowResult) {
+	now := d.o.Clock.Now()
+	d.mu.Lock()
+	r.finished, r.result = &now, result
+	for s, x := range res {
+		if x.Err != nil {
+			r.errs[s] = x.Err.Error()
+		}
+		if x.Outcome == steps.OutcomeRollbackFailed {
+			d.blocked[s] = true
+		}
+	}
+	for _, s := range r.servers {
+		if d.busy[strings.ToUpper(s)] == r.id {
+			delete(d.busy, strings.ToUpper(s))
+		}
+	}
+	j := d.journal
+	d.mu.Unlock()
+	data, _ := json.Marshal(map[string]any{"event": "window_finished", "result": result})
+	if j != nil {
+		_, _ = j.Append(journal.Record{Type: journal.Note, Run: r.id, Window: r.window, Outcome: result, Data: data})
+	}
+	d.logger.Info("window finished", "window", r.window, "run", r.id, "result", result)
+}
+
+// Wait blocks until run id has finished and returns its result and per-server errors.
+func (d *Daemon) Wait(ctx context.Context, id string) (string, map[string]string, error) {
+	for {
+		d.mu.Lock()
+		for _, r := range d.runs {
+			if r.id == id && r.finished != nil {
+				errs := map[string]string{}
+				for k, v := range r.errs {
+					errs[k] = v
+				}
+				d.mu.Unlock()
+				return r.result, errs, nil
+			}
+		}
+		d.mu.Unlock()
+		if !d.o.Clock.Sleep(ctx, 100*time.Millisecond) {
+			return "", nil, ctx.Err()
+		}
+	}
+}
+
+// ServerStates lists every configured server's state, sorted by name.
+func (d *Daemon) serverNames() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for _, s := range d.cfg.Servers {
+		out = append(out, s.Name)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,238 @@
+package daemon_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/exmaintd/exmaintd/api"
+	"github.com/exmaintd/exmaintd/config"
+	"github.com/exmaintd/exmaintd/daemon"
+	"github.com/exmaintd/exmaintd/demo"
+	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/exchsim/simtest"
+	"github.com/exmaintd/exmaintd/journal"
+	"github.com/exmaintd/exmaintd/secret"
+)
+
+type fixture struct {
+	sim  *exchsim.Sim
+	path string
+	d    *daemon.Daemon
+	dir  string
+}
+
+func newFixture(tb testing.TB, o demo.Options) *fixture {
+	tb.Helper()
+	sim := simtest.Start(tb, simtest.Options{})
+	dir := tb.TempDir()
+	path, err := demo.WriteConfig(dir, sim, o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d, err := daemon.New(daemon.Options{ConfigPath: path, Config: cfg, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler), Version: "test"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = d.Close() })
+	return &fixture{sim: sim, path: path, d: d, dir: dir}
+}
+
+// TestAPIStartAndStatus drives the daemon through its HTTP API: the window starts on POST with the token,
+// the status shows the run, and the run succeeds.
+func TestAPIStartAndStatus(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, demo.Options{})
+	if err := f.d.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.NewHandler(api.Options{Controller: f.d, Gatherer: prometheus.NewRegistry(), Token: secret.New("t0ken"), Logger: slog.New(slog.DiscardHandler)}))
+	t.Cleanup(srv.Close)
+	post := func(path, token string) (int, map[string]string) {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]string
+		b, _ := io.ReadAll(resp.Body)
+		_ = json.Unmarshal(b, &out)
+		return resp.StatusCode, out
+	}
+	if code, _ := post("/api/v1/windows/demo/start", "wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("start with a wrong token: %d", code)
+	}
+	code, out := post("/api/v1/windows/demo/start", "t0ken")
+	if code != http.StatusAccepted || out["run_id"] == "" {
+		t.Fatalf("start: %d %v", code, out)
+	}
+	if code, _ := post("/api/v1/windows/demo/start", "t0ken"); code != http.StatusConflict {
+		t.Errorf("a second start while the servers are busy: %d, want 409", code)
+	}
+	st := f.d.Status(t.Context())
+	if len(st.Runs) != 1 || st.Runs[0].ID != out["run_id"] || st.Runs[0].Result != "" || len(st.Windows) != 1 || st.Windows[0].NextStart.IsZero() {
+		t.Errorf("status while running: %+v", st)
+	}
+	result, errs, err := f.d.Wait(t.Context(), out["run_id"])
+	if err != nil || result != "success" {
+		t.Fatalf("result %s, errs %v, err %v", result, errs, err)
+	}
+	if code, _ := post("/api/v1/runs/"+out["run_id"]+"/abort", "t0ken"); code != http.StatusConflict {
+		t.Errorf("aborting a finished run: %d, want 409", code)
+	}
+}
+
+// TestShutdownReverses: when the daemon is told to stop (SIGTERM cancels Schedule's context) while a server
+// is draining, Schedule returns only after the server's reverse, and the org is back as it was.
+func TestShutdownReverses(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, demo.Options{DrainStall: "90s"})
+	before := f.sim.Org().Snapshot()
+	if err := f.sim.InjectFault(exchsim.Fault{Kind: "stuck_queue", Server: "EX01"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.d.Schedule(ctx) }()
+	var id string
+	waitFor(t, 10*time.Second, func() bool {
+		var err error
+		id, err = f.d.StartWindow(t.Context(), "demo")
+		return err == nil
+	})
+	waitFor(t, 30*time.Second, func() bool {
+		for _, r := range f.d.Status(t.Context()).Runs {
+			for _, s := range r.Servers {
+				if s.Server == "EX01" && s.Step == "drain-queues" {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if err := f.sim.ClearFaults(); err != nil { // the undo must work; the messages stay stuck
+		t.Fatal(err)
+	}
+	if err := f.sim.InjectFault(exchsim.Fault{Kind: "stuck_queue", Server: "EX01"}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("Schedule did not return after shutdown")
+	}
+	result, errs, _ := f.d.Wait(t.Context(), id)
+	if result != "aborted" {
+		t.Errorf("result %s (%v), want aborted", result, errs)
+	}
+	if err := f.sim.ClearFaults(); err != nil {
+		t.Fatal(err)
+	}
+	if diffs := before.Equivalent(f.sim.Org().Snapshot()); len(diffs) > 0 {
+		t.Errorf("not restored after shutdown: %v", diffs)
+	}
+}
+
+// TestReload: an invalid file keeps the configuration in force; a valid one replaces it.
+func TestReload(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, demo.Options{})
+	old := f.d.Config()
+	good, err := os.ReadFile(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.path, append(good, []byte("\n[steps]\nbogus = 1\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.Reload(); err == nil || f.d.Config() != old {
+		t.Fatalf("invalid reload: err %v, config replaced %v", err, f.d.Config() != old)
+	}
+	if err := os.WriteFile(f.path, []byte(strings.Replace(string(good), `drain_stall = "8s"`, `drain_stall = "9s"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.Reload(); err != nil || f.d.Config().Steps.DrainStall.Duration != 9*time.Second {
+		t.Fatalf("valid reload: %v", err)
+	}
+}
+
+// TestMissedWindows: an occurrence that started while the daemon was down starts late when enough of it is
+// left, and is journaled as missed otherwise.
+func TestMissedWindows(t *testing.T) {
+	t.Parallel()
+	started := time.Now().UTC().Add(-3 * time.Minute).Truncate(time.Minute)
+	spec := fmt.Sprintf("%d %d * * *", started.Minute(), started.Hour())
+	for _, tc := range []struct {
+		name, duration, minRemaining string
+		late                         bool
+	}{{"late", "1h", "10m", true}, {"missed", "15m", "14m", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, demo.Options{Schedule: spec, Duration: tc.duration, MinRemaining: tc.minRemaining})
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- f.d.Schedule(ctx) }()
+			var runs int
+			waitFor(t, 30*time.Second, func() bool {
+				st := f.d.Status(t.Context())
+				runs = len(st.Runs)
+				return runs > 0 || !tc.late
+			})
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+			if tc.late != (runs == 1) {
+				t.Errorf("runs = %d, want late start %v", runs, tc.late)
+			}
+			_ = f.d.Close()
+			_, recs, _, err := journal.Open(filepath.Join(f.dir, "state", "journal.jsonl"), journal.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			missed := false
+			for _, r := range recs {
+				if r.Type == journal.Note && r.Outcome == "missed" {
+					missed = true
+				}
+			}
+			if missed == tc.late {
+				t.Errorf("missed record = %v, want %v", missed, !tc.late)
+			}
+		})
+	}
+}
+
+func waitFor(tb testing.TB, limit time.Duration, f func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(limit)
+	for !f() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("condition not met within %v", limit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
