@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/exmaintd/exmaintd/config"
+	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/scheduler"
+	"github.com/exmaintd/exmaintd/steps"
+)
+
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return nil, usageError("-config FILE is required")
+	}
+	c, err := config.Load(path)
+	if err != nil {
+		var ps config.Problems
+		if errors.As(err, &ps) {
+			return nil, exitError{code: 2, msg: err.Error()}
+		}
+		return nil, exitError{code: 2, msg: err.Error()}
+	}
+	return c, nil
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) error {
+	fs := flags("check", stderr)
+	path := fs.String("config", "", "configuration file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s: OK (%d servers, %d DAGs, %d windows)\n", *path, len(c.Servers), len(c.DAGs), len(c.Windows))
+	return err
+}
+
+func cmdNext(args []string, stdout, stderr io.Writer) error {
+	fs := flags("next", stderr)
+	path := fs.String("config", "", "configuration file")
+	n := fs.Int("n", 3, "occurrences per window")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "WINDOW\tSTART (LOCAL)\tEND (LOCAL)\tSTART (UTC)\tSERVERS")
+	now := time.Now()
+	for _, w := range c.Windows {
+		loc, _ := c.Location(w)
+		sch, err := scheduler.Parse(w.Schedule, loc)
+		if err != nil {
+			return err
+		}
+		sw := scheduler.Window{Name: w.Name, Schedule: sch, Duration: w.Duration.Duration}
+		for _, o := range sw.Upcoming(now, *n) {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", w.Name, o.Start.In(loc).Format("Mon 2006-01-02 15:04 MST"), o.End.In(loc).Format("Mon 2006-01-02 15:04 MST"),
+				o.Start.UTC().Format("2006-01-02 15:04Z"), strings.Join(w.Servers, ","))
+		}
+	}
+	return tw.Flush()
+}
+
+func cmdPlan(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flags("plan", stderr)
+	path := fs.String("config", "", "configuration file")
+	window := fs.String("window", "", "window (default: every window)")
+	server := fs.String("server", "", "server (default: every server of the window)")
+	offline := fs.Bool("offline", false, "do not connect to the servers for the live pre-gates")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, w := range c.Windows {
+		if *window != "" && w.Name != *window {
+			continue
+		}
+		fmt.Fprintf(stdout, "window %s: %s (%s), %v\n", w.Name, w.Schedule, w.TimeZone, w.Duration.Duration)
+		for _, group := range c.Groups(w) {
+			for _, s := range group {
+				if *server != "" && !strings.EqualFold(s, *server) {
+					continue
+				}
+				found = true
+				if err := planServer(ctx, c, w, s, *offline, getenv, stdout); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if !found {
+		return usageError("no window %q with server %q in %s", *window, *server, *path)
+	}
+	return nil
+}
+
+func planServer(ctx context.Context, c *config.Config, w config.Window, name string, offline bool, getenv func(string) string, stdout io.Writer) error {
+	var sv config.Server
+	for _, s := range c.Servers {
+		if strings.EqualFold(s.Name, name) {
+			sv = s
+		}
+	}
+	t := c.Target(sv.Name)
+	settings := c.Settings(w, sv.Name)
+	procName := c.ProcedureName(sv)
+	proc, _ := c.Procedure(procName)
+	fmt.Fprintf(stdout, "\nserver %s (procedure %s", sv.Name, procName)
+	if t.DAG != "" {
+		fmt.Fprintf(stdout, ", DAG %s", t.DAG)
+	}
+	fmt.Fprintln(stdout, ")")
+	planned, err := proc.Plan(t, settings, sv.AllowOutage)
+	if err != nil {
+		fmt.Fprintf(stdout, "  REFUSED: %v\n", err)
+		return nil
+	}
+	for i, p := range planned {
+		fmt.Fprintf(stdout, "  %2d. %s — %s\n", i+1, p.Name, p.Describe)
+		if p.Note != "" {
+			fmt.Fprintf(stdout, "      (%s)\n", p.Note)
+		}
+		for _, op := range p.Ops {
+			fmt.Fprintf(stdout, "      PS> %s\n", op.Script)
+		}
+	}
+	fmt.Fprintln(stdout, "  exit: each step's undo in reverse, restoring the values recorded before it ran")
+	if offline {
+		return nil
+	}
+	ep, opts, err := c.Endpoint(sv.Name, getenv)
+	if err != nil {
+		fmt.Fprintf(stdout, "  live pre-gates: not run: %v\n", err)
+		return nil
+	}
+	opts.Attempts = 1
+	cl, err := exchange.New(ep, opts)
+	if err != nil {
+		fmt.Fprintf(stdout, "  live pre-gates: not run: %v\n", err)
+		return nil
+	}
+	defer cl.Close()
+	obs := &gatePrinter{w: stdout}
+	env := &steps.Env{Ex: cl, Target: t, Settings: settings, Clock: steps.RealClock{}, Logger: discardLogger(), Observer: obs}
+	gctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	fmt.Fprintln(stdout, "  live pre-gates (read-only):")
+	if err := steps.CheckPreGates(gctx, env, steps.PreGateOptions{BackupMaxAge: c.Steps.BackupMaxAge.Duration, DAGMembers: c.DAGOf(sv.Name).Servers}); err != nil {
+		fmt.Fprintf(stdout, "    → would not start: %v\n", err)
+	} else {
+		fmt.Fprintln(stdout, "    → all passed")
+	}
+	return nil
+}
+
+// gatePrinter prints gate results as they come.
+type gatePrinter struct {
+	steps.NopObserver
+	w io.Writer
+}
+
+func (g *gatePrinter) GateChecked(server, gate, result string) {
+	fmt.Fprintf(g.w, "    %-12s %s\n", gate, result)
+}

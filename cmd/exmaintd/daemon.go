@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/exmaintd/exmaintd/api"
+	"github.com/exmaintd/exmaintd/config"
+	"github.com/exmaintd/exmaintd/daemon"
+	"github.com/exmaintd/exmaintd/sdnotify"
+	"github.com/exmaintd/exmaintd/steps"
+)
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func newLogger(c *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Daemon.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Daemon.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// cmdRun is the daemon: recovery, the API, the schedule; SIGHUP reloads, SIGTERM (ctx) stops scheduling
+// and waits for running servers to finish their reverse.
+func cmdRun(ctx context.Context, args []string, getenv func(string) string, _, stderr io.Writer) error {
+	fs := flags("run", stderr)
+	path := fs.String("config", "", "configuration file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(c, stderr)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d, err := daemon.New(daemon.Options{ConfigPath: *path, Config: c, Getenv: getenv, Logger: logger, Version: version, Observer: steps.NopObserver{}})
+	if err != nil {
+		return err
+	}
+	notify := sdnotify.New(getenv, os.Getpid())
+	return serve(ctx, d, c, reg, logger, getenv, notify)
+}
+
+func serve(ctx context.Context, d *daemon.Daemon, c *config.Config, reg *prometheus.Registry, logger *slog.Logger, getenv func(string) string, notify *sdnotify.Notifier) error {
+	token, err := config.LoadSecret(c.Daemon.APIToken, getenv)
+	if err != nil && c.Daemon.APIToken != (config.Secret{}) {
+		return fmt.Errorf("daemon.api_token: %w", err)
+	}
+	ln, err := net.Listen("tcp", c.Daemon.Listen)
+	if err != nil {
+		return fmt.Errorf("daemon.listen: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	apiErr := make(chan error, 1)
+	go func() {
+		apiErr <- api.Serve(ctx, ln, api.NewHandler(api.Options{Controller: d, Gatherer: reg, Token: token, Logger: logger}), 10*time.Second)
+	}()
+	if err := d.Open(ctx); err != nil {
+		cancel()
+		if aerr := <-apiErr; aerr != nil {
+			logger.Debug("api stopped", "err", aerr) // the open error is the one to report
+		}
+		return err
+	}
+	_ = notify.Ready("scheduling " + strings.Join(windowNames(c), ", "))
+	wdDone := make(chan struct{})
+	go func() {
+		defer close(wdDone)
+		notify.RunWatchdog(ctx, func() bool { return d.Ready(ctx) == nil })
+	}()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	schedDone := make(chan error, 1)
+	go func() { schedDone <- d.Schedule(ctx) }()
+	logger.Info("exmaintd running", "version", version, "listen", ln.Addr().String())
+	// shutdown stops scheduling and waits for running servers to finish their reverse (the daemon aborts
+	// them), then for the API; failure is the error that caused it (nil on SIGTERM).
+	shutdown := func(failure error, apiDone bool) error {
+		_ = notify.Stopping("stopping: running servers finish their reverse")
+		cancel()
+		if serr := <-schedDone; serr != nil && failure == nil {
+			failure = serr
+		}
+		if !apiDone {
+			if aerr := <-apiErr; aerr != nil && failure == nil {
+				failure = aerr
+			}
+		}
+		<-wdDone
+		if cerr := d.Close(); cerr != nil && failure == nil {
+			failure = cerr
+		}
+		logger.Info("exmaintd stopped")
+		return failure
+	}
+	for {
+		select {
+		case <-hup:
+			_ = notify.Reloading()
+			status := "configuration reloaded"
+			if err := d.Reload(); err != nil {
+				status = "reload failed, previous configuration kept: " + err.Error()
+			}
+			_ = notify.Ready(status)
+		case <-ctx.Done():
+			return shutdown(nil, false)
+		case err := <-apiErr:
+			if ctx.Err() != nil {
+				return shutdown(nil, true)
+			}
+			logger.Error("api stopped", "err", err)
+			return shutdown(err, true)
+		case err := <-schedDone:
+			schedDone <- err // shutdown reads it
+			return shutdown(err, false)
+		}
+	}
+}
+
+func windowNames(c *config.Config) []string {
+	var out []string
+	for _, w := range c.Windows {
+		out = append(out, w.Name)
+	}
+	return out
+}

@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/exmaintd/exmaintd/api"
+	"github.com/exmaintd/exmaintd/config"
+	"github.com/exmaintd/exmaintd/daemon"
+	"github.com/exmaintd/exmaintd/demo"
+	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/exchsim/org"
+	"github.com/exmaintd/exmaintd/steps"
+)
+
+// demoInjectAt names the step at whose start a fault must already be in place because the failing step's
+// effect begins earlier (the drain starts with HubTransport Draining; MoveNow moves databases off).
+func demoInjectAt(step string) string {
+	switch step {
+	case "drain-queues":
+		return "hubtransport-draining"
+	case "move-active-databases":
+		return "block-activation"
+	}
+	return step
+}
+
+// demoFaults is how -fail-at makes each step fail on EX01, through exchsim's fault API.
+func demoFaults() map[string]exchsim.Fault {
+	setState := exchsim.Fault{Kind: "cmdlet_error", Target: "Set-ServerComponentState", Message: "The operation couldn't be performed (injected by exmaintd demo -fail-at)."}
+	return map[string]exchsim.Fault{
+		"hubtransport-draining":      setState,
+		"restart-transport":          {Kind: "cmdlet_error", Target: "Restart-Service"},
+		"redirect-message":           {Kind: "cmdlet_error", Target: "Redirect-Message"},
+		"drain-queues":               {Kind: "stuck_queue"},
+		"suspend-cluster-node":       {Kind: "cmdlet_error", Target: "Suspend-ClusterNode"},
+		"block-activation":           {Kind: "cmdlet_error", Target: "Set-MailboxServer"},
+		"highavailability-inactive":  setState,
+		"move-active-databases":      {Kind: "move_fails"},
+		"serverwideoffline-inactive": setState,
+		"verify-maintenance":         {Kind: "cmdlet_error", Target: "Get-ServerComponentState"},
+		"patch":                      {Kind: "patch_fails"},
+		"reboot":                     {Kind: "cmdlet_error", Target: "Restart-Computer"},
+	}
+}
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flags("demo", stderr)
+	failAt := fs.String("fail-at", "", "make this step of EX01's dag procedure fail, to show the abort and the reverse")
+	keep := fs.Bool("keep", false, "keep the temporary directory (config, journal) for a look afterwards")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	faults := demoFaults()
+	if _, ok := faults[*failAt]; *failAt != "" && !ok {
+		var names []string
+		for n := range faults {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return usageError("-fail-at %q: want one of %s", *failAt, strings.Join(names, ", "))
+	}
+	sc, err := org.BuiltinScenario("demo")
+	if err != nil {
+		return err
+	}
+	sim, err := exchsim.Start(ctx, exchsim.Options{Scenario: sc, Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+	dir, err := os.MkdirTemp("", "exmaintd-demo-")
+	if err != nil {
+		return err
+	}
+	if !*keep {
+		defer os.RemoveAll(dir)
+	}
+	path, err := demo.WriteConfig(dir, sim, demo.Options{})
+	if err != nil {
+		return err
+	}
+	c, err := config.Load(path) // the real loader, on the file just written
+	if err != nil {
+		return err
+	}
+	before := sim.Org().Snapshot()
+
+	disp := &display{w: stdout, start: time.Now(), queues: map[string]int64{}}
+	if *failAt != "" {
+		f := faults[*failAt]
+		f.Server = "EX01"
+		at := demoInjectAt(*failAt)
+		disp.onStep = func(server, step string, started, undo bool) {
+			switch {
+			case server != "EX01" || undo:
+			case started && step == at:
+				_ = sim.InjectFault(f)
+				disp.line("EX01", "!! exchsim: injecting %s for %s (-fail-at)", f.Kind, *failAt)
+			case !started && step == *failAt:
+				_ = sim.ClearFaults()
+			}
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector())
+	d, err := daemon.New(daemon.Options{ConfigPath: path, Config: c, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler), Observer: disp, Version: version,
+		ExchangeOptions: func(o exchange.Options) exchange.Options { o.Backoff = 100 * time.Millisecond; return o }})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	served := make(chan error, 1)
+	go func() {
+		served <- api.Serve(sctx, ln, api.NewHandler(api.Options{Controller: d, Gatherer: reg, Logger: slog.New(slog.DiscardHandler)}), 5*time.Second)
+	}()
+	defer func() {
+		stop()
+		if err := <-served; err != nil {
+			fmt.Fprintln(stderr, "exmaintd demo: api:", err)
+		}
+	}()
+
+	fmt.Fprintf(stdout, "exmaintd demo — a simulated Exchange org (exchsim) on loopback:\n")
+	for _, e := range sim.Servers() {
+		fmt.Fprintf(stdout, "  %s  WinRM http://%s/wsman  (%s)\n", e.Name, e.Addr(), roleOf(c, e.Name))
+	}
+	fmt.Fprintf(stdout, "config %s · metrics http://%s/metrics · status http://%s/api/v1/status\n\n", path, ln.Addr(), ln.Addr())
+	if err := d.Open(ctx); err != nil {
+		return err
+	}
+	id, err := d.StartWindow(ctx, "demo")
+	if err != nil {
+		return err
+	}
+	result, errs, err := d.Wait(ctx, id)
+	if err != nil {
+		return err
+	}
+	_ = d.Close()
+	diffs := before.Equivalent(sim.Org().Snapshot())
+	return demoSummary(stdout, disp, id, result, errs, diffs, *failAt)
+}
+
+func roleOf(c *config.Config, s string) string {
+	if d := c.DAGOf(s).Name; d != "" {
+		return "member of " + d
+	}
+	return "standalone"
+}
+
+func demoSummary(w io.Writer, disp *display, id, result string, errs map[string]string, diffs []string, failAt string) error {
+	fmt.Fprintf(w, "\nrun %s: %s in %v\n", id, result, time.Since(disp.start).Round(100*time.Millisecond))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVER\tSTEPS\tOUTCOME")
+	disp.mu.Lock()
+	seen := map[string]bool{}
+	var servers []string
+	for s := range disp.steps {
+		servers, seen[s] = append(servers, s), true
+	}
+	for s := range errs {
+		if !seen[s] {
+			servers = append(servers, s)
+		}
+	}
+	sort.Strings(servers)
+	for _, s := range servers {
+		out := disp.final[s]
+		if out == "" {
+			out = "skipped"
+		}
+		if e := errs[s]; e != "" {
+			out += ": " + e
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", s, disp.steps[s], out)
+	}
+	disp.mu.Unlock()
+	_ = tw.Flush()
+	if len(diffs) == 0 {
+		fmt.Fprintln(w, "\nexchsim's state after the window equals its state before: every server is back exactly as it was (patched and rebooted).")
+	} else {
+		fmt.Fprintf(w, "\nexchsim's state differs from before:\n  %s\n", strings.Join(diffs, "\n  "))
+		return exitError{code: 1, msg: "the demo left the org changed"}
+	}
+	switch {
+	case failAt == "" && result == "success":
+		return nil
+	case failAt != "" && (result == "rolled_back" || result == "failed") && strings.Contains(errs["EX01"], failAt):
+		fmt.Fprintf(w, "EX01 failed at %s and was reversed; the rest of DAG01 was skipped for this window, EX03 ran on its own.\n", failAt)
+		return nil
+	}
+	return exitError{code: 1, msg: "unexpected demo result " + result}
+}
+
+// display prints the window's progress as it happens.
+type display struct {
+	steps.NopObserver
+	w      io.Writer
+	start  time.Time
+	mu     sync.Mutex
+	queues map[string]int64
+	steps  map[string]int
+	final  map[string]string
+	onStep func(server, step string, started, undo bool)
+}
+
+func (d *display) line(server, format string, args ...any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintf(d.w, "%6.1fs  %-5s %s\n", time.Since(d.start).Seconds(), server, fmt.Sprintf(format, args...))
+}
+
+func (d *display) ServerState(server string, st steps.ServerState) {
+	d.mu.Lock()
+	if d.final == nil {
+		d.final, d.steps = map[string]string{}, map[string]int{}
+	}
+	if _, ok := d.steps[server]; !ok {
+		d.steps[server] = 0
+	}
+	switch st {
+	case steps.StateIdle:
+		if d.final[server] == "" || d.final[server] == "in progress" {
+			d.final[server] = "back in service"
+		}
+	case steps.StateRollingBack:
+		d.final[server] = "reversed"
+	case steps.StateRollbackFailed:
+		d.final[server] = "ROLLBACK FAILED"
+	default:
+		if d.final[server] == "" {
+			d.final[server] = "in progress"
+		}
+	}
+	d.mu.Unlock()
+	d.line(server, "── %s", st)
+}
+
+func (d *display) StepStarted(server, step string, _ time.Time) {
+	d.mu.Lock()
+	d.steps[server]++
+	d.mu.Unlock()
+	d.line(server, "→ %s", step)
+	if d.onStep != nil {
+		d.onStep(server, step, true, false)
+	}
+}
+
+func (d *display) StepFinished(server, step string, undo bool, took time.Duration, err error) {
+	verb := "done"
+	if undo {
+		verb = "undone"
+	}
+	if err != nil {
+		d.line(server, "✗ %s failed after %v: %v", step, took.Round(time.Millisecond), err)
+	} else {
+		d.line(server, "✓ %s %s (%v)", step, verb, took.Round(time.Millisecond))
+	}
+	if d.onStep != nil {
+		d.onStep(server, step, false, undo)
+	}
+}
+
+func (d *display) GateChecked(server, gate, result string) {
+	if result != steps.GatePass {
+		d.line(server, "gate %s: %s", gate, result)
+	}
+}
+
+func (d *display) Queues(server string, s exchange.QueueSummary) {
+	d.mu.Lock()
+	last, seen := d.queues[server]
+	d.queues[server] = s.Active
+	d.mu.Unlock()
+	if !seen || last != s.Active {
+		d.line(server, "queues: %d active, %d shadow, %d poison", s.Active, s.Shadow, s.Poison)
+	}
+}
+
+func (d *display) DrainStalled(server, step string, stalled bool) {
+	if stalled {
+		d.line(server, "!! %s stalled: no progress (the stuck-drain alert fires on this)", step)
+	}
+}
+
+func (d *display) RollbackFailed(server string, failed bool) {
+	if failed {
+		d.line(server, "!! rollback failed: hands off until an operator clears it")
+	}
+}

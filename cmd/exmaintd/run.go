@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// version is set at build time (-ldflags "-X main.version=…").
+var version = "dev" //nolint:gochecknoglobals // the one link-time variable
+
+// Exit codes (README "Exit codes"): 0 success, 1 failure (a run failed, the daemon stopped on an error, the
+// API answered an error), 2 usage or invalid configuration.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+
+func usageError(format string, args ...any) error {
+	return exitError{code: 2, msg: fmt.Sprintf(format, args...)}
+}
+
+const usage = `usage: exmaintd <command> [flags]
+
+commands:
+  run     -config FILE                 run the daemon (systemd: Type=notify)
+  check   -config FILE                 validate the configuration; exit 0, or 2 listing every problem
+  plan    -config FILE [-window W] [-server S] [-offline]
+                                       the steps and exact PowerShell a window would run, and the live
+                                       read-only pre-gates (changes nothing)
+  next    -config FILE [-n N]          upcoming windows in local time and UTC
+  status  [-addr URL]                  a running daemon's windows, runs and servers
+  start   [-addr URL] WINDOW           start a window now (needs the API token)
+  abort   [-addr URL] RUN              abort a run; its servers reverse (needs the API token)
+  clear   [-addr URL] SERVER           lift rollback_failed after repairing a server (needs the API token)
+  demo    [-fail-at STEP]              run a real window on a built-in simulated Exchange org
+  version                              print the version
+
+exit codes: 0 success, 1 failure, 2 usage or invalid configuration.
+Run "exmaintd <command> -h" for a command's flags.
+`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		_, _ = io.WriteString(stderr, usage)
+		return exitError{code: 2}
+	}
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "run":
+		err = cmdRun(ctx, rest, getenv, stdout, stderr)
+	case "check":
+		err = cmdCheck(rest, stdout, stderr)
+	case "plan":
+		err = cmdPlan(ctx, rest, getenv, stdout, stderr)
+	case "next":
+		err = cmdNext(rest, stdout, stderr)
+	case "status", "start", "abort", "clear":
+		err = cmdClient(ctx, cmd, rest, getenv, stdout, stderr)
+	case "demo":
+		err = cmdDemo(ctx, rest, stdout, stderr)
+	case "version", "-version", "--version":
+		_, err = fmt.Fprintf(stdout, "exmaintd %s\n", version)
+	case "-h", "-help", "--help", "help":
+		_, err = io.WriteString(stdout, usage)
+	default:
+		_, _ = io.WriteString(stderr, usage)
+		return usageError("unknown command %q", cmd)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+// flags returns a FlagSet that reports errors as usage errors.
+func flags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("exmaintd "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return exitError{code: 2, msg: strings.TrimSpace(err.Error())}
+	}
+	return nil
+}

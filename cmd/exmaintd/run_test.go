@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCmd(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(t.Context(), args, func(string) string { return "" }, &out, &errb)
+	return out.String(), errb.String(), err
+}
+
+func exitCode(err error) int {
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	return 1
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "usage: exmaintd"},
+		{[]string{"frobnicate"}, 2, "usage: exmaintd"},
+		{[]string{"version"}, 0, "exmaintd dev"},
+		{[]string{"check"}, 2, ""},
+		{[]string{"check", "-config", "../../config.example.toml"}, 0, "OK (3 servers, 1 DAGs, 1 windows)"},
+		{[]string{"next", "-config", "../../config.example.toml", "-n", "2"}, 0, "monthly-patch"},
+		{[]string{"demo", "-fail-at", "nonsense"}, 2, ""},
+		{[]string{"start"}, 2, ""},
+	}
+	for _, tt := range tests {
+		out, errOut, err := runCmd(t, tt.args...)
+		if exitCode(err) != tt.code || !strings.Contains(out+errOut, tt.want) {
+			t.Errorf("exmaintd %v: exit %d (%v), output %q; want exit %d containing %q", tt.args, exitCode(err), err, out+errOut, tt.code, tt.want)
+		}
+	}
+}
+
+func TestCheckReportsEveryProblem(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.toml")
+	if err := os.WriteFile(path, []byte("[daemon]\nlog_level = \"loud\"\n[winrm]\nporrt = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := runCmd(t, "check", "-config", path)
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "bad.toml:2: daemon.log_level") || !strings.Contains(err.Error(), "bad.toml:4: winrm.porrt: unknown key") ||
+		!strings.Contains(err.Error(), "no [[server]]") {
+		t.Errorf("check = %v", err)
+	}
+}
+
+func TestPlanOffline(t *testing.T) {
+	out, _, err := runCmd(t, "plan", "-config", "../../config.example.toml", "-offline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"server EX01 (procedure dag, DAG DAG01)",
+		"PS> $ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; Set-ServerComponentState -Identity 'EX01' -Component 'HubTransport' -State 'Draining' -Requester 'Maintenance'",
+		"Redirect-Message -Server 'EX01' -Target 'ex02.exlab.local'",
+		"server EX03 (procedure seed)",
+		"Dismount-Database -Identity 'DB'",
+		"Start-Process -FilePath 'powershell.exe'",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q", want)
+		}
+	}
+}
+
+// TestDemo runs the README's first command: a whole window on the simulated org, and with -fail-at.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a whole window")
+	}
+	t.Parallel()
+	for _, args := range [][]string{{"demo"}, {"demo", "-fail-at", "drain-queues"}} {
+		out, errOut, err := runCmd(t, args...)
+		if err != nil {
+			t.Fatalf("exmaintd %v: %v\n%s%s", args, err, out, errOut)
+		}
+		if !strings.Contains(out, "equals its state before") {
+			t.Errorf("exmaintd %v output lacks the restored-state check:\n%s", args, out)
+		}
+		if len(args) == 1 && !strings.Contains(out, ": success in") {
+			t.Errorf("demo did not succeed:\n%s", out)
+		}
+		if len(args) > 1 && (!strings.Contains(out, "drain-queues stalled") || !strings.Contains(out, "EX02    0      skipped")) {
+			t.Errorf("demo -fail-at did not show the stall, the reverse and the skipped member:\n%s", out)
+		}
+	}
+}
