@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -196,10 +197,15 @@ func (d *Daemon) Schedule(ctx context.Context) error {
 		}
 		for _, s := range start {
 			if _, err := d.startWindow(ctx, s.w, s.occ); err != nil {
-				d.logger.Error("window not started", "window", s.w.Name, "err", err)
+				// Servers still busy in another run (or the journal failing): this occurrence is skipped, never
+				// run concurrently on the same server; the journal says so.
+				d.logger.Error("window not started; occurrence skipped", "window", s.w.Name, "start", s.occ.Start, "err", err)
 				d.mu.Lock()
 				d.last[s.w.Name] = s.occ.Start
+				j := d.journal
 				d.mu.Unlock()
+				data, _ := json.Marshal(map[string]any{"event": "window_started", "start": s.occ.Start, "skipped": err.Error()})
+				_, _ = j.Append(journal.Record{Type: journal.Note, Window: s.w.Name, Outcome: "skipped", Data: data})
 			}
 		}
 		wait := max(time.Until(wake), time.Second)

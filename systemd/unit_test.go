@@ -1,6 +1,9 @@
 package systemd
 
 import (
+	"time"
+
+	"github.com/exmaintd/exmaintd/config"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,8 +68,9 @@ func TestSecurityExposure(t *testing.T) {
 	}
 }
 
-// TestStopTimeoutCoversReverse keeps TimeoutStopSec above the daemon's default shutdown budget (45 min), so
-// systemd never kills a reverse that is still bringing a server back.
+// TestStopTimeoutCoversReverse keeps TimeoutStopSec above the daemon's default reverse budget
+// (config daemon.reverse_timeout) plus the time to close down, so systemd never kills a reverse that is still
+// bringing a server back.
 func TestStopTimeoutCoversReverse(t *testing.T) {
 	unit, err := os.ReadFile("exmaintd.service")
 	if err != nil {
@@ -76,8 +80,9 @@ func TestStopTimeoutCoversReverse(t *testing.T) {
 	if m == nil {
 		t.Fatal("TimeoutStopSec=<n>min not found")
 	}
-	if n, _ := strconv.Atoi(string(m[1])); n <= 45 {
-		t.Errorf("TimeoutStopSec=%dmin must exceed the 45 min shutdown budget", n)
+	budget := config.Default().Daemon.ReverseTimeout.Duration + 5*time.Minute
+	if n, _ := strconv.Atoi(string(m[1])); time.Duration(n)*time.Minute <= budget {
+		t.Errorf("TimeoutStopSec=%dmin must exceed the reverse budget plus 5 min (%v)", n, budget)
 	}
 	for _, want := range []string{"Type=notify", "WatchdogSec=", "StateDirectory=exmaintd", "LoadCredential=winrm-password:"} {
 		if !strings.Contains(string(unit), want) {

@@ -48,8 +48,18 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, _, s
 	}
 	logger := newLogger(c, stderr)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	d, err := daemon.New(daemon.Options{ConfigPath: *path, Config: c, Getenv: getenv, Logger: logger, Version: version, Observer: steps.NopObserver{}})
+	reloadOK := prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_config_last_reload_successful",
+		Help: "1 if the last configuration reload succeeded (or none happened), 0 if it failed and the previous configuration is in force."})
+	reloadOK.Set(1)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), reloadOK)
+	d, err := daemon.New(daemon.Options{ConfigPath: *path, Config: c, Getenv: getenv, Logger: logger, Version: version, Observer: steps.NopObserver{},
+		OnReload: func(ok bool) {
+			if ok {
+				reloadOK.Set(1)
+			} else {
+				reloadOK.Set(0)
+			}
+		}})
 	if err != nil {
 		return err
 	}
