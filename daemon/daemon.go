@@ -272,6 +272,14 @@ func findServer(cfg *config.Config, name string) (config.Server, bool) {
 
 // summarize turns server outcomes into the run's result: success, failed, aborted or rolled_back.
 func summarize(res steps.WindowResult, aborted bool) string {
+	if aborted { // servers skipped or reversed because of the abort are its result, not failures
+		for _, r := range res {
+			if r.Outcome == steps.OutcomeRollbackFailed {
+				return "failed"
+			}
+		}
+		return "aborted"
+	}
 	result := "success"
 	for _, r := range res {
 		switch r.Outcome {
@@ -285,9 +293,6 @@ func summarize(res steps.WindowResult, aborted bool) string {
 				result = "failed"
 			}
 		}
-	}
-	if aborted && result != "failed" {
-		return "aborted"
 	}
 	return result
 }

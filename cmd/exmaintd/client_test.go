@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/exmaintd/exmaintd/api"
+	"github.com/exmaintd/exmaintd/config"
+	"github.com/exmaintd/exmaintd/daemon"
+	"github.com/exmaintd/exmaintd/demo"
+	"github.com/exmaintd/exmaintd/exchsim/simtest"
+	"github.com/exmaintd/exmaintd/secret"
+)
+
+// TestClientCommands: status, start and abort against a daemon's API, with the token from the environment.
+func TestClientCommands(t *testing.T) {
+	t.Parallel()
+	sim := simtest.Start(t, simtest.Options{})
+	path, err := demo.WriteConfig(t.TempDir(), sim, demo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.New(daemon.Options{ConfigPath: path, Config: cfg, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	if err := d.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.NewHandler(api.Options{Controller: d, Gatherer: prometheus.NewRegistry(), Token: secret.New("s3cret"), Logger: slog.New(slog.DiscardHandler)}))
+	t.Cleanup(srv.Close)
+	env := map[string]string{"EXMAINTD_API_TOKEN": "s3cret"}
+	cli := func(args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := run(t.Context(), args, func(k string) string { return env[k] }, &out, &errb)
+		return out.String() + errb.String(), err
+	}
+	out, err := cli("status", "-addr", srv.URL)
+	if err != nil || !strings.Contains(out, "demo") || !strings.Contains(out, "EX01") {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	out, err = cli("start", "-addr", srv.URL, "demo")
+	if err != nil || !strings.Contains(out, "started run demo-") {
+		t.Fatalf("start: %v\n%s", err, out)
+	}
+	id := strings.TrimSpace(strings.TrimPrefix(out, "started run "))
+	if out, err := cli("abort", "-addr", srv.URL, id); err != nil || !strings.Contains(out, "abort requested") {
+		t.Fatalf("abort: %v\n%s", err, out)
+	}
+	if result, _, err := d.Wait(t.Context(), id); err != nil || (result != "aborted" && result != "rolled_back") {
+		t.Errorf("after abort: %s, %v", result, err)
+	}
+	env["EXMAINTD_API_TOKEN"] = "wrong"
+	if _, err := cli("start", "-addr", srv.URL, "demo"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("start with a wrong token: %v", err)
+	}
+	if _, err := cli("clear", "-addr", srv.URL); exitCode(err) != 2 {
+		t.Errorf("clear without a server: %v", err)
+	}
+}
