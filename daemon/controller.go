@@ -171,6 +171,7 @@ func (d *Daemon) Schedule(ctx context.Context) error {
 	for {
 		cfg := d.Config()
 		now := d.o.Clock.Now()
+		d.windowMetrics(cfg, now)
 		wake := now.Add(time.Hour)
 		type due struct {
 			w   config.Window
@@ -206,6 +207,9 @@ func (d *Daemon) Schedule(ctx context.Context) error {
 				d.mu.Unlock()
 				data, _ := json.Marshal(map[string]any{"event": "window_started", "start": s.occ.Start, "skipped": err.Error()})
 				_, _ = j.Append(journal.Record{Type: journal.Note, Window: s.w.Name, Outcome: "skipped", Data: data})
+				if d.o.Metrics != nil {
+					d.o.Metrics.Missed(s.w.Name, "skipped")
+				}
 			}
 		}
 		wait := max(time.Until(wake), time.Second)
@@ -248,6 +252,9 @@ func (d *Daemon) catchUp(ctx context.Context) {
 		d.last[w.Name] = occ.Start
 		j := d.journal
 		d.mu.Unlock()
+		if d.o.Metrics != nil {
+			d.o.Metrics.Missed(w.Name, "missed")
+		}
 		_, _ = j.Append(journal.Record{Type: journal.Note, Window: w.Name, Outcome: "missed",
 			Data: []byte(fmt.Sprintf(`{"event":"window_started","start":%q,"missed":true}`, occ.Start.UTC().Format(time.RFC3339)))})
 	}
@@ -261,5 +268,25 @@ func (d *Daemon) abortAll() {
 			d.logger.Warn("shutting down: aborting run; its servers reverse", "run", r.id)
 			r.cancel()
 		}
+	}
+}
+
+// windowMetrics exports each window's schedule state.
+func (d *Daemon) windowMetrics(cfg *config.Config, now time.Time) {
+	if d.o.Metrics == nil {
+		return
+	}
+	d.mu.Lock()
+	since := d.since
+	d.mu.Unlock()
+	for _, w := range cfg.Windows {
+		sw, err := schedule(cfg, w)
+		if err != nil {
+			continue
+		}
+		_, open := sw.Open(now)
+		n := sw.Next(now)
+		interval := sw.Next(n.Start).Start.Sub(n.Start)
+		d.o.Metrics.Window(w.Name, open, n.Start, n.End, interval, since)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/exmaintd/exmaintd/config"
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/journal"
+	"github.com/exmaintd/exmaintd/metrics"
 	"github.com/exmaintd/exmaintd/scheduler"
 	"github.com/exmaintd/exmaintd/steps"
 )
@@ -35,6 +36,8 @@ type Options struct {
 	ExchangeOptions func(exchange.Options) exchange.Options
 	// OnReload reports each reload's outcome (metrics); may be nil.
 	OnReload func(ok bool)
+	// Metrics receives window and run metrics; may be nil.
+	Metrics *metrics.Metrics
 }
 
 // Daemon runs windows. Its exported methods are safe for concurrent use; it implements api.Controller.
@@ -52,6 +55,7 @@ type Daemon struct {
 	runs     []*run            // newest last; finished ones kept for status (last 20)
 	history  map[string]time.Duration
 	last     map[string]time.Time // window → last start the journal knows
+	since    time.Time            // the journal's first record, else the daemon's start
 	ready    bool
 	reloadCh chan struct{}
 
@@ -112,7 +116,14 @@ func (d *Daemon) Open(ctx context.Context) error {
 	d.runner = &steps.Runner{Journal: j, Observer: d.progress, Clock: d.o.Clock, Logger: d.logger, ReverseTimeout: cfg.Daemon.ReverseTimeout.Duration}
 	d.blocked = journal.Blocked(recs)
 	d.history = journal.StepDurations(recs)
+	d.since = d.o.Clock.Now()
+	if len(recs) > 0 {
+		d.since = recs[0].Time
+	}
 	for _, r := range recs {
+		if d.o.Metrics != nil && r.Type == journal.Note && r.Outcome == "success" && strings.Contains(string(r.Data), `"window_finished"`) {
+			d.o.Metrics.LastSuccess(r.Window, r.Time)
+		}
 		if r.Type == journal.Note && r.Window != "" && strings.Contains(string(r.Data), `"window_started"`) {
 			var n struct {
 				Start time.Time `json:"start"`
@@ -247,6 +258,9 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 		}
 		groups = append(groups, g)
 	}
+	if d.o.Metrics != nil {
+		d.o.Metrics.RunStarted(w.Name, occ.End, w.Servers)
+	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -316,6 +330,9 @@ func (d *Daemon) finishRun(r *run, result string, res steps.WindowResult) {
 	}
 	j := d.journal
 	d.mu.Unlock()
+	if d.o.Metrics != nil {
+		d.o.Metrics.RunFinished(r.window, result, now.Sub(r.started), r.servers)
+	}
 	data, _ := json.Marshal(map[string]any{"event": "window_finished", "result": result})
 	if j != nil {
 		_, _ = j.Append(journal.Record{Type: journal.Note, Run: r.id, Window: r.window, Outcome: result, Data: data})

@@ -18,8 +18,9 @@ import (
 	"github.com/exmaintd/exmaintd/api"
 	"github.com/exmaintd/exmaintd/config"
 	"github.com/exmaintd/exmaintd/daemon"
+	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/metrics"
 	"github.com/exmaintd/exmaintd/sdnotify"
-	"github.com/exmaintd/exmaintd/steps"
 )
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -48,18 +49,11 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, _, s
 	}
 	logger := newLogger(c, stderr)
 	reg := prometheus.NewRegistry()
-	reloadOK := prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_config_last_reload_successful",
-		Help: "1 if the last configuration reload succeeded (or none happened), 0 if it failed and the previous configuration is in force."})
-	reloadOK.Set(1)
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), reloadOK)
-	d, err := daemon.New(daemon.Options{ConfigPath: *path, Config: c, Getenv: getenv, Logger: logger, Version: version, Observer: steps.NopObserver{},
-		OnReload: func(ok bool) {
-			if ok {
-				reloadOK.Set(1)
-			} else {
-				reloadOK.Set(0)
-			}
-		}})
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg, version, known(c))
+	d, err := daemon.New(daemon.Options{ConfigPath: *path, Config: c, Getenv: getenv, Logger: logger, Version: version, Observer: m, Metrics: m,
+		OnReload:        m.ConfigReloaded,
+		ExchangeOptions: func(o exchange.Options) exchange.Options { o.Observer = m.WinRMRequest; return o }})
 	if err != nil {
 		return err
 	}
@@ -151,4 +145,16 @@ func windowNames(c *config.Config) []string {
 		out = append(out, w.Name)
 	}
 	return out
+}
+
+// known lists the windows and servers whose series exist from the start.
+func known(c *config.Config) metrics.Known {
+	var k metrics.Known
+	for _, w := range c.Windows {
+		k.Windows = append(k.Windows, w.Name)
+	}
+	for _, s := range c.Servers {
+		k.Servers = append(k.Servers, s.Name)
+	}
+	return k
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/exchsim/org"
+	"github.com/exmaintd/exmaintd/metrics"
 	"github.com/exmaintd/exmaintd/steps"
 )
 
@@ -117,8 +118,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())
-	d, err := daemon.New(daemon.Options{ConfigPath: path, Config: c, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler), Observer: disp, Version: version,
-		ExchangeOptions: func(o exchange.Options) exchange.Options { o.Backoff = 100 * time.Millisecond; return o }})
+	m := metrics.New(reg, version, known(c))
+	disp.next = m
+	d, err := daemon.New(daemon.Options{ConfigPath: path, Config: c, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler), Observer: disp, Version: version, Metrics: m,
+		ExchangeOptions: func(o exchange.Options) exchange.Options {
+			o.Backoff, o.Observer = 100*time.Millisecond, m.WinRMRequest
+			return o
+		}})
 	if err != nil {
 		return err
 	}
@@ -213,7 +219,7 @@ func demoSummary(w io.Writer, disp *display, id, result string, errs map[string]
 
 // display prints the window's progress as it happens.
 type display struct {
-	steps.NopObserver
+	next   steps.Observer // metrics
 	w      io.Writer
 	start  time.Time
 	mu     sync.Mutex
@@ -223,6 +229,18 @@ type display struct {
 	onStep func(server, step string, started, undo bool)
 }
 
+func (d *display) fwd() steps.Observer {
+	if d.next == nil {
+		return steps.NopObserver{}
+	}
+	return d.next
+}
+
+// Copies forwards to the metrics; the display does not show copy health.
+func (d *display) Copies(server string, cq, rq int64, unhealthy int) {
+	d.fwd().Copies(server, cq, rq, unhealthy)
+}
+
 func (d *display) line(server, format string, args ...any) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -230,6 +248,7 @@ func (d *display) line(server, format string, args ...any) {
 }
 
 func (d *display) ServerState(server string, st steps.ServerState) {
+	d.fwd().ServerState(server, st)
 	d.mu.Lock()
 	if d.final == nil {
 		d.final, d.steps = map[string]string{}, map[string]int{}
@@ -255,7 +274,8 @@ func (d *display) ServerState(server string, st steps.ServerState) {
 	d.line(server, "── %s", st)
 }
 
-func (d *display) StepStarted(server, step string, _ time.Time) {
+func (d *display) StepStarted(server, step string, at time.Time) {
+	d.fwd().StepStarted(server, step, at)
 	d.mu.Lock()
 	d.steps[server]++
 	d.mu.Unlock()
@@ -266,6 +286,7 @@ func (d *display) StepStarted(server, step string, _ time.Time) {
 }
 
 func (d *display) StepFinished(server, step string, undo bool, took time.Duration, err error) {
+	d.fwd().StepFinished(server, step, undo, took, err)
 	verb := "done"
 	if undo {
 		verb = "undone"
@@ -281,12 +302,14 @@ func (d *display) StepFinished(server, step string, undo bool, took time.Duratio
 }
 
 func (d *display) GateChecked(server, gate, result string) {
+	d.fwd().GateChecked(server, gate, result)
 	if result != steps.GatePass {
 		d.line(server, "gate %s: %s", gate, result)
 	}
 }
 
 func (d *display) Queues(server string, s exchange.QueueSummary) {
+	d.fwd().Queues(server, s)
 	d.mu.Lock()
 	last, seen := d.queues[server]
 	d.queues[server] = s.Active
@@ -297,12 +320,14 @@ func (d *display) Queues(server string, s exchange.QueueSummary) {
 }
 
 func (d *display) DrainStalled(server, step string, stalled bool) {
+	d.fwd().DrainStalled(server, step, stalled)
 	if stalled {
 		d.line(server, "!! %s stalled: no progress (the stuck-drain alert fires on this)", step)
 	}
 }
 
 func (d *display) RollbackFailed(server string, failed bool) {
+	d.fwd().RollbackFailed(server, failed)
 	if failed {
 		d.line(server, "!! rollback failed: hands off until an operator clears it")
 	}

@@ -1,0 +1,305 @@
+// Package metrics is exmaintd's Prometheus instrumentation: every collector is registered on a passed-in
+// registry, named exmaintd_* in base units, and every known series exists from the start (value 0) so that
+// alerts and dashboards never see a gap. *Metrics implements steps.Observer and provides the exchange
+// client's RequestObserver.
+package metrics
+
+import (
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/steps"
+)
+
+// Metrics holds the collectors.
+type Metrics struct {
+	mu      sync.Mutex
+	current map[string]string // server → step in progress
+
+	reloadOK, reloadTime                           prometheus.Gauge
+	windowOpen, windowNextStart, windowNextEnd     *prometheus.GaugeVec
+	windowInterval, windowTrackedSince             *prometheus.GaugeVec
+	runActive, runDeadline                         *prometheus.GaugeVec
+	runs                                           *prometheus.CounterVec
+	lastSuccess, lastCompletion                    *prometheus.GaugeVec
+	runDuration                                    *prometheus.HistogramVec
+	serverState, rollbackFailed, inRun             *prometheus.GaugeVec
+	stepStarted                                    *prometheus.GaugeVec
+	stepDuration                                   *prometheus.HistogramVec
+	stepFailures                                   *prometheus.CounterVec
+	gateChecks                                     *prometheus.CounterVec
+	queue                                          *prometheus.GaugeVec
+	copyQueue, replayQueue, unhealthyCopies, stall *prometheus.GaugeVec
+	winrmRequests                                  *prometheus.CounterVec
+	winrmDuration                                  *prometheus.HistogramVec
+	silences                                       prometheus.Gauge
+}
+
+// Known lists the label values to export from the start.
+type Known struct {
+	Windows []string
+	Servers []string
+}
+
+// Results of a window run.
+func Results() []string {
+	return []string{"success", "failed", "aborted", "rolled_back", "missed", "skipped"}
+}
+
+// Gates lists the gate names the runner reports.
+func Gates() []string {
+	return []string{"permissions", "time_left", "setup", "dag_members", "redundancy", "backup", "queues", "copies", "alerts", "services"}
+}
+
+// New registers exmaintd's collectors on reg.
+func New(reg prometheus.Registerer, version string, k Known) *Metrics {
+	g := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	}
+	m := &Metrics{
+		current:            map[string]string{},
+		reloadOK:           prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_config_last_reload_successful", Help: "1 if the last configuration reload succeeded (or none happened yet), 0 if the previous configuration is still in force."}),
+		reloadTime:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_config_last_reload_success_timestamp_seconds", Help: "When the configuration was last loaded successfully."}),
+		windowOpen:         g("exmaintd_window_open", "1 while an occurrence of the window is open (between its start and its hard end).", "window"),
+		windowNextStart:    g("exmaintd_window_next_start_timestamp_seconds", "Start of the window's next occurrence.", "window"),
+		windowNextEnd:      g("exmaintd_window_next_end_timestamp_seconds", "Hard end of the window's next occurrence.", "window"),
+		windowInterval:     g("exmaintd_window_interval_seconds", "Time between two occurrences of the window (its cycle).", "window"),
+		windowTrackedSince: g("exmaintd_window_tracked_since_timestamp_seconds", "Since when exmaintd knows the window (its first journal record, else the daemon's start).", "window"),
+		runActive:          g("exmaintd_window_run_active", "1 while a run of the window is in progress.", "window"),
+		runDeadline:        g("exmaintd_window_run_deadline_timestamp_seconds", "Hard end of the window's run in progress (0 when none).", "window"),
+		runs:               prometheus.NewCounterVec(prometheus.CounterOpts{Name: "exmaintd_window_runs_total", Help: "Window runs by result."}, []string{"window", "result"}),
+		lastSuccess:        g("exmaintd_window_last_success_timestamp_seconds", "When a run of the window last ended with every server back and patched (0: never).", "window"),
+		lastCompletion:     g("exmaintd_window_last_completion_timestamp_seconds", "When a run of the window last ended, whatever the result (0: never).", "window"),
+		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "exmaintd_window_run_duration_seconds", Help: "Duration of window runs.",
+			Buckets: []float64{60, 300, 900, 1800, 3600, 7200, 14400, 28800}}, []string{"window"}),
+		serverState:     g("exmaintd_server_state", "1 for the server's current maintenance state, 0 for the others.", "server", "state"),
+		rollbackFailed:  g("exmaintd_server_rollback_failed", "1 when an undo failed after its retries: exmaintd will not touch the server until an operator clears it.", "server"),
+		inRun:           g("exmaintd_server_in_run", "1 while the server is part of a window run in progress.", "server"),
+		stepStarted:     g("exmaintd_server_step_started_timestamp_seconds", "Start of the step in progress on the server (0 for the other steps).", "server", "step"),
+		stepDuration:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "exmaintd_step_duration_seconds", Help: "Duration of step executions (do and undo).", Buckets: []float64{0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600}}, []string{"step"}),
+		stepFailures:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "exmaintd_step_failures_total", Help: "Failed step executions by phase (do, undo)."}, []string{"step", "phase"}),
+		gateChecks:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "exmaintd_gate_checks_total", Help: "Gate evaluations by gate and result (pass, fail, error)."}, []string{"gate", "result"}),
+		queue:           g("exmaintd_transport_queue_messages", "Messages queued on the server by class: active (Microsoft's filter), poison, shadow, unreachable (part of active).", "server", "class"),
+		copyQueue:       g("exmaintd_database_copy_queue_length_max", "Largest CopyQueueLength among the server's database copies.", "server"),
+		replayQueue:     g("exmaintd_database_replay_queue_length_max", "Largest ReplayQueueLength among the server's database copies.", "server"),
+		unhealthyCopies: g("exmaintd_database_copies_unhealthy", "The server's database copies that fail the copy gate.", "server"),
+		stall:           g("exmaintd_drain_stalled", "1 when a waiting step (queue drain, active copies moving off) made no progress for drain_stall.", "server", "step"),
+		winrmRequests:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "exmaintd_winrm_requests_total", Help: "WinRM requests by server and result."}, []string{"server", "result"}),
+		winrmDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "exmaintd_winrm_request_duration_seconds", Help: "WinRM request latency by verb (Receive includes the long poll).",
+			Buckets: []float64{0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60}}, []string{"verb"}),
+		silences: prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_alertmanager_silences_active", Help: "Alertmanager silences exmaintd holds for servers in maintenance."}),
+	}
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "exmaintd_build_info", Help: "exmaintd's version and Go version (always 1)."}, []string{"version", "goversion"})
+	info.WithLabelValues(version, runtime.Version()).Set(1)
+	m.reloadOK.Set(1)
+	m.reloadTime.Set(float64(time.Now().Unix()))
+	reg.MustRegister(info, m.reloadOK, m.reloadTime, m.windowOpen, m.windowNextStart, m.windowNextEnd, m.windowInterval, m.windowTrackedSince,
+		m.runActive, m.runDeadline, m.runs, m.lastSuccess, m.lastCompletion, m.runDuration, m.serverState, m.rollbackFailed, m.inRun,
+		m.stepStarted, m.stepDuration, m.stepFailures, m.gateChecks, m.queue, m.copyQueue, m.replayQueue, m.unhealthyCopies, m.stall,
+		m.winrmRequests, m.winrmDuration, m.silences)
+	m.init(k)
+	return m
+}
+
+// init creates every known series with 0.
+func (m *Metrics) init(k Known) {
+	for _, w := range k.Windows {
+		for _, v := range []*prometheus.GaugeVec{m.windowOpen, m.windowNextStart, m.windowNextEnd, m.windowInterval, m.windowTrackedSince, m.runActive, m.runDeadline, m.lastSuccess, m.lastCompletion} {
+			v.WithLabelValues(w)
+		}
+		for _, r := range Results() {
+			m.runs.WithLabelValues(w, r)
+		}
+	}
+	for _, s := range k.Servers {
+		for _, st := range steps.AllServerStates() {
+			v := 0.0
+			if st == steps.StateIdle {
+				v = 1
+			}
+			m.serverState.WithLabelValues(s, string(st)).Set(v)
+		}
+		m.rollbackFailed.WithLabelValues(s)
+		m.inRun.WithLabelValues(s)
+		for _, c := range []string{"active", "poison", "shadow", "unreachable"} {
+			m.queue.WithLabelValues(s, c)
+		}
+		m.copyQueue.WithLabelValues(s)
+		m.replayQueue.WithLabelValues(s)
+		m.unhealthyCopies.WithLabelValues(s)
+		for _, step := range []string{"drain-queues", "move-active-databases"} {
+			m.stall.WithLabelValues(s, step)
+		}
+		for _, r := range exchange.RequestResults() {
+			m.winrmRequests.WithLabelValues(s, r)
+		}
+	}
+	for _, step := range append(steps.StepNames(), "patch", "reboot") {
+		for _, s := range k.Servers {
+			m.stepStarted.WithLabelValues(s, step)
+		}
+		m.stepFailures.WithLabelValues(step, "do")
+		m.stepFailures.WithLabelValues(step, "undo")
+	}
+	for _, gt := range Gates() {
+		for _, r := range []string{steps.GatePass, steps.GateFail, steps.GateError} {
+			m.gateChecks.WithLabelValues(gt, r)
+		}
+	}
+}
+
+// ConfigReloaded records a reload's outcome.
+func (m *Metrics) ConfigReloaded(ok bool) {
+	if ok {
+		m.reloadOK.Set(1)
+		m.reloadTime.Set(float64(time.Now().Unix()))
+		return
+	}
+	m.reloadOK.Set(0)
+}
+
+// Window records a window's schedule state.
+func (m *Metrics) Window(name string, open bool, nextStart, nextEnd time.Time, interval time.Duration, trackedSince time.Time) {
+	m.windowOpen.WithLabelValues(name).Set(b2f(open))
+	m.windowNextStart.WithLabelValues(name).Set(ts(nextStart))
+	m.windowNextEnd.WithLabelValues(name).Set(ts(nextEnd))
+	m.windowInterval.WithLabelValues(name).Set(interval.Seconds())
+	m.windowTrackedSince.WithLabelValues(name).Set(ts(trackedSince))
+}
+
+// RunStarted marks a window's run and its servers active.
+func (m *Metrics) RunStarted(window string, deadline time.Time, servers []string) {
+	m.runActive.WithLabelValues(window).Set(1)
+	m.runDeadline.WithLabelValues(window).Set(ts(deadline))
+	for _, s := range servers {
+		m.inRun.WithLabelValues(s).Set(1)
+	}
+}
+
+// RunFinished records a run's result.
+func (m *Metrics) RunFinished(window, result string, took time.Duration, servers []string) {
+	now := float64(time.Now().Unix())
+	m.runActive.WithLabelValues(window).Set(0)
+	m.runDeadline.WithLabelValues(window).Set(0)
+	m.runs.WithLabelValues(window, result).Inc()
+	m.lastCompletion.WithLabelValues(window).Set(now)
+	if result == "success" {
+		m.lastSuccess.WithLabelValues(window).Set(now)
+	}
+	if took > 0 {
+		m.runDuration.WithLabelValues(window).Observe(took.Seconds())
+	}
+	for _, s := range servers {
+		m.inRun.WithLabelValues(s).Set(0)
+	}
+}
+
+// LastSuccess restores a window's last success from the journal at start.
+func (m *Metrics) LastSuccess(window string, at time.Time) {
+	m.lastSuccess.WithLabelValues(window).Set(ts(at))
+}
+
+// Missed counts a missed occurrence.
+func (m *Metrics) Missed(window, result string) { m.runs.WithLabelValues(window, result).Inc() }
+
+// Silences sets the number of active silences.
+func (m *Metrics) Silences(n int) { m.silences.Set(float64(n)) }
+
+// ServerState implements steps.Observer.
+func (m *Metrics) ServerState(server string, state steps.ServerState) {
+	for _, st := range steps.AllServerStates() {
+		m.serverState.WithLabelValues(server, string(st)).Set(b2f(st == state))
+	}
+	if state == steps.StateIdle {
+		m.mu.Lock()
+		if step := m.current[server]; step != "" {
+			m.stepStarted.WithLabelValues(server, step).Set(0)
+			delete(m.current, server)
+		}
+		m.mu.Unlock()
+	}
+}
+
+// StepStarted implements steps.Observer.
+func (m *Metrics) StepStarted(server, step string, at time.Time) {
+	m.mu.Lock()
+	if prev := m.current[server]; prev != "" && prev != step {
+		m.stepStarted.WithLabelValues(server, prev).Set(0)
+	}
+	m.current[server] = step
+	m.mu.Unlock()
+	m.stepStarted.WithLabelValues(server, step).Set(ts(at))
+}
+
+// StepFinished implements steps.Observer.
+func (m *Metrics) StepFinished(server, step string, undo bool, took time.Duration, err error) {
+	m.stepDuration.WithLabelValues(step).Observe(took.Seconds())
+	if err != nil {
+		phase := "do"
+		if undo {
+			phase = "undo"
+		}
+		m.stepFailures.WithLabelValues(step, phase).Inc()
+	}
+	m.mu.Lock()
+	if m.current[server] == step {
+		m.stepStarted.WithLabelValues(server, step).Set(0)
+		delete(m.current, server)
+	}
+	m.mu.Unlock()
+}
+
+// GateChecked implements steps.Observer.
+func (m *Metrics) GateChecked(_, gate, result string) {
+	m.gateChecks.WithLabelValues(gate, result).Inc()
+}
+
+// Queues implements steps.Observer.
+func (m *Metrics) Queues(server string, s exchange.QueueSummary) {
+	m.queue.WithLabelValues(server, "active").Set(float64(s.Active))
+	m.queue.WithLabelValues(server, "poison").Set(float64(s.Poison))
+	m.queue.WithLabelValues(server, "shadow").Set(float64(s.Shadow))
+	m.queue.WithLabelValues(server, "unreachable").Set(float64(s.Unreachable))
+}
+
+// Copies implements steps.Observer.
+func (m *Metrics) Copies(server string, maxCQ, maxRQ int64, unhealthy int) {
+	m.copyQueue.WithLabelValues(server).Set(float64(maxCQ))
+	m.replayQueue.WithLabelValues(server).Set(float64(maxRQ))
+	m.unhealthyCopies.WithLabelValues(server).Set(float64(unhealthy))
+}
+
+// DrainStalled implements steps.Observer.
+func (m *Metrics) DrainStalled(server, step string, stalled bool) {
+	m.stall.WithLabelValues(server, step).Set(b2f(stalled))
+}
+
+// RollbackFailed implements steps.Observer.
+func (m *Metrics) RollbackFailed(server string, failed bool) {
+	m.rollbackFailed.WithLabelValues(server).Set(b2f(failed))
+}
+
+// WinRMRequest is the exchange client's RequestObserver.
+func (m *Metrics) WinRMRequest(server, verb, result string, took time.Duration) {
+	m.winrmRequests.WithLabelValues(server, result).Inc()
+	m.winrmDuration.WithLabelValues(strings.ToLower(verb)).Observe(took.Seconds())
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func ts(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
+}

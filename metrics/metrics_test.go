@@ -1,0 +1,110 @@
+package metrics_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/metrics"
+	"github.com/exmaintd/exmaintd/steps"
+)
+
+var _ steps.Observer = (*metrics.Metrics)(nil)
+
+func newMetrics(tb testing.TB) (*metrics.Metrics, *prometheus.Registry) {
+	tb.Helper()
+	reg := prometheus.NewRegistry()
+	return metrics.New(reg, "test", metrics.Known{Windows: []string{"monthly"}, Servers: []string{"EX01", "EX02"}}), reg
+}
+
+// TestLint runs promtool's metric lint (client_golang's promlint) on everything exmaintd registers.
+func TestLint(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.StepFinished("EX01", "drain-queues", false, time.Second, nil)
+	m.WinRMRequest("EX01", "Receive", "ok", time.Millisecond)
+	m.RunFinished("monthly", "success", time.Minute, nil)
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestSeriesFromStart: every known series exists before anything happened, so alerts see 0, not absence.
+func TestSeriesFromStart(t *testing.T) {
+	_, reg := newMetrics(t)
+	for name, want := range map[string]int{
+		"exmaintd_server_state":                          2 * len(steps.AllServerStates()),
+		"exmaintd_transport_queue_messages":              2 * 4,
+		"exmaintd_window_runs_total":                     len(metrics.Results()),
+		"exmaintd_drain_stalled":                         2 * 2,
+		"exmaintd_server_rollback_failed":                2,
+		"exmaintd_gate_checks_total":                     3 * len(metrics.Gates()),
+		"exmaintd_winrm_requests_total":                  2 * len(exchange.RequestResults()),
+		"exmaintd_window_last_success_timestamp_seconds": 1,
+	} {
+		if n := testutil.CollectAndCount(reg, name); n != want {
+			t.Errorf("%s: %d series, want %d", name, n, want)
+		}
+	}
+}
+
+func TestObserver(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.ServerState("EX01", steps.StateEntering)
+	m.StepStarted("EX01", "drain-queues", time.Unix(1000, 0))
+	m.Queues("EX01", exchange.QueueSummary{Active: 42, Shadow: 6, Poison: 1, Queues: true})
+	m.DrainStalled("EX01", "drain-queues", true)
+	m.StepFinished("EX01", "drain-queues", false, time.Minute, errors.New("stalled"))
+	m.RollbackFailed("EX01", true)
+	want := `
+# HELP exmaintd_drain_stalled 1 when a waiting step (queue drain, active copies moving off) made no progress for drain_stall.
+# TYPE exmaintd_drain_stalled gauge
+exmaintd_drain_stalled{server="EX01",step="drain-queues"} 1
+exmaintd_drain_stalled{server="EX01",step="move-active-databases"} 0
+exmaintd_drain_stalled{server="EX02",step="drain-queues"} 0
+exmaintd_drain_stalled{server="EX02",step="move-active-databases"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "exmaintd_drain_stalled"); err != nil {
+		t.Error(err)
+	}
+	if v := testutil.ToFloat64(gaugeWith(t, reg, "exmaintd_server_state", map[string]string{"server": "EX01", "state": "entering"})); v != 1 {
+		t.Errorf("state entering = %v", v)
+	}
+}
+
+// gaugeWith finds one series' value through the registry.
+func gaugeWith(tb testing.TB, reg *prometheus.Registry, name string, labels map[string]string) prometheus.Collector {
+	tb.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			ok := true
+			for _, lp := range m.GetLabel() {
+				if v, want := lp.GetValue(), labels[lp.GetName()]; want != "" && v != want {
+					ok = false
+				}
+			}
+			if ok {
+				g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "x"})
+				g.Set(m.GetGauge().GetValue())
+				return g
+			}
+		}
+	}
+	tb.Fatalf("no %s%v", name, labels)
+	return nil
+}
