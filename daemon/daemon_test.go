@@ -105,7 +105,7 @@ func TestAPIStartAndStatus(t *testing.T) {
 // is draining, Schedule returns only after the server's reverse, and the org is back as it was.
 func TestShutdownReverses(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, demo.Options{DrainStall: "90s"})
+	f := newFixture(t, demo.Options{DrainStall: "15s"})
 	before := f.sim.Org().Snapshot()
 	if err := f.sim.InjectFault(exchsim.Fault{Kind: "stuck_queue", Server: "EX01"}); err != nil {
 		t.Fatal(err)
@@ -171,7 +171,7 @@ func TestReload(t *testing.T) {
 	if err := f.d.Reload(); err == nil || f.d.Config() != old {
 		t.Fatalf("invalid reload: err %v, config replaced %v", err, f.d.Config() != old)
 	}
-	if err := os.WriteFile(f.path, []byte(strings.Replace(string(good), `drain_stall = "8s"`, `drain_stall = "9s"`, 1)), 0o600); err != nil {
+	if err := os.WriteFile(f.path, []byte(strings.Replace(string(good), `drain_stall = "5s"`, `drain_stall = "9s"`, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.d.Reload(); err != nil || f.d.Config().Steps.DrainStall.Duration != 9*time.Second {

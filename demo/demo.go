@@ -16,7 +16,7 @@ type Options struct {
 	// Window overrides the window's schedule, duration and min_remaining (default: the Saturday after Patch
 	// Tuesday, 1h, 0s).
 	Schedule, Duration, MinRemaining string
-	// DrainStall overrides steps.drain_stall (default 8s).
+	// DrainStall overrides steps.drain_stall (default 5s; drain_timeout is 20s).
 	DrainStall string
 	// Extra is appended to the file: more TOML, starting with a table header.
 	Extra string
@@ -33,7 +33,7 @@ func WriteConfig(dir string, sim *exchsim.Sim, o Options) (string, error) {
 	def(&o.Schedule, "monthly 2nd tuesday +4d 22:00")
 	def(&o.Duration, "1h")
 	def(&o.MinRemaining, "0s")
-	def(&o.DrainStall, "8s")
+	def(&o.DrainStall, "5s")
 	pw := filepath.Join(dir, "winrm-password")
 	if err := os.WriteFile(pw, []byte(sim.Password()+"\n"), 0o600); err != nil {
 		return "", err
@@ -56,7 +56,7 @@ operation_timeout = "10s"
 
 [steps]
 poll_interval = "250ms"
-drain_timeout = "2m"
+drain_timeout = "20s"
 drain_stall = %q
 move_timeout = "1m"
 reboot_timeout = "1m"

@@ -51,8 +51,9 @@ type Observer interface {
 	// Copies reports the worst copy and replay queue lengths over the server's copies and the number of
 	// unhealthy copies.
 	Copies(server string, maxCopyQueue, maxReplayQueue int64, unhealthy int)
-	// DrainStalled is true while a waiting step (queue drain, active copies moving off) has made no progress
-	// for drain_stall; false when progress resumes or the step ends.
+	// DrainStalled is true once a waiting step (queue drain, active copies moving off) has made no progress
+	// for drain_stall — while the step still waits, until its overall timeout — and false when progress
+	// resumes or the server's run ends.
 	DrainStalled(server, step string, stalled bool)
 	// RollbackFailed is true when the server is marked rollback_failed, false when an operator clears it.
 	RollbackFailed(server string, failed bool)

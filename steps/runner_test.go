@@ -19,7 +19,7 @@ import (
 // fastSettings are short timings for exchsim at zero cost (drain rate 25 messages/s, reboot 2 s).
 func fastSettings() steps.Settings {
 	return steps.Settings{
-		PollInterval: 100 * time.Millisecond, DrainTimeout: 30 * time.Second, DrainStall: 3 * time.Second,
+		PollInterval: 100 * time.Millisecond, DrainTimeout: 8 * time.Second, DrainStall: 2 * time.Second,
 		MoveTimeout: 20 * time.Second, RebootTimeout: 30 * time.Second, UndoAttempts: 3, UndoBackoff: 100 * time.Millisecond,
 		Rebalance: true,
 		Patch:     []steps.PatchCommand{{Name: "cu", Command: `& 'D:\Setup.exe' /Mode:Upgrade`, Detached: true, Timeout: time.Minute}},
