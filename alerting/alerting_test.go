@@ -1,0 +1,157 @@
+package alerting_test
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/exmaintd/exmaintd/alerting"
+	"github.com/exmaintd/exmaintd/secret"
+	"github.com/exmaintd/exmaintd/steps"
+)
+
+func TestParseMatcher(t *testing.T) {
+	tests := []struct {
+		in, server string
+		want       alerting.Matcher
+		promql     string
+	}{
+		{`server="{{server}}"`, "EX01", alerting.Matcher{Name: "server", Value: "EX01", IsEqual: true}, `server="EX01"`},
+		{`instance=~"{{server}}(:.*)?"`, "ex.01", alerting.Matcher{Name: "instance", Value: `ex\.01(:.*)?`, IsRegex: true, IsEqual: true}, `instance=~"ex\\.01(:.*)?"`},
+		{`severity!="info"`, "", alerting.Matcher{Name: "severity", Value: "info"}, `severity!="info"`},
+		{`job!~"a|b"`, "", alerting.Matcher{Name: "job", Value: "a|b", IsRegex: true}, `job!~"a|b"`},
+	}
+	for _, tt := range tests {
+		got, err := alerting.ParseMatcher(tt.in, tt.server)
+		if err != nil || got != tt.want || got.PromQL() != tt.promql {
+			t.Errorf("ParseMatcher(%q) = %+v %q, %v; want %+v %q", tt.in, got, got.PromQL(), err, tt.want, tt.promql)
+		}
+	}
+	for _, bad := range []string{"server", `server="x`, `9x="y"`, `a=="b"`} {
+		if _, err := alerting.ParseMatcher(bad, "EX01"); err == nil {
+			t.Errorf("ParseMatcher(%q) accepted", bad)
+		}
+	}
+}
+
+// fakeAlertmanager records the silence API calls (the real Alertmanager is exercised in e2e).
+type fakeAM struct {
+	mu      sync.Mutex
+	created []map[string]any
+	deleted []string
+}
+
+func (f *fakeAM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/api/v2/silences":
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		f.created = append(f.created, body)
+		_, _ = io.WriteString(w, `{"silenceID":"s-1"}`)
+	case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/api/v2/silence/"):
+		f.deleted = append(f.deleted, strings.TrimPrefix(r.URL.Path, "/api/v2/silence/"))
+	default:
+		http.Error(w, "no", http.StatusNotFound)
+	}
+}
+
+func TestSilencer(t *testing.T) {
+	fake := &fakeAM{}
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	var recorded []string
+	s, err := alerting.NewSilencer(alerting.SilencerOptions{URL: srv.URL, Matchers: []string{`server="{{server}}"`},
+		Record: func(server, id string, _ time.Time, expired bool) {
+			recorded = append(recorded, server+" "+id+" "+map[bool]string{true: "expired", false: "created"}[expired])
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends := time.Date(2026, 11, 29, 4, 30, 0, 0, time.UTC)
+	id, err := s.Silence(t.Context(), "EX01", "test", ends)
+	if err != nil || id != "s-1" || s.Active() != 1 {
+		t.Fatalf("Silence = %q, %v, active %d", id, err, s.Active())
+	}
+	body := fake.created[0]
+	if body["endsAt"] != "2026-11-29T04:30:00Z" || body["createdBy"] != "exmaintd" {
+		t.Errorf("silence body %v", body)
+	}
+	ms, _ := json.Marshal(body["matchers"])
+	if !strings.Contains(string(ms), `{"isEqual":false,"isRegex":true,"name":"alertname","value":"Exmaintd.*"}`) || !strings.Contains(string(ms), `{"isEqual":true,"isRegex":false,"name":"server","value":"EX01"}`) {
+		t.Errorf("matchers %s: want exmaintd's own alerts excluded and the server selected", ms)
+	}
+	if err := s.Expire(t.Context(), "EX01", ""); err != nil || len(fake.deleted) != 1 || fake.deleted[0] != "s-1" || s.Active() != 0 {
+		t.Errorf("Expire: %v, deleted %v", err, fake.deleted)
+	}
+	if strings.Join(recorded, ";") != "EX01 s-1 created;EX01 s-1 expired" {
+		t.Errorf("recorded %v", recorded)
+	}
+	if _, err := alerting.NewSilencer(alerting.SilencerOptions{URL: srv.URL, Matchers: []string{"bad"}}); err == nil {
+		t.Error("a bad matcher was accepted")
+	}
+}
+
+func TestAlertGate(t *testing.T) {
+	var query string
+	firing := `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"ALERTS","alertname":"DiskFull","instance":"ex01:9182","alertstate":"firing"},"value":[1,"1"]}]}}`
+	reply := firing
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		query = r.URL.Query().Get("query")
+		_, _ = io.WriteString(w, reply)
+	}))
+	t.Cleanup(srv.Close)
+	g, err := alerting.NewAlertGate(srv.URL, []string{`severity="page"`, `instance=~"{{server}}.*"`}, false, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = g.Check(t.Context(), steps.Target{Server: "ex01"})
+	var gf *steps.GateFailure
+	if !errors.As(err, &gf) || !strings.Contains(gf.Reason, "DiskFull{instance=ex01:9182}") {
+		t.Errorf("firing alert: %v", err)
+	}
+	if query != `ALERTS{alertstate="firing",severity="page",instance=~"ex01.*"}` {
+		t.Errorf("query %s", query)
+	}
+	reply = `{"status":"success","data":{"resultType":"vector","result":[]}}`
+	if err := g.Check(t.Context(), steps.Target{Server: "ex01"}); err != nil {
+		t.Errorf("no alerts: %v", err)
+	}
+	srv.Close()
+	if err := g.Check(t.Context(), steps.Target{Server: "ex01"}); err == nil {
+		t.Error("Prometheus unreachable: the gate passed (must fail closed)")
+	}
+	open, _ := alerting.NewAlertGate(srv.URL, nil, true, time.Second)
+	if err := open.Check(t.Context(), steps.Target{Server: "ex01"}); err != nil {
+		t.Errorf("fail_open: %v", err)
+	}
+}
+
+func TestWebhook(t *testing.T) {
+	var got alerting.Event
+	var auth string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth = r.Header.Get("Authorization")
+		_ = json.NewDecoder(r.Body).Decode(&got)
+	}))
+	t.Cleanup(srv.Close)
+	w := alerting.Webhook{Name: "users", URL: srv.URL, Events: []string{"ahead", "abort"}, Token: secret.New("tkn")}
+	start := time.Date(2026, 11, 14, 22, 0, 0, 0, time.UTC)
+	if err := w.Send(t.Context(), alerting.Event{Event: "ahead", Window: "monthly", Servers: []string{"EX01"}, Start: start, End: start.Add(6 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if got.Event != "ahead" || !strings.Contains(got.Text, "monthly starts Sat, 14 Nov 2026 22:00:00 UTC") || auth != "Bearer tkn" {
+		t.Errorf("got %+v, auth %q", got, auth)
+	}
+	got = alerting.Event{}
+	if err := w.Send(t.Context(), alerting.Event{Event: "start", Window: "monthly"}); err != nil || got.Event != "" {
+		t.Errorf("an unwanted event was sent: %+v, %v", got, err)
+	}
+}

@@ -1,0 +1,146 @@
+package alerting
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// OwnAlerts is the matcher every silence carries so that it can never cover exmaintd's own alerts.
+func OwnAlerts() Matcher {
+	return Matcher{Name: "alertname", Value: "Exmaintd.*", IsRegex: true, IsEqual: false}
+}
+
+// Silencer creates and expires Alertmanager silences for servers in maintenance.
+type Silencer struct {
+	base      string
+	matchers  []string
+	createdBy string
+	http      *http.Client
+	logger    *slog.Logger
+	record    func(server, id string, ends time.Time, expired bool) // journals silence ids
+
+	mu  sync.Mutex
+	ids map[string]string // server → silence id
+}
+
+// SilencerOptions configure a Silencer.
+type SilencerOptions struct {
+	URL       string   // Alertmanager base URL
+	Matchers  []string // config alertmanager.silence_matchers ({{server}} replaced)
+	CreatedBy string
+	Client    *http.Client
+	Logger    *slog.Logger
+	// Record is called after a silence is created or expired (the daemon journals it); may be nil.
+	Record func(server, id string, ends time.Time, expired bool)
+}
+
+// NewSilencer returns a Silencer; it validates the matchers.
+func NewSilencer(o SilencerOptions) (*Silencer, error) {
+	for _, m := range o.Matchers {
+		if _, err := ParseMatcher(m, "EX01"); err != nil {
+			return nil, fmt.Errorf("alertmanager.silence_matchers: %w", err)
+		}
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: 15 * time.Second}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.CreatedBy == "" {
+		o.CreatedBy = "exmaintd"
+	}
+	return &Silencer{base: strings.TrimRight(o.URL, "/"), matchers: o.Matchers, createdBy: o.CreatedBy, http: o.Client, logger: o.Logger, record: o.Record, ids: map[string]string{}}, nil
+}
+
+// Silence creates a silence for server until ends (the window's end plus a margin, so that a crashed
+// exmaintd cannot leave it forever) and returns its id.
+func (s *Silencer) Silence(ctx context.Context, server, comment string, ends time.Time) (string, error) {
+	ms := []Matcher{OwnAlerts()}
+	for _, m := range s.matchers {
+		pm, err := ParseMatcher(m, server)
+		if err != nil {
+			return "", err
+		}
+		ms = append(ms, pm)
+	}
+	body, _ := json.Marshal(map[string]any{"matchers": ms, "startsAt": time.Now().UTC().Format(time.RFC3339), "endsAt": ends.UTC().Format(time.RFC3339),
+		"createdBy": s.createdBy, "comment": comment})
+	var out struct {
+		SilenceID string `json:"silenceID"`
+	}
+	if err := s.do(ctx, http.MethodPost, "/api/v2/silences", body, &out); err != nil {
+		return "", fmt.Errorf("silence for %s: %w", server, err)
+	}
+	s.mu.Lock()
+	s.ids[server] = out.SilenceID
+	s.mu.Unlock()
+	if s.record != nil {
+		s.record(server, out.SilenceID, ends, false)
+	}
+	s.logger.Info("silence created", "server", server, "id", out.SilenceID, "ends", ends)
+	return out.SilenceID, nil
+}
+
+// Expire ends server's silence (or the given id when known from the journal).
+func (s *Silencer) Expire(ctx context.Context, server, id string) error {
+	s.mu.Lock()
+	if id == "" {
+		id = s.ids[server]
+	}
+	delete(s.ids, server)
+	s.mu.Unlock()
+	if id == "" {
+		return nil
+	}
+	if err := s.do(ctx, http.MethodDelete, "/api/v2/silence/"+url.PathEscape(id), nil, nil); err != nil {
+		return fmt.Errorf("expiring the silence for %s: %w", server, err)
+	}
+	if s.record != nil {
+		s.record(server, id, time.Time{}, true)
+	}
+	s.logger.Info("silence expired", "server", server, "id", id)
+	return nil
+}
+
+// Active is the number of silences this Silencer holds.
+func (s *Silencer) Active() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.ids)
+}
+
+func (s *Silencer) do(ctx context.Context, method, path string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, s.base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("alertmanager %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("alertmanager %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
