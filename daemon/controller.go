@@ -192,8 +192,12 @@ func (d *Daemon) Schedule(ctx context.Context) error {
 			if o, ok := sw.Latest(last, now); ok && !o.Start.Equal(last) && now.Sub(o.Start) < time.Minute {
 				start = append(start, due{w, o})
 			}
-			if n := sw.Next(now); !n.Start.IsZero() && n.Start.Before(wake) {
+			n := sw.Next(now)
+			if !n.Start.IsZero() && n.Start.Before(wake) {
 				wake = n.Start
+			}
+			if !n.Start.IsZero() {
+				d.notifyAhead(w.Name, w.Servers, n.Start, n.End, now)
 			}
 		}
 		for _, s := range start {

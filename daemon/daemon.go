@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/exmaintd/exmaintd/alerting"
 	"github.com/exmaintd/exmaintd/api"
 	"github.com/exmaintd/exmaintd/config"
 	"github.com/exmaintd/exmaintd/exchange"
@@ -38,6 +39,14 @@ type Options struct {
 	OnReload func(ok bool)
 	// Metrics receives window and run metrics; may be nil.
 	Metrics *metrics.Metrics
+	// Silencer silences each server's alerts while it is in maintenance; may be nil.
+	Silencer *alerting.Silencer
+	// SilenceMargin extends each silence past the window's end (a crashed daemon cannot leave one forever).
+	SilenceMargin time.Duration
+	// AlertGate is the Prometheus pre-gate; may be nil.
+	AlertGate steps.PreGate
+	// Webhooks receive the user notifications.
+	Webhooks []alerting.Webhook
 }
 
 // Daemon runs windows. Its exported methods are safe for concurrent use; it implements api.Controller.
@@ -56,6 +65,7 @@ type Daemon struct {
 	history  map[string]time.Duration
 	last     map[string]time.Time // window → last start the journal knows
 	since    time.Time            // the journal's first record, else the daemon's start
+	notified map[string]bool      // "ahead" notifications sent (webhook|window|start)
 	ready    bool
 	reloadCh chan struct{}
 
@@ -135,6 +145,7 @@ func (d *Daemon) Open(ctx context.Context) error {
 	}
 	unfinished := journal.Unfinished(recs)
 	d.mu.Unlock()
+	d.expireLeftovers(ctx, recs)
 	d.logger.Info("journal opened", "path", path, "records", rep.Records, "corrupt", rep.Corrupt, "torn_bytes", rep.TornBytes, "unfinished", len(unfinished))
 	for _, sr := range unfinished {
 		env, closeFn, err := d.env(cfg, sr.Server)
@@ -252,15 +263,25 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 			closers = append(closers, closeFn)
 			sv, _ := findServer(cfg, s)
 			proc, _ := cfg.Procedure(cfg.ProcedureName(sv))
-			g.Servers = append(g.Servers, steps.ServerRun{RunID: id, Window: w.Name, Procedure: proc, Env: env, Deadline: occ.End, AllowOutage: sv.AllowOutage,
+			sr := steps.ServerRun{RunID: id, Window: w.Name, Procedure: proc, Env: env, Deadline: occ.End, AllowOutage: sv.AllowOutage,
 				PreGates: steps.PreGateOptions{Deadline: occ.End, Estimate: proc.Estimate(history, cfg.Steps.DefaultStepEstimate.Duration),
-					BackupMaxAge: cfg.Steps.BackupMaxAge.Duration, DAGMembers: cfg.DAGOf(s).Servers}})
+					BackupMaxAge: cfg.Steps.BackupMaxAge.Duration, DAGMembers: cfg.DAGOf(s).Servers}}
+			if d.o.AlertGate != nil {
+				sr.PreGates.Extra = []steps.PreGate{d.o.AlertGate}
+			}
+			if d.o.Silencer != nil {
+				server, until := sv.Name, occ.End.Add(d.o.SilenceMargin)
+				sr.Begin = func(ctx context.Context) { d.silence(ctx, server, id, until) }
+				sr.End = func(ctx context.Context, r steps.Result) { d.unsilence(ctx, server, r) }
+			}
+			g.Servers = append(g.Servers, sr)
 		}
 		groups = append(groups, g)
 	}
 	if d.o.Metrics != nil {
 		d.o.Metrics.RunStarted(w.Name, occ.End, w.Servers)
 	}
+	d.notify(alerting.Event{Event: "start", Window: w.Name, Run: id, Servers: w.Servers, Start: occ.Start, End: occ.End})
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -333,6 +354,11 @@ func (d *Daemon) finishRun(r *run, result string, res steps.WindowResult) {
 	if d.o.Metrics != nil {
 		d.o.Metrics.RunFinished(r.window, result, now.Sub(r.started), r.servers)
 	}
+	event := "end"
+	if result == "aborted" || result == "rolled_back" {
+		event = "abort"
+	}
+	d.notify(alerting.Event{Event: event, Window: r.window, Run: r.id, Servers: r.servers, Start: r.started, End: r.deadline, Result: result})
 	data, _ := json.Marshal(map[string]any{"event": "window_finished", "result": result})
 	if j != nil {
 		_, _ = j.Append(journal.Record{Type: journal.Note, Run: r.id, Window: r.window, Outcome: result, Data: data})

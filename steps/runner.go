@@ -39,6 +39,10 @@ type ServerRun struct {
 	Deadline      time.Time // the window's hard end: the forward phases stop there and the reverse begins
 	PreGates      PreGateOptions
 	AllowOutage   bool
+	// Begin and End, when set, run just before and after the server's run in RunWindow (the daemon creates
+	// and expires the server's Alertmanager silence there).
+	Begin func(ctx context.Context)
+	End   func(ctx context.Context, r Result)
 }
 
 // Result is what a server run ended with.

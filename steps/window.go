@@ -60,7 +60,13 @@ func (r *Runner) RunWindow(ctx context.Context, groups []Group, parallel int, bl
 					set(srv, Result{Outcome: OutcomeSkipped, Err: errStopped(g.Name, lastFailed)})
 					continue
 				}
+				if sr.Begin != nil {
+					sr.Begin(ctx)
+				}
 				x := r.Run(ctx, sr)
+				if sr.End != nil {
+					sr.End(context.WithoutCancel(ctx), x)
+				}
 				set(srv, x)
 				if x.Outcome != OutcomeCompleted {
 					failures, lastFailed = failures+1, srv

@@ -15,12 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/exmaintd/exmaintd/alerting"
 	"github.com/exmaintd/exmaintd/api"
 	"github.com/exmaintd/exmaintd/config"
 	"github.com/exmaintd/exmaintd/daemon"
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/metrics"
 	"github.com/exmaintd/exmaintd/sdnotify"
+	"github.com/exmaintd/exmaintd/secret"
 )
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -51,9 +53,14 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, _, s
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg, version, known(c))
-	d, err := daemon.New(daemon.Options{ConfigPath: *path, Config: c, Getenv: getenv, Logger: logger, Version: version, Observer: m, Metrics: m,
+	opts := daemon.Options{ConfigPath: *path, Config: c, Getenv: getenv, Logger: logger, Version: version, Observer: m, Metrics: m,
 		OnReload:        m.ConfigReloaded,
-		ExchangeOptions: func(o exchange.Options) exchange.Options { o.Observer = m.WinRMRequest; return o }})
+		ExchangeOptions: func(o exchange.Options) exchange.Options { o.Observer = m.WinRMRequest; return o }}
+	var d *daemon.Daemon
+	if err := integrations(c, getenv, logger, &opts, func(server, id string, ends time.Time, expired bool) { d.RecordSilence(server, id, ends, expired) }); err != nil {
+		return err
+	}
+	d, err = daemon.New(opts)
 	if err != nil {
 		return err
 	}
@@ -157,4 +164,35 @@ func known(c *config.Config) metrics.Known {
 		k.Servers = append(k.Servers, s.Name)
 	}
 	return k
+}
+
+// integrations builds the Alertmanager silencer, the Prometheus alert gate and the webhooks from c.
+func integrations(c *config.Config, getenv func(string) string, logger *slog.Logger, o *daemon.Options, record func(string, string, time.Time, bool)) error {
+	if c.Alertmanager.URL != "" {
+		s, err := alerting.NewSilencer(alerting.SilencerOptions{URL: c.Alertmanager.URL, Matchers: c.Alertmanager.SilenceMatchers,
+			CreatedBy: c.Alertmanager.CreatedBy, Logger: logger, Record: record})
+		if err != nil {
+			return err
+		}
+		o.Silencer, o.SilenceMargin = s, c.Alertmanager.Margin.Duration
+	}
+	if c.Prometheus.URL != "" {
+		g, err := alerting.NewAlertGate(c.Prometheus.URL, c.Prometheus.AlertMatchers, c.Prometheus.FailOpen, c.Prometheus.Timeout.Duration)
+		if err != nil {
+			return err
+		}
+		o.AlertGate = g
+	}
+	for i, n := range c.Notify {
+		var token secret.Value
+		if n.Token != (config.Secret{}) {
+			t, err := config.LoadSecret(n.Token, getenv)
+			if err != nil {
+				return fmt.Errorf("notify[%d].token: %w", i, err)
+			}
+			token = t
+		}
+		o.Webhooks = append(o.Webhooks, alerting.Webhook{Name: n.Name, URL: n.URL, Events: n.Events, Lead: n.Lead.Duration, Token: token})
+	}
+	return nil
 }

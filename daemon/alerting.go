@@ -1,0 +1,123 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/exmaintd/exmaintd/alerting"
+	"github.com/exmaintd/exmaintd/journal"
+	"github.com/exmaintd/exmaintd/steps"
+)
+
+// silence creates server's silence for its run; a failure is logged, not fatal (alerts then fire as usual).
+func (d *Daemon) silence(ctx context.Context, server, run string, until time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := d.o.Silencer.Silence(ctx, server, "exmaintd maintenance run "+run, until); err != nil {
+		d.logger.Warn("could not silence the server's alerts; they will fire during maintenance", "server", server, "err", err)
+	}
+	d.silenceMetric()
+}
+
+// unsilence expires the silence once the server is back — unless it is left rollback_failed, where the
+// silence runs out by itself at the window's end plus the margin and the rollback alert is never silenced.
+func (d *Daemon) unsilence(ctx context.Context, server string, r steps.Result) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if r.Outcome == steps.OutcomeRollbackFailed {
+		d.logger.Warn("server left rollback_failed: its silence ends on its own", "server", server)
+	}
+	if err := d.o.Silencer.Expire(ctx, server, ""); err != nil {
+		d.logger.Warn("could not expire the server's silence; it ends at the window's end plus the margin", "server", server, "err", err)
+	}
+	d.silenceMetric()
+}
+
+func (d *Daemon) silenceMetric() {
+	if d.o.Metrics != nil && d.o.Silencer != nil {
+		d.o.Metrics.Silences(d.o.Silencer.Active())
+	}
+}
+
+// RecordSilence journals a silence id (alerting.SilencerOptions.Record): on start, silences the journal
+// holds unexpired are expired.
+func (d *Daemon) RecordSilence(server, id string, ends time.Time, expired bool) {
+	d.mu.Lock()
+	j := d.journal
+	d.mu.Unlock()
+	if j == nil {
+		return
+	}
+	data, _ := json.Marshal(map[string]any{"event": "silence", "id": id, "ends": ends, "expired": expired})
+	if _, err := j.Append(journal.Record{Type: journal.Note, Server: server, Data: data}); err != nil {
+		d.logger.Error("journaling a silence", "server", server, "id", id, "err", err)
+	}
+}
+
+// expireLeftovers expires silences a previous process created and did not expire (it crashed).
+func (d *Daemon) expireLeftovers(ctx context.Context, recs []journal.Record) {
+	if d.o.Silencer == nil {
+		return
+	}
+	open := map[string]string{}
+	for _, r := range recs {
+		var n struct {
+			Event   string `json:"event"`
+			ID      string `json:"id"`
+			Expired bool   `json:"expired"`
+		}
+		if r.Type != journal.Note || json.Unmarshal(r.Data, &n) != nil || n.Event != "silence" {
+			continue
+		}
+		if n.Expired {
+			delete(open, n.ID)
+		} else {
+			open[n.ID] = r.Server
+		}
+	}
+	for id, server := range open {
+		if err := d.o.Silencer.Expire(ctx, server, id); err != nil {
+			d.logger.Warn("could not expire a silence left by a previous run", "server", server, "id", id, "err", err)
+		}
+	}
+}
+
+// notify sends a user notification to every webhook that wants it; failures are logged.
+func (d *Daemon) notify(e alerting.Event) {
+	for _, w := range d.o.Webhooks {
+		if !w.Wants(e.Event) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if err := w.Send(ctx, e); err != nil {
+			d.logger.Warn("notification not delivered", "webhook", w.Name, "event", e.Event, "err", err)
+		}
+		cancel()
+	}
+}
+
+// notifyAhead sends the "ahead" notification once per occurrence, lead before it starts.
+func (d *Daemon) notifyAhead(window string, servers []string, start, end, now time.Time) {
+	for _, w := range d.o.Webhooks {
+		if w.Lead <= 0 || !w.Wants("ahead") || now.Before(start.Add(-w.Lead)) || !now.Before(start) {
+			continue
+		}
+		key := w.Name + "|" + window + "|" + start.UTC().Format(time.RFC3339)
+		d.mu.Lock()
+		if d.notified == nil {
+			d.notified = map[string]bool{}
+		}
+		done := d.notified[key]
+		d.notified[key] = true
+		d.mu.Unlock()
+		if done {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if err := w.Send(ctx, alerting.Event{Event: "ahead", Window: window, Servers: servers, Start: start, End: end}); err != nil {
+			d.logger.Warn("notification not delivered", "webhook", w.Name, "event", "ahead", "err", err)
+		}
+		cancel()
+	}
+}
