@@ -71,7 +71,7 @@ func TestRollbackFailed(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	env := h.env(t, "EX01", fastSettings())
-	h.obs.onStart = func(step string) {
+	h.obs.onStart = func(server, step string) {
 		if step == "serverwideoffline-inactive" { // fail SWO, and every Set-MailboxServer from now on
 			for _, f := range []exchsim.Fault{{Kind: "cmdlet_error", Server: "EX01", Target: "Set-ServerComponentState"}, {Kind: "cmdlet_error", Server: "EX01", Target: "Set-MailboxServer"}} {
 				if err := h.sim.InjectFault(f); err != nil {
@@ -130,7 +130,7 @@ func TestAbortAndDeadline(t *testing.T) {
 			sr := h.serverRun(env, steps.BuiltinProcedures()["dag"])
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			h.obs.onStart = func(step string) {
+			h.obs.onStart = func(server, step string) {
 				if step != "drain-queues" {
 					return
 				}
@@ -170,13 +170,13 @@ func TestRollingWindow(t *testing.T) {
 	h := newHarness(t)
 	s := fastSettings()
 	s.Patch = nil
-	h.obs.onStart = func(step string) {
-		if step == "restart-transport" {
+	h.obs.onStart = func(server, step string) {
+		if server == "EX01" && step == "restart-transport" { // EX03 runs the same step in parallel
 			_ = h.sim.InjectFault(exchsim.Fault{Kind: "cmdlet_error", Server: "EX01", Target: "Restart-Service"})
 		}
 	}
-	h.obs.onFinish = func(step string, undo bool) {
-		if step == "restart-transport" && !undo {
+	h.obs.onFinish = func(server, step string, undo bool) {
+		if server == "EX01" && step == "restart-transport" && !undo {
 			_ = h.sim.ClearFaults()
 		}
 	}

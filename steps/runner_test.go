@@ -149,14 +149,14 @@ func TestFailureAtEveryStep(t *testing.T) {
 				if at == "" {
 					at = tc.step
 				}
-				h.obs.onStart = func(step string) {
+				h.obs.onStart = func(server, step string) {
 					if step == at {
 						if err := h.sim.InjectFault(f); err != nil {
 							t.Error(err)
 						}
 					}
 				}
-				h.obs.onFinish = func(step string, undo bool) {
+				h.obs.onFinish = func(server, step string, undo bool) {
 					if step == tc.step && !undo {
 						if err := h.sim.ClearFaults(); err != nil {
 							t.Error(err)
@@ -184,8 +184,8 @@ type recorder struct {
 	mu       sync.Mutex
 	events   []string
 	stalls   map[string]bool
-	onStart  func(step string)
-	onFinish func(step string, undo bool)
+	onStart  func(server, step string)
+	onFinish func(server, step string, undo bool)
 }
 
 func (r *recorder) add(e string) { r.mu.Lock(); r.events = append(r.events, e); r.mu.Unlock() }
@@ -214,13 +214,13 @@ func (r *recorder) ServerState(server string, s steps.ServerState) {
 func (r *recorder) StepStarted(server, step string, _ time.Time) {
 	r.add("start " + server + " " + step)
 	if r.onStart != nil {
-		r.onStart(step)
+		r.onStart(server, step)
 	}
 }
 func (r *recorder) StepFinished(server, step string, undo bool, _ time.Duration, err error) {
 	r.add("finish " + server + " " + step)
 	if r.onFinish != nil {
-		r.onFinish(step, undo)
+		r.onFinish(server, step, undo)
 	}
 }
 func (r *recorder) GateChecked(server, gate, result string) {
