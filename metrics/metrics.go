@@ -143,8 +143,15 @@ func (m *Metrics) init(k Known) {
 		for _, s := range k.Servers {
 			m.stepStarted.WithLabelValues(s, step)
 		}
+		m.stepDuration.WithLabelValues(step)
 		m.stepFailures.WithLabelValues(step, "do")
 		m.stepFailures.WithLabelValues(step, "undo")
+	}
+	for _, verb := range []string{"create", "command", "send", "receive", "signal", "delete"} {
+		m.winrmDuration.WithLabelValues(verb)
+	}
+	for _, w := range k.Windows {
+		m.runDuration.WithLabelValues(w)
 	}
 	for _, gt := range Gates() {
 		for _, r := range []string{steps.GatePass, steps.GateFail, steps.GateError} {
