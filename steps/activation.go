@@ -38,18 +38,23 @@ func (s activationStep) Record(ctx context.Context, env *Env) (json.RawMessage, 
 	return encodeOrig(activationOrig{Policy: ms.DatabaseCopyAutoActivationPolicy, MoveNow: ms.DatabaseCopyActivationDisabledAndMoveNow})
 }
 
-func (s activationStep) target() activationOrig {
-	return activationOrig{Policy: "Blocked", MoveNow: !s.policyOnly}
+// target is what Do sets: Blocked, and MoveNow $true unless policy-only (which keeps the recorded MoveNow).
+func (s activationStep) target(orig json.RawMessage) (activationOrig, error) {
+	o, err := decodeOrig[activationOrig](s.name, orig)
+	if err != nil {
+		return activationOrig{}, err
+	}
+	t := activationOrig{Policy: "Blocked", MoveNow: true}
+	if s.policyOnly {
+		t.MoveNow = o.MoveNow
+	}
+	return t, nil
 }
 
 func (s activationStep) Do(ctx context.Context, env *Env, orig json.RawMessage) error {
-	o, err := decodeOrig[activationOrig](s.name, orig)
+	t, err := s.target(orig)
 	if err != nil {
 		return err
-	}
-	t := s.target()
-	if s.policyOnly {
-		t.MoveNow = o.MoveNow
 	}
 	return set(ctx, env, t)
 }
@@ -71,13 +76,9 @@ func expectActivation(ctx context.Context, env *Env, want activationOrig) error 
 }
 
 func (s activationStep) Verify(ctx context.Context, env *Env, orig json.RawMessage) error {
-	o, err := decodeOrig[activationOrig](s.name, orig)
+	t, err := s.target(orig)
 	if err != nil {
 		return err
-	}
-	t := s.target()
-	if s.policyOnly {
-		t.MoveNow = o.MoveNow
 	}
 	return expectActivation(ctx, env, t)
 }

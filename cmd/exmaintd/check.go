@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -20,11 +19,7 @@ func loadConfig(path string) (*config.Config, error) {
 		return nil, usageError("-config FILE is required")
 	}
 	c, err := config.Load(path)
-	if err != nil {
-		var ps config.Problems
-		if errors.As(err, &ps) {
-			return nil, exitError{code: 2, msg: err.Error()}
-		}
+	if err != nil { // every problem at once (config.Problems), or the file could not be read
 		return nil, exitError{code: 2, msg: err.Error()}
 	}
 	return c, nil
