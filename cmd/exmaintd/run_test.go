@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/exmaintd/exmaintd/demo"
+	"github.com/exmaintd/exmaintd/exchsim/simtest"
 )
 
 func runCmd(t *testing.T, args ...string) (string, string, error) {
@@ -101,5 +104,31 @@ func TestDemo(t *testing.T) {
 		if len(args) > 1 && (!strings.Contains(out, "drain-queues stalled") || !strings.Contains(out, "EX02    0      skipped")) {
 			t.Errorf("demo -fail-at did not show the stall, the reverse and the skipped member:\n%s", out)
 		}
+	}
+}
+
+// TestPlanLive: plan runs the read-only pre-gates against the servers and changes nothing.
+func TestPlanLive(t *testing.T) {
+	t.Parallel()
+	sim := simtest.Start(t, simtest.Options{})
+	path, err := demo.WriteConfig(t.TempDir(), sim, demo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := sim.Org().Snapshot()
+	out, _, err := runCmd(t, "plan", "-config", path, "-server", "EX01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"server EX01 (procedure dag, DAG DAG01)", "live pre-gates (read-only):", "redundancy   pass", "→ all passed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "server EX02") {
+		t.Error("-server EX01 planned EX02 too")
+	}
+	if diffs := before.Equivalent(sim.Org().Snapshot()); len(diffs) > 0 || sim.Requests()["Command"] == 0 {
+		t.Errorf("plan changed the org (%v) or never connected", diffs)
 	}
 }
