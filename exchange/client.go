@@ -167,7 +167,10 @@ type Op struct {
 	Timeout time.Duration
 }
 
-// Exec runs op and returns its output (a JSON document for every operation exmaintd generates).
+// Exec runs op and returns its output (a JSON document for every operation exmaintd generates). The
+// operation's deadline (op.Timeout, else ReadTimeout or WriteTimeout) covers waiting for the session, the
+// request and retries; starting a session is bounded by StartTimeout instead and does not count against it
+// (a cold Exchange snap-in can take a minute).
 func (c *Client) Exec(ctx context.Context, op Op) (string, error) {
 	timeout := op.Timeout
 	if timeout <= 0 {
@@ -176,37 +179,51 @@ func (c *Client) Exec(ctx context.Context, op Op) (string, error) {
 			timeout = c.opts.WriteTimeout
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	deadline := time.Now().Add(timeout)
+	wctx, cancel := context.WithDeadline(ctx, deadline)
 	select {
 	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return "", fmt.Errorf("%s on %s: waiting for the session: %w", op.Cmdlet, c.ep.Name, ctx.Err())
+		cancel()
+	case <-wctx.Done():
+		cancel()
+		return "", fmt.Errorf("%s on %s: waiting for the session: %w", op.Cmdlet, c.ep.Name, wctx.Err())
 	}
 	defer func() { <-c.sem }()
 	c.stats.Operations++
 	c.logger.Debug("exchange operation", "cmdlet", op.Cmdlet, "write", op.Write, "script", op.Script)
 	start := time.Now()
-	out, err := c.exec(ctx, op)
+	out, err := c.exec(ctx, op, deadline)
 	if err != nil {
 		c.logger.Debug("exchange operation failed", "cmdlet", op.Cmdlet, "took", time.Since(start), "err", err)
 	}
 	return out, err
 }
 
-func (c *Client) exec(ctx context.Context, op Op) (string, error) {
+func (c *Client) exec(ctx context.Context, op Op, deadline time.Time) (string, error) {
 	backoff := c.opts.Backoff
 	var last error
 	for attempt := 1; ; attempt++ {
 		var (
-			out    string
-			err    error
-			unsent bool
+			out     string
+			err     error
+			unsent  bool
+			expired bool
 		)
-		if c.opts.Mode == ModeSession {
-			out, unsent, err = c.execSession(ctx, op)
-		} else {
-			out, unsent, err = c.execCommand(ctx, op)
+		if c.opts.Mode == ModeSession && c.sess == nil {
+			t0 := time.Now()
+			err = c.startSession(ctx)
+			deadline = deadline.Add(time.Since(t0)) // the start has its own bound
+			unsent = true
+		}
+		if err == nil {
+			actx, cancel := context.WithDeadline(ctx, deadline)
+			if c.opts.Mode == ModeSession {
+				out, unsent, err = c.execSession(actx, op)
+			} else {
+				out, unsent, err = c.execCommand(actx, op)
+			}
+			expired = actx.Err() != nil
+			cancel()
 		}
 		if err == nil {
 			return out, nil
@@ -215,9 +232,9 @@ func (c *Client) exec(ctx context.Context, op Op) (string, error) {
 		if errors.As(err, &pe) {
 			return "", err
 		}
-		if ctx.Err() != nil {
-			if last != nil && !errors.Is(err, ctx.Err()) {
-				err = fmt.Errorf("%w (after %w)", ctx.Err(), last)
+		if expired || ctx.Err() != nil {
+			if last != nil {
+				err = fmt.Errorf("%w (after %w)", err, last)
 			}
 			return "", fmt.Errorf("%s on %s: deadline: %w", op.Cmdlet, c.ep.Name, err)
 		}
@@ -231,27 +248,33 @@ func (c *Client) exec(ctx context.Context, op Op) (string, error) {
 		c.stats.Retries++
 		pause := backoff/2 + rand.N(backoff/2+1) //nolint:gosec // jitter needs no cryptographic randomness
 		c.logger.Info("exchange operation failed, retrying", "cmdlet", op.Cmdlet, "attempt", attempt, "pause", pause, "err", err)
-		if !sleepCtx(ctx, pause) {
-			return "", fmt.Errorf("%s on %s: deadline: %w (after %w)", op.Cmdlet, c.ep.Name, ctx.Err(), err)
+		sctx, cancel := context.WithDeadline(ctx, deadline)
+		slept := sleepCtx(sctx, pause)
+		cancel()
+		if !slept {
+			return "", fmt.Errorf("%s on %s: deadline: %w (after %w)", op.Cmdlet, c.ep.Name, context.DeadlineExceeded, err)
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
-// execSession runs op on the persistent session, starting one if needed. unsent tells that the request
-// certainly did not reach PowerShell.
-func (c *Client) execSession(ctx context.Context, op Op) (string, bool, error) {
-	if c.sess == nil {
-		sctx, cancel := context.WithTimeout(ctx, c.opts.StartTimeout)
-		s, err := startSession(sctx, c.t, c.params, c.load, c.logger)
-		cancel()
-		if err != nil {
-			return "", true, fmt.Errorf("starting the session: %w", err)
-		}
-		c.sess = s
-		c.stats.SessionsStarted++
-		c.logger.Debug("session started")
+// startSession starts the persistent session, bounded by StartTimeout (and the caller's context).
+func (c *Client) startSession(ctx context.Context) error {
+	sctx, cancel := context.WithTimeout(ctx, c.opts.StartTimeout)
+	defer cancel()
+	s, err := startSession(sctx, c.t, c.params, c.load, c.logger)
+	if err != nil {
+		return fmt.Errorf("starting the session: %w", err)
 	}
+	c.sess = s
+	c.stats.SessionsStarted++
+	c.logger.Debug("session started")
+	return nil
+}
+
+// execSession runs op on the persistent session. unsent tells that the request certainly did not reach
+// PowerShell.
+func (c *Client) execSession(ctx context.Context, op Op) (string, bool, error) {
 	out, err := c.sess.do(ctx, c.ep.Name, op.Cmdlet, op.Script)
 	var pe *PSError
 	if err == nil || errors.As(err, &pe) {

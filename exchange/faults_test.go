@@ -215,3 +215,19 @@ func TestRebootMidSession(t *testing.T) {
 		t.Errorf("stats %+v: want a new session after the reboot", st)
 	}
 }
+
+// TestSlowStartNotChargedToTheOperation: a cold snap-in load longer than the read deadline does not fail
+// the first read (the start has its own StartTimeout); a start longer than StartTimeout does.
+func TestSlowStartNotChargedToTheOperation(t *testing.T) {
+	sim := startSim(t, simOptions{cost: cost.Profile{SnapinLoad: 1500 * time.Millisecond}})
+	ep := endpoint(t, sim, "EX01", exchange.AuthNTLM)
+	c := newClient(t, ep, exchange.Options{ReadTimeout: time.Second, StartTimeout: 10 * time.Second})
+	if _, err := c.Queues(t.Context(), "EX01"); err != nil {
+		t.Fatalf("first read with a 1.5 s start and a 1 s read deadline: %v", err)
+	}
+	short := newClient(t, ep, exchange.Options{ReadTimeout: 10 * time.Second, StartTimeout: 500 * time.Millisecond, Attempts: 1})
+	_, err := short.Queues(t.Context(), "EX01")
+	if err == nil || !strings.Contains(err.Error(), "starting the session") {
+		t.Errorf("start beyond StartTimeout: %v", err)
+	}
+}
