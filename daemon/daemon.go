@@ -242,9 +242,11 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 
 	note, _ := json.Marshal(map[string]any{"event": "window_started", "start": occ.Start, "end": occ.End, "servers": w.Servers})
 	if _, err := j.Append(journal.Record{Type: journal.Note, Run: id, Window: w.Name, Data: note}); err != nil {
+		cancel()
 		d.finishRun(r, "failed", nil)
 		return "", err
 	}
+	envErrs := steps.WindowResult{} // servers that could not even be connected: skipped, and the run is not a success
 	var groups []steps.Group
 	var closers []func()
 	for _, names := range cfg.Groups(w) {
@@ -255,7 +257,7 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 		for _, s := range names {
 			env, closeFn, err := d.env(cfg, s)
 			if err != nil {
-				r.errs[s] = err.Error()
+				envErrs[s] = steps.Result{Outcome: steps.OutcomeSkipped, Err: err}
 				d.logger.Error("server skipped", "server", s, "run", id, "err", err)
 				continue
 			}
@@ -288,6 +290,9 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 		defer cancel()
 		d.logger.Info("window started", "window", w.Name, "run", id, "deadline", occ.End, "servers", w.Servers)
 		res := runner.RunWindow(rctx, groups, cfg.Daemon.Parallel, blocked)
+		for s, x := range envErrs {
+			res[s] = x
+		}
 		for _, c := range closers {
 			c()
 		}
