@@ -310,7 +310,8 @@ func findServer(cfg *config.Config, name string) (config.Server, bool) {
 	return config.Server{}, false
 }
 
-// summarize turns server outcomes into the run's result: success, failed, aborted or rolled_back.
+// summarize turns server outcomes into the run's result: success (every server completed cleanly), failed
+// (a server skipped, rollback_failed, or back but failing its post-gates or watch), aborted or rolled_back.
 func summarize(res steps.WindowResult, aborted bool) string {
 	if aborted { // servers skipped or reversed because of the abort are its result, not failures
 		for _, r := range res {
@@ -324,6 +325,9 @@ func summarize(res steps.WindowResult, aborted bool) string {
 	for _, r := range res {
 		switch r.Outcome {
 		case steps.OutcomeCompleted:
+			if r.Err != nil && result == "success" { // back in service, but the post-gates or the watch failed
+				result = "failed"
+			}
 		case steps.OutcomeRollbackFailed:
 			return "failed"
 		case steps.OutcomeReversed:
