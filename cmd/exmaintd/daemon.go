@@ -73,6 +73,12 @@ func serve(ctx context.Context, d *daemon.Daemon, c *config.Config, reg *prometh
 	if err != nil && c.Daemon.APIToken != (config.Secret{}) {
 		return fmt.Errorf("daemon.api_token: %w", err)
 	}
+	// SIGHUP is caught from the start: an uncaught one ends the process, and it may come during start-up
+	// recovery (a reverse in progress) or the moment systemd sees READY. One that arrives before the
+	// loop below is handled there.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	ln, err := net.Listen("tcp", c.Daemon.Listen)
 	if err != nil {
 		return fmt.Errorf("daemon.listen: %w", err)
@@ -96,9 +102,6 @@ func serve(ctx context.Context, d *daemon.Daemon, c *config.Config, reg *prometh
 		defer close(wdDone)
 		notify.RunWatchdog(ctx, func() bool { return d.Ready(ctx) == nil })
 	}()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- d.Schedule(ctx) }()
 	logger.Info("exmaintd running", "version", version, "listen", ln.Addr().String())
