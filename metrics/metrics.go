@@ -6,6 +6,7 @@ package metrics
 
 import (
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,8 @@ import (
 type Metrics struct {
 	mu      sync.Mutex
 	current map[string]string // server → step in progress
+	known   Known             // the windows and servers whose series are exported (Track changes it)
+	blocked map[string]bool   // servers whose rollback failed
 
 	reloadOK, reloadTime                           prometheus.Gauge
 	windowOpen, windowNextStart, windowNextEnd     *prometheus.GaugeVec
@@ -63,6 +66,7 @@ func New(reg prometheus.Registerer, version string, k Known) *Metrics {
 	}
 	m := &Metrics{
 		current:            map[string]string{},
+		blocked:            map[string]bool{},
 		reloadOK:           prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_config_last_reload_successful", Help: "1 if the last configuration reload succeeded (or none happened yet), 0 if the previous configuration is still in force."}),
 		reloadTime:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_config_last_reload_success_timestamp_seconds", Help: "When the configuration was last loaded successfully."}),
 		windowOpen:         g("exmaintd_window_open", "1 while an occurrence of the window is open (between its start and its hard end).", "window"),
@@ -103,7 +107,50 @@ func New(reg prometheus.Registerer, version string, k Known) *Metrics {
 		m.stepStarted, m.stepDuration, m.stepFailures, m.gateChecks, m.queue, m.copyQueue, m.replayQueue, m.unhealthyCopies, m.stall,
 		m.winrmRequests, m.winrmDuration, m.silences)
 	m.init(k)
+	m.known = k
 	return m
+}
+
+// Track makes the exported series follow a reloaded configuration: windows and servers that are new get
+// every series at 0 (a reload must not leave a gap an alert could read as "absent"), and those no longer
+// configured lose theirs, so that no alert keeps judging a window that no longer exists. A removed server
+// that is rollback_failed keeps that series: the journal still blocks it until an operator clears it.
+func (m *Metrics) Track(k Known) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	added := Known{Windows: missing(k.Windows, m.known.Windows), Servers: missing(k.Servers, m.known.Servers)}
+	for _, w := range missing(m.known.Windows, k.Windows) {
+		l := prometheus.Labels{"window": w}
+		for _, v := range []*prometheus.GaugeVec{m.windowOpen, m.windowNextStart, m.windowNextEnd, m.windowInterval, m.windowTrackedSince, m.runActive, m.runDeadline, m.lastSuccess, m.lastCompletion} {
+			v.DeletePartialMatch(l)
+		}
+		m.runs.DeletePartialMatch(l)
+		m.runDuration.DeletePartialMatch(l)
+	}
+	for _, s := range missing(m.known.Servers, k.Servers) {
+		l := prometheus.Labels{"server": s}
+		for _, v := range []*prometheus.GaugeVec{m.serverState, m.inRun, m.stepStarted, m.queue, m.copyQueue, m.replayQueue, m.unhealthyCopies, m.stall} {
+			v.DeletePartialMatch(l)
+		}
+		m.winrmRequests.DeletePartialMatch(l)
+		if !m.blocked[s] {
+			m.rollbackFailed.DeleteLabelValues(s)
+		}
+		delete(m.current, s)
+	}
+	m.init(added)
+	m.known = Known{Windows: slices.Clone(k.Windows), Servers: slices.Clone(k.Servers)}
+}
+
+// missing returns the names in a that are not in b.
+func missing(a, b []string) []string {
+	var out []string
+	for _, n := range a {
+		if !slices.Contains(b, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // init creates every known series with 0.
@@ -288,6 +335,17 @@ func (m *Metrics) DrainStalled(server, step string, stalled bool) {
 
 // RollbackFailed implements steps.Observer.
 func (m *Metrics) RollbackFailed(server string, failed bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if failed {
+		m.blocked[server] = true
+	} else {
+		delete(m.blocked, server)
+		if !slices.Contains(m.known.Servers, server) { // cleared after it left the configuration
+			m.rollbackFailed.DeleteLabelValues(server)
+			return
+		}
+	}
 	m.rollbackFailed.WithLabelValues(server).Set(b2f(failed))
 }
 

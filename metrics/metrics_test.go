@@ -108,3 +108,64 @@ func gaugeWith(tb testing.TB, reg *prometheus.Registry, name string, labels map[
 	tb.Fatalf("no %s%v", name, labels)
 	return nil
 }
+
+// TestTrack: a reload's new window and server get every series at once, the existing ones keep their
+// values, removed ones lose their series except a rollback_failed that still blocks the server.
+func TestTrack(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.ServerState("EX01", steps.StateInMaintenance)
+	m.RollbackFailed("EX02", true)
+	m.Track(metrics.Known{Windows: []string{"weekly"}, Servers: []string{"EX01", "EX03"}})
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   int
+	}{
+		{"exmaintd_window_runs_total", map[string]string{"window": "weekly"}, len(metrics.Results())},
+		{"exmaintd_window_runs_total", map[string]string{"window": "monthly"}, 0},
+		{"exmaintd_window_next_start_timestamp_seconds", map[string]string{"window": "monthly"}, 0},
+		{"exmaintd_server_state", map[string]string{"server": "EX03"}, len(steps.AllServerStates())},
+		{"exmaintd_server_state", map[string]string{"server": "EX02"}, 0},
+		{"exmaintd_transport_queue_messages", map[string]string{"server": "EX03"}, 4},
+		{"exmaintd_server_rollback_failed", map[string]string{"server": "EX02"}, 1},
+		{"exmaintd_server_rollback_failed", map[string]string{"server": "EX03"}, 1},
+	} {
+		if n := countWith(t, reg, tc.name, tc.labels); n != tc.want {
+			t.Errorf("%s%v: %d series, want %d", tc.name, tc.labels, n, tc.want)
+		}
+	}
+	if v := testutil.ToFloat64(gaugeWith(t, reg, "exmaintd_server_state", map[string]string{"server": "EX01", "state": string(steps.StateInMaintenance)})); v != 1 {
+		t.Errorf("EX01 in_maintenance = %v after Track, want 1 (an existing server keeps its state)", v)
+	}
+	m.RollbackFailed("EX02", false)
+	m.Track(metrics.Known{Windows: []string{"weekly"}, Servers: []string{"EX01", "EX03"}})
+	if n := countWith(t, reg, "exmaintd_server_rollback_failed", map[string]string{"server": "EX02"}); n != 0 {
+		t.Errorf("a cleared, removed server keeps %d rollback_failed series", n)
+	}
+}
+
+func countWith(tb testing.TB, reg *prometheus.Registry, name string, labels map[string]string) int {
+	tb.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := 0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			ok := true
+			for _, lp := range m.GetLabel() {
+				if want, has := labels[lp.GetName()]; has && lp.GetValue() != want {
+					ok = false
+				}
+			}
+			if ok {
+				n++
+			}
+		}
+	}
+	return n
+}

@@ -53,10 +53,15 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, _, s
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg, version, known(c))
-	opts := daemon.Options{ConfigPath: *path, Config: c, Getenv: getenv, Logger: logger, Version: version, Observer: m, Metrics: m,
-		OnReload:        m.ConfigReloaded,
-		ExchangeOptions: func(o exchange.Options) exchange.Options { o.Observer = m.WinRMRequest; return o }}
 	var d *daemon.Daemon
+	opts := daemon.Options{ConfigPath: *path, Config: c, Getenv: getenv, Logger: logger, Version: version, Observer: m, Metrics: m,
+		OnReload: func(ok bool) {
+			m.ConfigReloaded(ok)
+			if ok { // d is set: reloads happen only once the daemon runs
+				m.Track(known(d.Config()))
+			}
+		},
+		ExchangeOptions: func(o exchange.Options) exchange.Options { o.Observer = m.WinRMRequest; return o }}
 	if err := integrations(c, getenv, logger, &opts, func(server, id string, ends time.Time, expired bool) { d.RecordSilence(server, id, ends, expired) }); err != nil {
 		return err
 	}

@@ -3,9 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,4 +73,119 @@ func TestRunNotifiesSystemd(t *testing.T) {
 	if !strings.Contains(stderr.String(), `"msg":"exmaintd running"`) {
 		t.Errorf("no JSON log line for the start:\n%s", stderr.String())
 	}
+}
+
+// TestReloadOnSIGHUP: SIGHUP reloads the file; the new window is scheduled and its series are on /metrics
+// at once (0, not absent), while an invalid file keeps the configuration and says so in the metric.
+func TestReloadOnSIGHUP(t *testing.T) {
+	sim := simtest.Start(t, simtest.Options{})
+	dir := t.TempDir()
+	path, err := demo.WriteConfig(dir, sim, demo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	env := map[string]string{"NOTIFY_SOCKET": sock}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	stderr := &lockedBuffer{}
+	go func() {
+		done <- run(ctx, []string{"run", "-config", path}, func(k string) string { return env[k] }, &bytes.Buffer{}, stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	read := func(want string) {
+		t.Helper()
+		buf := make([]byte, 4096)
+		for {
+			if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("waiting for %s: %v\n%s", want, err, stderr.String())
+			}
+			if strings.Contains(string(buf[:n]), want) {
+				return
+			}
+		}
+	}
+	read("READY=1")
+	var addr []string
+	for deadline := time.Now().Add(30 * time.Second); addr == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no listen address in the log:\n%s", stderr.String())
+		}
+		addr = regexp.MustCompile(`"msg":"exmaintd running".*"listen":"([^"]+)"`).FindStringSubmatch(stderr.String())
+	}
+	metricsText := func() string {
+		t.Helper()
+		resp, err := http.Get("http://" + addr[1] + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	const series = `exmaintd_window_runs_total{result="success",window="weekend"} 0`
+	if strings.Contains(metricsText(), series) {
+		t.Fatal("the new window's series exist before the reload")
+	}
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := "\n[[window]]\nname = \"weekend\"\nschedule = \"0 3 * * 6\"\nduration = \"2h\"\nservers = [\"EX03\"]\npatches = [\"exchange-su\"]\n"
+	for _, tc := range []struct {
+		file, status, metric string
+	}{
+		{string(orig) + "\n[[window]]\nname = \"weekend\"\nbogus = 1\n", "reload failed", "exmaintd_config_last_reload_successful 0"},
+		{string(orig) + extra, "configuration reloaded", "exmaintd_config_last_reload_successful 1"},
+	} {
+		if err := os.WriteFile(path, []byte(tc.file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		read("RELOADING=1")
+		read(tc.status)
+		if m := metricsText(); !strings.Contains(m, tc.metric) {
+			t.Errorf("after %q: /metrics lacks %q", tc.status, tc.metric)
+		}
+	}
+	if !strings.Contains(metricsText(), series) {
+		t.Errorf("after the reload /metrics lacks %s", series)
+	}
+}
+
+// lockedBuffer is a log sink the test reads while the daemon writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
