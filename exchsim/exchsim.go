@@ -40,6 +40,9 @@ type Options struct {
 	Certificate *tls.Certificate
 	// RequireEncryption models AllowUnencrypted=false: Basic and NTLM over plain HTTP are refused.
 	RequireEncryption bool
+	// CertMappings turn on certificate authentication (HTTPS only) with these client-certificate
+	// mappings on every server (wsman.ClientCertificate makes a certificate and its mapping).
+	CertMappings []wsman.CertMapping
 	// Cost overrides the scenario's [cost] profile when not zero.
 	Cost cost.Profile
 	// Clock drives the model (queues draining, reboots, jobs); default the wall clock. With an
@@ -139,6 +142,9 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 		s.tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.caPEM = caPEM
 	}
+	if s.tlsCfg != nil && len(o.CertMappings) > 0 {
+		s.tlsCfg.ClientAuth = tls.RequestClientCert // checked per request against the mappings, as WinRM does
+	}
 	user, password := s.org.Credentials()
 	domain, dnsDomain := s.org.Domain()
 	for i, sv := range servers {
@@ -148,7 +154,7 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 		}
 		h := &host{sim: s, ep: Endpoint{Name: sv.Name, Fqdn: sv.Fqdn, Host: bindHost, Port: port, HTTPS: o.HTTPS}}
 		h.wsman = wsman.New(wsman.Config{Host: sv.Name, FQDN: sv.Fqdn, Domain: domain, DNSDomain: dnsDomain, User: user, Password: password,
-			AllowUnencrypted: !o.RequireEncryption, RTT: o.Cost.RTT, ShellCreate: o.Cost.ShellCreate, Logger: o.Logger,
+			AllowUnencrypted: !o.RequireEncryption, CertMappings: o.CertMappings, RTT: o.Cost.RTT, ShellCreate: o.Cost.ShellCreate, Logger: o.Logger,
 			Launcher: wsman.LauncherFunc(func(ctx context.Context, req wsman.CommandRequest, stdin io.Reader, stdout, stderr io.Writer) int {
 				return s.rt.RunCommand(ctx, ps.Process{Host: req.Host, User: req.User, Command: req.Command, Args: req.Arguments, Stdin: stdin, Stdout: stdout, Stderr: stderr})
 			})})

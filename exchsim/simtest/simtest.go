@@ -12,6 +12,7 @@ import (
 	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/exchsim/cost"
 	"github.com/exmaintd/exmaintd/exchsim/org"
+	"github.com/exmaintd/exmaintd/exchsim/wsman"
 	"github.com/exmaintd/exmaintd/secret"
 )
 
@@ -20,6 +21,8 @@ type Options struct {
 	Scenario string // built-in scenario, default "demo"
 	HTTPS    bool
 	Cost     cost.Profile
+	// CertMappings turn on certificate authentication (with HTTPS); see wsman.ClientCertificate.
+	CertMappings []wsman.CertMapping
 }
 
 // Start starts exchsim on 127.0.0.1 with free ports and stops it when the test ends.
@@ -33,7 +36,7 @@ func Start(tb testing.TB, o Options) *exchsim.Sim {
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sim, err := exchsim.Start(ctx, exchsim.Options{Scenario: sc, Listen: "127.0.0.1:0", HTTPS: o.HTTPS, Cost: o.Cost, Logger: slog.New(slog.DiscardHandler)})
+	sim, err := exchsim.Start(ctx, exchsim.Options{Scenario: sc, Listen: "127.0.0.1:0", HTTPS: o.HTTPS, Cost: o.Cost, CertMappings: o.CertMappings, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		cancel()
 		tb.Fatal(err)

@@ -56,6 +56,12 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, b
 			return user, true
 		}
 		s.logger.Info("Basic authentication failed", "user", user)
+	case authz == MutualAuthHeader:
+		user, err := s.certAuthenticate(r)
+		if err == nil {
+			return user, true
+		}
+		s.logger.Info("certificate authentication failed", "err", err)
 	case (strings.EqualFold(scheme, "Negotiate") || strings.EqualFold(scheme, "NTLM")) && !s.cfg.DisableNTLM:
 		if user, ok := s.ntlmStep(w, cs, scheme, strings.TrimSpace(payload), encrypted); ok {
 			return user, true

@@ -10,10 +10,12 @@
 // request's MaxEnvelopeSize. Shells expire after their idle timeout, and an unknown or expired shell answers
 // fault 2150858843; more than MaxShellsPerUser shells answer QuotaLimit 2150859173. Authentication: Basic
 // (refused over plain HTTP unless AllowUnencrypted, as Windows does), NTLMv2 verified against the configured
-// password and bound to the TCP connection as HTTP.sys binds it, and HTTPS.
+// password and bound to the TCP connection as HTTP.sys binds it, HTTPS, and client certificates over HTTPS
+// (the https/mutual Authorization header, checked against WinRM certificate mappings: issuer thumbprint and
+// signature, UPN subject pattern, validity, clientAuth; the request runs as the mapped local account).
 //
 // Not modelled: Kerberos, CredSSP, message-level encryption (clients must use HTTPS or AllowUnencrypted),
-// client-certificate mapping, the Enumerate/Get/Put resources (WMI), PowerShell remoting (PSRP: the
+// TLS renegotiation for the client certificate (a Go server asks for it in the handshake), the Enumerate/Get/Put resources (WMI), PowerShell remoting (PSRP: the
 // Microsoft.PowerShell resource URIs), WINRS_CODEPAGE 437 re-encoding (output bytes are passed through: exact
 // for ASCII, which is all exmaintd reads), and the inbound MaxEnvelopeSizekb limit.
 package wsman

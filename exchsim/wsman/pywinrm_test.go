@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // pywinrm runs testdata/pywinrm_client.py with Debian's /usr/bin/python3 (the system one: the winrm module
@@ -98,5 +99,32 @@ func TestPywinrm(t *testing.T) {
 				t.Errorf("exit code %v, want %v", res["code"], tt.wantCode)
 			}
 		})
+	}
+}
+
+// TestPywinrmCertificate: python3-winrm's certificate transport (requests with a client certificate and the
+// https/mutual header) against the listener's certificate mapping.
+func TestPywinrmCertificate(t *testing.T) {
+	certPEM, keyPEM, mapping, err := ClientCertificate("exmaintd@exlab.local", "exmaintd", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
+	for f, b := range map[string][]byte{certFile: certPEM, keyFile: keyPEM} {
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := startServer(t, true, func(c *Config) { c.CertMappings = []CertMapping{mapping} })
+	res := pywinrm(t, l, "certificate", certFile, keyFile, "whoami")
+	if res["error"] != nil || res["stdout"] != "ex01\\exmaintd\r\n" {
+		t.Fatalf("mapped certificate: %v", res)
+	}
+	other := startServer(t, true, func(c *Config) {
+		c.CertMappings = []CertMapping{{Subject: "someone@exlab.local", Issuer: mapping.Issuer, IssuerCert: mapping.IssuerCert, UserName: "x"}}
+	})
+	if res := pywinrm(t, other, "certificate", certFile, keyFile, "whoami"); res["error"] != "InvalidCredentialsError" {
+		t.Fatalf("unmapped subject: %v, want InvalidCredentialsError", res)
 	}
 }

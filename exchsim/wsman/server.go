@@ -32,6 +32,10 @@ type Config struct {
 	// AllowUnencrypted models the WinRM service setting: when false, requests over plain HTTP are refused
 	// with 401 (exchsim does not implement message encryption, so HTTPS is the only way then).
 	AllowUnencrypted bool
+	// CertMappings turn certificate authentication on (Auth/Certificate) over HTTPS: a request with the
+	// https/mutual Authorization header is authenticated by its TLS client certificate. The listener's TLS
+	// configuration must ask for client certificates (tls.RequestClientCert).
+	CertMappings []CertMapping
 	// MaxShellsPerUser is the shell quota (Windows Server 2012+ default 30).
 	MaxShellsPerUser int
 	// IdleTimeout is the default shell idle timeout (Windows default 7200 s); a shell not used for that

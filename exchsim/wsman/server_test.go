@@ -26,6 +26,7 @@ const (
 // testLauncher runs a tiny command language, enough to exercise the protocol:
 //
 //	echo TEXT        writes TEXT\r\n to stdout, exit 0
+//	whoami           writes the authenticated user (lower case), as whoami.exe does
 //	fail N TEXT      writes TEXT to stderr, exit N
 //	cat              copies stdin to stdout until EOF, exit 0
 //	lines N          writes N numbered lines (long output), exit 0
@@ -39,6 +40,8 @@ func (testLauncher) Run(ctx context.Context, req CommandRequest, stdin io.Reader
 	switch verb {
 	case "echo":
 		fmt.Fprintf(stdout, "%s\r\n", rest)
+	case "whoami":
+		fmt.Fprintf(stdout, "%s\r\n", strings.ToLower(req.User))
 	case "fail":
 		var n int
 		var text string
@@ -104,6 +107,9 @@ func startServer(t *testing.T, https bool, mutate func(*Config)) *listener {
 		}
 		l.caPEM = caPEM
 		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if len(cfg.CertMappings) > 0 {
+			hs.TLSConfig.ClientAuth = tls.RequestClientCert
+		}
 		ln = tls.NewListener(ln, hs.TLSConfig)
 	}
 	done := make(chan struct{})
@@ -117,9 +123,10 @@ func startServer(t *testing.T, https bool, mutate func(*Config)) *listener {
 }
 
 type clientOpts struct {
-	ntlm     bool
-	password string
-	timeout  string // OperationTimeout
+	ntlm          bool
+	password      string
+	timeout       string // OperationTimeout
+	cert, certKey []byte // PEM: certificate authentication (masterzen's ClientAuthRequest)
 }
 
 func (l *listener) client(t *testing.T, o clientOpts) *winrm.Client {
@@ -130,12 +137,15 @@ func (l *listener) client(t *testing.T, o clientOpts) *winrm.Client {
 	if o.timeout == "" {
 		o.timeout = "PT20S"
 	}
-	ep := winrm.NewEndpoint(l.host, l.port, l.https, false, l.caPEM, nil, nil, 30*time.Second)
+	ep := winrm.NewEndpoint(l.host, l.port, l.https, false, l.caPEM, o.cert, o.certKey, 30*time.Second)
 	params := winrm.NewParameters(o.timeout, "en-US", 153600)
 	user := testUser
-	if o.ntlm {
+	switch {
+	case o.ntlm:
 		user = `EXLAB\` + testUser
 		params.TransportDecorator = func() winrm.Transporter { return &winrm.ClientNTLM{} }
+	case o.cert != nil:
+		params.TransportDecorator = func() winrm.Transporter { return &winrm.ClientAuthRequest{} }
 	}
 	c, err := winrm.NewClientWithParameters(ep, user, o.password, params)
 	if err != nil {

@@ -1,6 +1,7 @@
 """Drive exchsim's WinRM listener with Debian's python3-winrm (0.3.0), a client nobody here wrote.
 
 Usage: pywinrm_client.py ENDPOINT TRANSPORT USER PASSWORD CA_FILE_OR_- COMMAND [ARG...]
+With TRANSPORT "certificate", USER and PASSWORD are the client certificate's and its key's PEM files.
 Prints one JSON line: {"stdout": ..., "stderr": ..., "code": N} or {"error": TYPE, "message": ...}.
 Uses winrm.protocol.Protocol directly: Session.run_ps in 0.3.0 raises TypeError whenever stderr is non-empty
 (pywinrm #285, winrm-protocol.md §3).
@@ -16,6 +17,8 @@ def main():
     args = sys.argv[7:]
     kw = dict(endpoint=endpoint, transport=transport, username=user, password=password,
               operation_timeout_sec=5, read_timeout_sec=10, message_encryption="never")
+    if transport == "certificate":
+        kw.update(username=None, password=None, cert_pem=user, cert_key_pem=password)
     if ca != "-":
         kw["ca_trust_path"] = ca
     try:
