@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/exchsim/simtest"
+	"github.com/exmaintd/exmaintd/exchsim/wsman"
 	"github.com/exmaintd/exmaintd/secret"
 )
 
@@ -164,6 +166,46 @@ func TestClientCertificate(t *testing.T) {
 	}
 	if gotCert.Load() != "exmaintd" || gotHeader.Load() != "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual" {
 		t.Errorf("server saw certificate %v and Authorization %v", gotCert.Load(), gotHeader.Load())
+	}
+}
+
+// TestClientCertificateWithExchsim: the whole client (session mode, a write and its read-back) over HTTPS
+// with certificate authentication against exchsim's WinRM certificate mapping; a certificate the listener
+// has no mapping for is an AuthError, not retried.
+func TestClientCertificateWithExchsim(t *testing.T) {
+	certPEM, keyPEM, mapping, err := wsman.ClientCertificate("exmaintd@exlab.local", "exmaintd", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPEM, otherKey, _, err := wsman.ClientCertificate("exmaintd@exlab.local", "exmaintd", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := simtest.Start(t, simtest.Options{HTTPS: true, CertMappings: []wsman.CertMapping{mapping}})
+	ep := endpoint(t, sim, "EX01", exchange.AuthCertificate)
+	ep.User, ep.Password = "", secret.Value{}
+	ep.ClientCertPEM, ep.ClientKeyPEM = certPEM, keyPEM
+	c := newClient(t, ep, exchange.Options{})
+	if err := c.SetComponentState(t.Context(), "EX01", "HubTransport", "Draining", "Maintenance"); err != nil {
+		t.Fatal(err)
+	}
+	states, err := c.ComponentStates(t.Context(), "EX01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, s := range states {
+		found = found || (s.Component == "HubTransport" && s.State == "Draining")
+	}
+	if !found {
+		t.Errorf("HubTransport not Draining after the write: %+v", states)
+	}
+	ep.ClientCertPEM, ep.ClientKeyPEM = otherPEM, otherKey
+	bad := newClient(t, ep, exchange.Options{Attempts: 3})
+	_, err = bad.Queues(t.Context(), "EX01")
+	var ae *exchange.AuthError
+	if !errors.As(err, &ae) || bad.Stats().Retries != 0 {
+		t.Errorf("unmapped certificate: err = %v, retries %d; want an AuthError, no retry", err, bad.Stats().Retries)
 	}
 }
 

@@ -102,6 +102,9 @@ func newTransport(e Endpoint, logger *slog.Logger, observe RequestObserver) (*tr
 			return nil, fmt.Errorf("server %s: client certificate: %w", e.Name, err)
 		}
 		tlsConf.Certificates = []tls.Certificate{cert}
+		// HTTP.sys asks for the client certificate by renegotiating (TLS 1.2) once it sees the mutual-auth
+		// header, unless the binding negotiates it up front; Go refuses renegotiation by default.
+		tlsConf.Renegotiation = tls.RenegotiateOnceAsClient
 	}
 	base := &http.Transport{
 		Proxy:               nil, // a WinRM listener is never reached through an HTTP proxy by accident
