@@ -150,7 +150,14 @@ func (d *Daemon) Open(ctx context.Context) error {
 	for _, sr := range unfinished {
 		env, closeFn, err := d.env(cfg, sr.Server)
 		if err != nil {
-			d.logger.Error("cannot recover an interrupted run", "server", sr.Server, "run", sr.Run, "err", err)
+			// The server may still be half in maintenance: no window may take that state for its original
+			// one. It stays blocked (in memory: the next start tries the recovery again) until cleared.
+			d.logger.Error("cannot recover an interrupted run; the server is blocked until an operator clears it", "server", sr.Server, "run", sr.Run, "err", err)
+			d.mu.Lock()
+			d.blocked[sr.Server] = true
+			d.mu.Unlock()
+			d.progress.RollbackFailed(sr.Server, true)
+			d.progress.ServerState(sr.Server, steps.StateRollbackFailed)
 			continue
 		}
 		res := d.runner.Recover(ctx, sr, env, cfg.Daemon.Recovery)

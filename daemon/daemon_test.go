@@ -236,3 +236,41 @@ func waitFor(tb testing.TB, limit time.Duration, f func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestUnrecoverableRunBlocks: when an interrupted run cannot even be recovered (here the WinRM password is
+// unreadable at start), the server is blocked, not left for the next window to take its half-maintained
+// state for the original one.
+func TestUnrecoverableRunBlocks(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, demo.Options{})
+	cfg := f.d.Config()
+	j, _, _, err := journal.Open(filepath.Join(cfg.Daemon.StateDir, "journal.jsonl"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []journal.Record{
+		{Type: journal.RunStarted, Run: "r1", Window: "demo", Server: "EX01"},
+		{Type: journal.StepStarted, Run: "r1", Window: "demo", Server: "EX01", Step: "hubtransport-draining"},
+	} {
+		if _, err := j.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(f.dir, "winrm-password")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range f.d.Status(t.Context()).Servers {
+		if want := s.Name == "EX01"; s.RollbackFailed != want {
+			t.Errorf("server %s: rollback_failed %v, want %v", s.Name, s.RollbackFailed, want)
+		}
+	}
+	if err := f.d.ClearServer(t.Context(), "EX01"); err != nil {
+		t.Errorf("an operator cannot clear the blocked server: %v", err)
+	}
+}
