@@ -167,7 +167,20 @@ func (d *Daemon) Schedule(ctx context.Context) error {
 	if err := d.Open(ctx); err != nil {
 		return err
 	}
-	d.catchUp(ctx)
+	began := d.o.Clock.Now()
+	d.catchUp(ctx, began)
+	// watched: since when the loop has been watching each window with its current schedule. An occurrence
+	// that started since then but more than a minute ago means the loop woke late (a clock step, a
+	// suspended host): it is started late or recorded as missed, by the same rule as at start-up, never
+	// silently dropped. A window that is new or rescheduled by a reload is watched from the reload on.
+	type watch struct {
+		key   string
+		since time.Time
+	}
+	watched := map[string]watch{}
+	for _, w := range d.Config().Windows {
+		watched[w.Name] = watch{scheduleKey(d.Config(), w), began}
+	}
 	for {
 		cfg := d.Config()
 		now := d.o.Clock.Now()
@@ -186,11 +199,26 @@ func (d *Daemon) Schedule(ctx context.Context) error {
 			if err != nil {
 				continue
 			}
+			if k := scheduleKey(cfg, w); watched[w.Name].key != k {
+				watched[w.Name] = watch{k, now}
+			}
 			d.mu.Lock()
-			last := d.last[w.Name]
+			from := d.last[w.Name]
 			d.mu.Unlock()
-			if o, ok := sw.Latest(last, now); ok && !o.Start.Equal(last) && now.Sub(o.Start) < time.Minute {
-				start = append(start, due{w, o})
+			if since := watched[w.Name].since; from.Before(since) {
+				from = since
+			}
+			if o, ok := sw.Latest(from, now); ok { // started in (from, now]
+				switch {
+				case now.Sub(o.Start) < time.Minute:
+					start = append(start, due{w, o})
+				case now.Before(o.End) && o.End.Sub(now) >= w.MinRemaining.Duration:
+					d.logger.Warn("the scheduler woke late (clock step or suspended host); starting the window late", "window", w.Name, "start", o.Start)
+					start = append(start, due{w, o})
+				default:
+					d.logger.Error("window missed: the scheduler woke too late for it (clock step or suspended host)", "window", w.Name, "start", o.Start, "end", o.End)
+					d.recordMissed(w, o)
+				}
 			}
 			n := sw.Next(now)
 			if !n.Start.IsZero() && n.Start.Before(wake) {
@@ -229,9 +257,8 @@ func (d *Daemon) Schedule(ctx context.Context) error {
 }
 
 // catchUp handles occurrences missed while the daemon was down.
-func (d *Daemon) catchUp(ctx context.Context) {
+func (d *Daemon) catchUp(ctx context.Context, now time.Time) {
 	cfg := d.Config()
-	now := d.o.Clock.Now()
 	for _, w := range cfg.Windows {
 		sw, err := schedule(cfg, w)
 		if err != nil || (w.Enabled != nil && !*w.Enabled) {
@@ -252,16 +279,27 @@ func (d *Daemon) catchUp(ctx context.Context) {
 			continue
 		}
 		d.logger.Error("window missed while exmaintd was down", "window", w.Name, "start", occ.Start, "end", occ.End)
-		d.mu.Lock()
-		d.last[w.Name] = occ.Start
-		j := d.journal
-		d.mu.Unlock()
-		if d.o.Metrics != nil {
-			d.o.Metrics.Missed(w.Name, "missed")
-		}
-		_, _ = j.Append(journal.Record{Type: journal.Note, Window: w.Name, Outcome: "missed",
-			Data: []byte(fmt.Sprintf(`{"event":"window_started","start":%q,"missed":true}`, occ.Start.UTC().Format(time.RFC3339)))})
+		d.recordMissed(w, occ)
 	}
+}
+
+// recordMissed journals and counts an occurrence that did not run.
+func (d *Daemon) recordMissed(w config.Window, occ scheduler.Occurrence) {
+	d.mu.Lock()
+	d.last[w.Name] = occ.Start
+	j := d.journal
+	d.mu.Unlock()
+	if d.o.Metrics != nil {
+		d.o.Metrics.Missed(w.Name, "missed")
+	}
+	_, _ = j.Append(journal.Record{Type: journal.Note, Window: w.Name, Outcome: "missed",
+		Data: []byte(fmt.Sprintf(`{"event":"window_started","start":%q,"missed":true}`, occ.Start.UTC().Format(time.RFC3339)))})
+}
+
+// scheduleKey identifies a window's schedule: a reload that changes it starts watching the window anew.
+func scheduleKey(cfg *config.Config, w config.Window) string {
+	loc, _ := cfg.Location(w)
+	return fmt.Sprintf("%s|%v|%s", w.Schedule, loc, w.Duration.Duration)
 }
 
 func (d *Daemon) abortAll() {

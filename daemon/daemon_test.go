@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,7 +24,9 @@ import (
 	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/exchsim/simtest"
 	"github.com/exmaintd/exmaintd/journal"
+	"github.com/exmaintd/exmaintd/metrics"
 	"github.com/exmaintd/exmaintd/secret"
+	"github.com/exmaintd/exmaintd/steps"
 )
 
 type fixture struct {
@@ -272,5 +275,151 @@ func TestUnrecoverableRunBlocks(t *testing.T) {
 	}
 	if err := f.d.ClearServer(t.Context(), "EX01"); err != nil {
 		t.Errorf("an operator cannot clear the blocked server: %v", err)
+	}
+}
+
+// offsetClock is the wall clock plus an offset the test moves: a clock step on the daemon's host.
+type offsetClock struct {
+	steps.RealClock
+	offset atomic.Int64
+}
+
+func (c *offsetClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// TestSchedulerWokeLate: an occurrence that starts while the daemon runs but that the loop only sees more
+// than a minute later (the clock stepped forward, the host was suspended) is started late when enough of it
+// is left and journaled as missed otherwise — never silently dropped.
+func TestSchedulerWokeLate(t *testing.T) {
+	t.Parallel()
+	occ := time.Now().UTC().Add(6 * time.Minute).Truncate(time.Minute)
+	spec := fmt.Sprintf("%d %d * * *", occ.Minute(), occ.Hour())
+	for _, tc := range []struct {
+		name, duration, minRemaining string
+		late                         bool
+	}{{"late", "1h", "10m", true}, {"missed", "15m", "14m", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sim := simtest.Start(t, simtest.Options{})
+			dir := t.TempDir()
+			path, err := demo.WriteConfig(dir, sim, demo.Options{Schedule: spec, Duration: tc.duration, MinRemaining: tc.minRemaining})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock := &offsetClock{}
+			reg := prometheus.NewRegistry()
+			m := metrics.New(reg, "test", metrics.Known{Windows: []string{"demo"}})
+			d, err := daemon.New(daemon.Options{ConfigPath: path, Config: cfg, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler), Clock: clock, Metrics: m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- d.Schedule(ctx) }()
+			// The loop's first pass exports the next start: from then on it watches the window.
+			waitFor(t, 30*time.Second, func() bool {
+				return gaugeValue(t, reg, "exmaintd_window_next_start_timestamp_seconds") == float64(occ.Unix())
+			})
+			clock.offset.Store(int64(time.Until(occ.Add(3 * time.Minute)))) // the loop wakes 3 minutes late
+			if err := d.Reload(); err != nil {                              // wakes the loop now rather than within 30 s
+				t.Fatal(err)
+			}
+			var runs int
+			missed := func() bool {
+				_, recs, _, err := journal.Open(filepath.Join(dir, "state", "journal.jsonl"), journal.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range recs {
+					if r.Type == journal.Note && r.Outcome == "missed" {
+						return true
+					}
+				}
+				return false
+			}
+			waitFor(t, 30*time.Second, func() bool {
+				runs = len(d.Status(t.Context()).Runs)
+				return (tc.late && runs > 0) || (!tc.late && missed())
+			})
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+			_ = d.Close()
+			if tc.late != (runs == 1) {
+				t.Errorf("runs = %d, want a late start: %v", runs, tc.late)
+			}
+		})
+	}
+}
+
+// gaugeValue is the value of the single series of gauge name in reg (0 when absent).
+func gaugeValue(tb testing.TB, reg *prometheus.Registry, name string) float64 {
+	tb.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return 0
+}
+
+// TestRescheduleIsNotMissed: a reload that moves a window so that its latest occurrence lies in the past
+// (here: after a clock step, so the occurrence is also after the loop started watching) does not report that
+// occurrence as missed nor start it late: it was never scheduled.
+func TestRescheduleIsNotMissed(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, demo.Options{Schedule: "0 3 1 1 *"})
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, "test", metrics.Known{Windows: []string{"demo"}})
+	clock := &offsetClock{}
+	d, err := daemon.New(daemon.Options{ConfigPath: f.path, Config: f.d.Config(), Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler), Metrics: m, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Schedule(ctx) }()
+	waitFor(t, 30*time.Second, func() bool { return gaugeValue(t, reg, "exmaintd_window_next_start_timestamp_seconds") != 0 })
+	at := time.Now().UTC().Add(3 * time.Minute).Truncate(time.Minute) // after the loop started watching
+	clock.offset.Store(int64(10 * time.Minute))                       // and in the past by the time of the reload
+	b, err := os.ReadFile(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := strings.Replace(string(b), `schedule = "0 3 1 1 *"`, fmt.Sprintf(`schedule = "%d %d * * *"`, at.Minute(), at.Hour()), 1)
+	if err := os.WriteFile(f.path, []byte(moved), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	// The loop has taken the new schedule once it exports tomorrow's start.
+	waitFor(t, 30*time.Second, func() bool {
+		return gaugeValue(t, reg, "exmaintd_window_next_start_timestamp_seconds") == float64(at.Add(24*time.Hour).Unix())
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+	if runs := len(d.Status(t.Context()).Runs); runs != 0 {
+		t.Errorf("%d runs started after the reschedule", runs)
+	}
+	_ = d.Close()
+	_, recs, _, err := journal.Open(filepath.Join(f.dir, "state", "journal.jsonl"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Outcome == "missed" || r.Outcome == "skipped" {
+			t.Errorf("journal records %s for an occurrence that was never scheduled: %+v", r.Outcome, r)
+		}
 	}
 }
