@@ -233,3 +233,44 @@ func mustRecords(tb testing.TB, h *harness) []journal.Record {
 	_ = j.Close()
 	return recs
 }
+
+// TestExitUndoFailureUndoesTheRest: when an Undo keeps failing during the exit (after the patch), the run
+// ends rollback_failed, but every other step is still undone — the server is left as little in maintenance
+// as possible, exactly as a reverse after a failure leaves it.
+func TestExitUndoFailureUndoesTheRest(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	before := h.sim.Org().Snapshot()
+	env := h.env(t, "EX01", fastSettings())
+	h.obs.onFinish = func(server, step string, undo bool) {
+		if step == "verify-maintenance" && undo { // the exit has begun: block-activation's Undo will fail
+			if err := h.sim.InjectFault(exchsim.Fault{Kind: "cmdlet_error", Server: "EX01", Target: "Set-MailboxServer"}); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["dag"]))
+	var se *steps.StepError
+	if res.Outcome != steps.OutcomeRollbackFailed || !errors.As(res.Err, &se) || se.Step != "block-activation" {
+		t.Fatalf("outcome %s, err %v; want rollback_failed in block-activation", res.Outcome, res.Err)
+	}
+	if err := h.sim.ClearFaults(); err != nil {
+		t.Fatal(err)
+	}
+	// What may differ: block-activation's own settings, and where the active copies are (the exit did not
+	// get to the rebalance). Components, the cluster node and the transport queues must be back.
+	diffs := before.Equivalent(h.sim.Org().Snapshot())
+	blockActivation := false
+	for _, d := range diffs {
+		switch {
+		case strings.Contains(d, "activation policy"), strings.Contains(d, "MoveNow"):
+			blockActivation = true
+		case strings.Contains(d, "Mounted") && strings.Contains(d, "Healthy"):
+		default:
+			t.Errorf("left in maintenance beyond the failed step: %s", d)
+		}
+	}
+	if !blockActivation {
+		t.Errorf("block-activation's Undo failed, yet its settings are back: %v", diffs)
+	}
+}

@@ -188,40 +188,35 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 	}
 
 	r.Observer.ServerState(srv, StateExiting)
-	res := r.undoAll(fwd, env, base, done)
-	if res.Outcome == OutcomeRollbackFailed {
-		return finish(res)
+	if remaining, err := r.undoAll(fwd, env, base, done); err != nil {
+		// The exit failed part-way (an Undo failed after its retries, or the deadline): finish it as a
+		// reverse of the steps not yet undone, under the reverse budget — which tries the failed one again
+		// and, like any reverse, undoes every earlier step even if one fails, then marks rollback_failed.
+		done = remaining
+		return fail(err)
 	}
-	if res.Err != nil { // the exit itself failed part-way: finish it as a reverse, outside the deadline
-		return fail(res.Err)
-	}
-	res.Warnings = exitChecks(fwd, env)
+	warnings := exitChecks(fwd, env)
 	if err := stepGates(fwd, env); err != nil {
-		return finish(Result{Outcome: OutcomeCompleted, Err: fmt.Errorf("post-gates: %w", err), Warnings: res.Warnings})
+		return finish(Result{Outcome: OutcomeCompleted, Err: fmt.Errorf("post-gates: %w", err), Warnings: warnings})
 	}
 	if env.Settings.WatchFor > 0 {
 		r.Observer.ServerState(srv, StateWatching)
 		if err := watch(fwd, env); err != nil {
-			return finish(Result{Outcome: OutcomeCompleted, Err: fmt.Errorf("post-window watch: %w", err), Warnings: res.Warnings})
+			return finish(Result{Outcome: OutcomeCompleted, Err: fmt.Errorf("post-window watch: %w", err), Warnings: warnings})
 		}
 	}
-	return finish(Result{Outcome: OutcomeCompleted, Warnings: res.Warnings})
+	return finish(Result{Outcome: OutcomeCompleted, Warnings: warnings})
 }
 
-// undoAll runs the exit chain (every started step's Undo in reverse) under ctx. A failure returns the error
-// (Outcome empty) so that the caller finishes it as a reverse; an Undo that fails after its retries is
-// rollback_failed.
-func (r *Runner) undoAll(ctx context.Context, env *Env, base journal.Record, done []started) Result {
+// undoAll runs the exit chain (every started step's Undo in reverse) under ctx. On a failure it returns the
+// steps not yet undone, the failed one included.
+func (r *Runner) undoAll(ctx context.Context, env *Env, base journal.Record, done []started) ([]started, error) {
 	for i := len(done) - 1; i >= 0; i-- {
 		if err := r.undoOne(ctx, env, base, done[i]); err != nil {
-			if ctx.Err() != nil {
-				return Result{Err: err}
-			}
-			return r.markRollbackFailed(env, base, err)
+			return done[:i+1], err
 		}
-		done = done[:i]
 	}
-	return Result{}
+	return nil, nil
 }
 
 // reverse undoes every started step in reverse under its own budget: it runs even when ctx was cancelled
