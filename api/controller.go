@@ -2,8 +2,9 @@ package api
 
 import (
 	"context"
-	"errors"
 	"time"
+
+	"github.com/exmaintd/exmaintd/sentinel"
 )
 
 // Controller is what the API drives; the daemon implements it.
@@ -21,10 +22,10 @@ type Controller interface {
 }
 
 // Errors a Controller returns (wrapped) to choose the HTTP status.
-var (
-	ErrNotFound = errors.New("not found")     // 404: unknown window, run or server
-	ErrConflict = errors.New("conflict")      // 409: e.g. the window's servers are busy, run already over
-	ErrInvalid  = errors.New("invalid input") // 400
+const (
+	ErrNotFound = sentinel.Error("not found")     // 404: unknown window, run or server
+	ErrConflict = sentinel.Error("conflict")      // 409: e.g. the window's servers are busy, run already over
+	ErrInvalid  = sentinel.Error("invalid input") // 400
 )
 
 // Status is the document GET /api/v1/status returns.

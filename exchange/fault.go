@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/exmaintd/exmaintd/sentinel"
 )
 
 // WS-Management fault codes exmaintd acts on (winrm-protocol.md §2.3).
@@ -67,7 +69,7 @@ func (e *ProtocolError) Unwrap() error { return e.Err }
 // ErrSessionLost is returned (wrapped with the server and cmdlet) when the persistent session died after a
 // state-changing request had been sent: the change may or may not have happened, so the caller must read
 // the state back instead of retrying blindly.
-var ErrSessionLost = errors.New("session lost after the request was sent; its effect is unknown")
+const ErrSessionLost = sentinel.Error("session lost after the request was sent; its effect is unknown")
 
 // PSError is a PowerShell error: the cmdlet ran and failed (or the script did not parse). Never retried.
 type PSError struct {

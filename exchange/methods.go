@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/exmaintd/exmaintd/sentinel"
 )
 
 // The typed operations: each builds its Op, runs it, and decodes the reply. *Client implements
@@ -295,7 +297,7 @@ func (c *Client) StartJob(ctx context.Context, id, command string) (Job, error) 
 }
 
 // ErrJobLost means a detached job neither runs nor left an exit code (a reboot killed it).
-var ErrJobLost = errors.New("job is not running and left no exit code")
+const ErrJobLost = sentinel.Error("job is not running and left no exit code")
 
 // PollJob reads job's state.
 func (c *Client) PollJob(ctx context.Context, job Job) (Job, error) {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/masterzen/winrm"
+
+	"github.com/exmaintd/exmaintd/sentinel"
 )
 
 // maxPending bounds the stdout a session buffers while waiting for a reply's end marker.
@@ -34,7 +36,7 @@ type session struct {
 // errNotSent marks a failure that provably happened before a request reached the PowerShell process (the
 // shell was already gone, or the connection was refused): a state-changing call may be retried on a new
 // session.
-var errNotSent = errors.New("request not delivered")
+const errNotSent = sentinel.Error("request not delivered")
 
 // startSession creates a shell, starts the loop and waits for READY. load is the loading statement.
 func startSession(ctx context.Context, t *transport, params *winrm.Parameters, load string, logger *slog.Logger) (*session, error) {

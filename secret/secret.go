@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/exmaintd/exmaintd/sentinel"
 )
 
 const redacted = "<secret>"
@@ -53,7 +55,7 @@ type Source struct {
 }
 
 // ErrNoSource is returned by Load when no source is set.
-var ErrNoSource = errors.New("no secret source set (want one of file, env, credential)")
+const ErrNoSource = sentinel.Error("no secret source set (want one of file, env, credential)")
 
 // Load reads the secret from its source. One trailing newline (as editors and `echo` write) is removed.
 // Errors name the source but never contain the secret.

@@ -2,16 +2,17 @@ package steps
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/exmaintd/exmaintd/sentinel"
 )
 
 // ErrStalled and ErrTimedOut distinguish the two ways a waiting step gives up: no progress for drain_stall
 // (the stuck-drain alert), or the overall timeout while progress was still being made.
-var (
-	ErrStalled  = errors.New("no progress")
-	ErrTimedOut = errors.New("timed out")
+const (
+	ErrStalled  = sentinel.Error("no progress")
+	ErrTimedOut = sentinel.Error("timed out")
 )
 
 // waitProgress polls measure every PollInterval until it returns 0 remaining. remaining < 0 means "unknown

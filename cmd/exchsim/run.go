@@ -16,9 +16,10 @@ import (
 	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/exchsim/cost"
 	"github.com/exmaintd/exmaintd/exchsim/org"
+	"github.com/exmaintd/exmaintd/sentinel"
 )
 
-var errUsage = errors.New("usage")
+const errUsage = sentinel.Error("usage")
 
 // run parses flags, starts the simulation and serves until ctx ends.
 func run(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {

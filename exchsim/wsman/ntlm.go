@@ -36,7 +36,7 @@ const (
 	ntlmNegotiate56             = 0x80000000
 )
 
-var ntlmSignature = []byte("NTLMSSP\x00")
+const ntlmSignature = "NTLMSSP\x00"
 
 // ntlmIdentity is what the server tells clients about itself in the CHALLENGE.
 type ntlmIdentity struct {
@@ -48,7 +48,7 @@ type ntlmIdentity struct {
 
 // ntlmMessageType returns the type (1, 2, 3) of an NTLM message, or an error.
 func ntlmMessageType(msg []byte) (uint32, error) {
-	if len(msg) < 12 || !bytes.Equal(msg[:8], ntlmSignature) {
+	if len(msg) < 12 || string(msg[:8]) != ntlmSignature {
 		return 0, errors.New("not an NTLMSSP message")
 	}
 	return binary.LittleEndian.Uint32(msg[8:12]), nil

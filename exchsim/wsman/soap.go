@@ -2,12 +2,12 @@ package wsman
 
 import (
 	"encoding/xml"
-	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/exmaintd/exmaintd/sentinel"
 )
 
 // Namespace URIs (MS-WSMV); requests are matched by these, never by prefix.
@@ -117,7 +117,7 @@ type signalBody struct {
 
 // errMalformed marks a request the server cannot parse (answered with a w:InvalidMessageInformation-like
 // fault, as WinRM answers garbage).
-var errMalformed = errors.New("malformed WS-Management request")
+const errMalformed = sentinel.Error("malformed WS-Management request")
 
 // parseRequest decodes a request envelope. It never panics on any input (FuzzParseRequest).
 func parseRequest(data []byte) (*request, error) {
@@ -151,34 +151,65 @@ func (h *requestHeader) option(name string) string {
 	return ""
 }
 
-// durationRE matches the xs:duration forms WinRM clients send: PT60S, PT60.000S, PT1M30S, PT2H, P0DT1H.
-var durationRE = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$`)
-
-// parseDuration parses an xs:duration as used in OperationTimeout and IdleTimeOut.
+// parseDuration parses an xs:duration as used in OperationTimeout and IdleTimeOut, in the forms WinRM
+// clients send: PT60S, PT60.000S, PT1M30S, PT2H, P0DT1H (days, then T and hours, minutes, seconds in order).
 func parseDuration(s string) (time.Duration, error) {
-	m := durationRE.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil || s == "P" || s == "PT" {
-		return 0, fmt.Errorf("invalid xs:duration %q", s)
+	bad := fmt.Errorf("invalid xs:duration %q", s)
+	rest, ok := strings.CutPrefix(strings.TrimSpace(s), "P")
+	if !ok || rest == "" {
+		return 0, bad
+	}
+	datePart, timePart, hasT := strings.Cut(rest, "T")
+	if hasT && timePart == "" {
+		return 0, bad
 	}
 	var d time.Duration
-	units := []time.Duration{24 * time.Hour, time.Hour, time.Minute}
-	for i, u := range units {
-		if m[i+1] != "" {
-			n, err := strconv.ParseInt(m[i+1], 10, 32)
-			if err != nil {
-				return 0, fmt.Errorf("invalid xs:duration %q: %w", s, err)
-			}
-			d += time.Duration(n) * u
+	if datePart != "" {
+		n, ok := strings.CutSuffix(datePart, "D")
+		days, err := strconv.ParseUint(n, 10, 31)
+		if !ok || !digits(n) || err != nil {
+			return 0, bad
 		}
+		d += time.Duration(days) * 24 * time.Hour
 	}
-	if m[4] != "" {
-		f, err := strconv.ParseFloat(m[4], 64)
+	for _, u := range []struct {
+		designator string
+		unit       time.Duration
+	}{{"H", time.Hour}, {"M", time.Minute}} {
+		n, after, found := strings.Cut(timePart, u.designator)
+		if !found {
+			continue
+		}
+		v, err := strconv.ParseUint(n, 10, 31)
+		if !digits(n) || err != nil {
+			return 0, bad
+		}
+		d += time.Duration(v) * u.unit
+		timePart = after
+	}
+	if timePart != "" {
+		n, ok := strings.CutSuffix(timePart, "S")
+		whole, frac, hasFrac := strings.Cut(n, ".")
+		if !ok || !digits(whole) || (hasFrac && !digits(frac)) {
+			return 0, bad
+		}
+		f, err := strconv.ParseFloat(n, 64)
 		if err != nil || f > 1e7 {
-			return 0, fmt.Errorf("invalid xs:duration %q", s)
+			return 0, bad
 		}
 		d += time.Duration(f * float64(time.Second))
 	}
 	return d, nil
+}
+
+// digits reports whether s is a non-empty run of ASCII digits.
+func digits(s string) bool {
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // formatDuration writes a duration the way Windows does in rsp:IdleTimeOut (PT7200.000S).
