@@ -93,6 +93,36 @@ func Load(src Source, getenv func(string) string) (Value, error) {
 	}
 }
 
+// LoadBytes reads binary secret material (a Kerberos keytab) from a file or a systemd credential, exactly
+// as stored: nothing is trimmed. An environment variable cannot hold it.
+func LoadBytes(src Source, getenv func(string) string) ([]byte, error) {
+	switch {
+	case src.Env != "":
+		return nil, fmt.Errorf("secret: environment variable %s: binary material must come from a file or a credential", src.Env)
+	case src.File != "" && src.Credential != "":
+		return nil, errors.New("more than one secret source set (want exactly one of file, credential)")
+	case src.Credential != "":
+		dir := getenv("CREDENTIALS_DIRECTORY")
+		if dir == "" {
+			return nil, fmt.Errorf("secret: credential %q: $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit?)", src.Credential)
+		}
+		if strings.ContainsAny(src.Credential, `/\`) {
+			return nil, fmt.Errorf("secret: credential name %q must not contain a path separator", src.Credential)
+		}
+		src.File = filepath.Join(dir, src.Credential)
+	case src.File == "":
+		return nil, ErrNoSource
+	}
+	b, err := os.ReadFile(src.File)
+	if err != nil {
+		return nil, fmt.Errorf("secret: %w", err)
+	}
+	if len(b) == 0 {
+		return nil, fmt.Errorf("secret: %s is empty", src.File)
+	}
+	return b, nil
+}
+
 func readFile(path string) (Value, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -70,3 +70,26 @@ func TestLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadBytes: binary material (a keytab ending in a newline byte) is read exactly, from a file or a
+// credential; an environment variable or no source is an error.
+func TestLoadBytes(t *testing.T) {
+	dir := t.TempDir()
+	raw := []byte{0x05, 0x02, 0x00, '\n'}
+	if err := os.WriteFile(filepath.Join(dir, "kt"), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"CREDENTIALS_DIRECTORY": dir}
+	getenv := func(k string) string { return env[k] }
+	for _, src := range []Source{{File: filepath.Join(dir, "kt")}, {Credential: "kt"}} {
+		b, err := LoadBytes(src, getenv)
+		if err != nil || string(b) != string(raw) {
+			t.Errorf("LoadBytes(%+v) = %q, %v; want %q", src, b, err, raw)
+		}
+	}
+	for _, src := range []Source{{}, {Env: "KT"}, {Credential: "../kt"}, {File: filepath.Join(dir, "missing")}, {File: "a", Credential: "b"}} {
+		if _, err := LoadBytes(src, getenv); err == nil {
+			t.Errorf("LoadBytes(%+v): no error", src)
+		}
+	}
+}
