@@ -43,6 +43,9 @@ type Options struct {
 	// CertMappings turn on certificate authentication (HTTPS only) with these client-certificate
 	// mappings on every server (wsman.ClientCertificate makes a certificate and its mapping).
 	CertMappings []wsman.CertMapping
+	// Kerberos turns on Kerberos on every server; its keytab must hold each server's HTTP/<fqdn> key
+	// (exchsim/kdc makes one with a real KDC).
+	Kerberos *wsman.Kerberos
 	// Cost overrides the scenario's [cost] profile when not zero.
 	Cost cost.Profile
 	// Clock drives the model (queues draining, reboots, jobs); default the wall clock. With an
@@ -154,7 +157,7 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 		}
 		h := &host{sim: s, ep: Endpoint{Name: sv.Name, Fqdn: sv.Fqdn, Host: bindHost, Port: port, HTTPS: o.HTTPS}}
 		h.wsman = wsman.New(wsman.Config{Host: sv.Name, FQDN: sv.Fqdn, Domain: domain, DNSDomain: dnsDomain, User: user, Password: password,
-			AllowUnencrypted: !o.RequireEncryption, CertMappings: o.CertMappings, RTT: o.Cost.RTT, ShellCreate: o.Cost.ShellCreate, Logger: o.Logger,
+			AllowUnencrypted: !o.RequireEncryption, CertMappings: o.CertMappings, Kerberos: o.Kerberos, RTT: o.Cost.RTT, ShellCreate: o.Cost.ShellCreate, Logger: o.Logger,
 			Launcher: wsman.LauncherFunc(func(ctx context.Context, req wsman.CommandRequest, stdin io.Reader, stdout, stderr io.Writer) int {
 				return s.rt.RunCommand(ctx, ps.Process{Host: req.Host, User: req.User, Command: req.Command, Args: req.Arguments, Stdin: stdin, Stdout: stdout, Stderr: stderr})
 			})})

@@ -3,9 +3,12 @@
 #   python3-winrm           an independent WinRM client that checks exchsim (winrm-protocol.md §4)
 #   prometheus              promtool (rule unit tests, metric lint) and the server for the end-to-end test
 #   prometheus-alertmanager the Alertmanager the end-to-end test sends alerts to and creates silences in
+#   krb5-kdc, krb5-admin-server  a real MIT KDC (krb5kdc, kdb5_util, kadmin.local) for the Kerberos tests
+#   krb5-user, python3-requests-kerberos  kinit and python3-winrm's kerberos transport, to check exchsim's
+#                           Kerberos acceptor with a client nobody here wrote
 # Services are not started: a policy-rc.d refuses it, the tests start their own on loopback.
 set -euo pipefail
-pkgs=(python3-winrm prometheus prometheus-alertmanager)
+pkgs=(python3-winrm prometheus prometheus-alertmanager krb5-kdc krb5-admin-server krb5-user python3-requests-kerberos)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -23,6 +23,8 @@ type Options struct {
 	Cost     cost.Profile
 	// CertMappings turn on certificate authentication (with HTTPS); see wsman.ClientCertificate.
 	CertMappings []wsman.CertMapping
+	// Kerberos turns on Kerberos (see exchsim/kdc).
+	Kerberos *wsman.Kerberos
 }
 
 // Start starts exchsim on 127.0.0.1 with free ports and stops it when the test ends.
@@ -36,7 +38,7 @@ func Start(tb testing.TB, o Options) *exchsim.Sim {
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sim, err := exchsim.Start(ctx, exchsim.Options{Scenario: sc, Listen: "127.0.0.1:0", HTTPS: o.HTTPS, Cost: o.Cost, CertMappings: o.CertMappings, Logger: slog.New(slog.DiscardHandler)})
+	sim, err := exchsim.Start(ctx, exchsim.Options{Scenario: sc, Listen: "127.0.0.1:0", HTTPS: o.HTTPS, Cost: o.Cost, CertMappings: o.CertMappings, Kerberos: o.Kerberos, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		cancel()
 		tb.Fatal(err)

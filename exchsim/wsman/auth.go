@@ -10,6 +10,10 @@ import (
 	"sync"
 )
 
+// ntlmBase64Prefix starts every base64-encoded NTLM message ("NTLMSSP\x00"): a Negotiate token that starts
+// otherwise is Kerberos (SPNEGO).
+const ntlmBase64Prefix = "TlRMTVNT"
+
 // connState is per TCP connection: HTTP.sys binds NTLM authentication to the connection, so a client that
 // authenticated once sends later requests on that connection without an Authorization header.
 type connState struct {
@@ -62,6 +66,25 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, b
 			return user, true
 		}
 		s.logger.Info("certificate authentication failed", "err", err)
+	case strings.EqualFold(scheme, "Negotiate") && s.cfg.Kerberos != nil && !strings.HasPrefix(strings.TrimSpace(payload), ntlmBase64Prefix):
+		if !encrypted && !s.cfg.AllowUnencrypted {
+			s.logger.Info("refused unencrypted Kerberos request (AllowUnencrypted is false)")
+			break
+		}
+		token, err := base64.StdEncoding.DecodeString(strings.TrimSpace(payload))
+		if err != nil {
+			break
+		}
+		user, reply, err := s.kerberosAuthenticate(token)
+		if err != nil {
+			s.logger.Info("Kerberos authentication failed", "err", err)
+			break
+		}
+		w.Header().Set("WWW-Authenticate", "Negotiate "+reply) // mutual authentication
+		cs.mu.Lock()
+		cs.user = user // HTTP.sys binds Kerberos authentication to the connection too
+		cs.mu.Unlock()
+		return user, true
 	case (strings.EqualFold(scheme, "Negotiate") || strings.EqualFold(scheme, "NTLM")) && !s.cfg.DisableNTLM:
 		if user, ok := s.ntlmStep(w, cs, scheme, strings.TrimSpace(payload), encrypted); ok {
 			return user, true
@@ -149,7 +172,7 @@ func (s *Server) userMatches(user, domain string) bool {
 
 // challenge answers 401 with the schemes this listener offers, like WinRM does (empty body).
 func (s *Server) challenge(w http.ResponseWriter) {
-	if !s.cfg.DisableNTLM {
+	if !s.cfg.DisableNTLM || s.cfg.Kerberos != nil {
 		w.Header().Add("WWW-Authenticate", "Negotiate")
 	}
 	if !s.cfg.DisableBasic {

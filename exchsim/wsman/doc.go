@@ -12,9 +12,11 @@
 // (refused over plain HTTP unless AllowUnencrypted, as Windows does), NTLMv2 verified against the configured
 // password and bound to the TCP connection as HTTP.sys binds it, HTTPS, and client certificates over HTTPS
 // (the https/mutual Authorization header, checked against WinRM certificate mappings: issuer thumbprint and
-// signature, UPN subject pattern, validity, clientAuth; the request runs as the mapped local account).
+// signature, UPN subject pattern, validity, clientAuth; the request runs as the mapped local account), and
+// Kerberos in Negotiate (the ticket for HTTP/<FQDN> checked with the service keytab, the reply carrying the
+// AP-REP of mutual authentication, SPNEGO-wrapped or bare as the request was).
 //
-// Not modelled: Kerberos, CredSSP, message-level encryption (clients must use HTTPS or AllowUnencrypted),
+// Not modelled: CredSSP, message-level encryption (clients must use HTTPS or AllowUnencrypted),
 // TLS renegotiation for the client certificate (a Go server asks for it in the handshake), the Enumerate/Get/Put resources (WMI), PowerShell remoting (PSRP: the
 // Microsoft.PowerShell resource URIs), WINRS_CODEPAGE 437 re-encoding (output bytes are passed through: exact
 // for ASCII, which is all exmaintd reads), and the inbound MaxEnvelopeSizekb limit.

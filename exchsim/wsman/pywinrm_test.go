@@ -9,11 +9,21 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jcmturner/gokrb5/v8/keytab"
+
+	"github.com/exmaintd/exmaintd/exchsim/kdc"
 )
 
 // pywinrm runs testdata/pywinrm_client.py with Debian's /usr/bin/python3 (the system one: the winrm module
 // is a Debian package, python3-winrm, not a pip install).
 func pywinrm(t *testing.T, l *listener, transport, user, password string, command ...string) map[string]any {
+	t.Helper()
+	return pywinrmEnv(t, l, nil, transport, user, password, command...)
+}
+
+// pywinrmEnv is pywinrm with extra environment variables (Kerberos: KRB5_CONFIG, KRB5CCNAME).
+func pywinrmEnv(t *testing.T, l *listener, env []string, transport, user, password string, command ...string) map[string]any {
 	t.Helper()
 	py := "/usr/bin/python3"
 	if err := exec.Command(py, "-c", "import winrm").Run(); err != nil {
@@ -50,7 +60,7 @@ activate = 1
 	endpoint := fmt.Sprintf("%s://%s:%d/wsman", scheme, l.host, l.port)
 	args := append([]string{filepath.Join("testdata", "pywinrm_client.py"), endpoint, transport, user, password, ca}, command...)
 	cmd := exec.CommandContext(t.Context(), py, args...)
-	cmd.Env = append(os.Environ(), "OPENSSL_CONF="+cnf)
+	cmd.Env = append(append(os.Environ(), "OPENSSL_CONF="+cnf), env...)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("pywinrm: %v\n%s", err, out)
@@ -126,5 +136,44 @@ func TestPywinrmCertificate(t *testing.T) {
 	})
 	if res := pywinrm(t, other, "certificate", certFile, keyFile, "whoami"); res["error"] != "InvalidCredentialsError" {
 		t.Fatalf("unmapped subject: %v, want InvalidCredentialsError", res)
+	}
+}
+
+// TestPywinrmKerberos: python3-winrm's kerberos transport (requests-kerberos, MIT GSSAPI, a ticket from a
+// real KDC obtained with kinit) against the listener's Kerberos acceptor; a ticket for another server's
+// principal is refused.
+func TestPywinrmKerberos(t *testing.T) {
+	if _, err := exec.LookPath("kinit"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("kinit missing (Debian package krb5-user)")
+		}
+		t.Skip("kinit missing (Debian package krb5-user)")
+	}
+	if err := exec.Command("/usr/bin/python3", "-c", "import requests_kerberos").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("requests_kerberos is not importable: %v (Debian package python3-requests-kerberos)", err)
+		}
+		t.Skipf("requests_kerberos is not importable (Debian package python3-requests-kerberos): %v", err)
+	}
+	k := kdc.Start(t, kdc.Options{Realm: "EXLAB.LOCAL", Users: map[string]string{testUser: testPassword},
+		Services: []string{"HTTP/ex01.exlab.local", "HTTP/ex02.exlab.local"}, KeytabUsers: []string{testUser}})
+	kt, err := keytab.Load(k.KeytabPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccache := "FILE:" + filepath.Join(t.TempDir(), "ccache")
+	env := []string{"KRB5_CONFIG=" + k.Krb5Conf, "KRB5CCNAME=" + ccache}
+	kinit := exec.CommandContext(t.Context(), "kinit", "-k", "-t", k.UserKeytabPath, testUser+"@EXLAB.LOCAL")
+	kinit.Env = append(os.Environ(), env...)
+	if out, err := kinit.CombinedOutput(); err != nil {
+		t.Fatalf("kinit: %v: %s", err, out)
+	}
+	l := startServer(t, false, func(c *Config) { c.Kerberos = &Kerberos{Keytab: kt, Realm: "EXLAB.LOCAL"} })
+	res := pywinrmEnv(t, l, env, "kerberos", "ex01.exlab.local", "-", "whoami")
+	if res["error"] != nil || res["stdout"] != "exlab\\administrator\r\n" {
+		t.Fatalf("kerberos: %v", res)
+	}
+	if res := pywinrmEnv(t, l, env, "kerberos", "ex02.exlab.local", "-", "whoami"); res["error"] == nil {
+		t.Fatalf("a ticket for HTTP/ex02 was accepted by ex01: %v", res)
 	}
 }

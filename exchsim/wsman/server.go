@@ -36,6 +36,8 @@ type Config struct {
 	// https/mutual Authorization header is authenticated by its TLS client certificate. The listener's TLS
 	// configuration must ask for client certificates (tls.RequestClientCert).
 	CertMappings []CertMapping
+	// Kerberos turns on Kerberos in Negotiate (nil: Negotiate means NTLM only).
+	Kerberos *Kerberos
 	// MaxShellsPerUser is the shell quota (Windows Server 2012+ default 30).
 	MaxShellsPerUser int
 	// IdleTimeout is the default shell idle timeout (Windows default 7200 s); a shell not used for that

@@ -2,6 +2,8 @@
 
 Usage: pywinrm_client.py ENDPOINT TRANSPORT USER PASSWORD CA_FILE_OR_- COMMAND [ARG...]
 With TRANSPORT "certificate", USER and PASSWORD are the client certificate's and its key's PEM files.
+With TRANSPORT "kerberos", USER is the listener's host name for the service principal (HTTP/USER) and the
+ticket comes from the credential cache in $KRB5CCNAME (kinit); PASSWORD is ignored.
 Prints one JSON line: {"stdout": ..., "stderr": ..., "code": N} or {"error": TYPE, "message": ...}.
 Uses winrm.protocol.Protocol directly: Session.run_ps in 0.3.0 raises TypeError whenever stderr is non-empty
 (pywinrm #285, winrm-protocol.md §3).
@@ -19,6 +21,8 @@ def main():
               operation_timeout_sec=5, read_timeout_sec=10, message_encryption="never")
     if transport == "certificate":
         kw.update(username=None, password=None, cert_pem=user, cert_key_pem=password)
+    if transport == "kerberos":
+        kw.update(username=None, password=None, kerberos_hostname_override=user)
     if ca != "-":
         kw["ca_trust_path"] = ca
     try:
