@@ -28,7 +28,18 @@ type Endpoint struct {
 	Password              secret.Value
 	ClientCertPEM         []byte // AuthCertificate
 	ClientKeyPEM          []byte
-	AllowUnencryptedBasic bool // Basic over plain HTTP (lab use only)
+	AllowUnencryptedBasic bool      // Basic over plain HTTP (lab use only)
+	Kerberos              *Kerberos // AuthKerberos
+}
+
+// Kerberos is how to get tickets for AuthKerberos: the user (Endpoint.User, without realm) logs in with
+// Endpoint.Password or, when Keytab is set, with its keys (a service account's keytab: no password to
+// store), at the KDCs that Krb5Conf names.
+type Kerberos struct {
+	Realm    string // e.g. EXLAB.LOCAL
+	Krb5Conf string // krb5.conf text (KDCs, realm mapping)
+	SPN      string // service principal of the listener; default HTTP/<TLSServerName or Host>
+	Keytab   []byte // optional: the user's keytab (binary, MIT format)
 }
 
 // Modes of running operations.

@@ -97,7 +97,12 @@ func TestNewRefusesUnsafeSettings(t *testing.T) {
 	}{
 		{"basic over http", func(e *exchange.Endpoint) { e.Auth = exchange.AuthBasic }, exchange.Options{}, "in clear"},
 		{"certificate over http", func(e *exchange.Endpoint) { e.Auth = exchange.AuthCertificate }, exchange.Options{}, "https"},
-		{"unknown auth", func(e *exchange.Endpoint) { e.Auth = "kerberos" }, exchange.Options{}, `unknown auth "kerberos"`},
+		{"unknown auth", func(e *exchange.Endpoint) { e.Auth = "credssp" }, exchange.Options{}, `unknown auth "credssp"`},
+		{"kerberos without realm", func(e *exchange.Endpoint) { e.Auth = exchange.AuthKerberos }, exchange.Options{}, "needs a realm"},
+		{"kerberos without secret", func(e *exchange.Endpoint) {
+			e.Auth, e.Password = exchange.AuthKerberos, secret.Value{}
+			e.Kerberos = &exchange.Kerberos{Realm: "EXLAB.LOCAL", Krb5Conf: "[libdefaults]\n default_realm = EXLAB.LOCAL\n"}
+		}, exchange.Options{}, "needs a password or a keytab"},
 		{"bad name", func(e *exchange.Endpoint) { e.Auth = exchange.AuthNTLM; e.Name = "EX'01" }, exchange.Options{}, "server identity"},
 		{"no port", func(e *exchange.Endpoint) { e.Auth = exchange.AuthNTLM; e.Port = 0 }, exchange.Options{}, "port"},
 		{"bad mode", func(e *exchange.Endpoint) { e.Auth = exchange.AuthNTLM }, exchange.Options{Mode: "psrp"}, `mode "psrp"`},

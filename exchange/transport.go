@@ -26,6 +26,7 @@ const (
 	AuthBasic       = "basic"       // HTTPS only (refused over HTTP unless AllowUnencryptedBasic)
 	AuthNTLM        = "ntlm"        // HTTP or HTTPS; the SOAP body is not sealed over HTTP
 	AuthCertificate = "certificate" // HTTPS with a TLS client certificate mapped to a user on the server
+	AuthKerberos    = "kerberos"    // SPNEGO with a Kerberos ticket (a domain account); the SOAP body is not sealed over HTTP
 )
 
 // maxReply bounds one WS-Management response body (Windows' MaxEnvelopeSizekb is 500 KB by default).
@@ -62,6 +63,7 @@ type transport struct {
 	http     *http.Client
 	logger   *slog.Logger
 	observe  RequestObserver
+	krb      *kerberosAuth // AuthKerberos
 	// mu serialises requests: go-ntlmssp's handshake breaks when another request runs on the pool meanwhile,
 	// and the session protocol is strictly request/reply anyway.
 	mu sync.Mutex
@@ -78,6 +80,10 @@ func newTransport(e Endpoint, logger *slog.Logger, observe RequestObserver) (*tr
 			return nil, fmt.Errorf("server %s: auth %q over plain HTTP would send the password in clear: use https = true or auth = %q", e.Name, e.Auth, AuthNTLM)
 		}
 	case AuthNTLM:
+	case AuthKerberos:
+		if e.Kerberos == nil || e.Kerberos.Realm == "" || e.Kerberos.Krb5Conf == "" {
+			return nil, fmt.Errorf("server %s: auth %q needs a realm and a krb5.conf", e.Name, e.Auth)
+		}
 	case AuthCertificate:
 		if !e.HTTPS {
 			return nil, fmt.Errorf("server %s: auth %q needs https = true", e.Name, e.Auth)
@@ -86,7 +92,7 @@ func newTransport(e Endpoint, logger *slog.Logger, observe RequestObserver) (*tr
 			return nil, fmt.Errorf("server %s: auth %q needs a client certificate and key", e.Name, e.Auth)
 		}
 	default:
-		return nil, fmt.Errorf("server %s: unknown auth %q (want %s, %s or %s)", e.Name, e.Auth, AuthBasic, AuthNTLM, AuthCertificate)
+		return nil, fmt.Errorf("server %s: unknown auth %q (want %s, %s, %s or %s)", e.Name, e.Auth, AuthBasic, AuthNTLM, AuthKerberos, AuthCertificate)
 	}
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: e.TLSServerName, InsecureSkipVerify: e.InsecureSkipVerify} //nolint:gosec // only when the operator sets insecure_skip_verify
 	if len(e.CACertPEM) > 0 {
@@ -119,12 +125,20 @@ func newTransport(e Endpoint, logger *slog.Logger, observe RequestObserver) (*tr
 	if e.Auth == AuthNTLM {
 		rt = ntlmssp.Negotiator{RoundTripper: noClearBasic{base}}
 	}
-	return &transport{
+	t := &transport{
 		server: e.Name, url: fmt.Sprintf("%s://%s/wsman", scheme, net.JoinHostPort(e.Host, fmt.Sprint(e.Port))),
 		scheme: e.Auth, user: e.User, password: e.Password,
 		http:   &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		logger: logger, observe: observe,
-	}, nil
+	}
+	if e.Auth == AuthKerberos {
+		k, err := newKerberos(e)
+		if err != nil {
+			return nil, err
+		}
+		t.krb = k
+	}
+	return t, nil
 }
 
 // noClearBasic stops go-ntlmssp from falling back to Basic (it does when the server offers no NTLM) over
@@ -138,7 +152,12 @@ func (n noClearBasic) RoundTrip(r *http.Request) (*http.Response, error) {
 	return n.RoundTripper.RoundTrip(r)
 }
 
-func (t *transport) close() { t.http.CloseIdleConnections() }
+func (t *transport) close() {
+	t.http.CloseIdleConnections()
+	if t.krb != nil {
+		t.krb.close()
+	}
+}
 
 // post sends one SOAP message and returns the response body of a 200. Everything else is an error: *Fault
 // (a WS-Management fault or another HTTP status), *AuthError, *ProtocolError, *TransportError, or the
@@ -175,6 +194,15 @@ func (t *transport) postOnce(ctx context.Context, verb, body string) ([]byte, er
 		req.SetBasicAuth(t.user, t.password.Reveal())
 	case AuthCertificate:
 		req.Header.Set("Authorization", "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual")
+	case AuthKerberos:
+		// Every request carries a fresh authenticator for the cached service ticket: no 401 round trip, and
+		// a new connection (the pool may open one) is authenticated by its first request.
+		if err := t.krb.authorize(req); err != nil {
+			if t.krb.transient(err) {
+				return nil, &TransportError{Server: t.server, Verb: verb, Err: scrub(err, t.password)}
+			}
+			return nil, &AuthError{Server: t.server, Scheme: t.scheme, Detail: scrub(err, t.password).Error()}
+		}
 	}
 	resp, err := t.http.Do(req)
 	if err != nil {

@@ -1,0 +1,124 @@
+package exchange_test
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/jcmturner/gokrb5/v8/keytab"
+
+	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/exchsim/kdc"
+	"github.com/exmaintd/exmaintd/exchsim/simtest"
+	"github.com/exmaintd/exmaintd/exchsim/wsman"
+	"github.com/exmaintd/exmaintd/secret"
+)
+
+// kerberosSim starts a real MIT KDC for EXLAB.LOCAL (the user and every server's HTTP/<fqdn> principal)
+// and exchsim accepting Kerberos with the servers' keytab.
+func kerberosSim(tb testing.TB, https bool) (*exchsim.Sim, *kdc.KDC) {
+	tb.Helper()
+	probe := simtest.Start(tb, simtest.Options{}) // the scenario's names and credentials
+	var services []string
+	for _, e := range probe.Servers() {
+		services = append(services, "HTTP/"+strings.ToLower(e.Fqdn))
+	}
+	realm := "EXLAB.LOCAL"
+	k := kdc.Start(tb, kdc.Options{Realm: realm, Users: map[string]string{probe.User(): probe.Password(), "someone": "0ther-Pass"}, Services: services,
+		KeytabUsers: []string{probe.User()}})
+	kt, err := keytab.Load(k.KeytabPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return simtest.Start(tb, simtest.Options{HTTPS: https, Kerberos: &wsman.Kerberos{Keytab: kt, Realm: realm}}), k
+}
+
+func kerberosEndpoint(tb testing.TB, sim *exchsim.Sim, k *kdc.KDC, server string) exchange.Endpoint {
+	tb.Helper()
+	conf, err := os.ReadFile(k.Krb5Conf)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ep := endpoint(tb, sim, server, exchange.AuthKerberos)
+	ep.User = sim.User()
+	ep.Kerberos = &exchange.Kerberos{Realm: k.Realm, Krb5Conf: string(conf)}
+	return ep
+}
+
+// TestKerberos: a domain account authenticates with a Kerberos ticket from a real KDC (SPNEGO), over HTTP
+// and HTTPS, in session mode (a write and its read-back) and command mode.
+func TestKerberos(t *testing.T) {
+	for _, https := range []bool{false, true} {
+		sim, k := kerberosSim(t, https)
+		for _, mode := range []string{exchange.ModeSession, exchange.ModeCommand} {
+			c := newClient(t, kerberosEndpoint(t, sim, k, "EX01"), exchange.Options{Mode: mode})
+			if err := c.SetComponentState(t.Context(), "EX01", "HubTransport", "Draining", "Maintenance"); err != nil {
+				t.Fatalf("https=%v %s: %v", https, mode, err)
+			}
+			if err := c.SetComponentState(t.Context(), "EX01", "HubTransport", "Active", "Maintenance"); err != nil {
+				t.Fatalf("https=%v %s: %v", https, mode, err)
+			}
+			if _, err := c.Queues(t.Context(), "EX01"); err != nil {
+				t.Fatalf("https=%v %s: %v", https, mode, err)
+			}
+		}
+	}
+}
+
+// TestKerberosKeytab: a service account logs in with its keytab; no password is configured.
+func TestKerberosKeytab(t *testing.T) {
+	sim, k := kerberosSim(t, true)
+	kt, err := os.ReadFile(k.UserKeytabPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := kerberosEndpoint(t, sim, k, "EX02")
+	ep.Password = secret.Value{}
+	ep.Kerberos.Keytab = kt
+	if _, err := newClient(t, ep, exchange.Options{}).Queues(t.Context(), "EX02"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKerberosRefusals: a wrong password, an account the listener does not accept, a ticket for another
+// server and an unreachable KDC each end in a clear error, the first three without retries.
+func TestKerberosRefusals(t *testing.T) {
+	sim, k := kerberosSim(t, false)
+	tests := []struct {
+		name      string
+		edit      func(*exchange.Endpoint)
+		wantAuth  bool
+		wantInErr string
+	}{
+		{"wrong password", func(ep *exchange.Endpoint) { ep.Password = secret.New("nope") }, true, "PREAUTH"},
+		{"other account", func(ep *exchange.Endpoint) { ep.User, ep.Password = "someone", secret.New("0ther-Pass") }, true, "401"},
+		{"ticket for another server", func(ep *exchange.Endpoint) { ep.Kerberos.SPN = "HTTP/ex02.exlab.local" }, true, "401"},
+		{"user in another realm", func(ep *exchange.Endpoint) { ep.User = "administrator@OTHER.LOCAL" }, false, "not in realm"},
+		{"KDC unreachable", func(ep *exchange.Endpoint) {
+			ep.Kerberos.Krb5Conf = strings.ReplaceAll(ep.Kerberos.Krb5Conf, k.Addr, "127.0.0.1:1")
+		}, false, "Networking_Error"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ep := kerberosEndpoint(t, sim, k, "EX01")
+			tc.edit(&ep)
+			c, err := exchange.New(ep, exchange.Options{Attempts: 2})
+			if err == nil {
+				t.Cleanup(func() { _ = c.Close() })
+				_, err = c.Queues(t.Context(), "EX01")
+			}
+			var ae *exchange.AuthError
+			if err == nil || errors.As(err, &ae) != tc.wantAuth || !strings.Contains(err.Error(), tc.wantInErr) {
+				t.Fatalf("err = %v; want auth error %v containing %q", err, tc.wantAuth, tc.wantInErr)
+			}
+			if c != nil && tc.wantAuth && c.Stats().Retries != 0 {
+				t.Errorf("an authentication failure was retried %d times", c.Stats().Retries)
+			}
+			if strings.Contains(err.Error(), ep.Password.Reveal()) {
+				t.Errorf("error contains the password: %v", err)
+			}
+		})
+	}
+}
