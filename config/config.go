@@ -55,6 +55,11 @@ type WinRM struct {
 	ReadTimeout        Duration `toml:"read_timeout"`
 	WriteTimeout       Duration `toml:"write_timeout"`
 	Attempts           int      `toml:"attempts"`
+	// Kerberos (auth = "kerberos").
+	Realm    string `toml:"realm"`     // e.g. EXLAB.LOCAL
+	Krb5Conf string `toml:"krb5_conf"` // default /etc/krb5.conf
+	SPN      string `toml:"spn"`       // default HTTP/<fqdn>
+	Keytab   Secret `toml:"keytab"`    // the user's keytab instead of a password (file or credential)
 }
 
 // Steps is [steps]: thresholds and timings of steps and gates.

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,7 +56,7 @@ func TestProblems(t *testing.T) {
 		`bad.toml:2: daemon.state_dir: "relative/dir" must be an absolute directory`,
 		`bad.toml:3: daemon.log_level: "loud"`,
 		`bad.toml:4: daemon.recovery: "pray"`,
-		`bad.toml:7: winrm.auth: "kerberos"`,
+		`bad.toml:7: winrm.auth: "negotiate"`,
 		`bad.toml:9: winrm.password: set one of file, env, credential, not 2`,
 		`bad.toml:10: winrm.porrt: unknown key`,
 		`bad.toml:13: steps.drain_stall: 1h0m0s must be shorter than drain_timeout`,
@@ -106,4 +107,56 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("empty Problems")
 		}
 	})
+}
+
+// TestKerberos: auth = "kerberos" needs a realm and exactly one of password and keytab; the endpoint
+// carries krb5.conf, the keytab exactly as stored and the listener's HTTP/<fqdn> principal.
+func TestKerberos(t *testing.T) {
+	example, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	krb5 := filepath.Join(dir, "krb5.conf")
+	kt := filepath.Join(dir, "svc.keytab")
+	if err := os.WriteFile(krb5, []byte("[libdefaults]\n default_realm = EXLAB.LOCAL\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kt, []byte{5, 2, 0, '\n'}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := strings.Replace(string(example), `auth = "basic"`, `auth = "kerberos"`, 1)
+	for _, tc := range []struct {
+		name, from, to, want string
+	}{
+		{"no realm", "", "", `winrm.realm: auth = "kerberos" needs the realm`},
+		{"lower-case realm", "[winrm]", "[winrm]\nrealm = \"exlab.local\"\n", `winrm.realm: "exlab.local": want the Kerberos realm in upper case`},
+		{"password and keytab", "[winrm]", "[winrm]\nrealm = \"EXLAB.LOCAL\"\nkeytab = { file = \"/etc/exmaintd/svc.keytab\" }\n", "either password or keytab (not both)"},
+		{"keytab from env", "[winrm]", "[winrm]\nrealm = \"EXLAB.LOCAL\"\nkeytab = { env = \"KT\" }\n", "winrm.keytab: a keytab is binary"},
+		{"bad spn", "[winrm]", "[winrm]\nrealm = \"EXLAB.LOCAL\"\nspn = \"host/ex01\"\n", `winrm.spn: "host/ex01": want HTTP/<host>`},
+		{"relative krb5_conf", "[winrm]", "[winrm]\nrealm = \"EXLAB.LOCAL\"\nkrb5_conf = \"krb5.conf\"\n", `winrm.krb5_conf: "krb5.conf" must be an absolute path`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse("k.toml", strings.Replace(base, tc.from, tc.to, 1))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	src := strings.Replace(base, "[winrm]", fmt.Sprintf("[winrm]\nrealm = \"EXLAB.LOCAL\"\nkrb5_conf = %q\nkeytab = { file = %q }\n", krb5, kt), 1)
+	src = strings.Replace(src, "password = { credential = \"winrm-password\" }", "", 1)
+	src = strings.Replace(src, `ca_file = "/etc/exmaintd/exchange-ca.pem"`, "", 1)
+	src = strings.Replace(src, "[server.winrm]\n", "[server.winrm]\npassword = { file = \"/etc/exmaintd/winrm-password\" }\n", 1) // EX03 keeps NTLM
+	c, err := config.Parse("k.toml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, _, err := c.Endpoint("EX01", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.Auth != "kerberos" || ep.Kerberos == nil || ep.Kerberos.Realm != "EXLAB.LOCAL" || ep.Kerberos.SPN != "HTTP/ex01.exlab.local" ||
+		string(ep.Kerberos.Keytab) != "\x05\x02\x00\n" || !strings.Contains(ep.Kerberos.Krb5Conf, "default_realm") || ep.Password.Reveal() != "" {
+		t.Errorf("endpoint = %+v, kerberos %+v", ep, ep.Kerberos)
+	}
 }

@@ -118,13 +118,16 @@ func (c *Config) Merged(s Server) WinRM {
 		w.HTTPS = o.HTTPS
 	}
 	for _, f := range []struct{ dst, src *string }{{&w.Auth, &o.Auth}, {&w.User, &o.User}, {&w.CAFile, &o.CAFile}, {&w.ClientCertFile, &o.ClientCertFile},
-		{&w.ClientKeyFile, &o.ClientKeyFile}, {&w.Mode, &o.Mode}, {&w.Load, &o.Load}} {
+		{&w.ClientKeyFile, &o.ClientKeyFile}, {&w.Mode, &o.Mode}, {&w.Load, &o.Load}, {&w.Realm, &o.Realm}, {&w.Krb5Conf, &o.Krb5Conf}, {&w.SPN, &o.SPN}} {
 		if *f.src != "" {
 			*f.dst = *f.src
 		}
 	}
 	if o.Password != (Secret{}) {
 		w.Password = o.Password
+	}
+	if o.Keytab != (Secret{}) {
+		w.Keytab = o.Keytab
 	}
 	if o.InsecureSkipVerify != nil {
 		w.InsecureSkipVerify = o.InsecureSkipVerify
@@ -178,7 +181,12 @@ func (c *Config) Endpoint(name string, getenv func(string) string) (exchange.End
 	if ep.ClientKeyPEM, err = read("client_key_file", w.ClientKeyFile); err != nil {
 		return ep, exchange.Options{}, err
 	}
-	if w.Auth != exchange.AuthCertificate {
+	if w.Auth == exchange.AuthKerberos {
+		if ep.Kerberos, err = c.kerberos(s, w, getenv); err != nil {
+			return ep, exchange.Options{}, err
+		}
+	}
+	if w.Auth != exchange.AuthCertificate && (w.Auth != exchange.AuthKerberos || w.Keytab == (Secret{})) { // a keytab replaces the password
 		if ep.Password, err = LoadSecret(w.Password, getenv); err != nil {
 			return ep, exchange.Options{}, fmt.Errorf("server %s: winrm.password: %w", s.Name, err)
 		}
@@ -253,4 +261,30 @@ func (c *Config) Groups(w Window) [][]string {
 		groups = append(groups, []string{s})
 	}
 	return groups
+}
+
+// DefaultKrb5Conf is where the system's Kerberos configuration lives.
+const DefaultKrb5Conf = "/etc/krb5.conf"
+
+// kerberos reads what auth = "kerberos" needs for server s: krb5.conf, the keytab if one is configured, and
+// the listener's service principal (HTTP/<fqdn> unless spn is set).
+func (c *Config) kerberos(s Server, w WinRM, getenv func(string) string) (*exchange.Kerberos, error) {
+	path := w.Krb5Conf
+	if path == "" {
+		path = DefaultKrb5Conf
+	}
+	conf, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: winrm.krb5_conf: %w", s.Name, err)
+	}
+	k := &exchange.Kerberos{Realm: w.Realm, Krb5Conf: string(conf), SPN: w.SPN}
+	if k.SPN == "" {
+		k.SPN = "HTTP/" + strings.ToLower(c.FQDN(s))
+	}
+	if w.Keytab != (Secret{}) {
+		if k.Keytab, err = secret.LoadBytes(secret.Source{File: w.Keytab.File, Env: w.Keytab.Env, Credential: w.Keytab.Credential}, getenv); err != nil {
+			return nil, fmt.Errorf("server %s: winrm.keytab: %w", s.Name, err)
+		}
+	}
+	return k, nil
 }

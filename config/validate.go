@@ -94,8 +94,14 @@ func validateWinRM(col *collector, key string, w WinRM, top bool) {
 	if w.Port != 0 && (w.Port < 1 || w.Port > 65535) {
 		col.add(key+".port", "%d: want 1..65535", w.Port)
 	}
-	if w.Auth != "" && !slices.Contains([]string{exchange.AuthBasic, exchange.AuthNTLM, exchange.AuthCertificate}, w.Auth) {
-		col.add(key+".auth", "%q: want basic, ntlm or certificate", w.Auth)
+	if w.Auth != "" && !slices.Contains([]string{exchange.AuthBasic, exchange.AuthNTLM, exchange.AuthKerberos, exchange.AuthCertificate}, w.Auth) {
+		col.add(key+".auth", "%q: want basic, ntlm, kerberos or certificate", w.Auth)
+	}
+	if w.Realm != "" && (strings.ContainsAny(w.Realm, " \t/@\\") || w.Realm != strings.ToUpper(w.Realm)) {
+		col.add(key+".realm", "%q: want the Kerberos realm in upper case, e.g. EXLAB.LOCAL", w.Realm)
+	}
+	if w.SPN != "" && !strings.HasPrefix(w.SPN, "HTTP/") && !strings.HasPrefix(w.SPN, "WSMAN/") {
+		col.add(key+".spn", "%q: want HTTP/<host> (or WSMAN/<host>)", w.SPN)
 	}
 	if w.Mode != "" && w.Mode != exchange.ModeSession && w.Mode != exchange.ModeCommand {
 		col.add(key+".mode", "%q: want session or command", w.Mode)
@@ -106,7 +112,7 @@ func validateWinRM(col *collector, key string, w WinRM, top bool) {
 	if w.Attempts < 0 || w.Attempts > 10 {
 		col.add(key+".attempts", "%d: want 1..10", w.Attempts)
 	}
-	for k, f := range map[string]string{"ca_file": w.CAFile, "client_cert_file": w.ClientCertFile, "client_key_file": w.ClientKeyFile} {
+	for k, f := range map[string]string{"ca_file": w.CAFile, "client_cert_file": w.ClientCertFile, "client_key_file": w.ClientKeyFile, "krb5_conf": w.Krb5Conf} {
 		if f != "" && !filepath.IsAbs(f) {
 			col.add(key+"."+k, "%q must be an absolute path", f)
 		}
@@ -115,6 +121,10 @@ func validateWinRM(col *collector, key string, w WinRM, top bool) {
 		col.add(key+".operation_timeout", "%v must be shorter than read_timeout %v", w.OperationTimeout.Duration, w.ReadTimeout.Duration)
 	}
 	validateSecret(col, key+".password", w.Password, false)
+	validateSecret(col, key+".keytab", w.Keytab, false)
+	if w.Keytab.Env != "" {
+		col.add(key+".keytab", "a keytab is binary: use file or credential, not env")
+	}
 }
 
 func (c *Config) validateSteps(col *collector) {
@@ -174,7 +184,15 @@ func (c *Config) validateServers(col *collector) map[string]bool {
 		if w.Auth == exchange.AuthCertificate && (w.ClientCertFile == "" || w.ClientKeyFile == "") {
 			col.add(key+".winrm.client_cert_file", "auth = \"certificate\" needs client_cert_file and client_key_file")
 		}
-		if w.Auth != exchange.AuthCertificate && (w.User == "" || w.Password == (Secret{})) {
+		switch {
+		case w.Auth == exchange.AuthKerberos:
+			if w.Realm == "" {
+				col.add(key+".winrm.realm", "auth = \"kerberos\" needs the realm (e.g. EXLAB.LOCAL), in [winrm] or here")
+			}
+			if w.User == "" || (w.Password == (Secret{})) == (w.Keytab == (Secret{})) {
+				col.add(key+".winrm", "auth = \"kerberos\" needs user and either password or keytab (not both), in [winrm] or here")
+			}
+		case w.Auth != exchange.AuthCertificate && (w.User == "" || w.Password == (Secret{})):
 			col.add(key+".winrm", "auth %q needs user and password (file, env or credential), in [winrm] or here", w.Auth)
 		}
 	}
