@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -12,9 +13,9 @@ import (
 	"github.com/jcmturner/gokrb5/v8/spnego"
 )
 
-// kerberosAuth puts a SPNEGO Kerberos token on requests (gokrb5, already in the module graph through
-// masterzen/winrm). The client logs in once, keeps its TGT and the listener's service ticket, and logs in
-// again when they expire.
+// kerberosAuth puts a SPNEGO Kerberos token on the requests kerberosNegotiator chooses (gokrb5, already in
+// the module graph through masterzen/winrm). The client logs in once, keeps its TGT and the listener's
+// service ticket, and logs in again when they expire.
 type kerberosAuth struct {
 	mu  sync.Mutex // gokrb5's client cache is safe, but one login at a time is enough
 	cl  *client.Client
@@ -75,9 +76,51 @@ func (k *kerberosAuth) authorize(r *http.Request) error {
 	return nil
 }
 
-// transient reports whether a Kerberos failure is the KDC being unreachable (worth a retry), not a refusal.
-func (k *kerberosAuth) transient(err error) bool {
-	return strings.Contains(err.Error(), "Networking_Error")
+// kerberosError is a failure to get or use a ticket; transient when the KDC could not be reached (worth a
+// retry), otherwise a refusal (wrong password, unknown principal).
+type kerberosError struct {
+	err       error
+	transient bool
+}
+
+func (e *kerberosError) Error() string { return e.err.Error() }
+func (e *kerberosError) Unwrap() error { return e.err }
+
+// kerberosNegotiator authenticates connections, not requests, as HTTP.sys (and go-ntlmssp for NTLM) does:
+// a request goes out without credentials, and only a 401 offering Negotiate makes it go again with a
+// fresh authenticator. On a kept-alive connection that is once, instead of an AES round on both sides for
+// every request of a 30-minute drain.
+type kerberosNegotiator struct {
+	base http.RoundTripper
+	krb  *kerberosAuth
+}
+
+func (n kerberosNegotiator) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := n.base.RoundTrip(r)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || !offersNegotiate(resp) || r.GetBody == nil {
+		return resp, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16)) // keep the connection for the retry
+	_ = resp.Body.Close()
+	body, err := r.GetBody()
+	if err != nil {
+		return nil, err
+	}
+	again := r.Clone(r.Context())
+	again.Body = body
+	if err := n.krb.authorize(again); err != nil {
+		return nil, &kerberosError{err: err, transient: strings.Contains(err.Error(), "Networking_Error")}
+	}
+	return n.base.RoundTrip(again)
+}
+
+func offersNegotiate(resp *http.Response) bool {
+	for _, v := range resp.Header.Values("WWW-Authenticate") {
+		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(v)), "negotiate") {
+			return true
+		}
+	}
+	return false
 }
 
 func (k *kerberosAuth) close() { k.cl.Destroy() }

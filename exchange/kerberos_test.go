@@ -1,15 +1,18 @@
 package exchange_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jcmturner/gokrb5/v8/keytab"
 
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/exchsim/cost"
 	"github.com/exmaintd/exmaintd/exchsim/kdc"
 	"github.com/exmaintd/exmaintd/exchsim/simtest"
 	"github.com/exmaintd/exmaintd/exchsim/wsman"
@@ -18,7 +21,7 @@ import (
 
 // kerberosSim starts a real MIT KDC for EXLAB.LOCAL (the user and every server's HTTP/<fqdn> principal)
 // and exchsim accepting Kerberos with the servers' keytab.
-func kerberosSim(tb testing.TB, https bool) (*exchsim.Sim, *kdc.KDC) {
+func kerberosSim(tb testing.TB, https bool, profile ...cost.Profile) (*exchsim.Sim, *kdc.KDC) {
 	tb.Helper()
 	probe := simtest.Start(tb, simtest.Options{}) // the scenario's names and credentials
 	var services []string
@@ -32,7 +35,11 @@ func kerberosSim(tb testing.TB, https bool) (*exchsim.Sim, *kdc.KDC) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return simtest.Start(tb, simtest.Options{HTTPS: https, Kerberos: &wsman.Kerberos{Keytab: kt, Realm: realm}}), k
+	o := simtest.Options{HTTPS: https, Kerberos: &wsman.Kerberos{Keytab: kt, Realm: realm}}
+	if len(profile) > 0 {
+		o.Cost = profile[0]
+	}
+	return simtest.Start(tb, o), k
 }
 
 func kerberosEndpoint(tb testing.TB, sim *exchsim.Sim, k *kdc.KDC, server string) exchange.Endpoint {
@@ -64,6 +71,22 @@ func TestKerberos(t *testing.T) {
 				t.Fatalf("https=%v %s: %v", https, mode, err)
 			}
 		}
+	}
+}
+
+// TestKerberosAuthenticatesConnections: in a session, a connection is authenticated once (one 401, then a
+// ticket), not every request: 20 operations see as many 401s as connections were opened.
+func TestKerberosAuthenticatesConnections(t *testing.T) {
+	sim, k := kerberosSim(t, false)
+	c := newClient(t, kerberosEndpoint(t, sim, k, "EX01"), exchange.Options{})
+	for range 20 {
+		if _, err := c.Queues(t.Context(), "EX01"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := sim.Requests()
+	if req["unauthorized"] < 1 || req["unauthorized"] > 2 {
+		t.Errorf("%d unauthorized replies for 20 operations (requests %v); want one per connection", req["unauthorized"], req)
 	}
 }
 
@@ -119,6 +142,36 @@ func TestKerberosRefusals(t *testing.T) {
 			if strings.Contains(err.Error(), ep.Password.Reveal()) {
 				t.Errorf("error contains the password: %v", err)
 			}
+		})
+	}
+}
+
+// BenchmarkOperationKerberos: one operation in the persistent session with Kerberos, which authenticates
+// each connection once (kerberosNegotiator); compare BenchmarkOperation (NTLM).
+func BenchmarkOperationKerberos(b *testing.B) {
+	for _, prof := range []struct {
+		name string
+		p    cost.Profile
+	}{{"zero", cost.Profile{}}, {"realistic", cost.Realistic()}} {
+		b.Run(prof.name, func(b *testing.B) {
+			sim, k := kerberosSim(b, false, prof.p)
+			c := newClient(b, kerberosEndpoint(b, sim, k, "EX01"), exchange.Options{})
+			ctx := context.Background()
+			if _, err := c.Queues(ctx, "EX01"); err != nil {
+				b.Fatal(err)
+			}
+			sim.ResetRequests()
+			b.ResetTimer()
+			start := time.Now()
+			for range b.N {
+				if _, err := c.Queues(ctx, "EX01"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			per := time.Since(start) / time.Duration(b.N)
+			b.StopTimer()
+			b.ReportMetric(float64(winrmRequests(sim))/float64(b.N), "winrm-requests/op")
+			b.ReportMetric(float64(per-prof.p.Cmdlet-prof.p.RTT)/float64(time.Millisecond), "overhead-ms/op")
 		})
 	}
 }

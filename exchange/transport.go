@@ -137,6 +137,7 @@ func newTransport(e Endpoint, logger *slog.Logger, observe RequestObserver) (*tr
 			return nil, err
 		}
 		t.krb = k
+		t.http.Transport = kerberosNegotiator{base: rt, krb: k}
 	}
 	return t, nil
 }
@@ -194,20 +195,15 @@ func (t *transport) postOnce(ctx context.Context, verb, body string) ([]byte, er
 		req.SetBasicAuth(t.user, t.password.Reveal())
 	case AuthCertificate:
 		req.Header.Set("Authorization", "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual")
-	case AuthKerberos:
-		// Every request carries a fresh authenticator for the cached service ticket: no 401 round trip, and
-		// a new connection (the pool may open one) is authenticated by its first request.
-		if err := t.krb.authorize(req); err != nil {
-			if t.krb.transient(err) {
-				return nil, &TransportError{Server: t.server, Verb: verb, Err: scrub(err, t.password)}
-			}
-			return nil, &AuthError{Server: t.server, Scheme: t.scheme, Detail: scrub(err, t.password).Error()}
-		}
 	}
 	resp, err := t.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("winrm %s on %s: %w", verb, t.server, ctx.Err())
+		}
+		var ke *kerberosError
+		if errors.As(err, &ke) && !ke.transient {
+			return nil, &AuthError{Server: t.server, Scheme: t.scheme, Detail: scrub(ke.err, t.password).Error()}
 		}
 		return nil, &TransportError{Server: t.server, Verb: verb, Err: scrub(err, t.password)}
 	}
