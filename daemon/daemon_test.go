@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/exmaintd/exmaintd/api"
@@ -22,7 +23,9 @@ import (
 	"github.com/exmaintd/exmaintd/daemon"
 	"github.com/exmaintd/exmaintd/demo"
 	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/exchsim/kdc"
 	"github.com/exmaintd/exmaintd/exchsim/simtest"
+	"github.com/exmaintd/exmaintd/exchsim/wsman"
 	"github.com/exmaintd/exmaintd/journal"
 	"github.com/exmaintd/exmaintd/metrics"
 	"github.com/exmaintd/exmaintd/secret"
@@ -421,5 +424,55 @@ func TestRescheduleIsNotMissed(t *testing.T) {
 		if r.Outcome == "missed" || r.Outcome == "skipped" {
 			t.Errorf("journal records %s for an occurrence that was never scheduled: %+v", r.Outcome, r)
 		}
+	}
+}
+
+// TestKerberosWindow: a whole window with auth = "kerberos" from the configuration file — tickets from a
+// real MIT KDC, exchsim refusing NTLM and accepting only each server's own HTTP/<fqdn> principal — ends in
+// success.
+func TestKerberosWindow(t *testing.T) {
+	t.Parallel()
+	probe := simtest.Start(t, simtest.Options{})
+	var services []string
+	for _, e := range probe.Servers() {
+		services = append(services, "HTTP/"+strings.ToLower(e.Fqdn))
+	}
+	k := kdc.Start(t, kdc.Options{Realm: "EXLAB.LOCAL", Users: map[string]string{probe.User(): probe.Password()}, Services: services})
+	kt, err := keytab.Load(k.KeytabPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := simtest.Start(t, simtest.Options{Kerberos: &wsman.Kerberos{Keytab: kt, Realm: "EXLAB.LOCAL"}, DisableNTLM: true})
+	dir := t.TempDir()
+	path, err := demo.WriteConfig(dir, sim, demo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(b), `auth = "ntlm"`, fmt.Sprintf("auth = \"kerberos\"\nrealm = \"EXLAB.LOCAL\"\nkrb5_conf = %q", k.Krb5Conf), 1)
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.New(daemon.Options{ConfigPath: path, Config: cfg, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	if err := d.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	id, err := d.StartWindow(t.Context(), "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if result, errs, err := d.Wait(t.Context(), id); err != nil || result != "success" {
+		t.Fatalf("result %s, errs %v, err %v", result, errs, err)
 	}
 }

@@ -46,6 +46,8 @@ type Options struct {
 	// Kerberos turns on Kerberos on every server; its keytab must hold each server's HTTP/<fqdn> key
 	// (exchsim/kdc makes one with a real KDC).
 	Kerberos *wsman.Kerberos
+	// DisableNTLM refuses NTLM, as a domain that has turned NTLM off does (Kerberos then is the way in).
+	DisableNTLM bool
 	// Cost overrides the scenario's [cost] profile when not zero.
 	Cost cost.Profile
 	// Clock drives the model (queues draining, reboots, jobs); default the wall clock. With an
@@ -157,7 +159,7 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 		}
 		h := &host{sim: s, ep: Endpoint{Name: sv.Name, Fqdn: sv.Fqdn, Host: bindHost, Port: port, HTTPS: o.HTTPS}}
 		h.wsman = wsman.New(wsman.Config{Host: sv.Name, FQDN: sv.Fqdn, Domain: domain, DNSDomain: dnsDomain, User: user, Password: password,
-			AllowUnencrypted: !o.RequireEncryption, CertMappings: o.CertMappings, Kerberos: o.Kerberos, RTT: o.Cost.RTT, ShellCreate: o.Cost.ShellCreate, Logger: o.Logger,
+			AllowUnencrypted: !o.RequireEncryption, CertMappings: o.CertMappings, Kerberos: o.Kerberos, DisableNTLM: o.DisableNTLM, RTT: o.Cost.RTT, ShellCreate: o.Cost.ShellCreate, Logger: o.Logger,
 			Launcher: wsman.LauncherFunc(func(ctx context.Context, req wsman.CommandRequest, stdin io.Reader, stdout, stderr io.Writer) int {
 				return s.rt.RunCommand(ctx, ps.Process{Host: req.Host, User: req.User, Command: req.Command, Args: req.Arguments, Stdin: stdin, Stdout: stdout, Stderr: stderr})
 			})})

@@ -25,6 +25,8 @@ type Options struct {
 	CertMappings []wsman.CertMapping
 	// Kerberos turns on Kerberos (see exchsim/kdc).
 	Kerberos *wsman.Kerberos
+	// DisableNTLM refuses NTLM (a domain without NTLM).
+	DisableNTLM bool
 }
 
 // Start starts exchsim on 127.0.0.1 with free ports and stops it when the test ends.
@@ -38,7 +40,7 @@ func Start(tb testing.TB, o Options) *exchsim.Sim {
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sim, err := exchsim.Start(ctx, exchsim.Options{Scenario: sc, Listen: "127.0.0.1:0", HTTPS: o.HTTPS, Cost: o.Cost, CertMappings: o.CertMappings, Kerberos: o.Kerberos, Logger: slog.New(slog.DiscardHandler)})
+	sim, err := exchsim.Start(ctx, exchsim.Options{Scenario: sc, Listen: "127.0.0.1:0", HTTPS: o.HTTPS, Cost: o.Cost, CertMappings: o.CertMappings, Kerberos: o.Kerberos, DisableNTLM: o.DisableNTLM, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		cancel()
 		tb.Fatal(err)
