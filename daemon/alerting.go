@@ -20,13 +20,14 @@ func (d *Daemon) silence(ctx context.Context, server, run string, until time.Tim
 	d.silenceMetric()
 }
 
-// unsilence expires the silence once the server is back — unless it is left rollback_failed, where the
-// silence runs out by itself at the window's end plus the margin and the rollback alert is never silenced.
+// unsilence expires the silence when the server's run ends, whatever the outcome: back in service its
+// alerts matter again, and left rollback_failed (half in maintenance) its own alerts are part of what the
+// operator must see — a silence must never hide a problem exmaintd could not fix.
 func (d *Daemon) unsilence(ctx context.Context, server string, r steps.Result) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	if r.Outcome == steps.OutcomeRollbackFailed {
-		d.logger.Warn("server left rollback_failed: its silence ends on its own", "server", server)
+		d.logger.Warn("server left rollback_failed: expiring its silence so that its alerts show what is wrong", "server", server)
 	}
 	if err := d.o.Silencer.Expire(ctx, server, ""); err != nil {
 		d.logger.Warn("could not expire the server's silence; it ends at the window's end plus the margin", "server", server, "err", err)
