@@ -1,16 +1,26 @@
 package exchange
 
 import (
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
+	gasn1 "github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/client"
 	krbconfig "github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/gssapi"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
+	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/spnego"
+	"github.com/jcmturner/gokrb5/v8/types"
 )
 
 // kerberosAuth puts a SPNEGO Kerberos token on the requests kerberosNegotiator chooses (gokrb5, already in
@@ -66,12 +76,89 @@ func newKerberos(e Endpoint) (*kerberosAuth, error) {
 	return &kerberosAuth{cl: cl, spn: spn}, nil
 }
 
-// authorize sets the Authorization header: a new authenticator for the (cached) service ticket.
-func (k *kerberosAuth) authorize(r *http.Request) error {
+// authorize sets the Authorization header: an SPNEGO token with a new authenticator for the (cached)
+// service ticket, asking for mutual authentication. The returned proof checks the server's answer.
+func (k *kerberosAuth) authorize(r *http.Request) (*mutualProof, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := spnego.SetSPNEGOHeader(k.cl, r, k.spn); err != nil {
-		return fmt.Errorf("kerberos ticket for %s: %w", k.spn, err)
+	if err := k.cl.AffirmLogin(); err != nil {
+		return nil, fmt.Errorf("kerberos login: %w", err)
+	}
+	tkt, key, err := k.cl.GetServiceTicket(k.spn)
+	if err != nil {
+		return nil, fmt.Errorf("kerberos ticket for %s: %w", k.spn, err)
+	}
+	mt, err := spnego.NewKRB5TokenAPREQ(k.cl, tkt, key,
+		[]int{gssapi.ContextFlagInteg, gssapi.ContextFlagConf, gssapi.ContextFlagMutual}, []int{flags.APOptionMutualRequired})
+	if err != nil {
+		return nil, fmt.Errorf("kerberos AP-REQ for %s: %w", k.spn, err)
+	}
+	// gokrb5 keeps only the encrypted authenticator; its ctime and cusec are what the AP-REP must echo.
+	if err := mt.APReq.DecryptAuthenticator(key); err != nil {
+		return nil, fmt.Errorf("kerberos AP-REQ for %s: %w", k.spn, err)
+	}
+	mtb, err := mt.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("kerberos AP-REQ for %s: %w", k.spn, err)
+	}
+	st := spnego.SPNEGOToken{Init: true, NegTokenInit: spnego.NegTokenInit{MechTypes: []gasn1.ObjectIdentifier{gssapi.OIDKRB5.OID()}, MechTokenBytes: mtb}}
+	b, err := st.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("kerberos SPNEGO token for %s: %w", k.spn, err)
+	}
+	r.Header.Set("Authorization", "Negotiate "+base64.StdEncoding.EncodeToString(b))
+	return &mutualProof{spn: k.spn, key: key, ctime: mt.APReq.Authenticator.CTime, cusec: mt.APReq.Authenticator.Cusec}, nil
+}
+
+// mutualProof is what the server must show to prove it holds the service key: an AP-REP, encrypted in the
+// ticket's session key, echoing the authenticator's time (RFC 4120 §3.2.4). Without the check, anyone who
+// can answer for the listener's name — a spoofed DNS record over HTTP — would be believed about queue
+// depths and copy health.
+type mutualProof struct {
+	spn   string
+	key   types.EncryptionKey
+	ctime time.Time
+	cusec int
+}
+
+func (m *mutualProof) verify(resp *http.Response) error {
+	var token []byte
+	for _, v := range resp.Header.Values("WWW-Authenticate") {
+		if t, ok := strings.CutPrefix(strings.TrimSpace(v), "Negotiate "); ok {
+			b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(t))
+			if err != nil {
+				return fmt.Errorf("mutual authentication: %w", err)
+			}
+			token = b
+		}
+	}
+	if token == nil {
+		return fmt.Errorf("mutual authentication: the server sent no Kerberos reply (AP-REP) for %s", m.spn)
+	}
+	var st spnego.SPNEGOToken
+	if st.Unmarshal(token) == nil {
+		if !st.Resp || len(st.NegTokenResp.ResponseToken) == 0 {
+			return errors.New("mutual authentication: SPNEGO reply without a response token")
+		}
+		token = st.NegTokenResp.ResponseToken
+	}
+	var k5 spnego.KRB5Token
+	if err := k5.Unmarshal(token); err != nil {
+		return fmt.Errorf("mutual authentication: %w", err)
+	}
+	if !k5.IsAPRep() {
+		return errors.New("mutual authentication: the server's Kerberos reply is not an AP-REP")
+	}
+	plain, err := crypto.DecryptEncPart(k5.APRep.EncPart, m.key, keyusage.AP_REP_ENCPART)
+	if err != nil {
+		return fmt.Errorf("mutual authentication: the AP-REP is not encrypted in the session key of %s: %w", m.spn, err)
+	}
+	var part messages.EncAPRepPart
+	if err := part.Unmarshal(plain); err != nil {
+		return fmt.Errorf("mutual authentication: %w", err)
+	}
+	if !part.CTime.Equal(m.ctime) || part.Cusec != m.cusec {
+		return errors.New("mutual authentication: the AP-REP does not echo this request's authenticator")
 	}
 	return nil
 }
@@ -108,10 +195,19 @@ func (n kerberosNegotiator) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	again := r.Clone(r.Context())
 	again.Body = body
-	if err := n.krb.authorize(again); err != nil {
+	proof, err := n.krb.authorize(again)
+	if err != nil {
 		return nil, &kerberosError{err: err, transient: strings.Contains(err.Error(), "Networking_Error")}
 	}
-	return n.base.RoundTrip(again)
+	resp, err = n.base.RoundTrip(again)
+	if err != nil || resp.StatusCode == http.StatusUnauthorized {
+		return resp, err
+	}
+	if err := proof.verify(resp); err != nil {
+		_ = resp.Body.Close()
+		return nil, &kerberosError{err: err}
+	}
+	return resp, nil
 }
 
 func offersNegotiate(resp *http.Response) bool {

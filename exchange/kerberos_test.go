@@ -3,6 +3,9 @@ package exchange_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -172,6 +175,44 @@ func BenchmarkOperationKerberos(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(winrmRequests(sim))/float64(b.N), "winrm-requests/op")
 			b.ReportMetric(float64(per-prof.p.Cmdlet-prof.p.RTT)/float64(time.Millisecond), "overhead-ms/op")
+		})
+	}
+}
+
+// TestKerberosMutualAuthentication: a listener that accepts the ticket without proving it could read it
+// (no AP-REP, or one it could not have made) is an impostor: the client refuses its answer.
+func TestKerberosMutualAuthentication(t *testing.T) {
+	sim, k := kerberosSim(t, false)
+	for _, tc := range []struct{ name, header string }{
+		{"no AP-REP", ""},
+		{"forged reply", "Negotiate oRQwEqADCgEAoQsGCSqGSIb3EgECAg=="}, // accept-completed, no token: what gokrb5's service sends
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			impostor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("Authorization") == "" {
+					w.Header().Set("WWW-Authenticate", "Negotiate")
+					w.WriteHeader(http.StatusUnauthorized)
+					return
+				}
+				if tc.header != "" {
+					w.Header().Set("WWW-Authenticate", tc.header)
+				}
+				w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
+				_, _ = io.WriteString(w, "<s:Envelope/>")
+			}))
+			t.Cleanup(impostor.Close)
+			ep := kerberosEndpoint(t, sim, k, "EX01")
+			ep.Host, ep.Port = splitHostPort(t, impostor.Listener.Addr())
+			ep.TLSServerName = "ex01.exlab.local" // the ticket is for the name the impostor answers for
+			c := newClient(t, ep, exchange.Options{Attempts: 2})
+			_, err := c.Queues(t.Context(), "EX01")
+			var ae *exchange.AuthError
+			if !errors.As(err, &ae) || !strings.Contains(err.Error(), "mutual authentication") {
+				t.Fatalf("err = %v, want an AuthError about mutual authentication", err)
+			}
+			if c.Stats().Retries != 0 {
+				t.Errorf("retried %d times", c.Stats().Retries)
+			}
 		})
 	}
 }
