@@ -161,6 +161,25 @@ func run(t *testing.T, c *winrm.Client, cmd string) (string, string, int, error)
 	return c.RunWithContextWithString(ctx, cmd, "")
 }
 
+// runNTLM is run for masterzen's ClientNTLM, repeated once after a 401. On a loaded machine go-ntlmssp's
+// AUTHENTICATE can leave on a new TCP connection (net/http had not yet returned the first one to its pool),
+// where HTTP.sys — and exchsim, faithfully — hold no challenge (winrm-protocol.md §1.4). exmaintd's own
+// transport repeats such a handshake once for the same reason; a listener that really refuses NTLM fails
+// the second time too.
+// repeats, when not nil, counts the repetitions (each costs 401s a test may be counting).
+func runNTLM(t *testing.T, c *winrm.Client, cmd string, repeats *int) (string, string, int, error) {
+	t.Helper()
+	stdout, stderr, code, err := run(t, c, cmd)
+	if err != nil && strings.Contains(err.Error(), "401") {
+		t.Logf("NTLM handshake refused once (split across connections?), repeating: %v", err)
+		if repeats != nil {
+			*repeats++
+		}
+		return run(t, c, cmd)
+	}
+	return stdout, stderr, code, err
+}
+
 func TestRunAcrossAuthAndTransport(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -176,14 +195,21 @@ func TestRunAcrossAuthAndTransport(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l := startServer(t, tt.https, nil)
 			c := l.client(t, clientOpts{ntlm: tt.ntlm})
-			stdout, stderr, code, err := run(t, c, "echo hello exchange")
+			runner := run
+			if tt.ntlm {
+				runner = func(t *testing.T, c *winrm.Client, cmd string) (string, string, int, error) {
+					t.Helper()
+					return runNTLM(t, c, cmd, nil)
+				}
+			}
+			stdout, stderr, code, err := runner(t, c, "echo hello exchange")
 			if err != nil {
 				t.Fatal(err)
 			}
 			if stdout != "hello exchange\r\n" || stderr != "" || code != 0 {
 				t.Errorf("got stdout %q stderr %q code %d", stdout, stderr, code)
 			}
-			stdout, stderr, code, err = run(t, c, "fail 3 boom")
+			stdout, stderr, code, err = runner(t, c, "fail 3 boom")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -208,21 +234,24 @@ func TestRunAcrossAuthAndTransport(t *testing.T) {
 func TestNTLMBoundToConnection(t *testing.T) {
 	l := startServer(t, false, nil)
 	c := l.client(t, clientOpts{ntlm: true})
-	if _, _, _, err := run(t, c, "echo one"); err != nil {
+	repeats := 0
+	if _, _, _, err := runNTLM(t, c, "echo one", &repeats); err != nil {
 		t.Fatal(err)
 	}
 	first := l.srv.Requests()["unauthorized"]
+	repeats = 0
 	if first == 0 {
 		t.Fatal("no 401 during the first NTLM handshake")
 	}
 	for range 3 {
-		if _, _, _, err := run(t, c, "echo again"); err != nil {
+		if _, _, _, err := runNTLM(t, c, "echo again", &repeats); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Three more Runs are 15 requests; without connection-bound auth each would cost two 401s (anonymous
-	// attempt + NEGOTIATE). The client may open one more pooled connection (one more handshake).
-	if got := l.srv.Requests()["unauthorized"]; got-first > 2 {
+	// attempt + NEGOTIATE). The client may open one more pooled connection (one more handshake), and each
+	// repeated handshake (runNTLM) costs two more.
+	if got := l.srv.Requests()["unauthorized"]; got-first > 2+2*int64(repeats) {
 		t.Errorf("401s grew from %d to %d over 3 warm Runs: auth is not bound to the connection", first, got)
 	}
 }
