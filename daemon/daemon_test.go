@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/exmaintd/exmaintd/api"
@@ -23,9 +22,7 @@ import (
 	"github.com/exmaintd/exmaintd/daemon"
 	"github.com/exmaintd/exmaintd/demo"
 	"github.com/exmaintd/exmaintd/exchsim"
-	"github.com/exmaintd/exmaintd/exchsim/kdc"
 	"github.com/exmaintd/exmaintd/exchsim/simtest"
-	"github.com/exmaintd/exmaintd/exchsim/wsman"
 	"github.com/exmaintd/exmaintd/journal"
 	"github.com/exmaintd/exmaintd/metrics"
 	"github.com/exmaintd/exmaintd/secret"
@@ -432,17 +429,8 @@ func TestRescheduleIsNotMissed(t *testing.T) {
 // success.
 func TestKerberosWindow(t *testing.T) {
 	t.Parallel()
-	probe := simtest.Start(t, simtest.Options{})
-	var services []string
-	for _, e := range probe.Servers() {
-		services = append(services, "HTTP/"+strings.ToLower(e.Fqdn))
-	}
-	k := kdc.Start(t, kdc.Options{Realm: "EXLAB.LOCAL", Users: map[string]string{probe.User(): probe.Password()}, Services: services})
-	kt, err := keytab.Load(k.KeytabPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := simtest.Start(t, simtest.Options{Kerberos: &wsman.Kerberos{Keytab: kt, Realm: "EXLAB.LOCAL"}, DisableNTLM: true})
+	k, krb := simtest.StartKerberos(t, "", nil)
+	sim := simtest.Start(t, simtest.Options{Kerberos: krb, DisableNTLM: true})
 	dir := t.TempDir()
 	path, err := demo.WriteConfig(dir, sim, demo.Options{})
 	if err != nil {
@@ -452,7 +440,7 @@ func TestKerberosWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := strings.Replace(string(b), `auth = "ntlm"`, fmt.Sprintf("auth = \"kerberos\"\nrealm = \"EXLAB.LOCAL\"\nkrb5_conf = %q", k.Krb5Conf), 1)
+	src := strings.Replace(string(b), `auth = "ntlm"`, fmt.Sprintf("auth = \"kerberos\"\nrealm = %q\nkrb5_conf = %q", k.Realm, k.Krb5Conf), 1)
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -11,34 +11,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jcmturner/gokrb5/v8/keytab"
-
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/exchsim/cost"
 	"github.com/exmaintd/exmaintd/exchsim/kdc"
 	"github.com/exmaintd/exmaintd/exchsim/simtest"
-	"github.com/exmaintd/exmaintd/exchsim/wsman"
 	"github.com/exmaintd/exmaintd/secret"
 )
 
-// kerberosSim starts a real MIT KDC for EXLAB.LOCAL (the user and every server's HTTP/<fqdn> principal)
-// and exchsim accepting Kerberos with the servers' keytab.
+// kerberosSim starts a real MIT KDC for the demo scenario's realm and exchsim accepting its tickets.
 func kerberosSim(tb testing.TB, https bool, profile ...cost.Profile) (*exchsim.Sim, *kdc.KDC) {
 	tb.Helper()
-	probe := simtest.Start(tb, simtest.Options{}) // the scenario's names and credentials
-	var services []string
-	for _, e := range probe.Servers() {
-		services = append(services, "HTTP/"+strings.ToLower(e.Fqdn))
-	}
-	realm := "EXLAB.LOCAL"
-	k := kdc.Start(tb, kdc.Options{Realm: realm, Users: map[string]string{probe.User(): probe.Password(), "someone": "0ther-Pass"}, Services: services,
-		KeytabUsers: []string{probe.User()}})
-	kt, err := keytab.Load(k.KeytabPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	o := simtest.Options{HTTPS: https, Kerberos: &wsman.Kerberos{Keytab: kt, Realm: realm}}
+	k, krb := simtest.StartKerberos(tb, "", map[string]string{"someone": "0ther-Pass"})
+	o := simtest.Options{HTTPS: https, Kerberos: krb}
 	if len(profile) > 0 {
 		o.Cost = profile[0]
 	}
