@@ -31,26 +31,32 @@ func BenchmarkOperation(b *testing.B) {
 		for _, mode := range []string{exchange.ModeSession, exchange.ModeCommand} {
 			b.Run(mode+"/"+prof.name, func(b *testing.B) {
 				sim := startSim(b, simOptions{cost: prof.p})
-				c := newClient(b, endpoint(b, sim, "EX01", exchange.AuthNTLM), exchange.Options{Mode: mode})
-				ctx := context.Background()
-				if _, err := c.Queues(ctx, "EX01"); err != nil {
-					b.Fatal(err)
-				}
-				sim.ResetRequests()
-				b.ResetTimer()
-				start := time.Now()
-				for range b.N {
-					if _, err := c.Queues(ctx, "EX01"); err != nil {
-						b.Fatal(err)
-					}
-				}
-				per := time.Since(start) / time.Duration(b.N)
-				b.StopTimer()
-				b.ReportMetric(float64(winrmRequests(sim))/float64(b.N), "winrm-requests/op")
-				b.ReportMetric(float64(per-prof.p.Cmdlet-prof.p.RTT)/float64(time.Millisecond), "overhead-ms/op")
+				measureOperation(b, sim, newClient(b, endpoint(b, sim, "EX01", exchange.AuthNTLM), exchange.Options{Mode: mode}), prof.p)
 			})
 		}
 	}
+}
+
+// measureOperation times Get-Queue on EX01 with c once its session is up, and reports WinRM requests and
+// overhead (time minus the cmdlet's cost and one round trip) per operation.
+func measureOperation(b *testing.B, sim *exchsim.Sim, c *exchange.Client, p cost.Profile) {
+	b.Helper()
+	ctx := context.Background()
+	if _, err := c.Queues(ctx, "EX01"); err != nil {
+		b.Fatal(err)
+	}
+	sim.ResetRequests()
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		if _, err := c.Queues(ctx, "EX01"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	per := time.Since(start) / time.Duration(b.N)
+	b.StopTimer()
+	b.ReportMetric(float64(winrmRequests(sim))/float64(b.N), "winrm-requests/op")
+	b.ReportMetric(float64(per-p.Cmdlet-p.RTT)/float64(time.Millisecond), "overhead-ms/op")
 }
 
 // BenchmarkDrainWindow runs a DAG member's whole window operation mix (workload.Window, 30 drain polls:

@@ -1,7 +1,6 @@
 package exchange_test
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/exchsim"
@@ -143,23 +141,7 @@ func BenchmarkOperationKerberos(b *testing.B) {
 	}{{"zero", cost.Profile{}}, {"realistic", cost.Realistic()}} {
 		b.Run(prof.name, func(b *testing.B) {
 			sim, k := kerberosSim(b, false, prof.p)
-			c := newClient(b, kerberosEndpoint(b, sim, k, "EX01"), exchange.Options{})
-			ctx := context.Background()
-			if _, err := c.Queues(ctx, "EX01"); err != nil {
-				b.Fatal(err)
-			}
-			sim.ResetRequests()
-			b.ResetTimer()
-			start := time.Now()
-			for range b.N {
-				if _, err := c.Queues(ctx, "EX01"); err != nil {
-					b.Fatal(err)
-				}
-			}
-			per := time.Since(start) / time.Duration(b.N)
-			b.StopTimer()
-			b.ReportMetric(float64(winrmRequests(sim))/float64(b.N), "winrm-requests/op")
-			b.ReportMetric(float64(per-prof.p.Cmdlet-prof.p.RTT)/float64(time.Millisecond), "overhead-ms/op")
+			measureOperation(b, sim, newClient(b, kerberosEndpoint(b, sim, k, "EX01"), exchange.Options{}), prof.p)
 		})
 	}
 }
