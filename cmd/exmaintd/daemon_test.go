@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -29,39 +30,17 @@ func TestRunNotifiesSystemd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(dir, "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	env := map[string]string{"NOTIFY_SOCKET": sock}
+	conn, env := notifySocket(t, dir)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
-	var stderr bytes.Buffer
+	stderr := &lockedBuffer{}
 	go func() {
-		done <- run(ctx, []string{"run", "-config", path}, func(k string) string { return env[k] }, &bytes.Buffer{}, &stderr)
+		done <- run(ctx, []string{"run", "-config", path}, func(k string) string { return env[k] }, &bytes.Buffer{}, stderr)
 	}()
-	read := func(want string) {
-		t.Helper()
-		buf := make([]byte, 4096)
-		for {
-			if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
-				t.Fatal(err)
-			}
-			n, err := conn.Read(buf)
-			if err != nil {
-				t.Fatalf("waiting for %s: %v\n%s", want, err, stderr.String())
-			}
-			if strings.Contains(string(buf[:n]), want) {
-				return
-			}
-		}
-	}
-	read("READY=1")
+	awaitNotify(t, conn, "READY=1", stderr)
 	cancel()
-	read("STOPPING=1")
+	awaitNotify(t, conn, "STOPPING=1", stderr)
 	select {
 	case err := <-done:
 		if err != nil {
@@ -84,13 +63,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(dir, "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	env := map[string]string{"NOTIFY_SOCKET": sock}
+	conn, env := notifySocket(t, dir)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	stderr := &lockedBuffer{}
@@ -103,23 +76,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 			t.Errorf("run: %v", err)
 		}
 	})
-	read := func(want string) {
-		t.Helper()
-		buf := make([]byte, 4096)
-		for {
-			if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
-				t.Fatal(err)
-			}
-			n, err := conn.Read(buf)
-			if err != nil {
-				t.Fatalf("waiting for %s: %v\n%s", want, err, stderr.String())
-			}
-			if strings.Contains(string(buf[:n]), want) {
-				return
-			}
-		}
-	}
-	read("READY=1")
+	awaitNotify(t, conn, "READY=1", stderr)
 	var addr []string
 	for deadline := time.Now().Add(30 * time.Second); addr == nil; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -161,14 +118,44 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		read("RELOADING=1")
-		read(tc.status)
+		awaitNotify(t, conn, "RELOADING=1", stderr)
+		awaitNotify(t, conn, tc.status, stderr)
 		if m := metricsText(); !strings.Contains(m, tc.metric) {
 			t.Errorf("after %q: /metrics lacks %q", tc.status, tc.metric)
 		}
 	}
 	if !strings.Contains(metricsText(), series) {
 		t.Errorf("after the reload /metrics lacks %s", series)
+	}
+}
+
+// notifySocket listens where `exmaintd run` sends its sd_notify messages; env sets NOTIFY_SOCKET for it.
+func notifySocket(t *testing.T, dir string) (conn *net.UnixConn, env map[string]string) {
+	t.Helper()
+	sock := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn, map[string]string{"NOTIFY_SOCKET": sock}
+}
+
+// awaitNotify reads sd_notify messages until one contains want (30 s each); on failure it shows the log.
+func awaitNotify(t *testing.T, conn *net.UnixConn, want string, log fmt.Stringer) {
+	t.Helper()
+	buf := make([]byte, 4096)
+	for {
+		if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v\n%s", want, err, log.String())
+		}
+		if strings.Contains(string(buf[:n]), want) {
+			return
+		}
 	}
 }
 
