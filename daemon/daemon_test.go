@@ -212,21 +212,31 @@ func TestMissedWindows(t *testing.T) {
 				t.Errorf("runs = %d, want late start %v", runs, tc.late)
 			}
 			_ = f.d.Close()
-			_, recs, _, err := journal.Open(filepath.Join(f.dir, "state", "journal.jsonl"), journal.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			missed := false
-			for _, r := range recs {
-				if r.Type == journal.Note && r.Outcome == "missed" {
-					missed = true
-				}
-			}
-			if missed == tc.late {
+			if missed := recordsMissed(journalRecords(t, f.dir)); missed == tc.late {
 				t.Errorf("missed record = %v, want %v", missed, !tc.late)
 			}
 		})
 	}
+}
+
+// journalRecords reads the journal in a demo configuration's state directory under dir.
+func journalRecords(tb testing.TB, dir string) []journal.Record {
+	tb.Helper()
+	recs, _, err := journal.ReadFile(filepath.Join(dir, "state", "journal.jsonl")) // the daemon may be appending
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return recs
+}
+
+// recordsMissed reports whether the journal records an occurrence as missed.
+func recordsMissed(recs []journal.Record) bool {
+	for _, r := range recs {
+		if r.Type == journal.Note && r.Outcome == "missed" {
+			return true
+		}
+	}
+	return false
 }
 
 func waitFor(tb testing.TB, limit time.Duration, f func() bool) {
@@ -328,21 +338,9 @@ func TestSchedulerWokeLate(t *testing.T) {
 				t.Fatal(err)
 			}
 			var runs int
-			missed := func() bool {
-				_, recs, _, err := journal.Open(filepath.Join(dir, "state", "journal.jsonl"), journal.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, r := range recs {
-					if r.Type == journal.Note && r.Outcome == "missed" {
-						return true
-					}
-				}
-				return false
-			}
 			waitFor(t, 30*time.Second, func() bool {
 				runs = len(d.Status(t.Context()).Runs)
-				return (tc.late && runs > 0) || (!tc.late && missed())
+				return (tc.late && runs > 0) || (!tc.late && recordsMissed(journalRecords(t, dir)))
 			})
 			cancel()
 			if err := <-done; err != nil {
@@ -413,11 +411,7 @@ func TestRescheduleIsNotMissed(t *testing.T) {
 		t.Errorf("%d runs started after the reschedule", runs)
 	}
 	_ = d.Close()
-	_, recs, _, err := journal.Open(filepath.Join(f.dir, "state", "journal.jsonl"), journal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range recs {
+	for _, r := range journalRecords(t, f.dir) {
 		if r.Outcome == "missed" || r.Outcome == "skipped" {
 			t.Errorf("journal records %s for an occurrence that was never scheduled: %+v", r.Outcome, r)
 		}

@@ -131,6 +131,24 @@ func Open(path string, o Options) (*Journal, []Record, Report, error) {
 	return j, recs, rep, nil
 }
 
+// ReadFile reads the records of the journal at path without changing it: a torn last line is left in
+// place (and not returned), so another process may be appending meanwhile.
+func ReadFile(path string) ([]Record, Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, Report{}, fmt.Errorf("journal %s: %w", path, err)
+	}
+	defer f.Close()
+	recs, good, rep, err := read(f)
+	if err != nil {
+		return nil, rep, fmt.Errorf("journal %s: %w", path, err)
+	}
+	if size, err := f.Seek(0, io.SeekEnd); err == nil && size > good {
+		rep.TornBytes = size - good
+	}
+	return recs, rep, nil
+}
+
 // read parses every line; good is the offset after the last complete line.
 func read(r io.ReadSeeker) (recs []Record, good int64, rep Report, err error) {
 	if _, err := r.Seek(0, io.SeekStart); err != nil {

@@ -86,7 +86,15 @@ func TestTornAndCorrupt(t *testing.T) {
 	if err := os.WriteFile(path, []byte(broken), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, recs, rep := open(t, path)
+	// ReadFile sees the same but leaves the file alone (a writer may be appending).
+	recs, rep, err := journal.ReadFile(path)
+	if err != nil || rep.Corrupt != 1 || rep.TornBytes != int64(len(torn)/2) || len(recs) != 5 {
+		t.Fatalf("ReadFile: report %+v with %d records, %v; want 1 corrupt, the torn half seen, 5 kept", rep, len(recs), err)
+	}
+	if info, err := os.Stat(path); err != nil || info.Size() != int64(len(broken)) {
+		t.Fatalf("ReadFile changed the file: %v", err)
+	}
+	_, recs, rep = open(t, path)
 	if rep.Corrupt != 1 || rep.TornBytes != int64(len(torn)/2) || len(recs) != 5 {
 		t.Fatalf("report %+v with %d records; want 1 corrupt, the torn half cut, 5 kept", rep, len(recs))
 	}
