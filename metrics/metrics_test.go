@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/metrics"
@@ -83,10 +84,23 @@ exmaintd_drain_stalled{server="EX02",step="move-active-databases"} 0
 // gaugeWith finds one series' value through the registry.
 func gaugeWith(tb testing.TB, reg *prometheus.Registry, name string, labels map[string]string) prometheus.Collector {
 	tb.Helper()
+	ms := seriesWith(tb, reg, name, labels)
+	if len(ms) == 0 {
+		tb.Fatalf("no %s%v", name, labels)
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "x"})
+	g.Set(ms[0].GetGauge().GetValue())
+	return g
+}
+
+// seriesWith returns the series of metric name whose labels have the given values (other labels any).
+func seriesWith(tb testing.TB, reg *prometheus.Registry, name string, labels map[string]string) []*dto.Metric {
+	tb.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	var out []*dto.Metric
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -94,19 +108,16 @@ func gaugeWith(tb testing.TB, reg *prometheus.Registry, name string, labels map[
 		for _, m := range mf.GetMetric() {
 			ok := true
 			for _, lp := range m.GetLabel() {
-				if v, want := lp.GetValue(), labels[lp.GetName()]; want != "" && v != want {
+				if want, has := labels[lp.GetName()]; has && lp.GetValue() != want {
 					ok = false
 				}
 			}
 			if ok {
-				g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "x"})
-				g.Set(m.GetGauge().GetValue())
-				return g
+				out = append(out, m)
 			}
 		}
 	}
-	tb.Fatalf("no %s%v", name, labels)
-	return nil
+	return out
 }
 
 // TestTrack: a reload's new window and server get every series at once, the existing ones keep their
@@ -130,7 +141,7 @@ func TestTrack(t *testing.T) {
 		{"exmaintd_server_rollback_failed", map[string]string{"server": "EX02"}, 1},
 		{"exmaintd_server_rollback_failed", map[string]string{"server": "EX03"}, 1},
 	} {
-		if n := countWith(t, reg, tc.name, tc.labels); n != tc.want {
+		if n := len(seriesWith(t, reg, tc.name, tc.labels)); n != tc.want {
 			t.Errorf("%s%v: %d series, want %d", tc.name, tc.labels, n, tc.want)
 		}
 	}
@@ -139,33 +150,7 @@ func TestTrack(t *testing.T) {
 	}
 	m.RollbackFailed("EX02", false)
 	m.Track(metrics.Known{Windows: []string{"weekly"}, Servers: []string{"EX01", "EX03"}})
-	if n := countWith(t, reg, "exmaintd_server_rollback_failed", map[string]string{"server": "EX02"}); n != 0 {
+	if n := len(seriesWith(t, reg, "exmaintd_server_rollback_failed", map[string]string{"server": "EX02"})); n != 0 {
 		t.Errorf("a cleared, removed server keeps %d rollback_failed series", n)
 	}
-}
-
-func countWith(tb testing.TB, reg *prometheus.Registry, name string, labels map[string]string) int {
-	tb.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	n := 0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			ok := true
-			for _, lp := range m.GetLabel() {
-				if want, has := labels[lp.GetName()]; has && lp.GetValue() != want {
-					ok = false
-				}
-			}
-			if ok {
-				n++
-			}
-		}
-	}
-	return n
 }
