@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	gasn1 "github.com/jcmturner/gofork/encoding/asn1"
@@ -25,9 +24,9 @@ import (
 
 // kerberosAuth puts a SPNEGO Kerberos token on the requests kerberosNegotiator chooses (gokrb5, already in
 // the module graph through masterzen/winrm). The client logs in once, keeps its TGT and the listener's
-// service ticket, and logs in again when they expire.
+// service ticket, and logs in again when they expire. It needs no lock of its own: it runs only inside
+// transport.post, which serialises a client's requests.
 type kerberosAuth struct {
-	mu  sync.Mutex // gokrb5's client cache is safe, but one login at a time is enough
 	cl  *client.Client
 	spn string
 }
@@ -79,8 +78,6 @@ func newKerberos(e Endpoint) (*kerberosAuth, error) {
 // authorize sets the Authorization header: an SPNEGO token with a new authenticator for the (cached)
 // service ticket, asking for mutual authentication. The returned proof checks the server's answer.
 func (k *kerberosAuth) authorize(r *http.Request) (*mutualProof, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	if err := k.cl.AffirmLogin(); err != nil {
 		return nil, fmt.Errorf("kerberos login: %w", err)
 	}
