@@ -68,6 +68,16 @@ type Endpoint struct {
 // Addr is host:port.
 func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
 
+// ExchangeURL is the server's Exchange remote PowerShell endpoint (served on the same listener as WinRM:
+// IIS's /PowerShell on port 80/443 in a real organisation).
+func (e Endpoint) ExchangeURL() string {
+	scheme := "http"
+	if e.HTTPS {
+		scheme = "https"
+	}
+	return scheme + "://" + e.Addr() + "/PowerShell"
+}
+
 // Sim is a running simulated organisation.
 type Sim struct {
 	opts   Options
@@ -113,7 +123,7 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 	if o.Cost == (cost.Profile{}) {
 		c := o.Scenario.Cost
 		o.Cost = cost.Profile{RTT: c.RTT.Duration, ShellCreate: c.ShellCreate.Duration, PowerShellStart: c.PowerShellStart.Duration,
-			SnapinLoad: c.SnapinLoad.Duration, Cmdlet: c.Cmdlet.Duration}
+			SnapinLoad: c.SnapinLoad.Duration, Cmdlet: c.Cmdlet.Duration, RunspaceOpen: c.RunspaceOpen.Duration}
 	}
 	bindHost, portStr, err := net.SplitHostPort(o.Listen)
 	if err != nil {
@@ -131,6 +141,7 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 		return nil, fmt.Errorf("exchsim: %w", err)
 	}
 	s.rt = ps.NewRuntime(ps.Options{Cmdlets: s.org.Cmdlets(), Cost: o.Cost, Now: o.Clock.Now, Logger: o.Logger})
+	rem := newRemoting(s.org.Cmdlets(), o.Cost, o.Clock)
 	servers := s.org.Servers()
 	if o.HTTPS && o.Certificate != nil {
 		s.tlsCfg = &tls.Config{Certificates: []tls.Certificate{*o.Certificate}, MinVersion: tls.VersionTLS12}
@@ -160,6 +171,7 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 		h := &host{sim: s, ep: Endpoint{Name: sv.Name, Fqdn: sv.Fqdn, Host: bindHost, Port: port, HTTPS: o.HTTPS}}
 		h.wsman = wsman.New(wsman.Config{Host: sv.Name, FQDN: sv.Fqdn, Domain: domain, DNSDomain: dnsDomain, User: user, Password: password,
 			AllowUnencrypted: !o.RequireEncryption, CertMappings: o.CertMappings, Kerberos: o.Kerberos, DisableNTLM: o.DisableNTLM, RTT: o.Cost.RTT, ShellCreate: o.Cost.ShellCreate, Logger: o.Logger,
+			Remoting: rem, RunspaceOpen: o.Cost.RunspaceOpen,
 			Launcher: wsman.LauncherFunc(func(ctx context.Context, req wsman.CommandRequest, stdin io.Reader, stdout, stderr io.Writer) int {
 				return s.rt.RunCommand(ctx, ps.Process{Host: req.Host, User: req.User, Command: req.Command, Args: req.Arguments, Stdin: stdin, Stdout: stdout, Stderr: stderr})
 			})})
@@ -178,6 +190,8 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 func (h *host) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/wsman", h.wsman)
+	mux.Handle("/PowerShell", h.wsman) // Exchange's remote PowerShell (IIS); the path is case-insensitive on IIS
+	mux.Handle("/powershell", h.wsman)
 	mux.Handle("/sim/v1/", h.sim.controlAPI())
 	return mux
 }

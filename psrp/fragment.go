@@ -21,19 +21,27 @@ const fragmentHeader = 21
 // MaxBlob is the largest blob MS-PSRP allows in one fragment.
 const MaxBlob = 32768
 
-// AppendFragments splits msg into fragments of at most maxBlob bytes of payload (MaxBlob when maxBlob is
-// out of range) and appends their encoding to dst.
-func AppendFragments(dst []byte, objectID uint64, msg []byte, maxBlob int) []byte {
+// Split cuts msg into fragments of at most maxBlob bytes of payload (MaxBlob when maxBlob is out of
+// range). The blobs alias msg.
+func Split(objectID uint64, msg []byte, maxBlob int) []Fragment {
 	if maxBlob <= 0 || maxBlob > MaxBlob {
 		maxBlob = MaxBlob
 	}
+	var out []Fragment
 	var id uint64
 	for first := true; first || len(msg) > 0; first = false {
 		n := min(len(msg), maxBlob)
-		f := Fragment{ObjectID: objectID, FragmentID: id, Start: first, End: n == len(msg), Blob: msg[:n]}
-		dst = f.Append(dst)
+		out = append(out, Fragment{ObjectID: objectID, FragmentID: id, Start: first, End: n == len(msg), Blob: msg[:n]})
 		msg = msg[n:]
 		id++
+	}
+	return out
+}
+
+// AppendFragments splits msg as Split does and appends the fragments' encoding to dst.
+func AppendFragments(dst []byte, objectID uint64, msg []byte, maxBlob int) []byte {
+	for _, f := range Split(objectID, msg, maxBlob) {
+		dst = f.Append(dst)
 	}
 	return dst
 }

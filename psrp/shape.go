@@ -3,6 +3,7 @@ package psrp
 import (
 	"sort"
 	"strings"
+	"time"
 )
 
 // Shape describes an object's structure without its values: one line per property path with the element
@@ -70,14 +71,9 @@ func Kind(v any) string {
 		return "SS"
 	case *Object:
 		return "Obj"
-	}
-	if _, ok := v.(interface{ IsZero() bool }); ok {
-		switch v.(type) {
-		case interface{ UnixNano() int64 }:
-			return "DT"
-		}
-	}
-	if _, ok := v.(interface{ Hours() float64 }); ok {
+	case time.Time:
+		return "DT"
+	case time.Duration:
 		return "TS"
 	}
 	return "?"
@@ -87,7 +83,7 @@ func shapeInto(set map[string]bool, path string, o *Object, depth int) {
 	if o == nil || depth > 6 {
 		return
 	}
-	line := path + " Obj " + o.TypeName()
+	line := strings.TrimPrefix(path, ".") + " Obj " + o.TypeName()
 	if o.Value != nil {
 		line += " value=" + Kind(o.Value)
 	}

@@ -21,6 +21,9 @@ type Profile struct {
 	SnapinLoad time.Duration `toml:"snapin_load"`
 	// Cmdlet is the time of each Exchange cmdlet invocation.
 	Cmdlet time.Duration `toml:"cmdlet"`
+	// RunspaceOpen is the time Exchange's remote PowerShell endpoint takes to open a runspace pool (the
+	// Microsoft.Exchange configuration loads the user's RBAC role entries and cmdlets).
+	RunspaceOpen time.Duration `toml:"runspace_open"`
 }
 
 // Pay waits d, the simulated cost of an operation, unless ctx ends first; it reports whether the whole
@@ -48,5 +51,6 @@ func Realistic() Profile {
 		PowerShellStart: 400 * time.Millisecond,
 		SnapinLoad:      3 * time.Second,
 		Cmdlet:          20 * time.Millisecond,
+		RunspaceOpen:    2500 * time.Millisecond,
 	}
 }

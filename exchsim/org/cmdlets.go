@@ -152,19 +152,28 @@ func enum(typ, name string, values map[string]int64) ps.Enum {
 	return ps.Enum{Type: typ, Name: name, Value: values[name]}
 }
 
+// serviceState is Microsoft.Exchange.Data.ServiceState (Inactive 0 and Active 1 as in CSS-Exchange's E16/E19
+// GetServerComponentState.xml; Draining 2 has no capture).
 func serviceState(st string) ps.Enum {
-	return enum("Microsoft.Exchange.Data.ServerComponentStates+ServiceState", st, map[string]int64{"Inactive": 0, "Active": 1, "Draining": 2})
+	return enum("Microsoft.Exchange.Data.ServiceState", st, map[string]int64{"Inactive": 0, "Active": 1, "Draining": 2})
 }
 
+// requesterList is LocalStates or RemoteStates: RequesterDetails whose Requester and State are plain strings
+// (CSS-Exchange E16/E19 GetServerComponentState.xml), not enums.
 func requesterList(comp string, rs []RequesterState) []any {
 	out := make([]any, len(rs))
 	for i, r := range rs {
-		out[i] = ps.NewObject("Microsoft.Exchange.Data.ServerComponentStates+ItemEntry",
-			"Component", comp,
-			"Requester", enum("Microsoft.Exchange.Data.ServerComponentRequest", r.Requester, map[string]int64{"HealthApi": 0, "Maintenance": 1, "Sidelined": 2, "Functional": 3, "Deployment": 4}),
-			"State", serviceState(r.State), "Timestamp", r.Timestamp)
+		out[i] = &ps.Object{TypeName: "Microsoft.Exchange.Data.Directory.Management.ServerComponentStatePresentationObject+RequesterDetails",
+			ToStringValue: fmt.Sprintf("Requestor:%s; State:%s; Timestamp:%s", r.Requester, r.State, r.Timestamp.UTC().Format("1/2/2006 3:04:05 PM")),
+			Props:         []ps.Prop{{Name: "Requester", Value: r.Requester}, {Name: "State", Value: r.State}, {Name: "Timestamp", Value: r.Timestamp}, {Name: "Component", Value: comp}}}
 	}
 	return out
+}
+
+// adObjectID is a Microsoft.Exchange.Data.Directory.ADObjectId: deserialised, its ToString is the object's
+// name (CSS-Exchange captures: Identity, Site).
+func adObjectID(name string) *ps.Object {
+	return &ps.Object{TypeName: "Microsoft.Exchange.Data.Directory.ADObjectId", ToStringValue: name, Props: []ps.Prop{{Name: "Name", Value: name}}}
 }
 
 func getServerComponentState(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
@@ -183,11 +192,11 @@ func getServerComponentState(g *Org, inv ps.Invocation, _ time.Time) ([]any, err
 	var out []any
 	for _, c := range names {
 		rs := s.comps[c]
-		out = append(out, ps.NewObject("Microsoft.Exchange.Management.SystemConfigurationTasks.ServerComponentStatusPresentationObject",
+		out = append(out, ps.NewObject("Microsoft.Exchange.Data.Directory.Management.ServerComponentStatePresentationObject",
 			"ServerFqdn", g.fqdn(s), "Component", c, "State", serviceState(effective(s, c)),
 			"ServerWideOfflineIsOffline", effective(s, "ServerWideOffline") == "Inactive",
-			"LocalStates", requesterList(c, rs), "RemoteStates", requesterList(c, rs),
-			"Identity", &ps.Object{TypeName: "Microsoft.Exchange.Data.Directory.ADObjectId", ToStringValue: g.fqdn(s)}))
+			"RemoteStates", requesterList(c, rs), "LocalStates", requesterList(c, rs),
+			"Identity", adObjectID(s.spec.Name), "IsValid", true))
 	}
 	return out, nil
 }
@@ -632,9 +641,9 @@ func getMailboxServer(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	}
 	var out []any
 	for _, s := range targets {
-		var dag any
+		var dag any // an ADObjectId, or null for a server outside any DAG (CSS-Exchange GetMailboxServer.xml)
 		if s.spec.DAG != "" {
-			dag = s.spec.DAG
+			dag = adObjectID(s.spec.DAG)
 		}
 		out = append(out, ps.NewObject("Microsoft.Exchange.Data.Directory.Management.MailboxServer",
 			"Name", s.spec.Name, "DatabaseAvailabilityGroup", dag, "DatabaseCopyAutoActivationPolicy", policyEnum(s.policy),
@@ -727,19 +736,29 @@ func getExchangeServer(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 		if id := arg(inv, "Identity"); id != "" && g.lookup(id) != s {
 			continue
 		}
-		member := "No"
-		if s.spec.DAG != "" {
-			member = "Yes"
-		}
+		// Shapes from CSS-Exchange E16/E19 GetExchangeServer.xml: Site an ADObjectId, ServerRole and Edition
+		// enums, AdminDisplayVersion a ServerVersion whose ToString is "Version 15.2 (Build 986.5)". There is no
+		// IsMemberOfCluster on 2016/2019 objects.
 		out = append(out, ps.NewObject("Microsoft.Exchange.Data.Directory.Management.ExchangeServer",
-			"Name", s.spec.Name, "Fqdn", g.fqdn(s), "Site", &ps.Object{TypeName: "Microsoft.Exchange.Data.Directory.ADObjectId", ToStringValue: g.sc.DNSDomain + "/Configuration/Sites/" + s.spec.Site},
+			"Name", s.spec.Name, "Fqdn", g.fqdn(s), "Site", adObjectID(g.sc.DNSDomain+"/Configuration/Sites/"+s.spec.Site),
 			"ServerRole", enum("Microsoft.Exchange.Data.Directory.SystemConfiguration.ServerRole", "Mailbox", map[string]int64{"Mailbox": 2}),
-			"AdminDisplayVersion", &ps.Object{TypeName: "Microsoft.Exchange.Data.ServerVersion", ToStringValue: s.spec.Version}, "IsMemberOfCluster", member, "Edition", "Standard"))
+			"AdminDisplayVersion", serverVersion(s.spec.Version),
+			"Edition", enum("Microsoft.Exchange.Data.ServerEditionType", "Standard", map[string]int64{"Standard": 1})))
 	}
 	if id := arg(inv, "Identity"); id != "" && len(out) == 0 {
 		return nil, notFound("Get-ExchangeServer", id)
 	}
 	return out, nil
+}
+
+// serverVersion is Microsoft.Exchange.Data.ServerVersion from its text "Version 15.2 (Build 1544.4)".
+func serverVersion(text string) *ps.Object {
+	o := &ps.Object{TypeName: "Microsoft.Exchange.Data.ServerVersion", ToStringValue: text}
+	var major, minor, build, rev int64
+	if n, _ := fmt.Sscanf(text, "Version %d.%d (Build %d.%d)", &major, &minor, &build, &rev); n == 4 {
+		o.Props = []ps.Prop{{Name: "Major", Value: major}, {Name: "Minor", Value: minor}, {Name: "Build", Value: build}, {Name: "Revision", Value: rev}}
+	}
+	return o
 }
 
 func exchangeServices() []string {
@@ -760,7 +779,7 @@ func testServiceHealth(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 			notRunning = append(notRunning, svc)
 		}
 	}
-	return []any{ps.NewObject("Microsoft.Exchange.Monitoring.ServerHealthInfo", "Role", "Mailbox Server Role",
+	return []any{ps.NewObject("Microsoft.Exchange.Monitoring.ExchangeServicesStatus", "Role", "Mailbox Server Role",
 		"RequiredServicesRunning", len(notRunning) == 0, "ServicesRunning", running, "ServicesNotRunning", notRunning)}, nil
 }
 

@@ -45,6 +45,7 @@ type Scenario struct {
 		PowerShellStart Duration `toml:"powershell_start"`
 		SnapinLoad      Duration `toml:"snapin_load"`
 		Cmdlet          Duration `toml:"cmdlet"`
+		RunspaceOpen    Duration `toml:"runspace_open"`
 	} `toml:"cost"`
 	Servers   []ServerSpec   `toml:"server"`
 	DAGs      []DAGSpec      `toml:"dag"`

@@ -256,3 +256,31 @@ func resolveParam(cmdlet string, params []Parameter, given string) (Parameter, b
 	return Parameter{}, false, &Error{Message: fmt.Sprintf("A parameter cannot be found that matches parameter name '%s'.", given),
 		Category: "InvalidArgument", ErrorID: "NamedParameterNotFound," + cmdlet, Terminating: true}
 }
+
+// RemoteArg is one argument of a command that arrives by remoting (a PSRP CREATE_PIPELINE): a parameter
+// name ("" for a positional value) and a value that is data, never parsed as script.
+type RemoteArg struct {
+	Param string
+	Value any
+}
+
+// BindRemote binds remoting arguments to cm's parameters with the rules the language uses (exact name or
+// alias, else a unique prefix; unknown and ambiguous names are errors), and checks mandatory parameters.
+// A switch with a null value is present (PowerShell's AddParameter(name)); with a boolean it is that value.
+func BindRemote(cm Cmdlet, args []RemoteArg) (Args, error) {
+	ba := make([]boundArg, len(args))
+	for i, a := range args {
+		ba[i] = boundArg{param: a.Param, value: a.Value, hasValue: a.Value != nil, colonForm: a.Value != nil}
+	}
+	bound, _, err := bindArgs(cm.Name(), cm.Parameters(), ba)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range cm.Parameters() {
+		if p.Mandatory && !bound.Has(p.Name) {
+			return nil, &Error{Message: fmt.Sprintf("Cannot process command because of one or more missing mandatory parameters: %s.", p.Name),
+				Category: "InvalidArgument", ErrorID: "MissingMandatoryParameter," + cm.Name(), Terminating: true}
+		}
+	}
+	return bound, nil
+}

@@ -49,6 +49,10 @@ type Config struct {
 	RTT, ShellCreate time.Duration
 	// Launcher runs commands.
 	Launcher Launcher
+	// Remoting, when set, serves Exchange's remote PowerShell endpoint: /PowerShell with the
+	// Microsoft.Exchange configuration (PSRP). RunspaceOpen is what opening its runspace pool costs.
+	Remoting     Remoting
+	RunspaceOpen time.Duration
 	// Now is the clock for shell expiry (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -202,7 +206,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !cost.Pay(r.Context(), s.cfg.RTT) {
 		return
 	}
-	if !strings.EqualFold(r.URL.Path, "/wsman") {
+	exchangeEndpoint := strings.EqualFold(strings.TrimSuffix(r.URL.Path, "/"), "/PowerShell") && s.cfg.Remoting != nil
+	if !strings.EqualFold(r.URL.Path, "/wsman") && !exchangeEndpoint {
 		http.NotFound(w, r)
 		return
 	}
@@ -253,7 +258,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.count(action)
 	s.logger.Debug("request", "action", action)
-	status, reply := s.dispatch(r.Context(), req, user)
+	status, reply := s.dispatch(r.Context(), req, user, exchangeEndpoint)
 	s.logger.Debug("reply", "action", action, "status", status)
 	switch f.Kind {
 	case FaultMalformedXML:
@@ -278,20 +283,53 @@ func (s *Server) writeFault(w http.ResponseWriter, relatesTo string, f fault) {
 }
 
 // dispatch runs one parsed request and returns the HTTP status and the SOAP reply.
-func (s *Server) dispatch(ctx context.Context, req *request, user string) (int, []byte) {
+// On /wsman only the cmd shell exists; on /PowerShell only the Microsoft.Exchange configuration (IIS hosts
+// it, the WinRM service does not know it).
+func (s *Server) dispatch(ctx context.Context, req *request, user string, exchangeEndpoint bool) (int, []byte) {
 	h := &req.Header
 	faultReply := func(f fault) (int, []byte) {
 		return http.StatusInternalServerError, envelope(actionFault, h.MessageID, f.body())
 	}
-	if !strings.EqualFold(strings.TrimSpace(h.ResourceURI), resourceCmd) {
+	want := resourceCmd
+	if exchangeEndpoint {
+		want = ResourceExchange
+	}
+	if !strings.EqualFold(strings.TrimSpace(h.ResourceURI), want) {
 		return faultReply(fault{Subcode: "w:DestinationUnreachable", Code: codeNotSupported, Machine: s.cfg.Host,
 			Text: fmt.Sprintf("The WS-Management service cannot process the request. The resource URI (%s) was not found in the WS-Management catalog. ", h.ResourceURI)})
 	}
 	var f *fault
 	var body string
-	switch strings.TrimSpace(h.Action) {
+	action := strings.TrimSpace(h.Action)
+	if exchangeEndpoint && action != actionCreate && action != actionDelete {
+		sh, lf := s.lookupShell(h)
+		if lf != nil {
+			return faultReply(*lf)
+		}
+		if sh.pool == nil {
+			return faultReply(*s.psrpFault("The shell is not a runspace pool. "))
+		}
+		switch action {
+		case actionCommand:
+			body, f = s.psrpCommand(sh, req, user)
+		case actionSend:
+			body, f = s.psrpSend(sh, req, user)
+		case actionReceive:
+			body, f = s.psrpReceive(ctx, sh, req)
+		case actionSignal:
+			body, f = s.psrpSignal(sh, req)
+		default:
+			return faultReply(fault{Subcode: "a:ActionNotSupported", Code: codeNotSupported, Machine: s.cfg.Host,
+				Text: fmt.Sprintf("The WS-Management service cannot process the request. The action %s is not supported. ", h.Action)})
+		}
+		if f != nil {
+			return faultReply(*f)
+		}
+		return http.StatusOK, envelope(action+"Response", h.MessageID, body)
+	}
+	switch action {
 	case actionCreate:
-		body, f = s.create(ctx, req, user)
+		body, f = s.create(ctx, req, user, exchangeEndpoint)
 	case actionCommand:
 		body, f = s.commandStart(req, user)
 	case actionSend:
@@ -310,6 +348,24 @@ func (s *Server) dispatch(ctx context.Context, req *request, user string) (int, 
 		return faultReply(*f)
 	}
 	return http.StatusOK, envelope(strings.TrimSpace(h.Action)+"Response", h.MessageID, body)
+}
+
+func isGUID(s string) bool {
+	t := strings.TrimSpace(s)
+	if len(t) != 36 {
+		return false
+	}
+	for i, c := range t {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F'):
+			return false
+		}
+	}
+	return true
 }
 
 func shortAction(a string) string {
@@ -339,7 +395,7 @@ func (s *Server) lookupShell(h *requestHeader) (*shell, *fault) {
 	return sh, nil
 }
 
-func (s *Server) create(ctx context.Context, req *request, user string) (string, *fault) {
+func (s *Server) create(ctx context.Context, req *request, user string, exchangeEndpoint bool) (string, *fault) {
 	now := s.cfg.Now()
 	idle := s.cfg.IdleTimeout
 	env := map[string]string{}
@@ -374,11 +430,39 @@ func (s *Server) create(ctx context.Context, req *request, user string) (string,
 		f := quotaFault(s.cfg.Host, s.cfg.MaxShellsPerUser)
 		return "", &f
 	}
-	sh := &shell{id: newUUID(), owner: user, codepage: codepage, env: env, idle: idle, lastUsed: now, commands: map[string]*command{}}
+	id := newUUID()
+	resource := resourceCmd
+	if exchangeEndpoint {
+		resource = ResourceExchange
+		// A PSRP client names its pool's shell (MS-PSRP 3.1.5.3.1); Windows keeps that id.
+		if b := req.Body.Shell; b != nil && isGUID(b.ShellID) {
+			id = strings.ToUpper(strings.TrimSpace(b.ShellID))
+		}
+		if _, taken := s.shells[id]; taken {
+			s.mu.Unlock()
+			return "", s.psrpFault(fmt.Sprintf("A shell with ShellId %s already exists. ", id))
+		}
+	}
+	sh := &shell{id: id, owner: user, codepage: codepage, env: env, idle: idle, lastUsed: now, commands: map[string]*command{}}
+	if exchangeEndpoint {
+		if f := s.createPool(sh, req.Body.Shell, req.Header.option("protocolversion")); f != nil {
+			s.mu.Unlock()
+			return "", f
+		}
+	}
 	s.shells[sh.id] = sh
 	s.mu.Unlock()
 	cost.Pay(ctx, s.cfg.ShellCreate)
 	addr := "http://" + s.cfg.FQDN + ":5985/wsman"
+	if exchangeEndpoint {
+		addr = "http://" + s.cfg.FQDN + "/PowerShell"
+		return `<x:ResourceCreated><a:Address>` + esc(addr) + `</a:Address><a:ReferenceParameters><w:ResourceURI>` + resource +
+			`</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">` + sh.id + `</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>` +
+			`<rsp:Shell><rsp:ShellId>` + sh.id + `</rsp:ShellId><rsp:ResourceUri>` + resource + `</rsp:ResourceUri><rsp:Owner>` + esc(user) +
+			`</rsp:Owner><rsp:ClientIP>127.0.0.1</rsp:ClientIP><rsp:IdleTimeOut>` + formatDuration(idle) +
+			`</rsp:IdleTimeOut><rsp:InputStreams>stdin pr</rsp:InputStreams><rsp:OutputStreams>stdout</rsp:OutputStreams>` +
+			`<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>`, nil
+	}
 	return `<x:ResourceCreated><a:Address>` + esc(addr) + `</a:Address><a:ReferenceParameters><w:ResourceURI>` + resourceCmd +
 		`</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">` + sh.id + `</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>` +
 		`<rsp:Shell><rsp:ShellId>` + sh.id + `</rsp:ShellId><rsp:ResourceUri>` + resourceCmd + `</rsp:ResourceUri><rsp:Owner>` + esc(user) +

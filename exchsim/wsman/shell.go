@@ -17,6 +17,8 @@ type shell struct {
 	mu       sync.Mutex
 	lastUsed time.Time
 	commands map[string]*command
+	// pool is set for a shell of the Microsoft.Exchange resource (a PSRP runspace pool).
+	pool *runspacePool
 }
 
 // command is one process started in a shell.
@@ -58,5 +60,8 @@ func (s *shell) terminate() {
 	for _, c := range s.commands {
 		c.cancel()
 		c.stdin.Close()
+	}
+	if s.pool != nil {
+		s.pool.stopAll()
 	}
 }

@@ -81,6 +81,8 @@ type requestBody struct {
 }
 
 type shellBody struct {
+	ShellID       string      `xml:"ShellId,attr"`
+	CreationXML   string      `xml:"http://schemas.microsoft.com/powershell creationXml"`
 	InputStreams  string      `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell InputStreams"`
 	OutputStreams string      `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell OutputStreams"`
 	IdleTimeOut   string      `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell IdleTimeOut"`
@@ -88,6 +90,7 @@ type shellBody struct {
 }
 
 type commandLine struct {
+	CommandID string   `xml:"CommandId,attr"`
 	Command   string   `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Command"`
 	Arguments []string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Arguments"`
 }
