@@ -39,22 +39,26 @@ type Secret struct {
 
 // WinRM is [winrm] (defaults for every server) and the per-server overrides.
 type WinRM struct {
-	Port               int      `toml:"port"`
-	HTTPS              *bool    `toml:"https"`
-	Auth               string   `toml:"auth"`
-	User               string   `toml:"user"`
-	Password           Secret   `toml:"password"`
-	CAFile             string   `toml:"ca_file"`
-	ClientCertFile     string   `toml:"client_cert_file"`
-	ClientKeyFile      string   `toml:"client_key_file"`
-	InsecureSkipVerify *bool    `toml:"insecure_skip_verify"`
-	Mode               string   `toml:"mode"`
-	Load               string   `toml:"load"`
-	OperationTimeout   Duration `toml:"operation_timeout"`
-	StartTimeout       Duration `toml:"start_timeout"`
-	ReadTimeout        Duration `toml:"read_timeout"`
-	WriteTimeout       Duration `toml:"write_timeout"`
-	Attempts           int      `toml:"attempts"`
+	Port               int    `toml:"port"`
+	HTTPS              *bool  `toml:"https"`
+	Auth               string `toml:"auth"`
+	User               string `toml:"user"`
+	Password           Secret `toml:"password"`
+	CAFile             string `toml:"ca_file"`
+	ClientCertFile     string `toml:"client_cert_file"`
+	ClientKeyFile      string `toml:"client_key_file"`
+	InsecureSkipVerify *bool  `toml:"insecure_skip_verify"`
+	Mode               string `toml:"mode"`
+	Load               string `toml:"load"` // only "none": the Exchange cmdlets run on the Exchange endpoint
+	// ExchangeURL is the server's Exchange remote PowerShell endpoint (per server; default
+	// http(s)://<fqdn>/PowerShell with the scheme of https).
+	ExchangeURL      string   `toml:"exchange_url"`
+	PoolTimeout      Duration `toml:"pool_timeout"`
+	OperationTimeout Duration `toml:"operation_timeout"`
+	StartTimeout     Duration `toml:"start_timeout"`
+	ReadTimeout      Duration `toml:"read_timeout"`
+	WriteTimeout     Duration `toml:"write_timeout"`
+	Attempts         int      `toml:"attempts"`
 	// Kerberos (auth = "kerberos").
 	Realm    string `toml:"realm"`     // e.g. EXLAB.LOCAL
 	Krb5Conf string `toml:"krb5_conf"` // default /etc/krb5.conf

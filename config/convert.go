@@ -118,7 +118,8 @@ func (c *Config) Merged(s Server) WinRM {
 		w.HTTPS = o.HTTPS
 	}
 	for _, f := range []struct{ dst, src *string }{{&w.Auth, &o.Auth}, {&w.User, &o.User}, {&w.CAFile, &o.CAFile}, {&w.ClientCertFile, &o.ClientCertFile},
-		{&w.ClientKeyFile, &o.ClientKeyFile}, {&w.Mode, &o.Mode}, {&w.Load, &o.Load}, {&w.Realm, &o.Realm}, {&w.Krb5Conf, &o.Krb5Conf}, {&w.SPN, &o.SPN}} {
+		{&w.ClientKeyFile, &o.ClientKeyFile}, {&w.Mode, &o.Mode}, {&w.Load, &o.Load}, {&w.Realm, &o.Realm}, {&w.Krb5Conf, &o.Krb5Conf}, {&w.SPN, &o.SPN},
+		{&w.ExchangeURL, &o.ExchangeURL}} {
 		if *f.src != "" {
 			*f.dst = *f.src
 		}
@@ -191,7 +192,19 @@ func (c *Config) Endpoint(name string, getenv func(string) string) (exchange.End
 			return ep, exchange.Options{}, fmt.Errorf("server %s: winrm.password: %w", s.Name, err)
 		}
 	}
-	opts := exchange.Options{Mode: w.Mode, Load: w.Load, OperationTimeout: w.OperationTimeout.Duration, StartTimeout: w.StartTimeout.Duration,
+	ep.ExchangeURL = w.ExchangeURL
+	if ep.ExchangeURL == "" { // Exchange's endpoint answers to the server's name (Kerberos: HTTP/<fqdn>)
+		host := s.FQDN
+		if host == "" {
+			host = s.Host
+		}
+		scheme := "http"
+		if ep.HTTPS {
+			scheme = "https"
+		}
+		ep.ExchangeURL = scheme + "://" + host + "/PowerShell"
+	}
+	opts := exchange.Options{Mode: w.Mode, Load: w.Load, OperationTimeout: w.OperationTimeout.Duration, StartTimeout: w.StartTimeout.Duration, PoolTimeout: w.PoolTimeout.Duration,
 		ReadTimeout: w.ReadTimeout.Duration, WriteTimeout: w.WriteTimeout.Duration, Attempts: w.Attempts}
 	return ep, opts, nil
 }

@@ -15,7 +15,7 @@ func Default() Config {
 	return Config{
 		Daemon: Daemon{StateDir: "/var/lib/exmaintd", Listen: "127.0.0.1:9105", LogLevel: "info", LogFormat: "json",
 			Recovery: "reverse", ReverseTimeout: Duration{40 * time.Minute}, Parallel: 2},
-		WinRM: WinRM{Port: 5986, Auth: "basic", Mode: "session", Load: "snapin", OperationTimeout: Duration{20 * time.Second},
+		WinRM: WinRM{Port: 5986, Auth: "basic", Mode: "session", Load: "none", OperationTimeout: Duration{20 * time.Second},
 			StartTimeout: Duration{120 * time.Second}, ReadTimeout: Duration{60 * time.Second}, WriteTimeout: Duration{10 * time.Minute}, Attempts: 3},
 		Steps: Steps{PollInterval: Duration{10 * time.Second}, DrainTimeout: Duration{30 * time.Minute}, DrainStall: Duration{5 * time.Minute},
 			MoveTimeout: Duration{15 * time.Minute}, RebootTimeout: Duration{30 * time.Minute}, QueueMax: 500, CopyQueueMax: 10, ReplayQueueMax: 50,

@@ -106,8 +106,17 @@ func validateWinRM(col *collector, key string, w WinRM, top bool) {
 	if w.Mode != "" && w.Mode != exchange.ModeSession && w.Mode != exchange.ModeCommand {
 		col.add(key+".mode", "%q: want session or command", w.Mode)
 	}
-	if w.Load != "" && !slices.Contains([]string{exchange.LoadSnapin, exchange.LoadRemoteExchange, exchange.LoadNone}, w.Load) {
-		col.add(key+".load", "%q: want snapin, remote-exchange or none", w.Load)
+	if w.Load != "" && w.Load != exchange.LoadNone {
+		col.add(key+".load", "%q is no longer supported: Exchange cmdlets run on Exchange's own remote PowerShell endpoint (exchange_url), "+
+			"not through a snap-in in a WinRM shell (unsupported by Microsoft, and it fails on the second hop); remove the key", w.Load)
+	}
+	if top && w.ExchangeURL != "" {
+		col.add(key+".exchange_url", "is per server: set it in [[server]] winrm, or leave it out for http(s)://<fqdn>/PowerShell")
+	}
+	if w.ExchangeURL != "" {
+		if u, err := url.Parse(w.ExchangeURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
+			col.add(key+".exchange_url", "%q: want http(s)://host[:port]/PowerShell without user, query or fragment", w.ExchangeURL)
+		}
 	}
 	if w.Attempts < 0 || w.Attempts > 10 {
 		col.add(key+".attempts", "%d: want 1..10", w.Attempts)

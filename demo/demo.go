@@ -83,7 +83,7 @@ servers = ["EX01", "EX02", "EX03"]
 patches = ["exchange-su"]
 `, filepath.Join(dir, "state"), sim.Domain(), sim.User(), pw, o.DrainStall, o.Schedule, o.Duration, o.MinRemaining)
 	for _, e := range sim.Servers() {
-		fmt.Fprintf(&b, "\n[[server]]\nname = %q\nhost = %q\nfqdn = %q\n[server.winrm]\nport = %d\n", e.Name, e.Host, e.Fqdn, e.Port)
+		fmt.Fprintf(&b, "\n[[server]]\nname = %q\nhost = %q\nfqdn = %q\n[server.winrm]\nport = %d\nexchange_url = %q\n", e.Name, e.Host, e.Fqdn, e.Port, e.ExchangeURL())
 	}
 	b.WriteString(o.Extra)
 	path := filepath.Join(dir, "config.toml")

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
 	"sync"
 	"time"
 
 	"github.com/masterzen/winrm"
 
+	"github.com/exmaintd/exmaintd/psrp"
 	"github.com/exmaintd/exmaintd/secret"
+	"github.com/exmaintd/exmaintd/sentinel"
 )
 
 // Endpoint is one server's WinRM listener and how to authenticate to it.
@@ -30,6 +33,9 @@ type Endpoint struct {
 	ClientKeyPEM          []byte
 	AllowUnencryptedBasic bool      // Basic over plain HTTP (lab use only)
 	Kerberos              *Kerberos // AuthKerberos
+	// ExchangeURL is Exchange's remote PowerShell endpoint, where the Exchange cmdlets run (PSRP,
+	// configuration Microsoft.Exchange). Empty: http(s)://<Host>/PowerShell, as Exchange ships it.
+	ExchangeURL string
 }
 
 // Kerberos is how to get tickets for AuthKerberos: the user (Endpoint.User, without realm) logs in with
@@ -59,6 +65,9 @@ type Options struct {
 	OperationTimeout time.Duration
 	// StartTimeout bounds starting a session: shell, powershell.exe and the Exchange load (default 120 s).
 	StartTimeout time.Duration
+	// PoolTimeout bounds opening the runspace pool on Exchange's endpoint (default 120 s: a real server
+	// takes seconds to load the user's RBAC roles and cmdlets).
+	PoolTimeout time.Duration
 	// ReadTimeout and WriteTimeout are the default deadlines of one read and one state-changing operation,
 	// retries included (defaults 60 s and 10 min: Move-ActiveMailboxDatabase can take minutes).
 	ReadTimeout  time.Duration
@@ -82,6 +91,7 @@ func (o Options) withDefaults() Options {
 	}
 	def(&o.OperationTimeout, 20*time.Second)
 	def(&o.StartTimeout, 120*time.Second)
+	def(&o.PoolTimeout, 120*time.Second)
 	def(&o.ReadTimeout, 60*time.Second)
 	def(&o.WriteTimeout, 10*time.Minute)
 	def(&o.Backoff, time.Second)
@@ -100,12 +110,14 @@ type Client struct {
 	ep     Endpoint
 	opts   Options
 	load   string
-	t      *transport
+	t      *transport // the WinRM listener (operating-system operations, WinRS)
+	xt     *transport // Exchange's remote PowerShell endpoint (Exchange cmdlets, PSRP)
 	params *winrm.Parameters
 	logger *slog.Logger
 
 	sem  chan struct{} // held while an operation runs; acquiring honours the caller's context
 	sess *session      // nil until first use and after a loss
+	pool *pool         // the Exchange runspace pool; nil until first use and after a loss
 	// sessions counts sessions started: tests and benchmarks read it through Stats.
 	stats Stats
 
@@ -116,6 +128,8 @@ type Client struct {
 type Stats struct {
 	SessionsStarted int
 	SessionsLost    int
+	PoolsOpened     int
+	PoolsLost       int
 	Operations      int
 	Retries         int
 }
@@ -140,8 +154,17 @@ func New(ep Endpoint, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	xurl, err := exchangeURL(ep)
+	if err != nil {
+		return nil, err
+	}
+	xt, err := newTransport(ep, opts.Logger, opts.Observer)
+	if err != nil {
+		return nil, err
+	}
+	xt.url = xurl
 	return &Client{
-		ep: ep, opts: opts, load: load, t: t, params: shellParams(opts.OperationTimeout),
+		ep: ep, opts: opts, load: load, t: t, xt: xt, params: shellParams(opts.OperationTimeout),
 		logger: opts.Logger.With("server", ep.Name), sem: make(chan struct{}, 1),
 	}, nil
 }
@@ -163,19 +186,49 @@ func (c *Client) Close() error {
 		c.sess.close()
 		c.sess = nil
 	}
+	if c.pool != nil {
+		c.pool.discard(5 * time.Second)
+		c.pool = nil
+	}
 	<-c.sem
 	c.closers.Wait()
 	c.t.close()
+	c.xt.close()
 	return nil
 }
 
-// Op is one generated operation: the script that runs and what it is.
+// Op is one generated operation and what it is. An Exchange operation is a Command, sent as a command object
+// with typed parameters to Exchange's endpoint; an operating-system operation is a Script, run by
+// powershell.exe on the server over WinRS (docs/exchange-client.md says which is which and why).
 type Op struct {
-	Cmdlet string // the main cmdlet, named in errors
-	Script string // the exact PowerShell sent
-	Write  bool   // changes state: never silently retried after it may have run
+	Cmdlet  string        // the main cmdlet, named in errors
+	Command *psrp.Command // Exchange channel: the command object
+	Script  string        // WinRS channel: the exact PowerShell sent
+	Write   bool          // changes state: never silently retried after it may have run
 	// Timeout overrides the Client's ReadTimeout / WriteTimeout.
 	Timeout time.Duration
+}
+
+// Channel names where an operation runs.
+const (
+	ChannelExchange = "exchange" // Exchange's remote PowerShell endpoint (PSRP)
+	ChannelWinRS    = "winrs"    // powershell.exe on the server (WinRS)
+)
+
+// Channel is where op runs.
+func (op Op) Channel() string {
+	if op.Command != nil {
+		return ChannelExchange
+	}
+	return ChannelWinRS
+}
+
+// Text is op as an operator reads it: the command with its parameters, or the script.
+func (op Op) Text() string {
+	if op.Command != nil {
+		return op.Command.String()
+	}
+	return op.Script
 }
 
 // Exec runs op and returns its output (a JSON document for every operation exmaintd generates). The
@@ -183,6 +236,57 @@ type Op struct {
 // request and retries; starting a session is bounded by StartTimeout instead and does not count against it
 // (a cold Exchange snap-in can take a minute).
 func (c *Client) Exec(ctx context.Context, op Op) (string, error) {
+	if op.Command != nil {
+		return "", fmt.Errorf("%s on %s: an Exchange command object runs with Invoke, not Exec", op.Cmdlet, c.ep.Name)
+	}
+	var out string
+	err := c.do(ctx, op, func(ctx context.Context) (bool, error) {
+		if c.opts.Mode == ModeSession && c.sess == nil {
+			return true, errNeedStart
+		}
+		var unsent bool
+		var err error
+		if c.opts.Mode == ModeSession {
+			out, unsent, err = c.execSession(ctx, op)
+		} else {
+			out, unsent, err = c.execCommand(ctx, op)
+		}
+		return unsent, err
+	})
+	return out, err
+}
+
+// Invoke runs an Exchange operation (op.Command) in the server's runspace pool and returns the objects it
+// output, deserialised.
+func (c *Client) Invoke(ctx context.Context, op Op) ([]any, error) {
+	if op.Command == nil {
+		return nil, fmt.Errorf("%s on %s: not an Exchange command object", op.Cmdlet, c.ep.Name)
+	}
+	var out []any
+	err := c.do(ctx, op, func(ctx context.Context) (bool, error) {
+		if c.pool == nil {
+			return true, errNeedStart
+		}
+		res, sent, err := c.pool.run(ctx, *op.Command)
+		var pe *PSError
+		if err != nil && !errors.As(err, &pe) {
+			c.dropPool()
+		}
+		for _, w := range res.Warnings {
+			c.logger.Warn("exchange warning", "cmdlet", op.Cmdlet, "warning", w)
+		}
+		out = res.Output
+		return !sent, err
+	})
+	return out, err
+}
+
+// errNeedStart tells do that the operation's channel has no session yet.
+const errNeedStart = sentinel.Error("no session")
+
+// do runs one operation with its deadline, the operation semaphore, and bounded retries of transient
+// failures. attempt runs it once; it reports whether the request certainly did not reach PowerShell.
+func (c *Client) do(ctx context.Context, op Op, attempt func(context.Context) (bool, error)) error {
 	timeout := op.Timeout
 	if timeout <= 0 {
 		timeout = c.opts.ReadTimeout
@@ -197,80 +301,91 @@ func (c *Client) Exec(ctx context.Context, op Op) (string, error) {
 		cancel()
 	case <-wctx.Done():
 		cancel()
-		return "", fmt.Errorf("%s on %s: waiting for the session: %w", op.Cmdlet, c.ep.Name, wctx.Err())
+		return fmt.Errorf("%s on %s: waiting for the session: %w", op.Cmdlet, c.ep.Name, wctx.Err())
 	}
 	defer func() { <-c.sem }()
 	c.stats.Operations++
-	c.logger.Debug("exchange operation", "cmdlet", op.Cmdlet, "write", op.Write, "script", op.Script)
+	c.logger.Debug("exchange operation", "cmdlet", op.Cmdlet, "write", op.Write, "channel", op.Channel(), "text", op.Text())
 	start := time.Now()
-	out, err := c.exec(ctx, op, deadline)
+	err := c.retry(ctx, op, deadline, attempt)
 	if err != nil {
 		c.logger.Debug("exchange operation failed", "cmdlet", op.Cmdlet, "took", time.Since(start), "err", err)
 	}
-	return out, err
+	return err
 }
 
-func (c *Client) exec(ctx context.Context, op Op, deadline time.Time) (string, error) {
+func (c *Client) retry(ctx context.Context, op Op, deadline time.Time, attempt func(context.Context) (bool, error)) error {
 	backoff := c.opts.Backoff
 	var last error
-	for attempt := 1; ; attempt++ {
+	for n := 1; ; n++ {
 		var (
-			out     string
 			err     error
 			unsent  bool
 			expired bool
 		)
-		if c.opts.Mode == ModeSession && c.sess == nil {
+		actx, cancel := context.WithDeadline(ctx, deadline)
+		unsent, err = attempt(actx)
+		expired = actx.Err() != nil
+		cancel()
+		if errors.Is(err, errNeedStart) {
 			t0 := time.Now()
-			err = c.startSession(ctx)
+			err = c.start(ctx, op.Channel())
 			deadline = deadline.Add(time.Since(t0)) // the start has its own bound
-			unsent = true
-		}
-		if err == nil {
-			actx, cancel := context.WithDeadline(ctx, deadline)
-			if c.opts.Mode == ModeSession {
-				out, unsent, err = c.execSession(actx, op)
-			} else {
-				out, unsent, err = c.execCommand(actx, op)
+			if err == nil {
+				actx, cancel := context.WithDeadline(ctx, deadline)
+				unsent, err = attempt(actx)
+				expired = actx.Err() != nil
+				cancel()
 			}
-			expired = actx.Err() != nil
-			cancel()
 		}
 		if err == nil {
-			return out, nil
+			return nil
 		}
 		var pe *PSError
 		if errors.As(err, &pe) {
-			return "", err
+			return err
 		}
 		if expired || ctx.Err() != nil {
 			if last != nil {
 				err = fmt.Errorf("%w (after %w)", err, last)
 			}
-			return "", fmt.Errorf("%s on %s: deadline: %w", op.Cmdlet, c.ep.Name, err)
+			return fmt.Errorf("%s on %s: deadline: %w", op.Cmdlet, c.ep.Name, err)
 		}
 		if op.Write && !unsent {
-			return "", fmt.Errorf("%s on %s: %w: %w", op.Cmdlet, c.ep.Name, ErrSessionLost, err)
+			return fmt.Errorf("%s on %s: %w: %w", op.Cmdlet, c.ep.Name, ErrSessionLost, err)
 		}
-		if !transient(err) || attempt >= c.opts.Attempts {
-			return "", fmt.Errorf("%s on %s (attempt %d of %d): %w", op.Cmdlet, c.ep.Name, attempt, c.opts.Attempts, err)
+		if !transient(err) || n >= c.opts.Attempts {
+			return fmt.Errorf("%s on %s (attempt %d of %d): %w", op.Cmdlet, c.ep.Name, n, c.opts.Attempts, err)
 		}
 		last = err
 		c.stats.Retries++
 		pause := backoff/2 + rand.N(backoff/2+1) //nolint:gosec // jitter needs no cryptographic randomness
-		c.logger.Info("exchange operation failed, retrying", "cmdlet", op.Cmdlet, "attempt", attempt, "pause", pause, "err", err)
+		c.logger.Info("exchange operation failed, retrying", "cmdlet", op.Cmdlet, "attempt", n, "pause", pause, "err", err)
 		sctx, cancel := context.WithDeadline(ctx, deadline)
 		slept := sleepCtx(sctx, pause)
 		cancel()
 		if !slept {
-			return "", fmt.Errorf("%s on %s: deadline: %w (after %w)", op.Cmdlet, c.ep.Name, context.DeadlineExceeded, err)
+			return fmt.Errorf("%s on %s: deadline: %w (after %w)", op.Cmdlet, c.ep.Name, context.DeadlineExceeded, err)
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
-// startSession starts the persistent session, bounded by StartTimeout (and the caller's context).
-func (c *Client) startSession(ctx context.Context) error {
+// start opens the channel's persistent session: the runspace pool (bounded by PoolTimeout) or the WinRS
+// session (bounded by StartTimeout).
+func (c *Client) start(ctx context.Context, channel string) error {
+	if channel == ChannelExchange {
+		pctx, cancel := context.WithTimeout(ctx, c.opts.PoolTimeout)
+		defer cancel()
+		p, err := openPool(pctx, c.xt, c.params, c.logger)
+		if err != nil {
+			return fmt.Errorf("opening the runspace pool on %s: %w", c.xt.url, err)
+		}
+		c.pool = p
+		c.stats.PoolsOpened++
+		c.logger.Debug("runspace pool opened", "url", c.xt.url)
+		return nil
+	}
 	sctx, cancel := context.WithTimeout(ctx, c.opts.StartTimeout)
 	defer cancel()
 	s, err := startSession(sctx, c.t, c.params, c.load, c.logger)
@@ -281,6 +396,37 @@ func (c *Client) startSession(ctx context.Context) error {
 	c.stats.SessionsStarted++
 	c.logger.Debug("session started")
 	return nil
+}
+
+// dropPool discards a lost runspace pool in the background (bounded).
+func (c *Client) dropPool() {
+	p := c.pool
+	c.pool = nil
+	c.stats.PoolsLost++
+	c.closers.Add(1)
+	go func() {
+		defer c.closers.Done()
+		p.discard(5 * time.Second)
+	}()
+}
+
+// exchangeURL is the Exchange endpoint of ep: ExchangeURL, or http(s)://<Host>/PowerShell.
+func exchangeURL(ep Endpoint) (string, error) {
+	if ep.ExchangeURL == "" {
+		scheme := "http"
+		if ep.HTTPS {
+			scheme = "https"
+		}
+		return scheme + "://" + ep.Host + "/PowerShell", nil
+	}
+	u, err := url.Parse(ep.ExchangeURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("server %s: exchange_url %q: want http(s)://host[:port]/PowerShell", ep.Name, ep.ExchangeURL)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("server %s: exchange_url %q: no user, query or fragment", ep.Name, ep.ExchangeURL)
+	}
+	return u.String(), nil
 }
 
 // execSession runs op on the persistent session. unsent tells that the request certainly did not reach

@@ -111,7 +111,7 @@ func waitFor(tb testing.TB, limit time.Duration, f func() error) {
 }
 
 // TestOperationTimeoutFault: a cmdlet slower than the WS-Management OperationTimeout makes the first
-// Receive answer fault 2150858793; the client polls again and gets the reply, transparently.
+// Receive of its pipeline answer fault 2150858793; the client polls again and gets the reply, transparently.
 func TestOperationTimeoutFault(t *testing.T) {
 	sim := startSim(t, simOptions{cost: cost.Profile{Cmdlet: 2500 * time.Millisecond}})
 	c := newClient(t, endpoint(t, sim, "EX01", exchange.AuthNTLM), exchange.Options{OperationTimeout: time.Second, ReadTimeout: 20 * time.Second})
@@ -121,14 +121,14 @@ func TestOperationTimeoutFault(t *testing.T) {
 	if n := sim.Requests()["Receive"]; n < 3 {
 		t.Errorf("%d Receives: want the timeout fault answered at least twice before the reply", n)
 	}
-	if st := c.Stats(); st.Retries != 0 || st.SessionsStarted != 1 {
+	if st := c.Stats(); st.Retries != 0 || st.PoolsOpened != 1 || st.PoolsLost != 0 {
 		t.Errorf("stats %+v: a timeout fault is not a failure", st)
 	}
 }
 
-// TestShellExpiry: the shell vanishes between operations (idle expiry, WinRM restart). A read re-bootstraps
-// transparently; so does a write, because the Send itself was refused with 2150858843 and so never reached
-// PowerShell.
+// TestShellExpiry: the shell vanishes between operations (idle expiry, WinRM or IIS restart). On both channels
+// a read re-opens its session transparently; so does a write, because the request itself was refused with
+// 2150858843 and so never reached PowerShell.
 func TestShellExpiry(t *testing.T) {
 	sim := startSim(t, simOptions{})
 	c := newClient(t, endpoint(t, sim, "EX01", exchange.AuthNTLM), exchange.Options{})
@@ -148,8 +148,21 @@ func TestShellExpiry(t *testing.T) {
 	if err := c.SetComponentState(ctx, "EX01", "HubTransport", "Draining", "Maintenance"); err != nil {
 		t.Fatalf("write after shell expiry: %v", err)
 	}
-	if st := c.Stats(); st.SessionsStarted != 3 || st.SessionsLost != 2 {
-		t.Errorf("stats %+v: want 3 sessions, 2 lost", st)
+	if st := c.Stats(); st.PoolsOpened != 3 || st.PoolsLost != 2 || st.SessionsStarted != 0 {
+		t.Errorf("stats %+v: want 3 runspace pools, 2 lost, and no WinRS session for Exchange cmdlets", st)
+	}
+	// The operating-system channel: a WinRS session, re-bootstrapped the same way.
+	if _, err := c.Services(ctx, "MSExchangeTransport"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.ExpireShells("EX01"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RestartService(ctx, "MSExchangeTransport"); err != nil {
+		t.Fatalf("write after shell expiry: %v", err)
+	}
+	if st := c.Stats(); st.SessionsStarted != 2 || st.SessionsLost != 1 {
+		t.Errorf("stats %+v: want 2 WinRS sessions, 1 lost", st)
 	}
 }
 
@@ -216,17 +229,25 @@ func TestRebootMidSession(t *testing.T) {
 	}
 }
 
-// TestSlowStartNotChargedToTheOperation: a cold snap-in load longer than the read deadline does not fail
-// the first read (the start has its own StartTimeout); a start longer than StartTimeout does.
+// TestSlowStartNotChargedToTheOperation: opening a session slower than the read deadline does not fail the
+// first read (the start has its own bound); a start longer than that bound does. Exchange's runspace pool
+// is bounded by PoolTimeout, the WinRS session by StartTimeout.
 func TestSlowStartNotChargedToTheOperation(t *testing.T) {
-	sim := startSim(t, simOptions{cost: cost.Profile{SnapinLoad: 1500 * time.Millisecond}})
+	sim := startSim(t, simOptions{cost: cost.Profile{RunspaceOpen: 1500 * time.Millisecond, PowerShellStart: 1500 * time.Millisecond}})
 	ep := endpoint(t, sim, "EX01", exchange.AuthNTLM)
-	c := newClient(t, ep, exchange.Options{ReadTimeout: time.Second, StartTimeout: 10 * time.Second})
+	c := newClient(t, ep, exchange.Options{ReadTimeout: time.Second, StartTimeout: 10 * time.Second, PoolTimeout: 10 * time.Second})
 	if _, err := c.Queues(t.Context(), "EX01"); err != nil {
-		t.Fatalf("first read with a 1.5 s start and a 1 s read deadline: %v", err)
+		t.Fatalf("first Exchange read with a 1.5 s pool open and a 1 s read deadline: %v", err)
 	}
-	short := newClient(t, ep, exchange.Options{ReadTimeout: 10 * time.Second, StartTimeout: 500 * time.Millisecond, Attempts: 1})
+	if _, err := c.LastBootUpTime(t.Context()); err != nil {
+		t.Fatalf("first WinRS read with a 1.5 s start and a 1 s read deadline: %v", err)
+	}
+	short := newClient(t, ep, exchange.Options{ReadTimeout: 10 * time.Second, StartTimeout: 500 * time.Millisecond, PoolTimeout: 500 * time.Millisecond, Attempts: 1})
 	_, err := short.Queues(t.Context(), "EX01")
+	if err == nil || !strings.Contains(err.Error(), "opening the runspace pool") {
+		t.Errorf("pool open beyond PoolTimeout: %v", err)
+	}
+	_, err = short.LastBootUpTime(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "starting the session") {
 		t.Errorf("start beyond StartTimeout: %v", err)
 	}

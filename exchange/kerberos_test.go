@@ -170,12 +170,18 @@ func TestKerberosMutualAuthentication(t *testing.T) {
 			t.Cleanup(impostor.Close)
 			ep := kerberosEndpoint(t, sim, k, "EX01")
 			ep.Host, ep.Port = splitHostPort(t, impostor.Listener.Addr())
+			ep.ExchangeURL = impostor.URL + "/PowerShell"
 			ep.TLSServerName = "ex01.exlab.local" // the ticket is for the name the impostor answers for
 			c := newClient(t, ep, exchange.Options{Attempts: 2})
-			_, err := c.Queues(t.Context(), "EX01")
-			var ae *exchange.AuthError
-			if !errors.As(err, &ae) || !strings.Contains(err.Error(), "mutual authentication") {
-				t.Fatalf("err = %v, want an AuthError about mutual authentication", err)
+			for channel, call := range map[string]func() error{
+				"exchange": func() error { _, err := c.Queues(t.Context(), "EX01"); return err },
+				"winrs":    func() error { _, err := c.LastBootUpTime(t.Context()); return err },
+			} {
+				err := call()
+				var ae *exchange.AuthError
+				if !errors.As(err, &ae) || !strings.Contains(err.Error(), "mutual authentication") {
+					t.Fatalf("%s channel: err = %v, want an AuthError about mutual authentication", channel, err)
+				}
 			}
 			if c.Stats().Retries != 0 {
 				t.Errorf("retried %d times", c.Stats().Retries)

@@ -8,23 +8,16 @@ import (
 	"unicode/utf16"
 )
 
-// Load settings: how a PowerShell process gets the Exchange cmdlets (docs/session-protocol.md).
-const (
-	LoadSnapin         = "snapin"
-	LoadRemoteExchange = "remote-exchange"
-	LoadNone           = "none"
-)
+// LoadNone is the one load setting left: the WinRS session runs operating-system operations only and loads
+// nothing. Exchange cmdlets run on Exchange's own remote PowerShell endpoint; loading the snap-in into a
+// WinRM shell is unsupported by Microsoft and fails on the second hop (docs/exchange-client.md).
+const LoadNone = "none"
 
 func loadStatement(load string) (string, error) {
-	switch load {
-	case LoadSnapin, "":
-		return "Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn", nil
-	case LoadRemoteExchange:
-		return ". (Join-Path $env:ExchangeInstallPath 'bin\\RemoteExchange.ps1'); Connect-ExchangeServer -auto -ClientApplication:ManagementShell", nil
-	case LoadNone:
+	if load == LoadNone || load == "" {
 		return "", nil
 	}
-	return "", fmt.Errorf("unknown load %q (want %s, %s or %s)", load, LoadSnapin, LoadRemoteExchange, LoadNone)
+	return "", fmt.Errorf("load %q is no longer supported: Exchange cmdlets run on the Exchange endpoint (exchange_url); want %s", load, LoadNone)
 }
 
 // loopTemplate is the session loop of docs/session-protocol.md, verbatim (a golden test keeps them equal).

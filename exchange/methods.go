@@ -21,22 +21,43 @@ func (c *Client) read(ctx context.Context, op Op, err error) (string, error) {
 	return c.Exec(ctx, op)
 }
 
+// invoke runs an Exchange operation whose construction may have failed.
+func (c *Client) invoke(ctx context.Context, op Op, err error) ([]any, error) {
+	if err != nil {
+		return nil, fmt.Errorf("%s on %s: %w", op.Cmdlet, c.ep.Name, err)
+	}
+	return c.Invoke(ctx, op)
+}
+
 func (c *Client) write(ctx context.Context, op Op, err error) error {
 	if err != nil {
 		return fmt.Errorf("%s on %s: %w", op.Cmdlet, c.ep.Name, err)
+	}
+	if op.Command != nil {
+		_, err = c.Invoke(ctx, op)
+		return err
 	}
 	_, err = c.Exec(ctx, op)
 	return err
 }
 
+// onServer names the server in a projection's error.
+func (c *Client) onServer(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("on %s: %w", c.ep.Name, err)
+}
+
 // ComponentStates reads every component's state on server.
 func (c *Client) ComponentStates(ctx context.Context, server string) ([]ComponentState, error) {
 	op, err := OpComponentStates(server)
-	out, err := c.read(ctx, op, err)
+	out, err := c.invoke(ctx, op, err)
 	if err != nil {
 		return nil, err
 	}
-	return decodeComponentStates(out)
+	res, err := projectComponentStates(out)
+	return res, c.onServer(err)
 }
 
 // SetComponentState sets one component's state for one requester.
@@ -48,11 +69,12 @@ func (c *Client) SetComponentState(ctx context.Context, server, component, state
 // Queues reads every transport queue on server.
 func (c *Client) Queues(ctx context.Context, server string) ([]Queue, error) {
 	op, err := OpQueues(server)
-	out, err := c.read(ctx, op, err)
+	out, err := c.invoke(ctx, op, err)
 	if err != nil {
 		return nil, err
 	}
-	return decodeQueues(out)
+	res, err := projectQueues(out)
+	return res, c.onServer(err)
 }
 
 // RedirectMessage sends server's queued messages to targetFQDN.
@@ -73,34 +95,70 @@ func (c *Client) RetryQueue(ctx context.Context, identity string) error {
 	return c.write(ctx, op, err)
 }
 
-// CopyStatus lists the database copies hosted on server.
+// CopyStatus lists the database copies hosted on server, with each copy's activation preference and replay
+// lag (from Get-MailboxDatabase).
 func (c *Client) CopyStatus(ctx context.Context, server string) ([]CopyStatus, error) {
 	op, err := OpCopyStatus(server)
-	out, err := c.read(ctx, op, err)
+	sop, serr := OpDatabaseSettings("server", server)
+	return c.copies(ctx, op, err, sop, serr)
+}
+
+func (c *Client) copies(ctx context.Context, op Op, err error, sop Op, serr error) ([]CopyStatus, error) {
+	out, err := c.invoke(ctx, op, err)
 	if err != nil {
 		return nil, err
 	}
-	return decodeCopies(out)
+	copies, err := projectCopies(out)
+	if err != nil {
+		return nil, c.onServer(err)
+	}
+	sout, err := c.invoke(ctx, sop, serr)
+	if err != nil {
+		return nil, err
+	}
+	settings, err := projectDatabaseSettings(sout)
+	if err != nil {
+		return nil, c.onServer(err)
+	}
+	for i := range copies {
+		st := settings[strings.ToUpper(copies[i].DatabaseName)]
+		srv := strings.ToUpper(copies[i].MailboxServer)
+		copies[i].ActivationPreference = st.preference[srv]
+		copies[i].ReplayLagTime = st.lag[srv]
+	}
+	return copies, nil
 }
 
 // DatabaseCopies lists every copy of database.
 func (c *Client) DatabaseCopies(ctx context.Context, database string) ([]CopyStatus, error) {
 	op, err := OpDatabaseCopies(database)
-	out, err := c.read(ctx, op, err)
-	if err != nil {
-		return nil, err
-	}
-	return decodeCopies(out)
+	sop, serr := OpDatabaseSettings("database", database)
+	return c.copies(ctx, op, err, sop, serr)
 }
 
-// Databases lists the databases with a copy on server.
+// Databases lists the databases with a copy on server, with whether each holds any user or arbitration
+// mailbox (a sample of one each).
 func (c *Client) Databases(ctx context.Context, server string) ([]Database, error) {
 	op, err := OpDatabases(server)
-	out, err := c.read(ctx, op, err)
+	out, err := c.invoke(ctx, op, err)
 	if err != nil {
 		return nil, err
 	}
-	return decodeDatabases(out)
+	dbs, err := projectDatabases(out)
+	if err != nil {
+		return nil, c.onServer(err)
+	}
+	for i := range dbs {
+		for _, arbitration := range []bool{false, true} {
+			mop, err := OpMailboxSample(dbs[i].Name, arbitration)
+			sample, err := c.invoke(ctx, mop, err)
+			if err != nil {
+				return nil, err
+			}
+			dbs[i].Mailboxes += int64(len(sample))
+		}
+	}
+	return dbs, nil
 }
 
 // SuspendDatabaseCopy suspends a copy (DB\SERVER).
@@ -142,11 +200,12 @@ func (c *Client) MoveActiveDatabase(ctx context.Context, database, target string
 // MailboxServer reads server's Get-MailboxServer settings.
 func (c *Client) MailboxServer(ctx context.Context, server string) (MailboxServer, error) {
 	op, err := OpMailboxServer(server)
-	out, err := c.read(ctx, op, err)
+	out, err := c.invoke(ctx, op, err)
 	if err != nil {
 		return MailboxServer{}, err
 	}
-	return decodeOne[MailboxServer](op.Cmdlet, "server", out)
+	res, err := projectMailboxServer(out, server)
+	return res, c.onServer(err)
 }
 
 // SetMailboxServer changes the settings that are not nil.
@@ -179,48 +238,33 @@ func (c *Client) ResumeClusterNode(ctx context.Context, node string) error {
 // DAG reads a DAG's status.
 func (c *Client) DAG(ctx context.Context, name string) (DAG, error) {
 	op, err := OpDAG(name)
-	out, err := c.read(ctx, op, err)
+	out, err := c.invoke(ctx, op, err)
 	if err != nil {
 		return DAG{}, err
 	}
-	r, err := decodeOne[dagRow](op.Cmdlet, "DAG", out)
-	return DAG{Name: r.Name, Servers: r.Servers, StoppedMailboxServers: r.StoppedMailboxServers, PrimaryActiveManager: r.PrimaryActiveManager, WitnessShareInUse: r.WitnessShareInUse}, err
+	res, err := projectDAG(out, name)
+	return res, c.onServer(err)
 }
 
 // ExchangeServers lists the organisation's Exchange servers.
 func (c *Client) ExchangeServers(ctx context.Context) ([]ExchangeServer, error) {
-	out, err := c.Exec(ctx, OpExchangeServers())
+	out, err := c.Invoke(ctx, OpExchangeServers())
 	if err != nil {
 		return nil, err
 	}
-	rows, err := decodeRows[exchangeServerRow]("Get-ExchangeServer", out)
-	if err != nil {
-		return nil, err
-	}
-	res := make([]ExchangeServer, len(rows))
-	for i, r := range rows {
-		res[i] = ExchangeServer{Name: r.Name, Fqdn: r.Fqdn, Site: r.Site, ServerRole: r.ServerRole, AdminDisplayVersion: r.AdminDisplayVersion,
-			IsMemberOfCluster: strings.EqualFold(r.IsMemberOfCluster, "Yes") || strings.EqualFold(r.IsMemberOfCluster, "True")}
-	}
-	return res, nil
+	res, err := projectExchangeServers(out)
+	return res, c.onServer(err)
 }
 
 // ServiceHealth runs Test-ServiceHealth on server.
 func (c *Client) ServiceHealth(ctx context.Context, server string) ([]ServiceHealth, error) {
 	op, err := OpServiceHealth(server)
-	out, err := c.read(ctx, op, err)
+	out, err := c.invoke(ctx, op, err)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := decodeRows[serviceHealthRow](op.Cmdlet, out)
-	if err != nil {
-		return nil, err
-	}
-	res := make([]ServiceHealth, len(rows))
-	for i, r := range rows {
-		res[i] = ServiceHealth{Role: r.Role, RequiredServicesRunning: r.RequiredServicesRunning, ServicesNotRunning: r.ServicesNotRunning}
-	}
-	return res, nil
+	res, err := projectServiceHealth(out)
+	return res, c.onServer(err)
 }
 
 // Services reads Windows services by name.
@@ -274,6 +318,10 @@ func (c *Client) RestartComputer(ctx context.Context) error {
 	if c.sess != nil {
 		c.dropSession()
 		c.stats.SessionsLost-- // a planned end, not a loss
+	}
+	if c.pool != nil { // IIS goes down with the host: the runspace pool is gone too
+		c.dropPool()
+		c.stats.PoolsLost--
 	}
 	<-c.sem
 	return err

@@ -163,7 +163,7 @@ func TestClientCertificate(t *testing.T) {
 	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 	host, port := splitHostPort(t, srv.Listener.Addr())
 	c := newClient(t, exchange.Endpoint{Name: "EX01", Host: host, Port: port, HTTPS: true, TLSServerName: "example.com", CACertPEM: caPEM,
-		Auth: exchange.AuthCertificate, ClientCertPEM: certPEM, ClientKeyPEM: keyPEM}, exchange.Options{ReadTimeout: 5 * time.Second})
+		Auth: exchange.AuthCertificate, ClientCertPEM: certPEM, ClientKeyPEM: keyPEM, ExchangeURL: srv.URL + "/PowerShell"}, exchange.Options{ReadTimeout: 5 * time.Second})
 	_, err := c.Queues(t.Context(), "EX01")
 	var ae *exchange.AuthError
 	if !errors.As(err, &ae) {

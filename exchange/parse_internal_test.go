@@ -1,11 +1,14 @@
 package exchange
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exmaintd/exmaintd/psrp"
 )
 
 // TestLoopMatchesProtocolDoc keeps the loop exmaintd sends identical to docs/session-protocol.md, the
@@ -151,64 +154,118 @@ func FuzzParseReply(f *testing.F) {
 	})
 }
 
-func TestDecodeTolerance(t *testing.T) {
-	// PowerShell 5.1 renders a one-element list as the element and an empty one as null.
-	one := `{"ServerFqdn":"ex01","Component":"HubTransport","State":"Active","LocalStates":{"Requester":"Maintenance","State":"Active","Timestamp":"2026-11-24T02:12:50.3771494Z"},"RemoteStates":null}`
-	cs, err := decodeComponentStates(one)
-	if err != nil || len(cs) != 1 || len(cs[0].LocalStates) != 1 || len(cs[0].RemoteStates) != 0 {
-		t.Fatalf("decode = %+v, %v", cs, err)
+// clixmlObjects decodes Export-Clixml-like documents into the output objects of one pipeline.
+func clixmlObjects(tb testing.TB, doc string) []any {
+	tb.Helper()
+	v, err := psrp.Decode([]byte(`<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">` + doc + `</Objs>`))
+	if err != nil {
+		tb.Fatal(err)
 	}
-	if ts := cs[0].LocalStates[0].Timestamp; !ts.Equal(time.Date(2026, 11, 24, 2, 12, 50, 377149400, time.UTC)) {
-		t.Errorf("timestamp = %v", ts)
+	return v.(*psrp.Object).List
+}
+
+// TestProjections: what a real server sends — enums as objects with a ToString, RequesterDetails with string
+// states, ADObjectIds, EnhancedTimeSpans — projects onto the typed results; a missing property, a wrong
+// kind or an impossible value is an error naming the cmdlet.
+func TestProjections(t *testing.T) {
+	enum := func(name string, v int) string {
+		return `<Obj N="State" RefId="9"><TN RefId="9"><T>Microsoft.Exchange.Data.ServiceState</T><T>System.Enum</T></TN><ToString>` + name + `</ToString><I32>` + fmt.Sprint(v) + `</I32></Obj>`
 	}
-	for _, bad := range []string{`[{"Component":""}]`, `{"Identity":"x","MessageCount":-1}`, `/Date(1700000000000)/`, `[1,2]`} {
-		if _, err := decodeComponentStates(bad); err == nil && bad != `{"Identity":"x","MessageCount":-1}` {
-			t.Errorf("decodeComponentStates(%q) accepted", bad)
+	comp := `<Obj RefId="0"><TN RefId="0"><T>Microsoft.Exchange.Data.Directory.Management.ServerComponentStatePresentationObject</T></TN><Props>` +
+		`<S N="ServerFqdn">ex01.exlab.local</S><S N="Component">HubTransport</S>` + enum("Draining", 2) + `<B N="ServerWideOfflineIsOffline">false</B>` +
+		`<Obj N="RemoteStates" RefId="2"><LST /></Obj><Obj N="LocalStates" RefId="3"><LST><Obj RefId="4"><Props><S N="Requester">Maintenance</S><S N="State">Draining</S>` +
+		`<DT N="Timestamp">2026-11-24T02:12:50.3771494Z</DT><S N="Component">HubTransport</S></Props></Obj></LST></Obj></Props></Obj>`
+	cs, err := projectComponentStates(clixmlObjects(t, comp))
+	if err != nil || len(cs) != 1 || cs[0].State != "Draining" || len(cs[0].LocalStates) != 1 || len(cs[0].RemoteStates) != 0 ||
+		cs[0].LocalStates[0].Requester != "Maintenance" || !cs[0].LocalStates[0].Timestamp.Equal(time.Date(2026, 11, 24, 2, 12, 50, 377149400, time.UTC)) {
+		t.Fatalf("component states = %+v, %v", cs, err)
+	}
+	lag := `<Obj N="Value" RefId="7"><TN RefId="7"><T>Microsoft.Exchange.Data.EnhancedTimeSpan</T></TN><ToString>7.00:00:00</ToString></Obj>`
+	db := `<Obj RefId="5"><Props><S N="Name">DB01</S><Obj N="ActivationPreference" RefId="6"><LST><Obj RefId="8"><Props>` +
+		`<Obj N="Key" RefId="10"><TN RefId="10"><T>Microsoft.Exchange.Data.Directory.ADObjectId</T></TN><ToString>EX02</ToString></Obj><I32 N="Value">2</I32></Props></Obj></LST></Obj>` +
+		`<Obj N="ReplayLagTimes" RefId="11"><LST><Obj RefId="12"><Props><S N="Key">EX02</S>` + lag + `</Props></Obj></LST></Obj></Props></Obj>`
+	st, err := projectDatabaseSettings(clixmlObjects(t, db))
+	if err != nil || st["DB01"].preference["EX02"] != 2 || st["DB01"].lag["EX02"] != 7*24*time.Hour {
+		t.Fatalf("database settings = %+v, %v", st, err)
+	}
+	for name, tc := range map[string]struct {
+		doc     string
+		project func([]any) error
+		want    string
+	}{
+		"missing property": {`<Obj RefId="0"><Props><S N="Identity">EX01\Submission</S></Props></Obj>`,
+			func(o []any) error { _, err := projectQueues(o); return err }, "Get-Queue: output  has no property DeliveryType"},
+		"negative count": {`<Obj RefId="0"><Props><S N="Identity">q</S><S N="DeliveryType">x</S><S N="Status">Ready</S><I32 N="MessageCount">-1</I32><S N="NextHopDomain">x</S><Nil N="LastError" /></Props></Obj>`,
+			func(o []any) error { _, err := projectQueues(o); return err }, "MessageCount -1"},
+		"not an integer": {`<Obj RefId="0"><Props><S N="Identity">q</S><S N="DeliveryType">x</S><S N="Status">Ready</S><S N="MessageCount">many</S><S N="NextHopDomain">x</S><Nil N="LastError" /></Props></Obj>`,
+			func(o []any) error { _, err := projectQueues(o); return err }, `MessageCount is "many"`},
+		"date as text": {`<Obj RefId="0"><Props><S N="Name">DB01</S><S N="Server">EX01</S><S N="ReplicationType">Remote</S><B N="Mounted">true</B><Nil N="Servers" /><S N="LastFullBackup">\/Date(1700000000000)\/</S><Nil N="LastIncrementalBackup" /></Props></Obj>`,
+			func(o []any) error { _, err := projectDatabases(o); return err }, "Get-MailboxDatabase: LastFullBackup is a S, not a date"},
+		"no component": {`<Obj RefId="0"><Props><S N="ServerFqdn">x</S><S N="Component"></S><S N="State">Active</S><Nil N="LocalStates" /><Nil N="RemoteStates" /></Props></Obj>`,
+			func(o []any) error { _, err := projectComponentStates(o); return err }, "without Component"},
+		"not an object": {`<S>text</S>`,
+			func(o []any) error { _, err := projectCopies(o); return err }, "output 0 is a string"},
+	} {
+		err := tc.project(clixmlObjects(t, tc.doc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", name, err, tc.want)
 		}
-		if _, err := decodeQueues(bad); err == nil {
-			t.Errorf("decodeQueues(%q) accepted", bad)
-		}
-	}
-	// A 5.1 \/Date()\/ where an ISO string is expected is an error naming the cmdlet, not a zero time.
-	_, err = decodeDatabases(`[{"Name":"DB01","LastFullBackup":"\/Date(1700000000000)\/"}]`)
-	if err == nil || !strings.Contains(err.Error(), "Get-MailboxDatabase") {
-		t.Errorf("decodeDatabases with /Date()/ = %v", err)
 	}
 }
 
-// FuzzDecode feeds arbitrary JSON to every decoder of Exchange output: none may panic, and what they accept
-// must satisfy their invariants.
-func FuzzDecode(f *testing.F) {
-	for _, s := range []string{
-		`[{"Identity":"EX01\\Submission","DeliveryType":"Undefined","Status":"Ready","MessageCount":2,"NextHopDomain":"Submission"}]`,
-		`{"Copies":[{"Name":"DB01\\EX01","DatabaseName":"DB01","MailboxServer":"EX01","CopyQueueLength":0}],"Databases":{"Name":"DB01","ActivationPreference":{"Key":"EX01","Value":1}}}`,
-		`[{"Name":"DB01","Servers":"EX01","LastFullBackup":"2026-11-24T02:12:50Z","UserMailboxes":1}]`,
-		`[{"ServerFqdn":"x","Component":"HubTransport","LocalStates":[{"Requester":"Maintenance"}]}]`,
-		`null`, `[]`, `{}`,
+func TestTimeSpan(t *testing.T) {
+	for in, want := range map[any]time.Duration{
+		"7.00:00:00": 7 * 24 * time.Hour, "00:15:30": 15*time.Minute + 30*time.Second, "1.02:03:04.5": 26*time.Hour + 3*time.Minute + 4500*time.Millisecond,
+		"-00:00:01": -time.Second, time.Hour: time.Hour, nil: 0,
+		&psrp.Object{Props: []psrp.Property{{Name: "Ticks", Value: int64(36000000000)}}}: time.Hour,
 	} {
-		f.Add(s)
+		if got, err := timeSpan(in); err != nil || got != want {
+			t.Errorf("timeSpan(%v) = %v, %v; want %v", in, got, err, want)
+		}
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if qs, err := decodeQueues(s); err == nil {
+	for _, bad := range []any{"soon", "1:2", true} {
+		if _, err := timeSpan(bad); err == nil {
+			t.Errorf("timeSpan(%v) accepted", bad)
+		}
+	}
+}
+
+// FuzzProject feeds arbitrary CLIXML to every projection of Exchange output: none may panic, and what they
+// accept satisfies their invariants.
+func FuzzProject(f *testing.F) {
+	f.Add(`<Obj RefId="0"><Props><S N="Identity">EX01\Submission</S><S N="DeliveryType">Undefined</S><S N="Status">Ready</S><I32 N="MessageCount">2</I32><S N="NextHopDomain">Submission</S><Nil N="LastError" /></Props></Obj>`)
+	f.Add(`<Obj RefId="0"><Props><S N="Name">DB01\EX01</S><S N="DatabaseName">DB01</S><S N="MailboxServer">EX01</S><S N="Status">Healthy</S><B N="ActiveCopy">false</B><S N="ActiveDatabaseCopy">ex02</S><B N="ActivationSuspended">false</B><I64 N="CopyQueueLength">0</I64><I64 N="ReplayQueueLength">0</I64><S N="ContentIndexState">Healthy</S></Props></Obj>`)
+	f.Add(`<Obj RefId="0"><Props><S N="Name">DB01</S><Obj N="ActivationPreference" RefId="1"><LST /></Obj><Obj N="ReplayLagTimes" RefId="2"><LST /></Obj></Props></Obj>`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		v, err := psrp.Decode([]byte(`<Objs>` + doc + `</Objs>`))
+		if err != nil {
+			return
+		}
+		out := v.(*psrp.Object).List
+		if qs, err := projectQueues(out); err == nil {
 			for _, q := range qs {
 				if q.Identity == "" || q.MessageCount < 0 {
 					t.Fatalf("accepted queue %+v", q)
 				}
 			}
 			sum := SummarizeQueues(qs)
-			if sum.Unreachable > sum.Active && sum.Active >= 0 {
+			if sum.Unreachable > sum.Active {
 				t.Fatalf("summary %+v: unreachable is part of active", sum)
 			}
 		}
-		if cs, err := decodeCopies(s); err == nil {
+		if cs, err := projectCopies(out); err == nil {
 			for _, c := range cs {
 				if c.Name == "" || c.CopyQueueLength < 0 || c.ReplayQueueLength < 0 {
 					t.Fatalf("accepted copy %+v", c)
 				}
 			}
 		}
-		_, _ = decodeDatabases(s)
-		_, _ = decodeComponentStates(s)
-		_, _ = decodeOne[MailboxServer]("Get-MailboxServer", "server", s)
+		_, _ = projectDatabaseSettings(out)
+		_, _ = projectDatabases(out)
+		_, _ = projectComponentStates(out)
+		_, _ = projectMailboxServer(out, "EX01")
+		_, _ = projectDAG(out, "DAG01")
+		_, _ = projectExchangeServers(out)
+		_, _ = projectServiceHealth(out)
 	})
 }

@@ -116,8 +116,7 @@ type ExchangeServer struct {
 	Fqdn                string
 	Site                string
 	ServerRole          string
-	AdminDisplayVersion string
-	IsMemberOfCluster   bool
+	AdminDisplayVersion string // "Version 15.2 (Build 1544.4)": ServerVersion's ToString
 }
 
 // Service is one row of Get-Service.

@@ -132,7 +132,13 @@ func planServer(ctx context.Context, c *config.Config, w config.Window, name str
 			fmt.Fprintf(stdout, "      (%s)\n", p.Note)
 		}
 		for _, op := range p.Ops {
-			fmt.Fprintf(stdout, "      PS> %s\n", op.Script)
+			// EX> runs on Exchange's remote PowerShell endpoint as a command object (values are data, not
+			// script); PS> is powershell.exe on the server over WinRS.
+			prompt := "PS>"
+			if op.Channel() == exchange.ChannelExchange {
+				prompt = "EX>"
+			}
+			fmt.Fprintf(stdout, "      %s %s\n", prompt, op.Text())
 		}
 	}
 	fmt.Fprintln(stdout, "  exit: each step's undo in reverse, restoring the values recorded before it ran")

@@ -72,10 +72,11 @@ func TestPlanOffline(t *testing.T) {
 	}
 	for _, want := range []string{
 		"server EX01 (procedure dag, DAG DAG01)",
-		"PS> $ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; Set-ServerComponentState -Identity 'EX01' -Component 'HubTransport' -State 'Draining' -Requester 'Maintenance'",
-		"Redirect-Message -Server 'EX01' -Target 'ex02.exlab.local'",
+		"EX> Set-ServerComponentState -Identity 'EX01' -Component 'HubTransport' -State 'Draining' -Requester 'Maintenance'",
+		"EX> Redirect-Message -Server 'EX01' -Target 'ex02.exlab.local' -Confirm:$false",
+		"PS> $ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; Restart-Service -Name 'MSExchangeTransport' -Force",
 		"server EX03 (procedure seed)",
-		"Dismount-Database -Identity 'DB'",
+		"EX> Dismount-Database -Identity 'DB' -Confirm:$false",
 		"Start-Process -FilePath 'powershell.exe'",
 	} {
 		if !strings.Contains(out, want) {
