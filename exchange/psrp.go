@@ -231,6 +231,8 @@ func (p *pool) run(ctx context.Context, cmd psrp.Command) (res result, sent bool
 		}
 	}
 	var errRec *psrp.ErrorRecord
+	var final error // set once PIPELINE_STATE ended the pipeline
+	ended := false
 	for {
 		msgs, done, err := p.receive(ctx, commandID)
 		if err != nil {
@@ -272,19 +274,26 @@ func (p *pool) run(ctx context.Context, cmd psrp.Command) (res result, sent bool
 				}
 				switch st {
 				case psrp.PipelineCompleted:
+					ended = true
 					if errRec != nil {
-						return res, true, psError(p.t.server, cmd.Name, errRec)
+						final = psError(p.t.server, cmd.Name, errRec)
 					}
-					return res, true, nil
 				case psrp.PipelineFailed, psrp.PipelineStopped:
+					ended = true
 					if errRec == nil {
 						errRec = &psrp.ErrorRecord{Message: "pipeline ended in state " + strconv.Itoa(int(st))}
 					}
-					return res, true, psError(p.t.server, cmd.Name, errRec)
+					final = psError(p.t.server, cmd.Name, errRec)
 				}
 			}
 		}
-		if done {
+		// The command is over for WS-Management only with CommandState Done (MS-PSRP 3.1.5.3.8), which the
+		// server sends once the pipeline has ended and everything was received; receiving up to it leaves no
+		// command behind in the shell.
+		switch {
+		case done && ended:
+			return res, true, final
+		case done:
 			return res, true, &ProtocolError{Server: p.t.server, What: cmd.Name, Err: errors.New("the command ended without a PIPELINE_STATE")}
 		}
 	}
