@@ -239,3 +239,30 @@ func (r *recorder) DrainStalled(server, step string, stalled bool) {
 		r.stalls[server+"/"+step] = true
 	}
 }
+
+// TestRedirectTargetStoppedAccepting: the peer chosen when redirect-message was recorded has stopped accepting
+// mail by the time it runs (another window took it into maintenance): the step redirects to the next peer
+// that accepts instead of failing — and still fails when no peer accepts.
+func TestRedirectTargetStoppedAccepting(t *testing.T) {
+	h := newHarness(t)
+	env := h.env(t, "EX03", fastSettings())
+	env.Target.Peers = []steps.Peer{{Server: "EX01", FQDN: "ex01.exlab.local"}, {Server: "EX02", FQDN: "ex02.exlab.local"}}
+	step := steps.Catalogue()["redirect-message"]
+	orig, err := step.Record(t.Context(), env)
+	if err != nil || !strings.Contains(string(orig), "ex01.exlab.local") {
+		t.Fatalf("Record = %s, %v; want EX01 chosen", orig, err)
+	}
+	ex01 := h.env(t, "EX01", fastSettings())
+	if err := ex01.Ex.SetComponentState(t.Context(), "EX01", "HubTransport", "Draining", "Maintenance"); err != nil {
+		t.Fatal(err)
+	}
+	if err := step.Do(t.Context(), env, orig); err != nil {
+		t.Fatalf("Do with EX01 no longer accepting: %v (EX02 accepts)", err)
+	}
+	if err := ex01.Ex.SetComponentState(t.Context(), "EX02", "HubTransport", "Draining", "Maintenance"); err != nil {
+		t.Fatal(err)
+	}
+	if err := step.Do(t.Context(), env, orig); err == nil {
+		t.Fatal("Do succeeded although no peer accepts mail")
+	}
+}

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -41,22 +42,36 @@ func (redirectMessage) Describe() string {
 }
 
 func (redirectMessage) Record(ctx context.Context, env *Env) (json.RawMessage, error) {
+	target, err := acceptingPeer(ctx, env, nil)
+	if err != nil {
+		return nil, err
+	}
+	return encodeOrig(redirectOrig{Target: target})
+}
+
+// acceptingPeer is the FQDN of the first peer, not in tried, whose HubTransport and ServerWideOffline are
+// Active; "" for a standalone server without one (its queued mail waits until it is back). A DAG member
+// without one is an error: its databases' mail would have nowhere to go.
+func acceptingPeer(ctx context.Context, env *Env, tried map[string]bool) (string, error) {
 	var reasons []string
 	for _, p := range env.Target.Peers {
+		if tried[p.FQDN] {
+			continue
+		}
 		comps, err := env.Ex.ComponentStates(ctx, p.Server)
 		if err != nil {
 			reasons = append(reasons, fmt.Sprintf("%s: %v", p.Server, err))
 			continue
 		}
 		if effectiveActive(comps, "HubTransport") && effectiveActive(comps, "ServerWideOffline") {
-			return encodeOrig(redirectOrig{Target: p.FQDN})
+			return p.FQDN, nil
 		}
 		reasons = append(reasons, p.Server+": HubTransport or ServerWideOffline not Active")
 	}
 	if env.Target.DAG != "" {
-		return nil, fmt.Errorf("no peer can take %s's mail (%s)", env.Target.Server, strings.Join(reasons, "; "))
+		return "", fmt.Errorf("no peer can take %s's mail (%s)", env.Target.Server, strings.Join(reasons, "; "))
 	}
-	return encodeOrig(redirectOrig{})
+	return "", nil
 }
 
 func effectiveActive(comps []exchange.ComponentState, component string) bool {
@@ -73,11 +88,28 @@ func (redirectMessage) Do(ctx context.Context, env *Env, orig json.RawMessage) e
 	if err != nil {
 		return err
 	}
-	if o.Target == "" {
-		env.Logger.Info("no peer to redirect to: queued mail waits until the server is back", "server", env.Target.Server)
-		return nil
+	// The peer was chosen when the step was recorded; it may have stopped accepting since (another window
+	// took it into maintenance). A refusal from Exchange moves on to the next peer that accepts; when none
+	// does, the refusal is the step's error.
+	tried := map[string]bool{}
+	for target := o.Target; ; {
+		if target == "" {
+			env.Logger.Info("no peer to redirect to: queued mail waits until the server is back", "server", env.Target.Server)
+			return nil
+		}
+		err := env.Ex.RedirectMessage(ctx, env.Target.Server, target)
+		var pe *exchange.PSError
+		if err == nil || !errors.As(err, &pe) {
+			return err
+		}
+		tried[target] = true
+		next, perr := acceptingPeer(ctx, env, tried)
+		if perr != nil || next == "" {
+			return err // no other peer accepts: the refusal stands
+		}
+		env.Logger.Warn("redirect target refused, trying another peer", "server", env.Target.Server, "target", target, "next", next, "err", err)
+		target = next
 	}
-	return env.Ex.RedirectMessage(ctx, env.Target.Server, o.Target)
 }
 
 func (redirectMessage) Verify(context.Context, *Env, json.RawMessage) error     { return nil }
