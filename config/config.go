@@ -48,8 +48,10 @@ type WinRM struct {
 	ClientCertFile     string `toml:"client_cert_file"`
 	ClientKeyFile      string `toml:"client_key_file"`
 	InsecureSkipVerify *bool  `toml:"insecure_skip_verify"`
-	Mode               string `toml:"mode"`
-	Load               string `toml:"load"` // only "none": the Exchange cmdlets run on the Exchange endpoint
+	// AllowUnencrypted permits plain HTTP without message encryption (a lab network); refused otherwise.
+	AllowUnencrypted *bool  `toml:"allow_unencrypted"`
+	Mode             string `toml:"mode"`
+	Load             string `toml:"load"` // only "none": the Exchange cmdlets run on the Exchange endpoint
 	// ExchangeURL is the server's Exchange remote PowerShell endpoint (per server; default
 	// http(s)://<fqdn>/PowerShell with the scheme of https).
 	ExchangeURL      string   `toml:"exchange_url"`

@@ -108,6 +108,22 @@ func (c *Config) Target(name string) steps.Target {
 	return t
 }
 
+// Warnings are the settings that weaken a server's security, as sentences for `check` and the daemon's
+// start: each is legitimate in a lab and a finding in production.
+func (c *Config) Warnings() []string {
+	var out []string
+	for _, s := range c.Servers {
+		w := c.Merged(s)
+		if boolOr(w.AllowUnencrypted, false) {
+			out = append(out, fmt.Sprintf("server %s: allow_unencrypted = true: commands, results and the authenticated session travel unencrypted over plain HTTP", s.Name))
+		}
+		if boolOr(w.InsecureSkipVerify, false) {
+			out = append(out, fmt.Sprintf("server %s: insecure_skip_verify = true: the server's TLS certificate is not checked, anyone on the path can pose as it", s.Name))
+		}
+	}
+	return out
+}
+
 // Merged is the server's WinRM settings: its overrides over [winrm].
 func (c *Config) Merged(s Server) WinRM {
 	w, o := c.WinRM, s.WinRM
@@ -132,6 +148,9 @@ func (c *Config) Merged(s Server) WinRM {
 	}
 	if o.InsecureSkipVerify != nil {
 		w.InsecureSkipVerify = o.InsecureSkipVerify
+	}
+	if o.AllowUnencrypted != nil {
+		w.AllowUnencrypted = o.AllowUnencrypted
 	}
 	for _, f := range []struct{ dst, src *Duration }{{&w.OperationTimeout, &o.OperationTimeout}, {&w.StartTimeout, &o.StartTimeout},
 		{&w.ReadTimeout, &o.ReadTimeout}, {&w.WriteTimeout, &o.WriteTimeout}} {
@@ -158,7 +177,7 @@ func (c *Config) Endpoint(name string, getenv func(string) string) (exchange.End
 	}
 	w := c.Merged(s)
 	ep := exchange.Endpoint{Name: s.Name, Host: s.Host, Port: w.Port, HTTPS: boolOr(w.HTTPS, true), Auth: w.Auth, User: w.User,
-		InsecureSkipVerify: boolOr(w.InsecureSkipVerify, false)}
+		InsecureSkipVerify: boolOr(w.InsecureSkipVerify, false), AllowUnencrypted: boolOr(w.AllowUnencrypted, false)}
 	if ep.HTTPS && c.FQDN(s) != "" && !strings.EqualFold(c.FQDN(s), s.Host) {
 		ep.TLSServerName = c.FQDN(s)
 	}

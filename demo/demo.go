@@ -48,6 +48,7 @@ parallel = 2
 
 [winrm]
 https = false
+allow_unencrypted = true   # exchsim on loopback; a real server needs HTTPS
 auth = "ntlm"
 user = '%s\%s'
 password = { file = %q }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -19,20 +21,21 @@ import (
 
 // Endpoint is one server's WinRM listener and how to authenticate to it.
 type Endpoint struct {
-	Name                  string // exmaintd's name for the server (EX01): in every error, log line and metric
-	Host                  string // DNS name or address of the listener
-	Port                  int    // 5985 (HTTP) or 5986 (HTTPS) by default on Windows
-	HTTPS                 bool
-	TLSServerName         string // certificate name to verify, when it differs from Host
-	CACertPEM             []byte // trust these CAs instead of the system pool
-	InsecureSkipVerify    bool   // only when the operator asks for it
-	Auth                  string // AuthBasic, AuthNTLM or AuthCertificate
-	User                  string // DOMAIN\user or user@domain
-	Password              secret.Value
-	ClientCertPEM         []byte // AuthCertificate
-	ClientKeyPEM          []byte
-	AllowUnencryptedBasic bool      // Basic over plain HTTP (lab use only)
-	Kerberos              *Kerberos // AuthKerberos
+	Name               string // exmaintd's name for the server (EX01): in every error, log line and metric
+	Host               string // DNS name or address of the listener
+	Port               int    // 5985 (HTTP) or 5986 (HTTPS) by default on Windows
+	HTTPS              bool
+	TLSServerName      string // certificate name to verify, when it differs from Host
+	CACertPEM          []byte // trust these CAs instead of the system pool
+	InsecureSkipVerify bool   // only when the operator asks for it
+	Auth               string // AuthBasic, AuthNTLM or AuthCertificate
+	User               string // DOMAIN\user or user@domain
+	Password           secret.Value
+	ClientCertPEM      []byte // AuthCertificate
+	ClientKeyPEM       []byte
+	// AllowUnencrypted permits plain HTTP without message encryption, on either channel (a lab; loopback).
+	AllowUnencrypted bool
+	Kerberos         *Kerberos // AuthKerberos
 	// ExchangeURL is Exchange's remote PowerShell endpoint, where the Exchange cmdlets run (PSRP,
 	// configuration Microsoft.Exchange). Empty: http(s)://<Host>/PowerShell, as Exchange ships it.
 	ExchangeURL string
@@ -150,7 +153,11 @@ func New(ep Endpoint, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", ep.Name, err)
 	}
-	t, err := newTransport(ep, opts.Logger, opts.Observer)
+	scheme := "http"
+	if ep.HTTPS {
+		scheme = "https"
+	}
+	t, err := newTransport(ep, fmt.Sprintf("%s://%s/wsman", scheme, net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port))), opts.Logger, opts.Observer)
 	if err != nil {
 		return nil, err
 	}
@@ -158,11 +165,10 @@ func New(ep Endpoint, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	xt, err := newTransport(ep, opts.Logger, opts.Observer)
+	xt, err := newTransport(ep, xurl, opts.Logger, opts.Observer)
 	if err != nil {
 		return nil, err
 	}
-	xt.url = xurl
 	return &Client{
 		ep: ep, opts: opts, load: load, t: t, xt: xt, params: shellParams(opts.OperationTimeout),
 		logger: opts.Logger.With("server", ep.Name), sem: make(chan struct{}, 1),

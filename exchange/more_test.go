@@ -95,12 +95,16 @@ func TestNewRefusesUnsafeSettings(t *testing.T) {
 		opts exchange.Options
 		want string
 	}{
-		{"basic over http", func(e *exchange.Endpoint) { e.Auth = exchange.AuthBasic }, exchange.Options{}, "in clear"},
+		{"basic over http", func(e *exchange.Endpoint) { e.Auth = exchange.AuthBasic }, exchange.Options{}, "nothing would be encrypted"},
+		{"ntlm over http", func(e *exchange.Endpoint) { e.Auth = exchange.AuthNTLM }, exchange.Options{}, "allow_unencrypted = true"},
+		{"exchange endpoint over http", func(e *exchange.Endpoint) {
+			e.Auth, e.HTTPS, e.CACertPEM, e.ExchangeURL = exchange.AuthNTLM, true, nil, "http://ex01.exlab.local/PowerShell"
+		}, exchange.Options{}, "ex01.exlab.local"},
 		{"certificate over http", func(e *exchange.Endpoint) { e.Auth = exchange.AuthCertificate }, exchange.Options{}, "https"},
 		{"unknown auth", func(e *exchange.Endpoint) { e.Auth = "credssp" }, exchange.Options{}, `unknown auth "credssp"`},
 		{"kerberos without realm", func(e *exchange.Endpoint) { e.Auth = exchange.AuthKerberos }, exchange.Options{}, "needs a realm"},
 		{"kerberos without secret", func(e *exchange.Endpoint) {
-			e.Auth, e.Password = exchange.AuthKerberos, secret.Value{}
+			e.Auth, e.Password, e.AllowUnencrypted = exchange.AuthKerberos, secret.Value{}, true
 			e.Kerberos = &exchange.Kerberos{Realm: "EXLAB.LOCAL", Krb5Conf: "[libdefaults]\n default_realm = EXLAB.LOCAL\n"}
 		}, exchange.Options{}, "needs a password or a keytab"},
 		{"bad name", func(e *exchange.Endpoint) { e.Auth = exchange.AuthNTLM; e.Name = "EX'01" }, exchange.Options{}, "server identity"},
@@ -132,7 +136,8 @@ func TestNTLMNeverFallsBackToClearBasic(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	host, port := splitHostPort(t, srv.Listener.Addr())
-	c := newClient(t, exchange.Endpoint{Name: "EX01", Host: host, Port: port, Auth: exchange.AuthNTLM, User: `EXLAB\Administrator`, Password: secret.New("s3cret-pw")},
+	c := newClient(t, exchange.Endpoint{Name: "EX01", Host: host, Port: port, Auth: exchange.AuthNTLM, User: `EXLAB\Administrator`, Password: secret.New("s3cret-pw"),
+		AllowUnencrypted: true}, // the operator allowed plain HTTP; a Basic fallback must still never happen
 		exchange.Options{ReadTimeout: 5 * time.Second})
 	_, err := c.Queues(t.Context(), "EX01")
 	if err == nil || sawBasic.Load() {

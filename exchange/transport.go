@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -23,7 +24,7 @@ import (
 
 // Auth schemes for the WinRM listener.
 const (
-	AuthBasic       = "basic"       // HTTPS only (refused over HTTP unless AllowUnencryptedBasic)
+	AuthBasic       = "basic"       // HTTPS (plain HTTP only with AllowUnencrypted)
 	AuthNTLM        = "ntlm"        // HTTP or HTTPS; the SOAP body is not sealed over HTTP
 	AuthCertificate = "certificate" // HTTPS with a TLS client certificate mapped to a user on the server
 	AuthKerberos    = "kerberos"    // SPNEGO with a Kerberos ticket (a domain account); the SOAP body is not sealed over HTTP
@@ -69,23 +70,22 @@ type transport struct {
 	mu sync.Mutex
 }
 
-func newTransport(e Endpoint, logger *slog.Logger, observe RequestObserver) (*transport, error) {
-	scheme := "http"
-	if e.HTTPS {
-		scheme = "https"
+// newTransport is a transport to rawURL (the WinRM listener's /wsman, or Exchange's /PowerShell).
+func newTransport(e Endpoint, rawURL string, logger *slog.Logger, observe RequestObserver) (*transport, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("server %s: endpoint %q: want http or https", e.Name, rawURL)
 	}
+	plain := u.Scheme == "http"
 	switch e.Auth {
 	case AuthBasic:
-		if !e.HTTPS && !e.AllowUnencryptedBasic {
-			return nil, fmt.Errorf("server %s: auth %q over plain HTTP would send the password in clear: use https = true or auth = %q", e.Name, e.Auth, AuthNTLM)
-		}
 	case AuthNTLM:
 	case AuthKerberos:
 		if e.Kerberos == nil || e.Kerberos.Realm == "" || e.Kerberos.Krb5Conf == "" {
 			return nil, fmt.Errorf("server %s: auth %q needs a realm and a krb5.conf", e.Name, e.Auth)
 		}
 	case AuthCertificate:
-		if !e.HTTPS {
+		if plain {
 			return nil, fmt.Errorf("server %s: auth %q needs https = true", e.Name, e.Auth)
 		}
 		if len(e.ClientCertPEM) == 0 || len(e.ClientKeyPEM) == 0 {
@@ -93,6 +93,13 @@ func newTransport(e Endpoint, logger *slog.Logger, observe RequestObserver) (*tr
 		}
 	default:
 		return nil, fmt.Errorf("server %s: unknown auth %q (want %s, %s, %s or %s)", e.Name, e.Auth, AuthBasic, AuthNTLM, AuthKerberos, AuthCertificate)
+	}
+	// Over plain HTTP without message encryption (not implemented: docs/exchange-client.md) anyone on the path
+	// reads every command and result and can relay the handshake or ride the authenticated keep-alive
+	// connection. Only an explicit allow_unencrypted (a lab, loopback) permits it.
+	if plain && e.Auth != AuthCertificate && !e.AllowUnencrypted {
+		return nil, fmt.Errorf("server %s: auth %q over plain HTTP (%s) is refused: nothing would be encrypted; use https "+
+			"(https = true, exchange_url = \"https://…/PowerShell\"), or set allow_unencrypted = true for a trusted lab network", e.Name, e.Auth, u.Host)
 	}
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: e.TLSServerName, InsecureSkipVerify: e.InsecureSkipVerify} //nolint:gosec // only when the operator sets insecure_skip_verify
 	if len(e.CACertPEM) > 0 {
@@ -126,7 +133,7 @@ func newTransport(e Endpoint, logger *slog.Logger, observe RequestObserver) (*tr
 		rt = ntlmssp.Negotiator{RoundTripper: noClearBasic{base}}
 	}
 	t := &transport{
-		server: e.Name, url: fmt.Sprintf("%s://%s/wsman", scheme, net.JoinHostPort(e.Host, fmt.Sprint(e.Port))),
+		server: e.Name, url: u.String(),
 		scheme: e.Auth, user: e.User, password: e.Password,
 		http:   &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		logger: logger, observe: observe,

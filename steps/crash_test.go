@@ -45,7 +45,7 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	ep := exchange.Endpoint{Name: "EX01", Host: "127.0.0.1", Port: port, Auth: exchange.AuthNTLM, User: os.Getenv("CRASH_USER"), Password: secret.New(os.Getenv("CRASH_PASSWORD")),
-		ExchangeURL: fmt.Sprintf("http://127.0.0.1:%d/PowerShell", port)}
+		ExchangeURL: fmt.Sprintf("http://127.0.0.1:%d/PowerShell", port), AllowUnencrypted: true}
 	c := simtest.Client(t, ep, exchange.Options{ReadTimeout: 20 * time.Second, WriteTimeout: time.Minute})
 	r := &steps.Runner{Journal: j, Observer: steps.NopObserver{}, Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler)}
 	env := &steps.Env{Ex: c, Target: target("EX01"), Settings: fastSettings(), Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: steps.NopObserver{}}

@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 	var ep exchange.Endpoint
 	for _, e := range sim.Servers() {
 		if e.Name == "EX01" {
-			ep = exchange.Endpoint{Name: e.Name, Host: e.Host, Port: e.Port, Auth: exchange.AuthNTLM, User: sim.Domain() + `\` + sim.User(), Password: secret.New(sim.Password()), ExchangeURL: e.ExchangeURL()}
+			ep = exchange.Endpoint{Name: e.Name, Host: e.Host, Port: e.Port, Auth: exchange.AuthNTLM, User: sim.Domain() + `\` + sim.User(), Password: secret.New(sim.Password()), ExchangeURL: e.ExchangeURL(), AllowUnencrypted: true}
 		}
 	}
 	w := workload.Window{Server: "EX01", Peer: "ex02.exlab.local", DAG: "DAG01", Polls: *polls}

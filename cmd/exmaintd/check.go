@@ -35,6 +35,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range c.Warnings() {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
 	_, err = fmt.Fprintf(stdout, "%s: OK (%d servers, %d DAGs, %d windows)\n", *path, len(c.Servers), len(c.DAGs), len(c.Windows))
 	return err
 }

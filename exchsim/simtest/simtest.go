@@ -64,7 +64,8 @@ func Endpoint(tb testing.TB, sim *exchsim.Sim, server, auth string) exchange.End
 			user = sim.Domain() + `\` + user
 		}
 		return exchange.Endpoint{Name: e.Name, Host: e.Host, Port: e.Port, HTTPS: e.HTTPS, TLSServerName: e.Fqdn, CACertPEM: sim.CACertPEM(),
-			Auth: auth, User: user, Password: secret.New(sim.Password()), ExchangeURL: e.ExchangeURL()}
+			Auth: auth, User: user, Password: secret.New(sim.Password()), ExchangeURL: e.ExchangeURL(),
+			AllowUnencrypted: !e.HTTPS} // loopback
 	}
 	tb.Fatalf("no server %s in the simulation", server)
 	return exchange.Endpoint{}
