@@ -160,3 +160,33 @@ func TestKerberos(t *testing.T) {
 		t.Errorf("endpoint = %+v, kerberos %+v", ep, ep.Kerberos)
 	}
 }
+
+// TestInsecureSettingsWarn: the example has no insecure setting; allow_unencrypted and insecure_skip_verify
+// each give a warning that names the server, and a server's override of the default counts.
+func TestInsecureSettingsWarn(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Parse("example.toml", string(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.Warnings(); len(w) != 0 {
+		t.Errorf("the example warns: %v", w)
+	}
+	src := strings.Replace(string(base), "allow_unencrypted = false", "allow_unencrypted = true", 1)
+	src = strings.Replace(src, "[server.winrm]\n", "[server.winrm]\ninsecure_skip_verify = true\n", 1)
+	if c, err = config.Parse("insecure.toml", src); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(c.Warnings(), "\n")
+	for _, want := range []string{"server EX01: allow_unencrypted", "server EX03: allow_unencrypted", "server EX03: insecure_skip_verify"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("warnings lack %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "server EX01: insecure_skip_verify") {
+		t.Errorf("EX01 does not skip verification:\n%s", got)
+	}
+}

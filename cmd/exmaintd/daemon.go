@@ -110,6 +110,9 @@ func serve(ctx context.Context, d *daemon.Daemon, c *config.Config, reg *prometh
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- d.Schedule(ctx) }()
 	logger.Info("exmaintd running", "version", version, "listen", ln.Addr().String())
+	for _, w := range c.Warnings() {
+		logger.Warn("insecure setting", "detail", w)
+	}
 	// shutdown stops scheduling and waits for running servers to finish their reverse (the daemon aborts
 	// them), then for the API; failure is the error that caused it (nil on SIGTERM).
 	shutdown := func(failure error, apiDone bool) error {
