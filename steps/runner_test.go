@@ -1,6 +1,7 @@
 package steps_test
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"path/filepath"
@@ -259,10 +260,17 @@ func TestRedirectTargetStoppedAccepting(t *testing.T) {
 	if err := step.Do(t.Context(), env, orig); err != nil {
 		t.Fatalf("Do with EX01 no longer accepting: %v (EX02 accepts)", err)
 	}
+	// A standalone server whose every peer has stopped accepting goes on as one without a peer (mail waits).
 	if err := ex01.Ex.SetComponentState(t.Context(), "EX02", "HubTransport", "Draining", "Maintenance"); err != nil {
 		t.Fatal(err)
 	}
-	if err := step.Do(t.Context(), env, orig); err == nil {
-		t.Fatal("Do succeeded although no peer accepts mail")
+	if err := step.Do(t.Context(), env, orig); err != nil {
+		t.Fatalf("Do with no peer accepting any more, on a standalone server: %v", err)
+	}
+	// A DAG member cannot: its mail has nowhere to go.
+	dagEnv := h.env(t, "EX01", fastSettings())
+	dagEnv.Target.Peers = []steps.Peer{{Server: "EX02", FQDN: "ex02.exlab.local"}}
+	if err := step.Do(t.Context(), dagEnv, json.RawMessage(`{"target":"ex02.exlab.local"}`)); err == nil || !strings.Contains(err.Error(), "no peer can take") {
+		t.Fatalf("Do on a DAG member whose only peer stopped accepting: %v", err)
 	}
 }

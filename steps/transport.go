@@ -58,15 +58,15 @@ func acceptingPeer(ctx context.Context, env *Env, tried map[string]bool) (string
 		if tried[p.FQDN] {
 			continue
 		}
-		comps, err := env.Ex.ComponentStates(ctx, p.Server)
-		if err != nil {
+		ok, err := peerAccepts(ctx, env, p.FQDN)
+		switch {
+		case err != nil:
 			reasons = append(reasons, fmt.Sprintf("%s: %v", p.Server, err))
-			continue
-		}
-		if effectiveActive(comps, "HubTransport") && effectiveActive(comps, "ServerWideOffline") {
+		case ok:
 			return p.FQDN, nil
+		default:
+			reasons = append(reasons, p.Server+": HubTransport or ServerWideOffline not Active")
 		}
-		reasons = append(reasons, p.Server+": HubTransport or ServerWideOffline not Active")
 	}
 	if env.Target.DAG != "" {
 		return "", fmt.Errorf("no peer can take %s's mail (%s)", env.Target.Server, strings.Join(reasons, "; "))
@@ -89,8 +89,10 @@ func (redirectMessage) Do(ctx context.Context, env *Env, orig json.RawMessage) e
 		return err
 	}
 	// The peer was chosen when the step was recorded; it may have stopped accepting since (another window
-	// took it into maintenance). A refusal from Exchange moves on to the next peer that accepts; when none
-	// does, the refusal is the step's error.
+	// took it into maintenance). When the refused target itself no longer accepts, that explains the refusal:
+	// move on to the next peer that accepts, or, with none left, go on as a server without a peer does (its
+	// queued mail waits; a DAG member has none to go without). A refusal from a target that still accepts is
+	// the step's error.
 	tried := map[string]bool{}
 	for target := o.Target; ; {
 		if target == "" {
@@ -102,14 +104,32 @@ func (redirectMessage) Do(ctx context.Context, env *Env, orig json.RawMessage) e
 		if err == nil || !errors.As(err, &pe) {
 			return err
 		}
+		if still, cerr := peerAccepts(ctx, env, target); cerr != nil || still {
+			return err
+		}
 		tried[target] = true
 		next, perr := acceptingPeer(ctx, env, tried)
-		if perr != nil || next == "" {
-			return err // no other peer accepts: the refusal stands
+		if perr != nil {
+			return fmt.Errorf("%w (after %s refused: %w)", perr, target, err)
 		}
-		env.Logger.Warn("redirect target refused, trying another peer", "server", env.Target.Server, "target", target, "next", next, "err", err)
+		env.Logger.Warn("redirect target stopped accepting mail", "server", env.Target.Server, "target", target, "next", next, "err", err)
 		target = next
 	}
+}
+
+// peerAccepts tells whether the peer with fqdn has HubTransport and ServerWideOffline Active.
+func peerAccepts(ctx context.Context, env *Env, fqdn string) (bool, error) {
+	for _, p := range env.Target.Peers {
+		if !strings.EqualFold(p.FQDN, fqdn) {
+			continue
+		}
+		comps, err := env.Ex.ComponentStates(ctx, p.Server)
+		if err != nil {
+			return false, err
+		}
+		return effectiveActive(comps, "HubTransport") && effectiveActive(comps, "ServerWideOffline"), nil
+	}
+	return false, fmt.Errorf("%s is not a peer of %s", fqdn, env.Target.Server)
 }
 
 func (redirectMessage) Verify(context.Context, *Env, json.RawMessage) error     { return nil }
