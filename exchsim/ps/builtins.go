@@ -109,6 +109,12 @@ func selectObject(e *env, c *commandNode, args []boundArg, input []any) ([]any, 
 						return out, err
 					}
 					v = collapse(res)
+					if arr, ok := v.([]any); ok {
+						// Windows PowerShell 5.1 stores a calculated property's array wrapped in a PSObject, and
+						// ConvertTo-Json writes such an array as {"value":[...],"Count":n} (PowerShell/PowerShell
+						// #3163, #5579). Modelled so that a client decoding that shape as a list fails here too.
+						v = wrappedArray(arr)
+					}
 				default:
 					v = getMember(in, toString(ex))
 				}
@@ -120,6 +126,12 @@ func selectObject(e *env, c *commandNode, args []boundArg, input []any) ([]any, 
 		out = append(out, o)
 	}
 	return out, nil
+}
+
+// wrappedArray is a PSObject-wrapped array as 5.1's ConvertTo-Json sees it: an object with the array as
+// "value" and its "Count" (the System.Array type data's ETS property).
+func wrappedArray(items []any) *Object {
+	return &Object{TypeName: "System.Object[]", Props: []Prop{{Name: "value", Value: items}, {Name: "Count", Value: int64(len(items))}}}
 }
 
 func hasProp(o *Object, name string) bool {

@@ -301,6 +301,12 @@ func TestConvertToJSON51(t *testing.T) {
 	if got := toString(eval(t, `@(Get-Queue | Select-Object -First 1 | Select-Object @{N='Id'; E={ $_.Identity.ToString() }}) | ConvertTo-Json -Compress`)); got != `{"Id":"EX01\\Submission"}` {
 		t.Errorf("piped @(one): %s", got)
 	}
+	// 5.1 wraps an array that a calculated property produces in a PSObject; ConvertTo-Json then writes it as
+	// {"value":[...],"Count":n} — the shape that broke the first client on real servers (issue 10).
+	got := toString(eval(t, `Get-Queue | Select-Object -First 1 | Select-Object @{N='Hops'; E={ @(Get-Queue | ForEach-Object { $_.NextHopDomain }) }} | ConvertTo-Json -Compress`))
+	if got != `{"Hops":{"value":["Submission","ex02.exlab.local","Poison Message"],"Count":3}}` {
+		t.Errorf("calculated array: %s", got)
+	}
 }
 
 // sessionScript builds the loop the client sends (docs/session-protocol.md), with the given load statement.
