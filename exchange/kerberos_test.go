@@ -150,13 +150,18 @@ func BenchmarkOperationKerberos(b *testing.B) {
 // (no AP-REP, or one it could not have made) is an impostor: the client refuses its answer.
 func TestKerberosMutualAuthentication(t *testing.T) {
 	sim, k := kerberosSim(t, false)
-	for _, tc := range []struct{ name, header string }{
-		{"no AP-REP", ""},
-		{"forged reply", "Negotiate oRQwEqADCgEAoQsGCSqGSIb3EgECAg=="}, // accept-completed, no token: what gokrb5's service sends
+	for _, tc := range []struct {
+		name, header string
+		neverAsks    bool // answers the first, unauthenticated request with 200
+		want         string
+	}{
+		{"no AP-REP", "", false, "mutual authentication"},
+		{"forged reply", "Negotiate oRQwEqADCgEAoQsGCSqGSIb3EgECAg==", false, "mutual authentication"}, // accept-completed, no token: what gokrb5's service sends
+		{"never asks", "", true, "never authenticated"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			impostor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.Header.Get("Authorization") == "" {
+				if r.Header.Get("Authorization") == "" && !tc.neverAsks {
 					w.Header().Set("WWW-Authenticate", "Negotiate")
 					w.WriteHeader(http.StatusUnauthorized)
 					return
@@ -179,8 +184,8 @@ func TestKerberosMutualAuthentication(t *testing.T) {
 			} {
 				err := call()
 				var ae *exchange.AuthError
-				if !errors.As(err, &ae) || !strings.Contains(err.Error(), "mutual authentication") {
-					t.Fatalf("%s channel: err = %v, want an AuthError about mutual authentication", channel, err)
+				if !errors.As(err, &ae) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("%s channel: err = %v, want an AuthError containing %q", channel, err, tc.want)
 				}
 			}
 			if c.Stats().Retries != 0 {

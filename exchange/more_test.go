@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -253,4 +254,28 @@ func selfSigned(tb testing.TB, cn string) (certPEM, keyPEM []byte, cert *x509.Ce
 		tb.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), cert
+}
+
+// TestNTLMRefusesAnUnauthenticatedReply: go-ntlmssp sends each request anonymously first; a server that answers
+// it with 200 never authenticated the connection, so its reply is refused — on both channels — instead of
+// being believed.
+func TestNTLMRefusesAnUnauthenticatedReply(t *testing.T) {
+	impostor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
+		_, _ = io.WriteString(w, "<s:Envelope/>")
+	}))
+	t.Cleanup(impostor.Close)
+	host, port := splitHostPort(t, impostor.Listener.Addr())
+	c := newClient(t, exchange.Endpoint{Name: "EX01", Host: host, Port: port, Auth: exchange.AuthNTLM, User: `EXLAB\Administrator`,
+		Password: secret.New("s3cret-pw"), AllowUnencrypted: true, ExchangeURL: impostor.URL + "/PowerShell"}, exchange.Options{ReadTimeout: 5 * time.Second})
+	for channel, call := range map[string]func() error{
+		"exchange": func() error { _, err := c.Queues(t.Context(), "EX01"); return err },
+		"winrs":    func() error { _, err := c.LastBootUpTime(t.Context()); return err },
+	} {
+		err := call()
+		var ae *exchange.AuthError
+		if !errors.As(err, &ae) || !strings.Contains(err.Error(), "never authenticated") {
+			t.Errorf("%s channel: err = %v, want an AuthError: the reply came on an unauthenticated connection", channel, err)
+		}
+	}
 }

@@ -121,7 +121,7 @@ func newTransport(e Endpoint, rawURL string, logger *slog.Logger, observe Reques
 	}
 	base := &http.Transport{
 		Proxy:               nil, // a WinRM listener is never reached through an HTTP proxy by accident
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:         dialAuthed((&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext),
 		TLSClientConfig:     tlsConf,
 		TLSHandshakeTimeout: 10 * time.Second,
 		MaxIdleConnsPerHost: 2,
@@ -145,6 +145,9 @@ func newTransport(e Endpoint, rawURL string, logger *slog.Logger, observe Reques
 		}
 		t.krb = k
 		t.http.Transport = kerberosNegotiator{base: rt, krb: k}
+	}
+	if e.Auth == AuthKerberos || e.Auth == AuthNTLM {
+		t.http.Transport = connAuthCheck{next: t.http.Transport}
 	}
 	return t, nil
 }
@@ -211,6 +214,10 @@ func (t *transport) postOnce(ctx context.Context, verb, body string) ([]byte, er
 		var ke *kerberosError
 		if errors.As(err, &ke) && !ke.transient {
 			return nil, &AuthError{Server: t.server, Scheme: t.scheme, Detail: scrub(ke.err, t.password).Error()}
+		}
+		var ue *unauthenticatedReply
+		if errors.As(err, &ue) {
+			return nil, &AuthError{Server: t.server, Scheme: t.scheme, Detail: ue.Error()}
 		}
 		return nil, &TransportError{Server: t.server, Verb: verb, Err: scrub(err, t.password)}
 	}
