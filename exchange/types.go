@@ -116,7 +116,7 @@ type ExchangeServer struct {
 	Fqdn                string
 	Site                string
 	ServerRole          string
-	AdminDisplayVersion string // "Version 15.2 (Build 1544.4)": ServerVersion's ToString
+	AdminDisplayVersion string // "Version 15.2 (Build 2562.17)": ServerVersion's ToString
 }
 
 // Service is one row of Get-Service.

@@ -236,7 +236,7 @@ func dagMembersGate(ctx context.Context, env *Env, members []string) (string, er
 }
 
 // redundancyGate: every replicated database on the server has another healthy copy (Active Manager's first
-// tier: Healthy or Mounted, CQ < 10, RQ < 50 unless lagged, content index Healthy); on a DAG member no
+// tier: Healthy or Mounted, CQ < 10, RQ < 50 unless lagged, a usable content index); on a DAG member no
 // non-replicated database holds mailboxes (it would go down with the server).
 func redundancyGate(ctx context.Context, env *Env) (string, error) {
 	dbs, err := env.Ex.Databases(ctx, env.Target.Server)
@@ -262,7 +262,7 @@ func redundancyGate(ctx context.Context, env *Env) (string, error) {
 			}
 			// A lagged copy is never a move target, so it is no redundancy.
 			healthy := (c.Status == "Healthy" || c.Status == "Mounted") && c.ReplayLagTime == 0
-			if healthy && c.CopyQueueLength < env.Settings.CopyQueueMax && c.ReplayQueueLength < env.Settings.ReplayQueueMax && c.ContentIndexState == "Healthy" {
+			if healthy && c.CopyQueueLength < env.Settings.CopyQueueMax && c.ReplayQueueLength < env.Settings.ReplayQueueMax && contentIndexUsable(c.ContentIndexState) {
 				ok = true
 			}
 		}
@@ -271,6 +271,17 @@ func redundancyGate(ctx context.Context, env *Env) (string, error) {
 		}
 	}
 	return strings.Join(problems, "; "), nil
+}
+
+// contentIndexUsable: Healthy, HealthyAndUpgrading, or NotApplicable — what Exchange 2019 and SE report,
+// because their search index lives in the database (cunninghamp/Test-ExchangeServerHealth.ps1 PR #36). A
+// gate that wanted Healthy would skip every 2019/SE DAG member.
+func contentIndexUsable(state string) bool {
+	switch state {
+	case "Healthy", "HealthyAndUpgrading", "NotApplicable":
+		return true
+	}
+	return false
 }
 
 func backupGate(ctx context.Context, env *Env, maxAge time.Duration) (string, error) {

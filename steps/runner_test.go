@@ -274,3 +274,24 @@ func TestRedirectTargetStoppedAccepting(t *testing.T) {
 		t.Fatalf("Do on a DAG member whose only peer stopped accepting: %v", err)
 	}
 }
+
+// TestRedundancyGateAcrossVersions: the redundancy pre-gate passes on an SE DAG, whose copies report
+// ContentIndexState NotApplicable (the index lives in the database since 2019), and on a 2016 DAG, whose
+// copies report Healthy; a gate that wanted Healthy skipped every 2019/SE DAG member.
+func TestRedundancyGateAcrossVersions(t *testing.T) {
+	for _, tc := range []struct{ scenario, wantCI string }{{"dag2", "NotApplicable"}, {"dag2-2016", "Healthy"}} {
+		t.Run(tc.scenario, func(t *testing.T) {
+			sim := simtest.Start(t, simtest.Options{Scenario: tc.scenario})
+			c := simtest.Client(t, simtest.Endpoint(t, sim, "EX01", exchange.AuthNTLM), exchange.Options{})
+			copies, err := c.DatabaseCopies(t.Context(), "DB01")
+			if err != nil || len(copies) == 0 || copies[0].ContentIndexState != tc.wantCI {
+				t.Fatalf("copies %+v, %v: want ContentIndexState %s", copies, err, tc.wantCI)
+			}
+			env := &steps.Env{Ex: c, Target: target("EX01"), Settings: fastSettings(), Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: steps.NopObserver{}}
+			if err := steps.CheckPreGates(t.Context(), env, steps.PreGateOptions{Deadline: time.Now().Add(time.Hour), Estimate: time.Minute,
+				DAGMembers: []string{"EX01", "EX02"}}); err != nil {
+				t.Errorf("pre-gates: %v", err)
+			}
+		})
+	}
+}

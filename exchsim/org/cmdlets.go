@@ -412,7 +412,9 @@ func (g *Org) copyRow(d *database, c *dbCopy) any {
 		"Name", d.spec.Name+`\`+g.servers[c.server].spec.Name, "DatabaseName", d.spec.Name, "MailboxServer", g.servers[c.server].spec.Name,
 		"Status", copyStatusEnum(c.status), "ActiveCopy", c.status == "Mounted", "ActiveDatabaseCopy", active,
 		"ActivationSuspended", c.actSusp, "CopyQueueLength", c.cq, "ReplayQueueLength", c.rq,
-		"ContentIndexState", enum("Microsoft.Exchange.Server.Storage.Common.ContentIndexStatusType", c.ci, map[string]int64{"Unknown": 0, "Healthy": 1, "Crawling": 2, "Failed": 3}))
+		"ContentIndexState", enum("Microsoft.Exchange.Server.Storage.Common.ContentIndexStatusType", c.ci, map[string]int64{"Unknown": 0, "Healthy": 1, "Crawling": 2, "Failed": 3,
+			"Seeding": 4, "FailedAndSuspended": 5, "Suspended": 6, "Disabled": 7, "AutoSuspended": 8, "HealthyAndUpgrading": 9, "DiskUnavailable": 10,
+			"NotApplicable": 11})) // 0-10 as Centreon maps them (exchange-maintenance.md §3.2); NotApplicable's 11 is inferred
 }
 
 func activePref(d *database) int {
@@ -751,7 +753,7 @@ func getExchangeServer(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	return out, nil
 }
 
-// serverVersion is Microsoft.Exchange.Data.ServerVersion from its text "Version 15.2 (Build 1544.4)".
+// serverVersion is Microsoft.Exchange.Data.ServerVersion from its text "Version 15.2 (Build 2562.17)".
 func serverVersion(text string) *ps.Object {
 	o := &ps.Object{TypeName: "Microsoft.Exchange.Data.ServerVersion", ToStringValue: text}
 	var major, minor, build, rev int64

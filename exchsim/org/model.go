@@ -189,7 +189,7 @@ func (g *Org) reset() {
 			if i == 0 {
 				st = "Mounted"
 			}
-			c := &dbCopy{server: strings.ToUpper(srv), pref: i + 1, status: st, ci: "Healthy"}
+			c := &dbCopy{server: strings.ToUpper(srv), pref: i + 1, status: st, ci: contentIndexState(g.servers[strings.ToUpper(srv)])}
 			for _, l := range spec.Lagged {
 				if strings.EqualFold(l, srv) {
 					c.lag, c.rq = 7*24*time.Hour, 4200 // a lagged copy holds days of logs on purpose
@@ -362,7 +362,32 @@ func (g *Org) healthyFor(c *dbCopy) bool {
 	if s == nil || !s.downTil.IsZero() || s.policy == "Blocked" || effective(s, "HighAvailability") != "Active" {
 		return false
 	}
-	return c.status == "Healthy" && !c.actSusp && c.lag == 0 && c.cq < 10 && c.rq < 50 && (c.ci == "Healthy" || c.ci == "HealthyAndUpgrading")
+	return c.status == "Healthy" && !c.actSusp && c.lag == 0 && c.cq < 10 && c.rq < 50 && contentIndexUsable(c.ci)
+}
+
+// contentIndexState is what a healthy copy reports: on Exchange 2019 and SE (15.2) the search index lives in
+// the database and copies report NotApplicable (cunninghamp/Test-ExchangeServerHealth.ps1 PR #36;
+// exchange-maintenance.md §6); on 2016 and earlier a separate index is Healthy.
+func contentIndexState(s *server) string {
+	if s != nil && versionAtLeast(s.spec.Version, 15, 2) {
+		return "NotApplicable"
+	}
+	return "Healthy"
+}
+
+// contentIndexUsable is Active Manager's view: a copy whose index is healthy, being upgraded, or not
+// applicable (2019/SE) can be activated.
+func contentIndexUsable(ci string) bool {
+	return ci == "Healthy" || ci == "HealthyAndUpgrading" || ci == "NotApplicable"
+}
+
+// versionAtLeast reads an AdminDisplayVersion text ("Version 15.2 (Build 2562.17)").
+func versionAtLeast(text string, major, minor int) bool {
+	var ma, mi int
+	if n, _ := fmt.Sscanf(text, "Version %d.%d", &ma, &mi); n != 2 {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }
 
 // moveActive activates the best other copy of d; it returns an error if no copy qualifies.

@@ -56,7 +56,7 @@ type Scenario struct {
 type ServerSpec struct {
 	Name    string `toml:"name"`
 	Site    string `toml:"site"`
-	Version string `toml:"version"` // AdminDisplayVersion, e.g. "Version 15.2 (Build 1544.4)"
+	Version string `toml:"version"` // AdminDisplayVersion, e.g. "Version 15.2 (Build 2562.17)" (SE, the default)
 	DAG     string `toml:"dag"`
 	// ActivationPolicy is the initial DatabaseCopyAutoActivationPolicy (Unrestricted, IntrasiteOnly, Blocked).
 	ActivationPolicy string `toml:"activation_policy"`
@@ -198,7 +198,9 @@ func ParseScenario(data []byte, source string) (*Scenario, error) {
 			s.Site = "Default-First-Site-Name"
 		}
 		if s.Version == "" {
-			s.Version = "Version 15.2 (Build 1544.4)"
+			// Exchange Server Subscription Edition RTM: the version users run now (2016 and 2019 left support
+			// on 2025-10-14); SE builds are 15.2 from 2562 (exchange-maintenance.md §6).
+			s.Version = "Version 15.2 (Build 2562.17)"
 		}
 		switch s.ActivationPolicy {
 		case "":
