@@ -75,6 +75,7 @@ type Steps struct {
 	DrainStall          Duration `toml:"drain_stall"`
 	MoveTimeout         Duration `toml:"move_timeout"`
 	RebootTimeout       Duration `toml:"reboot_timeout"`
+	TransportBoot       Duration `toml:"transport_boot_timeout"`
 	QueueMax            int64    `toml:"queue_max"`
 	CopyQueueMax        int64    `toml:"copy_queue_max"`
 	ReplayQueueMax      int64    `toml:"replay_queue_max"`

@@ -139,7 +139,7 @@ func validateWinRM(col *collector, key string, w WinRM, top bool) {
 func (c *Config) validateSteps(col *collector) {
 	s := c.Steps
 	pos := map[string]time.Duration{"poll_interval": s.PollInterval.Duration, "drain_timeout": s.DrainTimeout.Duration, "drain_stall": s.DrainStall.Duration,
-		"move_timeout": s.MoveTimeout.Duration, "reboot_timeout": s.RebootTimeout.Duration, "undo_backoff": s.UndoBackoff.Duration}
+		"move_timeout": s.MoveTimeout.Duration, "reboot_timeout": s.RebootTimeout.Duration, "transport_boot_timeout": s.TransportBoot.Duration, "undo_backoff": s.UndoBackoff.Duration}
 	for k, v := range pos {
 		if v <= 0 {
 			col.add("steps."+k, "must be positive")

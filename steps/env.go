@@ -48,6 +48,9 @@ type Settings struct {
 	UndoBackoff  time.Duration
 	// TransportServices are restarted to make HubTransport's state take effect.
 	TransportServices []string
+	// TransportBootTimeout bounds the wait for Get-Queue to show the Submission queue after a transport
+	// restart (default 5 min, as ExchangeDsc waits).
+	TransportBootTimeout time.Duration
 	// Services must run after a reboot (default: Exchange's core services).
 	Services []string
 	// AllowOutage lets a procedure dismount databases on a DAG member (the seed's list). Off by default.
@@ -84,6 +87,7 @@ func (s Settings) WithDefaults() Settings {
 	d(&s.DrainStall, 5*time.Minute)
 	d(&s.MoveTimeout, 15*time.Minute)
 	d(&s.RebootTimeout, 30*time.Minute)
+	d(&s.TransportBootTimeout, 5*time.Minute)
 	d(&s.UndoBackoff, 10*time.Second)
 	if s.QueueMax <= 0 {
 		s.QueueMax = 500

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-
-	"github.com/exmaintd/exmaintd/exchange"
 )
 
 // exitChecks run after every exit (a completed run or a reverse): resume a suspended Submission queue,
@@ -14,8 +12,10 @@ import (
 func exitChecks(ctx context.Context, env *Env) []string {
 	var warn []string
 	srv := env.Target.Server
-	if qs, err := env.Ex.Queues(ctx, srv); err == nil {
-		for _, id := range exchange.SummarizeQueues(qs).Suspended {
+	// The exit has just restarted transport: wait for its queues (readQueues), as ExchangeDsc's
+	// Enable-SubmissionQueue does, or a Submission queue left suspended would stay so.
+	if sum, err := readQueues(ctx, env); err == nil {
+		for _, id := range sum.Suspended {
 			if strings.HasSuffix(strings.ToLower(id), `\submission`) {
 				if err := env.Ex.ResumeQueue(ctx, id); err != nil {
 					warn = append(warn, fmt.Sprintf("resuming %s: %v", id, err))

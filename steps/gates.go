@@ -50,12 +50,10 @@ func check(ctx context.Context, env *Env, gate string, f func(context.Context) (
 
 // queueGate: no more than QueueMax messages queued (Microsoft's filter), exported as metrics.
 func queueGate(ctx context.Context, env *Env) (string, error) {
-	qs, err := env.Ex.Queues(ctx, env.Target.Server)
+	s, err := readQueues(ctx, env)
 	if err != nil {
 		return "", err
 	}
-	s := exchange.SummarizeQueues(qs)
-	env.Observer.Queues(env.Target.Server, s)
 	if s.Active > env.Settings.QueueMax {
 		return fmt.Sprintf("%d messages queued (limit %d)", s.Active, env.Settings.QueueMax), nil
 	}

@@ -184,6 +184,7 @@ func TestFailureAtEveryStep(t *testing.T) {
 type recorder struct {
 	mu       sync.Mutex
 	events   []string
+	queues   []exchange.QueueSummary
 	stalls   map[string]bool
 	onStart  func(server, step string)
 	onFinish func(server, step string, undo bool)
@@ -227,7 +228,11 @@ func (r *recorder) StepFinished(server, step string, undo bool, _ time.Duration,
 func (r *recorder) GateChecked(server, gate, result string) {
 	r.add("gate " + server + " " + gate + " " + result)
 }
-func (r *recorder) Queues(string, exchange.QueueSummary)      {}
+func (r *recorder) Queues(_ string, s exchange.QueueSummary) {
+	r.mu.Lock()
+	r.queues = append(r.queues, s)
+	r.mu.Unlock()
+}
 func (r *recorder) Copies(string, int64, int64, int)          {}
 func (r *recorder) RollbackFailed(server string, failed bool) { r.add("rollback_failed " + server) }
 func (r *recorder) DrainStalled(server, step string, stalled bool) {
@@ -293,5 +298,27 @@ func TestRedundancyGateAcrossVersions(t *testing.T) {
 				t.Errorf("pre-gates: %v", err)
 			}
 		})
+	}
+}
+
+// TestTransportBootIsUnknown: right after a transport restart Get-Queue fails, then shows no queue, until the
+// bootloader is done. The procedure waits it out instead of reversing on a gate error, and never reports
+// that unknown as "0 messages" to the metrics (the queue gauge's false zero).
+func TestTransportBootIsUnknown(t *testing.T) {
+	h := newHarness(t)
+	env := h.env(t, "EX03", fastSettings())
+	res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["standalone"]))
+	if res.Outcome != steps.OutcomeCompleted {
+		t.Fatalf("outcome %s, err %v", res.Outcome, res.Err)
+	}
+	h.obs.mu.Lock()
+	defer h.obs.mu.Unlock()
+	if len(h.obs.queues) == 0 {
+		t.Fatal("no queue reading reached the observer")
+	}
+	for i, s := range h.obs.queues {
+		if !s.Queues {
+			t.Errorf("reading %d reported to the metrics came from an incomplete Get-Queue: %+v", i, s)
+		}
 	}
 }

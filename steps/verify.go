@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-
-	"github.com/exmaintd/exmaintd/exchange"
 )
 
 // verifyMaintenance checks the end state of entering maintenance the way ExchangeDsc's Test does: every
@@ -41,11 +39,11 @@ func (verifyMaintenance) Verify(ctx context.Context, env *Env, _ json.RawMessage
 			problems = append(problems, err.Error())
 		}
 	}
-	qs, err := env.Ex.Queues(ctx, env.Target.Server)
+	s, err := readQueues(ctx, env)
 	if err != nil {
 		return err
 	}
-	if s := exchange.SummarizeQueues(qs); s.Active > 0 {
+	if s.Active > 0 {
 		problems = append(problems, fmt.Sprintf("%d messages queued", s.Active))
 	}
 	if env.Target.DAG != "" {

@@ -305,6 +305,13 @@ func (g *Org) queues(s *server) []queueRow {
 	return rows
 }
 
+func (g *Org) transportBoot() time.Duration {
+	if d := g.sc.Timing.TransportBoot.Duration; d > 0 {
+		return d
+	}
+	return time.Second
+}
+
 func getQueue(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	if f := arg(inv, "Filter"); f != "" {
 		return nil, &ps.Error{Message: "exchsim does not model Get-Queue -Filter; filter with Where-Object.", Category: "NotImplemented", ErrorID: "ExchsimFilter,Get-Queue"}
@@ -321,8 +328,16 @@ func getQueue(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	if s == nil {
 		return nil, notFound("Get-Queue", srvName)
 	}
-	if !s.transportRestart.IsZero() && inv.Now.Sub(s.transportRestart) < time.Second {
-		return nil, nil // transport still booting: no queues yet ("unknown", not "empty")
+	// Right after a transport restart the queues are not there until the bootloader is done: Get-Queue fails
+	// at first, then answers with no queue at all — "unknown", never "empty". ExchangeDsc's
+	// Enable-SubmissionQueue polls Get-Queue <server>\Submission with errors suppressed for up to 5 minutes
+	// for exactly this (dsccommunity/ExchangeDsc TransportMaintenance.psm1).
+	if boot := g.transportBoot(); !s.transportRestart.IsZero() && inv.Now.Sub(s.transportRestart) < boot {
+		if inv.Now.Sub(s.transportRestart) < boot/2 {
+			return nil, &ps.Error{Message: fmt.Sprintf("Queue viewer on %s is not available: the Microsoft Exchange Transport service is starting.", s.spec.Name),
+				Category: "ResourceUnavailable", ErrorID: "QueueViewerUnavailable,Microsoft.Exchange.Management.QueueViewerTasks.GetQueue"}
+		}
+		return nil, nil
 	}
 	var out []any
 	for _, q := range g.queues(s) {

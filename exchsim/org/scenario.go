@@ -31,6 +31,10 @@ type Scenario struct {
 		DrainRate float64 `toml:"drain_rate"`
 		// Reboot is how long a rebooting server is unreachable.
 		Reboot Duration `toml:"reboot"`
+		// TransportBoot is how long Get-Queue is unusable after a transport restart: it fails for the first
+		// half and returns no queues for the second, until the bootloader is done (default 1 s; ExchangeDsc
+		// waits up to 5 minutes for the Submission queue).
+		TransportBoot Duration `toml:"transport_boot"`
 	} `toml:"timing"`
 	// Patch is what a detached job (the configured patch command) does on every server.
 	Patch struct {
