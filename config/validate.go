@@ -157,6 +157,9 @@ func (c *Config) validateSteps(col *collector) {
 	if s.UndoAttempts < 1 || s.UndoAttempts > 20 {
 		col.add("steps.undo_attempts", "%d: want 1..20", s.UndoAttempts)
 	}
+	if s.BackPolls < 0 || s.BackPolls > 100 {
+		col.add("steps.back_polls", "%d: want 1..100 (0 or unset: 3)", s.BackPolls)
+	}
 	for i, svc := range s.Services {
 		if err := exchange.ValidateIdentity("service", svc); err != nil {
 			col.add(fmt.Sprintf("steps.services[%d]", i), "%v", err)

@@ -36,6 +36,8 @@ type Settings struct {
 	// RebootTimeout bounds a reboot: LastBootUpTime changed, WinRM answering, services running, copies
 	// caught up (default 30 min).
 	RebootTimeout time.Duration
+	// BackPolls is how many consecutive polls must find a rebooted server back (default 3).
+	BackPolls int
 	// QueueMax: a queue gate fails when more messages than this are queued (Microsoft's filter) (default 500).
 	QueueMax int64
 	// CopyQueueMax and ReplayQueueMax: a copy is healthy below these (Active Manager's first tier: 10, 50).
@@ -87,6 +89,9 @@ func (s Settings) WithDefaults() Settings {
 	d(&s.DrainStall, 5*time.Minute)
 	d(&s.MoveTimeout, 15*time.Minute)
 	d(&s.RebootTimeout, 30*time.Minute)
+	if s.BackPolls <= 0 {
+		s.BackPolls = 3
+	}
 	d(&s.TransportBootTimeout, 5*time.Minute)
 	d(&s.UndoBackoff, 10*time.Second)
 	if s.QueueMax <= 0 {

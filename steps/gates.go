@@ -105,15 +105,6 @@ func copyProblem(env *Env, c exchange.CopyStatus) string {
 	return ""
 }
 
-// copyHealth is the copy gate as a plain error (used while waiting for a rebooted server).
-func copyHealth(ctx context.Context, env *Env) error {
-	reason, err := copyGate(ctx, env)
-	if err == nil && reason != "" {
-		err = fmt.Errorf("copies not healthy: %s", reason)
-	}
-	return err
-}
-
 // stepGates are the gates before and after every step.
 func stepGates(ctx context.Context, env *Env) error {
 	if err := check(ctx, env, "queues", func(ctx context.Context) (string, error) { return queueGate(ctx, env) }); err != nil {

@@ -143,14 +143,25 @@ func (rebootStep) Verify(ctx context.Context, env *Env, orig json.RawMessage) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, env.Settings.RebootTimeout)
 	defer cancel()
+	// Back means back on BackPolls consecutive polls: a copy that has just turned Healthy can still fall back
+	// while the server settles.
 	var last error
+	good := 0
 	for {
 		last = backUp(ctx, env, o.Boot)
 		if last == nil {
-			return nil
+			good++
+			if good >= env.Settings.BackPolls {
+				return nil
+			}
+		} else {
+			good = 0
+			env.Logger.Debug("waiting for the server to come back", "server", env.Target.Server, "state", last)
 		}
-		env.Logger.Debug("waiting for the server to come back", "server", env.Target.Server, "state", last)
 		if !env.Clock.Sleep(ctx, env.Settings.PollInterval) {
+			if last == nil {
+				last = fmt.Errorf("back on %d of %d consecutive polls", good, env.Settings.BackPolls)
+			}
 			return fmt.Errorf("not back after %v: %w", env.Settings.RebootTimeout, last)
 		}
 	}
@@ -170,7 +181,34 @@ func backUp(ctx context.Context, env *Env, before time.Time) error {
 	if env.Target.DAG == "" {
 		return nil
 	}
-	return copyHealth(ctx, env)
+	return copiesBack(ctx, env)
+}
+
+// copiesBack: every copy on the server is Mounted, or Healthy with its queues under the thresholds (lagged
+// copies exempt from the replay one). After a reboot a copy passes Initializing and Resynchronizing first, its
+// queues low while it is not yet healthy; those are not back. A Suspended copy stays as the run left it (its
+// undo resumes it).
+func copiesBack(ctx context.Context, env *Env) error {
+	cs, err := env.Ex.CopyStatus(ctx, env.Target.Server)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	for _, c := range cs {
+		switch {
+		case c.ActiveCopy || c.Status == "Mounted" || c.Status == "Suspended" || env.down[strings.ToUpper(c.DatabaseName)]:
+		case c.Status != "Healthy":
+			problems = append(problems, fmt.Sprintf("copy %s is %s", c.Name, c.Status))
+		default:
+			if p := copyProblem(env, c); p != "" {
+				problems = append(problems, p)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("copies not back: %s", strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 func (rebootStep) Undo(context.Context, *Env, json.RawMessage) error       { return nil }

@@ -1,6 +1,7 @@
 package steps_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -319,6 +320,46 @@ func TestTransportBootIsUnknown(t *testing.T) {
 	for i, s := range h.obs.queues {
 		if !s.Queues {
 			t.Errorf("reading %d reported to the metrics came from an incomplete Get-Queue: %+v", i, s)
+		}
+	}
+}
+
+// TestBackAfterRebootMeansHealthy: after a reboot a passive copy initialises and resynchronises before it is
+// Healthy, its copy queue falling below the threshold while it still resynchronises. "Back" is Healthy or
+// Mounted under the thresholds on several consecutive polls — not merely "not failed": when the reboot step
+// ends, every copy on the server is Healthy or Mounted.
+func TestBackAfterRebootMeansHealthy(t *testing.T) {
+	h := newHarness(t)
+	env := h.env(t, "EX01", fastSettings())
+	reader := h.env(t, "EX01", fastSettings())
+	var seen []string
+	var seenMu sync.Mutex
+	h.obs.onFinish = func(server, step string, undo bool) {
+		if server != "EX01" || step != "reboot" || undo {
+			return
+		}
+		cs, err := reader.Ex.CopyStatus(context.Background(), "EX01")
+		seenMu.Lock()
+		defer seenMu.Unlock()
+		if err != nil {
+			seen = append(seen, "error: "+err.Error())
+		}
+		for _, c := range cs {
+			seen = append(seen, c.Name+"="+c.Status)
+		}
+	}
+	res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["dag"]))
+	if res.Outcome != steps.OutcomeCompleted {
+		t.Fatalf("outcome %s, err %v", res.Outcome, res.Err)
+	}
+	seenMu.Lock()
+	defer seenMu.Unlock()
+	if len(seen) == 0 {
+		t.Fatal("the reboot step's end was not observed")
+	}
+	for _, s := range seen {
+		if !strings.HasSuffix(s, "=Healthy") && !strings.HasSuffix(s, "=Mounted") {
+			t.Errorf("when the reboot step ended: %s (want every copy Healthy or Mounted)", s)
 		}
 	}
 }

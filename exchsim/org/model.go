@@ -100,6 +100,11 @@ type dbCopy struct {
 	cq, rq  int64
 	ci      string
 	lag     time.Duration // ReplayLagTime: > 0 for a lagged copy
+	// resyncFrom is when the copy's server came back from a reboot: the copy walks Initializing, then
+	// Resynchronizing with a falling copy queue, to Healthy over timing.copy_resync.
+	resyncFrom time.Time
+	// rqSteady is the replay queue the copy returns to (a lagged copy keeps its days of logs).
+	rqSteady int64
 }
 
 type database struct {
@@ -284,7 +289,9 @@ func (g *Org) settle(s *server, now time.Time) {
 				}
 				switch c.status {
 				case "ServiceDown":
-					c.status = "Healthy"
+					// A passive copy does not come back Healthy: it initialises (normally ≤ 30 s), then
+					// resynchronises its logs with the active copy (monitor-dags.md; exchange-maintenance.md §6).
+					c.status, c.resyncFrom, c.rqSteady = "Initializing", now, c.rq
 				case "Dismounted":
 					// The Information Store mounts its databases at start-up (MountAtStartup defaults to
 					// true), including one an administrator had dismounted before the reboot.
@@ -293,6 +300,7 @@ func (g *Org) settle(s *server, now time.Time) {
 			}
 		}
 	}
+	g.resync(s, now)
 	if s.drainingSince.IsZero() {
 		return
 	}
@@ -321,6 +329,34 @@ func (g *Org) settle(s *server, now time.Time) {
 		take(&s.submission, 0)
 	}
 	take(&s.delivery, s.stuck)
+}
+
+// resync walks the server's copies that came back from a reboot: Initializing for the first third of
+// timing.copy_resync (queues not known yet: 0), then Resynchronizing while a copy queue of 20 falls to 0 — below
+// Active Manager's threshold of 10 before it is done — then Healthy.
+func (g *Org) resync(s *server, now time.Time) {
+	span := g.sc.Timing.CopyResync.Duration
+	if span <= 0 {
+		span = 1500 * time.Millisecond
+	}
+	for _, d := range g.dbs {
+		for _, c := range d.copies {
+			if c.resyncFrom.IsZero() || c.server != strings.ToUpper(s.spec.Name) || c.status == "Suspended" || strings.HasPrefix(c.status, "Failed") {
+				continue
+			}
+			elapsed := now.Sub(c.resyncFrom)
+			switch {
+			case elapsed < span/3:
+				c.status, c.cq, c.rq = "Initializing", 0, 0
+			case elapsed < span:
+				c.status = "Resynchronizing"
+				c.cq = int64(20 * float64(span-elapsed) / float64(span-span/3))
+				c.rq = c.rqSteady
+			default:
+				c.status, c.cq, c.rq, c.resyncFrom = "Healthy", 0, c.rqSteady, time.Time{}
+			}
+		}
+	}
 }
 
 func (g *Org) hasFault(kind, server string) bool {

@@ -35,6 +35,9 @@ type Scenario struct {
 		// half and returns no queues for the second, until the bootloader is done (default 1 s; ExchangeDsc
 		// waits up to 5 minutes for the Submission queue).
 		TransportBoot Duration `toml:"transport_boot"`
+		// CopyResync is how long a passive copy takes after its server's reboot to walk Initializing and
+		// Resynchronizing back to Healthy (default 1.5 s).
+		CopyResync Duration `toml:"copy_resync"`
 	} `toml:"timing"`
 	// Patch is what a detached job (the configured patch command) does on every server.
 	Patch struct {
