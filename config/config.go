@@ -77,6 +77,7 @@ type Steps struct {
 	RebootTimeout       Duration `toml:"reboot_timeout"`
 	TransportBoot       Duration `toml:"transport_boot_timeout"`
 	BackPolls           int      `toml:"back_polls"`
+	RedundancyMinCopies int      `toml:"redundancy_min_copies"`
 	QueueMax            int64    `toml:"queue_max"`
 	CopyQueueMax        int64    `toml:"copy_queue_max"`
 	ReplayQueueMax      int64    `toml:"replay_queue_max"`

@@ -157,6 +157,9 @@ func (c *Config) validateSteps(col *collector) {
 	if s.UndoAttempts < 1 || s.UndoAttempts > 20 {
 		col.add("steps.undo_attempts", "%d: want 1..20", s.UndoAttempts)
 	}
+	if s.RedundancyMinCopies < 0 || s.RedundancyMinCopies > 15 {
+		col.add("steps.redundancy_min_copies", "%d: want 1..15 (0 or unset: 2 in a DAG of more than two members, else 1)", s.RedundancyMinCopies)
+	}
 	if s.BackPolls < 0 || s.BackPolls > 100 {
 		col.add("steps.back_polls", "%d: want 1..100 (0 or unset: 3)", s.BackPolls)
 	}

@@ -71,6 +71,7 @@ type Database struct {
 	Name                  string
 	Server                string // server hosting the active copy
 	ReplicationType       string // Remote (DAG-replicated) or None
+	Recovery              bool   // a recovery database: never part of maintenance decisions
 	Mounted               bool
 	Servers               []string  // servers holding a copy
 	LastFullBackup        time.Time // zero if never

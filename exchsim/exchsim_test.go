@@ -319,8 +319,15 @@ func TestManualClockDrivesDrain(t *testing.T) {
 	ps("Set-ServerComponentState -Identity 'EX01' -Component 'HubTransport' -State 'Draining' -Requester 'Maintenance'; Restart-Service -Name 'MSExchangeTransport'")
 	count := "@(Get-Queue -Server 'EX01' | Where-Object { $_.DeliveryType -ne 'ShadowRedundancy' -and $_.MessageCount -gt 0 }).Count"
 	all := "@(Get-Queue -Server 'EX01').Count"
-	if got := ps(all); got != "0" { // no simulated time has passed: transport is still booting, queues unknown
-		t.Errorf("Get-Queue right after the restart returned %s queues, want none (transport booting)", got)
+	// No simulated time has passed: transport is still booting. Get-Queue fails first, then shows no queue.
+	if _, stderr, code, err := c.RunPSWithContextWithString(ctx, "$ErrorActionPreference = 'Stop'; Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn; "+all, ""); err != nil || code == 0 || !strings.Contains(stderr, "QueueViewerUnavailable") {
+		t.Errorf("Get-Queue right after the restart: exit %d, %v, %s; want it to fail (transport booting)", code, err, stderr)
+	}
+	if code, body := control(t, sim, "POST", "/sim/v1/clock", `{"advance_ms": 600}`); code != 200 {
+		t.Fatalf("advance: %d %s", code, body)
+	}
+	if got := ps(all); got != "0" {
+		t.Errorf("Get-Queue late in the boot returned %s queues, want none (queues unknown)", got)
 	}
 	if code, body := control(t, sim, "POST", "/sim/v1/clock", `{"advance_ms": 5500}`); code != 200 {
 		t.Fatalf("advance: %d %s", code, body)

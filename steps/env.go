@@ -44,6 +44,9 @@ type Settings struct {
 	// Lagged copies are exempt from the replay threshold.
 	CopyQueueMax   int64
 	ReplayQueueMax int64
+	// RedundancyMinCopies is how many other healthy copies every database needs before the server may go
+	// (0: 2 in a DAG of more than two members, 1 in a two-member DAG, as CheckDatabaseRedundancy.ps1).
+	RedundancyMinCopies int
 	// UndoAttempts and UndoBackoff: a failed Undo is retried this often before the server is marked
 	// rollback_failed (defaults 3 and 10 s, doubling).
 	UndoAttempts int

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -165,7 +166,9 @@ func preGates(ctx context.Context, env *Env, o PreGateOptions) error {
 			return "", err
 		}},
 		{"dag_members", func(ctx context.Context) (string, error) { return dagMembersGate(ctx, env, o.DAGMembers) }},
-		{"redundancy", func(ctx context.Context) (string, error) { return redundancyGate(ctx, env) }},
+		{"redundancy", func(ctx context.Context) (string, error) {
+			return redundancyGate(ctx, env, minHealthyCopies(env, o.DAGMembers))
+		}},
 		{"backup", func(ctx context.Context) (string, error) { return backupGate(ctx, env, o.BackupMaxAge) }},
 		{"queues", func(ctx context.Context) (string, error) { return queueGate(ctx, env) }},
 		{"copies", func(ctx context.Context) (string, error) { return copyGate(ctx, env) }},
@@ -224,16 +227,37 @@ func dagMembersGate(ctx context.Context, env *Env, members []string) (string, er
 	return strings.Join(problems, "; "), nil
 }
 
-// redundancyGate: every replicated database on the server has another healthy copy (Active Manager's first
-// tier: Healthy or Mounted, CQ < 10, RQ < 50 unless lagged, a usable content index); on a DAG member no
+// minHealthyCopies is how many other healthy copies each database needs before a server may go: the
+// configured redundancy_min_copies, else CheckDatabaseRedundancy.ps1's rule — 2 in a DAG of more than two
+// members, 1 in a two-member DAG (where 2 cannot exist).
+func minHealthyCopies(env *Env, dagMembers []string) int {
+	if env.Settings.RedundancyMinCopies > 0 {
+		return env.Settings.RedundancyMinCopies
+	}
+	members := len(dagMembers)
+	if !slices.ContainsFunc(dagMembers, func(m string) bool { return strings.EqualFold(m, env.Target.Server) }) {
+		members++ // DAGMembers may or may not list the server itself
+	}
+	if members > 2 {
+		return 2
+	}
+	return 1
+}
+
+// redundancyGate: every replicated database on the server has at least want other healthy copies (Active
+// Manager's first tier: Healthy or Mounted, CQ < 10, RQ < 50, not lagged, a usable content index), as
+// Microsoft's CheckDatabaseRedundancy.ps1 counts them; recovery databases are skipped; on a DAG member no
 // non-replicated database holds mailboxes (it would go down with the server).
-func redundancyGate(ctx context.Context, env *Env) (string, error) {
+func redundancyGate(ctx context.Context, env *Env, want int) (string, error) {
 	dbs, err := env.Ex.Databases(ctx, env.Target.Server)
 	if err != nil {
 		return "", err
 	}
 	var problems []string
 	for _, d := range dbs {
+		if d.Recovery {
+			continue
+		}
 		if d.ReplicationType != "Remote" {
 			if env.Target.DAG != "" && d.Mailboxes > 0 {
 				problems = append(problems, fmt.Sprintf("non-replicated database %s holds mailboxes", d.Name))
@@ -244,19 +268,19 @@ func redundancyGate(ctx context.Context, env *Env) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		ok := false
+		healthy := 0
 		for _, c := range copies {
 			if strings.EqualFold(c.MailboxServer, env.Target.Server) {
 				continue
 			}
 			// A lagged copy is never a move target, so it is no redundancy.
-			healthy := (c.Status == "Healthy" || c.Status == "Mounted") && c.ReplayLagTime == 0
-			if healthy && c.CopyQueueLength < env.Settings.CopyQueueMax && c.ReplayQueueLength < env.Settings.ReplayQueueMax && contentIndexUsable(c.ContentIndexState) {
-				ok = true
+			ok := (c.Status == "Healthy" || c.Status == "Mounted") && c.ReplayLagTime == 0
+			if ok && c.CopyQueueLength < env.Settings.CopyQueueMax && c.ReplayQueueLength < env.Settings.ReplayQueueMax && contentIndexUsable(c.ContentIndexState) {
+				healthy++
 			}
 		}
-		if !ok {
-			problems = append(problems, fmt.Sprintf("database %s has no other healthy, non-lagged copy", d.Name))
+		if healthy < want {
+			problems = append(problems, fmt.Sprintf("database %s has %d other healthy, non-lagged copies (want %d)", d.Name, healthy, want))
 		}
 	}
 	return strings.Join(problems, "; "), nil

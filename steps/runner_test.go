@@ -363,3 +363,39 @@ func TestBackAfterRebootMeansHealthy(t *testing.T) {
 		}
 	}
 }
+
+// TestRedundancyNeedsTwoCopiesInLargerDAGs: as Microsoft's CheckDatabaseRedundancy.ps1, a database in a DAG of
+// more than two members needs two other healthy copies before a server may go (one is enough in a two-member
+// DAG); redundancy_min_copies overrides it; recovery databases are not counted.
+func TestRedundancyNeedsTwoCopiesInLargerDAGs(t *testing.T) {
+	sim := simtest.Start(t, simtest.Options{Scenario: "dag3"})
+	if err := sim.InjectFault(exchsim.Fault{Kind: "copy_failure", Server: "EX12", Target: "DB21"}); err != nil {
+		t.Fatal(err)
+	}
+	c := simtest.Client(t, simtest.Endpoint(t, sim, "EX11", exchange.AuthNTLM), exchange.Options{})
+	members := []string{"EX11", "EX12", "EX13"}
+	tgt := steps.Target{Server: "EX11", FQDN: "ex11.exlab.local", DAG: "DAG02", Peers: []steps.Peer{{Server: "EX12", FQDN: "ex12.exlab.local"}, {Server: "EX13", FQDN: "ex13.exlab.local"}}}
+	for _, tc := range []struct {
+		name    string
+		min     int
+		members []string
+		want    string
+	}{
+		{"three members: two needed", 0, members, "DB21 has 1 other healthy, non-lagged copies (want 2)"},
+		{"configured down to one", 1, members, ""},
+		{"two-member rule", 0, []string{"EX11", "EX13"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := fastSettings()
+			s.RedundancyMinCopies = tc.min
+			env := &steps.Env{Ex: c, Target: tgt, Settings: s, Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: steps.NopObserver{}}
+			err := steps.CheckPreGates(t.Context(), env, steps.PreGateOptions{Deadline: time.Now().Add(time.Hour), Estimate: time.Minute, DAGMembers: tc.members})
+			switch {
+			case tc.want == "" && err != nil && strings.Contains(err.Error(), "redundancy"):
+				t.Errorf("redundancy gate failed: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("pre-gates = %v, want the redundancy gate to say %q", err, tc.want)
+			}
+		})
+	}
+}

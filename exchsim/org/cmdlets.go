@@ -501,7 +501,7 @@ func getMailboxDatabase(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 			continue
 		}
 		repl := "Remote"
-		if len(d.copies) == 1 {
+		if len(d.copies) == 1 || d.spec.Recovery {
 			repl = "None"
 		}
 		var full, mountedV any
@@ -512,7 +512,7 @@ func getMailboxDatabase(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 			}
 		}
 		out = append(out, ps.NewObject("Microsoft.Exchange.Data.Directory.SystemConfiguration.MailboxDatabase",
-			"Name", d.spec.Name, "Server", activeServer, "ReplicationType", enum("Microsoft.Exchange.Data.Directory.SystemConfiguration.ReplicationType", repl, map[string]int64{"None": 0, "Remote": 1}),
+			"Name", d.spec.Name, "Server", activeServer, "Recovery", d.spec.Recovery, "ReplicationType", enum("Microsoft.Exchange.Data.Directory.SystemConfiguration.ReplicationType", repl, map[string]int64{"None": 0, "Remote": 1}),
 			"Mounted", mountedV, "Servers", servers, "ActivationPreference", prefs, "LastFullBackup", full, "LastIncrementalBackup", nil,
 			"ReplayLagTimes", lags))
 	}

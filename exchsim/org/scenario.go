@@ -100,6 +100,8 @@ type DatabaseSpec struct {
 	// Lagged names the servers whose copy is a lagged copy (ReplayLagTime 7 days, a replay queue that is
 	// long by design, never a move target).
 	Lagged []string `toml:"lagged"`
+	// Recovery marks a recovery database (restores only; never part of maintenance decisions).
+	Recovery bool `toml:"recovery"`
 }
 
 // Duration is a time.Duration in TOML as "90s", "5m".
