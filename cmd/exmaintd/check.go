@@ -164,6 +164,24 @@ func planServer(ctx context.Context, c *config.Config, w config.Window, name str
 	env := &steps.Env{Ex: cl, Target: t, Settings: settings, Clock: steps.RealClock{}, Logger: discardLogger(), Observer: obs}
 	gctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	if srvs, err := cl.ExchangeServers(gctx); err != nil {
+		fmt.Fprintf(stdout, "  version: not read: %v\n", err)
+	} else {
+		for _, x := range srvs {
+			if !strings.EqualFold(x.Name, sv.Name) {
+				continue
+			}
+			v, err := exchange.ParseVersion(x.AdminDisplayVersion)
+			if err != nil {
+				fmt.Fprintf(stdout, "  version: %v\n", err)
+				break
+			}
+			fmt.Fprintf(stdout, "  version: %s (%s)\n", v.Product(), v)
+			if w := v.SupportWarning(time.Now()); w != "" {
+				fmt.Fprintf(stdout, "  WARNING: %s\n", w)
+			}
+		}
+	}
 	fmt.Fprintln(stdout, "  live pre-gates (read-only):")
 	if err := steps.CheckPreGates(gctx, env, steps.PreGateOptions{BackupMaxAge: c.Steps.BackupMaxAge.Duration, DAGMembers: c.DAGOf(sv.Name).Servers}); err != nil {
 		fmt.Fprintf(stdout, "    → would not start: %v\n", err)

@@ -121,10 +121,13 @@ func TestPlanLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"server EX01 (procedure dag, DAG DAG01)", "live pre-gates (read-only):", "redundancy   pass", "→ all passed"} {
+	for _, want := range []string{"server EX01 (procedure dag, DAG DAG01)", "version: Exchange Server SE (15.2.2562.17)", "live pre-gates (read-only):", "redundancy   pass", "→ all passed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan output lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "WARNING") {
+		t.Errorf("an SE server got a support warning:\n%s", out)
 	}
 	if strings.Contains(out, "server EX02") {
 		t.Error("-server EX01 planned EX02 too")
