@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -49,7 +50,7 @@ func (d *Daemon) Status(context.Context) api.Status {
 		}
 		st.Runs = append(st.Runs, rs)
 	}
-	blocked := d.blocked
+	blocked := maps.Clone(d.blocked) // finishRun and ClearServer write it: read a copy taken under the lock
 	d.mu.Unlock()
 	for i := range st.Runs {
 		for j := range st.Runs[i].Servers {
@@ -305,6 +306,7 @@ func scheduleKey(cfg *config.Config, w config.Window) string {
 func (d *Daemon) abortAll() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.stopping = true
 	for _, r := range d.runs {
 		if r.finished == nil {
 			d.logger.Warn("shutting down: aborting run; its servers reverse", "run", r.id)

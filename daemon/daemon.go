@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -60,6 +61,7 @@ type Daemon struct {
 	journal  *journal.Journal
 	runner   *steps.Runner
 	blocked  map[string]bool
+	stopping bool              // shutdown began: no new run starts (set by abortAll, under mu)
 	busy     map[string]string // server → run id
 	runs     []*run            // newest last; finished ones kept for status (last 20)
 	history  map[string]time.Duration
@@ -220,6 +222,10 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 		d.mu.Unlock()
 		return "", fmt.Errorf("daemon not ready (journal recovery not finished): %w", api.ErrConflict)
 	}
+	if d.stopping {
+		d.mu.Unlock()
+		return "", fmt.Errorf("window %s: exmaintd is shutting down: %w", w.Name, api.ErrConflict)
+	}
 	cfg := d.cfg
 	for _, s := range w.Servers {
 		if id := d.busy[strings.ToUpper(s)]; id != "" {
@@ -238,19 +244,20 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 	if len(d.runs) > 20 {
 		d.runs = d.runs[len(d.runs)-20:]
 	}
-	blocked := map[string]bool{}
-	for k, v := range d.blocked {
-		blocked[k] = v
-	}
+	blocked := maps.Clone(d.blocked)
 	history := d.history
 	j, runner := d.journal, d.runner
 	d.last[w.Name] = occ.Start
+	// Registered under the lock that abortAll takes, so that shutdown's Wait either sees this run or the
+	// run sees stopping: WaitGroup.Add never races Wait.
+	d.wg.Add(1)
 	d.mu.Unlock()
 
 	note, _ := json.Marshal(map[string]any{"event": "window_started", "start": occ.Start, "end": occ.End, "servers": w.Servers})
 	if _, err := j.Append(journal.Record{Type: journal.Note, Run: id, Window: w.Name, Data: note}); err != nil {
 		cancel()
 		d.finishRun(r, "failed", nil)
+		d.wg.Done()
 		return "", err
 	}
 	envErrs := steps.WindowResult{} // servers that could not even be connected: skipped, and the run is not a success
@@ -291,7 +298,6 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 		d.o.Metrics.RunStarted(w.Name, occ.End, w.Servers)
 	}
 	d.notify(alerting.Event{Event: "start", Window: w.Name, Run: id, Servers: w.Servers, Start: occ.Start, End: occ.End})
-	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		defer cancel()

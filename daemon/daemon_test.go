@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -456,5 +457,64 @@ func TestKerberosWindow(t *testing.T) {
 	}
 	if result, errs, err := d.Wait(t.Context(), id); err != nil || result != "success" {
 		t.Fatalf("result %s, errs %v, err %v", result, errs, err)
+	}
+}
+
+// TestStatusWhileClearing: /api/v1/status (unauthenticated) reads the blocked servers while an operator clears
+// one; the read must be a copy taken under the lock (go test -race fails on the old read after unlock).
+func TestStatusWhileClearing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, demo.Options{})
+	cfg := f.d.Config()
+	j, _, _, err := journal.Open(filepath.Join(cfg.Daemon.StateDir, "journal.jsonl"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(journal.Record{Type: journal.RollbackFailed, Run: "r1", Window: "demo", Server: "EX01"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	done, started := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 500 {
+			_ = f.d.Status(t.Context())
+			if i == 0 {
+				close(started)
+			}
+		}
+	}()
+	<-started // the clear lands while Status keeps reading
+	if err := f.d.ClearServer(t.Context(), "EX01"); err != nil {
+		t.Errorf("clear: %v", err)
+	}
+	<-done
+	for _, s := range f.d.Status(t.Context()).Servers {
+		if s.RollbackFailed {
+			t.Errorf("server %s still blocked after the clear", s.Name)
+		}
+	}
+}
+
+// TestNoWindowAfterShutdown: once shutdown has begun (Schedule's context ended, every run aborted), a window
+// started through the API is refused instead of starting a run nobody will wait for.
+func TestNoWindowAfterShutdown(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, demo.Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.d.Schedule(ctx) }()
+	waitFor(t, 10*time.Second, func() bool { return f.d.Ready(t.Context()) == nil })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Schedule: %v", err)
+	}
+	if id, err := f.d.StartWindow(t.Context(), "demo"); err == nil || !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "shutting down") {
+		t.Fatalf("StartWindow after shutdown = %q, %v; want a conflict: shutting down", id, err)
 	}
 }
