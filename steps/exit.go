@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/exmaintd/exmaintd/exchange"
 )
 
 // exitChecks run after every exit (a completed run or a reverse): resume a suspended Submission queue,
@@ -26,6 +28,7 @@ func exitChecks(ctx context.Context, env *Env) []string {
 		warn = append(warn, fmt.Sprintf("reading queues: %v", err))
 	}
 	if comps, err := env.Ex.ComponentStates(ctx, srv); err == nil {
+		warn = append(warn, restartProxiedServices(ctx, env, comps)...)
 		for _, c := range comps {
 			for _, r := range c.LocalStates {
 				if strings.EqualFold(r.Requester, "Maintenance") || r.State != "Inactive" || env.baseline[c.Component+"/"+r.Requester] {
@@ -56,6 +59,41 @@ func exitChecks(ctx context.Context, env *Env) []string {
 	}
 	for _, w := range warn {
 		env.Logger.Warn("exit check", "server", srv, "finding", w)
+	}
+	return warn
+}
+
+// restartProxiedServices starts the IMAP4 and POP3 services that maintenance stopped: while ImapProxy or
+// PopProxy is Inactive their front-end service is stopped, and it "may need to be restarted manually" once the
+// component is Active again (Set-ServerComponentState, Microsoft Learn). A service set to start automatically
+// that is stopped while its component is Active is one of those; a Manual one (IMAP4/POP3 not in use) is left.
+func restartProxiedServices(ctx context.Context, env *Env, comps []exchange.ComponentState) []string {
+	var warn []string
+	for _, p := range []struct{ component, service string }{{"ImapProxy", "MSExchangeIMAP4"}, {"PopProxy", "MSExchangePOP3"}} {
+		active := false
+		for _, c := range comps {
+			if strings.EqualFold(c.Component, p.component) {
+				active = c.State == "Active"
+			}
+		}
+		if !active {
+			continue
+		}
+		svcs, err := env.Ex.Services(ctx, p.service)
+		if err != nil {
+			warn = append(warn, fmt.Sprintf("reading %s: %v", p.service, err))
+			continue
+		}
+		for _, s := range svcs {
+			if s.StartType != "Automatic" || s.Status == "Running" {
+				continue
+			}
+			if err := env.Ex.RestartService(ctx, s.Name); err != nil {
+				warn = append(warn, fmt.Sprintf("starting %s (stopped while %s was Inactive): %v", s.Name, p.component, err))
+				continue
+			}
+			env.Logger.Info("started a service that maintenance stopped", "server", env.Target.Server, "service", s.Name, "component", p.component)
+		}
 	}
 	return warn
 }

@@ -271,6 +271,7 @@ func setServerComponentState(g *Org, inv ps.Invocation, now time.Time) ([]any, e
 	if effective(s, "HubTransport") == "Active" {
 		s.drainSetAt, s.drainingSince = time.Time{}, time.Time{}
 	}
+	proxyServices(s)
 	return nil, nil
 }
 
@@ -869,10 +870,17 @@ func resumeClusterNode(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	return []any{ps.NewObject("Microsoft.FailoverClusters.PowerShell.ClusterNode", "Name", s.spec.Name, "State", nodeState(s.node))}, nil
 }
 
-func serviceObject(name, status string) any {
+func serviceObject(name, status, startType string) any {
 	return ps.NewObject("System.ServiceProcess.ServiceController", "Name", name, "DisplayName", name,
 		"Status", enum("System.ServiceProcess.ServiceControllerStatus", status, map[string]int64{"Stopped": 1, "StartPending": 2, "StopPending": 3, "Running": 4}),
-		"StartType", enum("System.ServiceProcess.ServiceStartMode", "Automatic", map[string]int64{"Automatic": 2, "Manual": 3, "Disabled": 4}))
+		"StartType", enum("System.ServiceProcess.ServiceStartMode", startType, map[string]int64{"Automatic": 2, "Manual": 3, "Disabled": 4}))
+}
+
+func startType(s *server, svc string) string {
+	if s.manual[svc] {
+		return "Manual"
+	}
+	return "Automatic"
 }
 
 func getService(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
@@ -896,7 +904,7 @@ func getService(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 		found := false
 		for svc, st := range s.services {
 			if strings.EqualFold(svc, n) {
-				out = append(out, serviceObject(svc, st))
+				out = append(out, serviceObject(svc, st, startType(s, svc)))
 				found = true
 			}
 		}

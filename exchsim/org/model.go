@@ -66,6 +66,7 @@ type server struct {
 	comps    map[string][]RequesterState // component → requesters, in first-set order
 	node     string                      // cluster node state: Up, Paused, Down ("" outside a DAG)
 	services map[string]string           // name → Running/Stopped
+	manual   map[string]bool             // services whose StartType is Manual: not started at boot
 	bootTime time.Time
 	downTil  time.Time // rebooting until
 	neverUp  bool      // fault reboot_never_returns
@@ -177,6 +178,14 @@ func (g *Org) reset() {
 			"MSExchangeRepl", "MSExchangeDelivery", "MSExchangeSubmission", "MSExchangeServiceHost", "MSExchangeHM", "W3SVC", "WinRM"} {
 			s.services[svc] = "Running"
 		}
+		s.manual = map[string]bool{}
+		for _, svc := range imapPopServices() {
+			if spec.ImapPop {
+				s.services[svc] = "Running"
+			} else {
+				s.services[svc], s.manual[svc] = "Stopped", true
+			}
+		}
 		if spec.DAG != "" {
 			s.services["ClusSvc"] = "Running"
 		}
@@ -277,8 +286,11 @@ func (g *Org) settle(s *server, now time.Time) {
 		s.downTil = time.Time{}
 		s.bootTime = now
 		for k := range s.services {
-			s.services[k] = "Running"
+			if !s.manual[k] {
+				s.services[k] = "Running"
+			}
 		}
+		proxyServices(s)
 		if s.node == "Down" {
 			s.node = "Up"
 		}
@@ -329,6 +341,22 @@ func (g *Org) settle(s *server, now time.Time) {
 		take(&s.submission, 0)
 	}
 	take(&s.delivery, s.stuck)
+}
+
+// imapPopServices are the IMAP4 and POP3 services of a Mailbox server (front end and back end).
+func imapPopServices() []string {
+	return []string{"MSExchangeIMAP4", "MSExchangeIMAP4BE", "MSExchangePOP3", "MSExchangePOP3BE"}
+}
+
+// proxyServices stops the IMAP4 / POP3 front-end service while its proxy component is Inactive. They do not
+// start again when the component returns Active: they "may need to be restarted manually"
+// (Set-ServerComponentState, Microsoft Learn; exchange-maintenance.md §1.2, §6).
+func proxyServices(s *server) {
+	for comp, svc := range map[string]string{"ImapProxy": "MSExchangeIMAP4", "PopProxy": "MSExchangePOP3"} {
+		if effective(s, comp) == "Inactive" {
+			s.services[svc] = "Stopped"
+		}
+	}
 }
 
 // resync walks the server's copies that came back from a reboot: Initializing for the first third of

@@ -79,6 +79,9 @@ type ServerSpec struct {
 		SubmissionSuspended bool `toml:"submission_suspended"`
 	} `toml:"queues"`
 	SetupRunning bool `toml:"setup_running"`
+	// ImapPop enables IMAP4 and POP3 (their services start automatically); otherwise they are installed,
+	// Manual and Stopped, as Exchange sets them up.
+	ImapPop bool `toml:"imap_pop"`
 }
 
 // DAGSpec is a database availability group.
