@@ -2,8 +2,9 @@ package exchange
 
 import (
 	"encoding/xml"
-	"strconv"
 	"strings"
+
+	"github.com/exmaintd/exmaintd/psrp"
 )
 
 // cliXMLText returns the text of PowerShell 5.1's redirected error stream: "#< CLIXML" then an <Objs>
@@ -30,7 +31,7 @@ func cliXMLText(s string) string {
 			inError = false
 		case xml.CharData:
 			if inError {
-				b.WriteString(unescapeCLIXML(string(t)))
+				b.WriteString(psrp.Unescape(string(t)))
 			}
 		}
 	}
@@ -44,35 +45,6 @@ func attr(e xml.StartElement, name string) string {
 		}
 	}
 	return ""
-}
-
-// unescapeCLIXML decodes _xHHHH_ escapes (UTF-16 code units; surrogate pairs come as two escapes).
-func unescapeCLIXML(s string) string {
-	if !strings.Contains(s, "_x") {
-		return s
-	}
-	var units []uint16
-	var b strings.Builder
-	flush := func() {
-		if len(units) > 0 {
-			b.WriteString(string(utf16Decode(units)))
-			units = units[:0]
-		}
-	}
-	for i := 0; i < len(s); {
-		if i+7 <= len(s) && s[i] == '_' && (s[i+1] == 'x' || s[i+1] == 'X') && s[i+6] == '_' {
-			if v, err := strconv.ParseUint(s[i+2:i+6], 16, 16); err == nil {
-				units = append(units, uint16(v))
-				i += 7
-				continue
-			}
-		}
-		flush()
-		b.WriteByte(s[i])
-		i++
-	}
-	flush()
-	return b.String()
 }
 
 // psErrorFromCLIXML reads the first error record of a console error view: its message (the lines before

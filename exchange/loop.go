@@ -87,5 +87,3 @@ func commandLineLength(exe string, args []string) int {
 	}
 	return n
 }
-
-func utf16Decode(u []uint16) []rune { return utf16.Decode(u) }

@@ -90,7 +90,7 @@ func TestCLIXML(t *testing.T) {
 	if got := cliXMLText("plain text\r\n"); got != "plain text" {
 		t.Errorf("non-CLIXML text = %q", got)
 	}
-	if got := unescapeCLIXML("a_x000D__x000A_b_xD83D__xDE00_"); got != "a\r\nb😀" {
+	if got := psrp.Unescape("a_x000D__x000A_b_xD83D__xDE00_"); got != "a\r\nb😀" {
 		t.Errorf("unescape = %q", got)
 	}
 }
