@@ -56,15 +56,17 @@ func (e *unauthenticatedReply) Error() string {
 type connAuthCheck struct{ next http.RoundTripper }
 
 func (c connAuthCheck) RoundTrip(r *http.Request) (*http.Response, error) {
-	var conn *authedConn
-	var sentCredentials bool
+	// The callbacks run on the transport's goroutines (headers are written by the connection's write loop).
+	var connPtr atomic.Pointer[authedConn]
+	var sentCredentials atomic.Bool
 	trace := &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) { // once per attempt of the negotiator: the last one answered
-			conn, sentCredentials = asAuthedConn(info.Conn), false
+			sentCredentials.Store(false)
+			connPtr.Store(asAuthedConn(info.Conn))
 		},
 		WroteHeaderField: func(key string, values []string) {
 			if strings.EqualFold(key, "Authorization") && len(values) > 0 && values[0] != "" {
-				sentCredentials = true
+				sentCredentials.Store(true)
 			}
 		},
 	}
@@ -72,11 +74,12 @@ func (c connAuthCheck) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode == http.StatusUnauthorized {
 		return resp, err
 	}
+	conn := connPtr.Load()
 	switch {
 	case conn == nil:
 		_ = resp.Body.Close()
 		return nil, errors.New("the connection of the reply is unknown: cannot check it was authenticated")
-	case sentCredentials: // the negotiator authenticated (and, for Kerberos, verified the server) on it
+	case sentCredentials.Load(): // the negotiator authenticated (and, for Kerberos, verified the server) on it
 		conn.authenticated.Store(true)
 	case !conn.authenticated.Load():
 		_ = resp.Body.Close()
