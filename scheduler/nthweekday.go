@@ -24,8 +24,8 @@ type NthWeekday struct {
 }
 
 // Next returns the first occurrence strictly after t. A local time that does not exist (the spring-forward
-// gap) is moved forward by the gap, as time.Date does; an ambiguous one (fall back) is its first instance:
-// either way the window starts exactly once that day.
+// gap) runs at the offset in force before the change (02:30 → 03:30); an ambiguous one (fall back) at its
+// first instance (localTime): either way the window starts exactly once that day.
 func (r NthWeekday) Next(t time.Time) time.Time {
 	loc := r.Location
 	if loc == nil {
@@ -36,7 +36,7 @@ func (r NthWeekday) Next(t time.Time) time.Time {
 	y, m := lt.Year(), lt.Month()-1
 	for range 14 * 12 { // bounded: a 5th weekday appears within a few months
 		if d, ok := r.dayIn(y, m, loc); ok {
-			at := time.Date(d.Year(), d.Month(), d.Day(), r.Hour, r.Minute, 0, 0, loc)
+			at := localTime(d.Year(), d.Month(), d.Day(), r.Hour, r.Minute, loc)
 			if at.After(t) {
 				return at
 			}

@@ -62,20 +62,28 @@ type wallClock struct {
 }
 
 func (s wallClock) Next(t time.Time) time.Time {
+	// A wall time in a spring-forward gap resolves to an instant after wall times that follow it (02:30 runs
+	// at 03:30, after 03:15), so the earliest instant after t is not simply the next wall time after t's own:
+	// look from a little before t's wall clock and take the earliest resolved instant after t among the wall
+	// times up to a little after the first one found. Offsets never change by more than a few hours.
+	const slack = 4 * time.Hour
 	lt := t.In(s.loc)
-	w := time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), lt.Minute(), lt.Second(), lt.Nanosecond(), time.UTC)
-	for range 1000 { // at most a few iterations around a fall-back hour
+	w := time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), lt.Minute(), lt.Second(), lt.Nanosecond(), time.UTC).Add(-slack)
+	var best, horizon time.Time
+	for range 4000 { // an every-minute schedule scans 2×slack of minutes; window schedules a handful
 		wc := s.inner.Next(w)
-		if wc.IsZero() {
-			return wc
+		if wc.IsZero() || (!horizon.IsZero() && wc.After(horizon)) {
+			break
 		}
-		// time.Date moves a wall time in the spring-forward gap forward by the gap and resolves one in the
-		// repeated hour to its first instance.
-		r := time.Date(wc.Year(), wc.Month(), wc.Day(), wc.Hour(), wc.Minute(), wc.Second(), 0, s.loc)
-		if r.After(t) {
-			return r
+		// One rule for times that do not exist or exist twice (localTime), not time.Date's unspecified choice.
+		r := localTime(wc.Year(), wc.Month(), wc.Day(), wc.Hour(), wc.Minute(), s.loc)
+		if r.After(t) && (best.IsZero() || r.Before(best)) {
+			best = r
+			if horizon.IsZero() {
+				horizon = wc.Add(slack)
+			}
 		}
 		w = wc
 	}
-	return time.Time{}
+	return best
 }
