@@ -104,8 +104,9 @@ func ParseNthWeekday(spec string, loc *time.Location) (NthWeekday, error) {
 		if len(off) < 3 || (off[0] != '+' && off[0] != '-') || !strings.HasSuffix(off, "d") {
 			return bad("offset %q: want +Nd or -Nd", off)
 		}
-		n, err := strconv.Atoi(off[1 : len(off)-1])
-		if err != nil || n > 27 {
+		digits := off[1 : len(off)-1]
+		n, err := strconv.Atoi(digits)
+		if err != nil || strings.Trim(digits, "0123456789") != "" || n > 27 { // Atoi alone takes "+-5" and "++4"
 			return bad("offset %q: want 0 to 27 days", off)
 		}
 		if off[0] == '-' {

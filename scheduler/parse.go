@@ -37,10 +37,16 @@ func Parse(spec string, loc *time.Location) (cron.Schedule, error) {
 		if err != nil {
 			return nil, fmt.Errorf("schedule %q: unknown time zone %q: %w", spec, zone, err)
 		}
+		if loc != time.Local && loc.String() != l.String() {
+			return nil, fmt.Errorf("schedule %q: the prefix's zone %s contradicts the window's time_zone %s", spec, l, loc)
+		}
 		loc, s = l, strings.TrimSpace(body)
 	}
 	if strings.HasPrefix(s, "@every") {
 		return nil, fmt.Errorf("schedule %q: @every is not a window schedule (use a cron spec or a monthly rule)", spec)
+	}
+	if f := strings.Fields(s); len(f) == 5 && strings.ContainsFunc(f[4], func(r rune) bool { return r == '7' }) {
+		return nil, fmt.Errorf("schedule %q: day-of-week %q: 7 is not a weekday here, use 0 for Sunday", spec, f[4])
 	}
 	if f := strings.Fields(s); len(f) == 5 && restricted(f[2]) && restricted(f[4]) {
 		return nil, fmt.Errorf("schedule %q restricts both day-of-month (%s) and day-of-week (%s): cron runs on every day matching either, not on days matching both; use a monthly rule such as \"monthly 2nd tuesday +4d 22:00\"", spec, f[2], f[4])
@@ -49,6 +55,11 @@ func Parse(spec string, loc *time.Location) (cron.Schedule, error) {
 	sch, err := p.Parse("CRON_TZ=UTC " + s)
 	if err != nil {
 		return nil, fmt.Errorf("schedule %q: %w", spec, err)
+	}
+	// robfig/cron gives up after five years: a spec that never matches a real date (0 0 30 2 *) would
+	// silently never start a window.
+	if sch.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
+		return nil, fmt.Errorf("schedule %q never fires: no date matches it", spec)
 	}
 	return wallClock{inner: sch, loc: loc}, nil
 }
@@ -86,4 +97,20 @@ func (s wallClock) Next(t time.Time) time.Time {
 		w = wc
 	}
 	return best
+}
+
+// Zone returns the zone named by a spec's CRON_TZ= or TZ= prefix, or nil when it has none (or names no zone
+// Parse would accept).
+func Zone(spec string) *time.Location {
+	s := strings.TrimSpace(spec)
+	if !strings.HasPrefix(s, "CRON_TZ=") && !strings.HasPrefix(s, "TZ=") {
+		return nil
+	}
+	prefix, _, _ := strings.Cut(s, " ")
+	_, zone, _ := strings.Cut(prefix, "=")
+	l, err := time.LoadLocation(zone)
+	if err != nil {
+		return nil
+	}
+	return l
 }

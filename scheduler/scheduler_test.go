@@ -143,6 +143,12 @@ func TestParseErrors(t *testing.T) {
 		{"0 22 8-14 * 6", "restricts both day-of-month (8-14) and day-of-week (6)"},
 		{"every full moon", `schedule "every full moon"`},
 		{"CRON_TZ=Mars/Olympus 0 22 * * 6", "Mars/Olympus"},
+		{"monthly 2nd tuesday +-5d 22:00", `offset "+-5d"`},
+		{"monthly 2nd tuesday ++4d 22:00", `offset "++4d"`},
+		{"0 0 30 2 *", "never fires"},
+		{"0 22 * * 7", `day-of-week "7"`},
+		{"0 22 * * 5-7", `day-of-week "5-7"`},
+		{"CRON_TZ=Europe/Berlin 0 22 * * 6", "contradicts the window's time_zone UTC"},
 	}
 	for _, tt := range tests {
 		_, err := scheduler.Parse(tt.spec, time.UTC)
@@ -204,4 +210,19 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%q: Next(%v) = %v, not after", spec, at, n)
 		}
 	})
+}
+
+func TestParsePrefixMatchingZone(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip("no tz database:", err)
+	}
+	sch, err := scheduler.Parse("CRON_TZ=Europe/Berlin 0 22 * * 6", berlin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := sch.Next(time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC))
+	if want := time.Date(2026, 12, 5, 21, 0, 0, 0, time.UTC); !at.Equal(want) {
+		t.Errorf("Next = %s, want %s", at.UTC(), want)
+	}
 }

@@ -45,27 +45,48 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 func cmdNext(args []string, stdout, stderr io.Writer) error {
 	fs := flags("next", stderr)
 	path := fs.String("config", "", "configuration file")
-	n := fs.Int("n", 3, "occurrences per window")
+	n := fs.Int("n", 3, "occurrences per window (1 or more)")
+	from := fs.String("from", "", "list occurrences after this RFC 3339 time (default: now), e.g. 2027-03-14T00:00:00Z")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("next takes no arguments, got %q", fs.Args())
+	}
+	if *n < 1 {
+		return usageError("-n %d: want 1 or more occurrences", *n)
+	}
+	now := time.Now()
+	if *from != "" {
+		t, err := time.Parse(time.RFC3339, *from)
+		if err != nil {
+			return usageError("-from %q: want an RFC 3339 time such as 2027-03-14T00:00:00Z", *from)
+		}
+		now = t
 	}
 	c, err := loadConfig(*path)
 	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WINDOW\tSTART (LOCAL)\tEND (LOCAL)\tSTART (UTC)\tSERVERS")
-	now := time.Now()
+	fmt.Fprintln(tw, "WINDOW\tZONE\tSTART (WINDOW'S ZONE)\tEND (WINDOW'S ZONE)\tSTART (UTC)\tEND (UTC)\tSERVERS")
 	for _, w := range c.Windows {
-		loc, _ := c.Location(w)
+		loc, err := c.Location(w)
+		if err != nil {
+			return fmt.Errorf("window %q: %w", w.Name, err)
+		}
 		sch, err := scheduler.Parse(w.Schedule, loc)
 		if err != nil {
-			return err
+			return fmt.Errorf("window %q: %w", w.Name, err)
+		}
+		if z := scheduler.Zone(w.Schedule); z != nil {
+			loc = z // a CRON_TZ=/TZ= prefix's zone is the one the spec runs in
 		}
 		sw := scheduler.Window{Name: w.Name, Schedule: sch, Duration: w.Duration.Duration}
 		for _, o := range sw.Upcoming(now, *n) {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", w.Name, o.Start.In(loc).Format("Mon 2006-01-02 15:04 MST"), o.End.In(loc).Format("Mon 2006-01-02 15:04 MST"),
-				o.Start.UTC().Format("2006-01-02 15:04Z"), strings.Join(w.Servers, ","))
+			const local = "Mon 2006-01-02 15:04 MST"
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", w.Name, loc, o.Start.In(loc).Format(local), o.End.In(loc).Format(local),
+				o.Start.UTC().Format("2006-01-02 15:04Z"), o.End.UTC().Format("2006-01-02 15:04Z"), strings.Join(w.Servers, ","))
 		}
 	}
 	return tw.Flush()

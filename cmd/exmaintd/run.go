@@ -33,7 +33,8 @@ commands:
   plan    -config FILE [-window W] [-server S] [-offline]
                                        the steps and exact PowerShell a window would run, and the live
                                        read-only pre-gates (changes nothing)
-  next    -config FILE [-n N]          upcoming windows in local time and UTC
+  next    -config FILE [-n N] [-from RFC3339]
+                                       upcoming windows in the window's zone and UTC
   status  [-addr URL]                  a running daemon's windows, runs and servers
   start   [-addr URL] WINDOW           start a window now (needs the API token)
   abort   [-addr URL] RUN              abort a run; its servers reverse (needs the API token)

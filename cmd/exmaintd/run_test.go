@@ -42,12 +42,22 @@ func TestUsage(t *testing.T) {
 		{[]string{"check"}, 2, ""},
 		{[]string{"check", "-config", "../../config.example.toml"}, 0, "OK (3 servers, 1 DAGs, 1 windows)"},
 		{[]string{"next", "-config", "../../config.example.toml", "-n", "2"}, 0, "monthly-patch"},
+		// The Saturday after Patch Tuesday in March 2027 (Patch Tuesday 03-09), shown in Berlin and in UTC.
+		{[]string{"next", "-config", "../../config.example.toml", "-n", "1", "-from", "2027-03-01T00:00:00Z"}, 0,
+			"Sat 2027-03-13 22:00 CET  Sun 2027-03-14 04:00 CET  2027-03-13 21:00Z  2027-03-14 03:00Z"},
+		{[]string{"next", "-config", "../../config.example.toml", "-from", "tomorrow"}, 2, `-from "tomorrow": want an RFC 3339 time`},
+		{[]string{"next", "-config", "../../config.example.toml", "-n", "0"}, 2, "-n 0: want 1 or more"},
+		{[]string{"next", "-config", "../../config.example.toml", "extra"}, 2, "next takes no arguments"},
 		{[]string{"demo", "-fail-at", "nonsense"}, 2, ""},
 		{[]string{"start"}, 2, ""},
 	}
 	for _, tt := range tests {
 		out, errOut, err := runCmd(t, tt.args...)
-		if exitCode(err) != tt.code || !strings.Contains(out+errOut, tt.want) {
+		said := out + errOut // what the user sees: the output and the error main prints
+		if err != nil {
+			said += err.Error()
+		}
+		if exitCode(err) != tt.code || !strings.Contains(said, tt.want) {
 			t.Errorf("exmaintd %v: exit %d (%v), output %q; want exit %d containing %q", tt.args, exitCode(err), err, out+errOut, tt.code, tt.want)
 		}
 	}
