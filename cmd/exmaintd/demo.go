@@ -149,7 +149,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for _, e := range sim.Servers() {
 		fmt.Fprintf(stdout, "  %s  WinRM http://%s/wsman  (%s)\n", e.Name, e.Addr(), roleOf(c, e.Name))
 	}
-	fmt.Fprintf(stdout, "config %s · metrics http://%s/metrics · status http://%s/api/v1/status\n\n", path, ln.Addr(), ln.Addr())
+	kept := "removed at the end; -keep keeps it"
+	if *keep {
+		kept = "kept (-keep)"
+	}
+	fmt.Fprintf(stdout, "config %s (%s) · metrics http://%s/metrics · status http://%s/api/v1/status\n\n", path, kept, ln.Addr(), ln.Addr())
 	if err := d.Open(ctx); err != nil {
 		return err
 	}
@@ -202,7 +206,11 @@ func demoSummary(w io.Writer, disp *display, id, result string, errs map[string]
 	disp.mu.Unlock()
 	_ = tw.Flush()
 	if len(diffs) == 0 {
-		fmt.Fprintln(w, "\nexchsim's state after the window equals its state before: every server is back exactly as it was (patched and rebooted).")
+		done := " (patched and rebooted)"
+		if result != "success" {
+			done = " (the servers that ran patched and rebooted, the reversed ones as before the window)"
+		}
+		fmt.Fprintln(w, "\nexchsim's state after the window equals its state before: every server is back exactly as it was"+done+".")
 	} else {
 		fmt.Fprintf(w, "\nexchsim's state differs from before:\n  %s\n", strings.Join(diffs, "\n  "))
 		return exitError{code: 1, msg: "the demo left the org changed"}
@@ -211,8 +219,9 @@ func demoSummary(w io.Writer, disp *display, id, result string, errs map[string]
 	case failAt == "" && result == "success":
 		return nil
 	case failAt != "" && (result == "rolled_back" || result == "failed") && strings.Contains(errs["EX01"], failAt):
-		fmt.Fprintf(w, "EX01 failed at %s and was reversed; the rest of DAG01 was skipped for this window, EX03 ran on its own.\n", failAt)
-		return nil
+		// The org is intact, but the window did not do its job: say so, and exit as a failed run would.
+		fmt.Fprintf(w, "EX01 failed at %s (injected by -fail-at) and was reversed; the rest of DAG01 was skipped for this window, EX03 ran on its own. The window did not patch DAG01.\n", failAt)
+		return exitError{code: 1, msg: fmt.Sprintf("the window ended %s: EX01 reversed after the failure injected at %s, as asked", result, failAt)}
 	}
 	return exitError{code: 1, msg: "unexpected demo result " + result}
 }
@@ -226,6 +235,7 @@ type display struct {
 	queues map[string]int64
 	steps  map[string]int
 	final  map[string]string
+	phase  map[string]steps.ServerState // each server's current state: exit or reverse
 	onStep func(server, step string, started, undo bool)
 }
 
@@ -251,8 +261,9 @@ func (d *display) ServerState(server string, st steps.ServerState) {
 	d.fwd().ServerState(server, st)
 	d.mu.Lock()
 	if d.final == nil {
-		d.final, d.steps = map[string]string{}, map[string]int{}
+		d.final, d.steps, d.phase = map[string]string{}, map[string]int{}, map[string]steps.ServerState{}
 	}
+	d.phase[server] = st
 	if _, ok := d.steps[server]; !ok {
 		d.steps[server] = 0
 	}
@@ -289,7 +300,16 @@ func (d *display) StepFinished(server, step string, undo bool, took time.Duratio
 	d.fwd().StepFinished(server, step, undo, took, err)
 	verb := "done"
 	if undo {
+		d.mu.Lock()
+		exiting := d.phase[server] == steps.StateExiting
+		d.mu.Unlock()
+		if nothingToReverse(step) && err == nil {
+			return // a patch stays installed and a reboot happened: printing "undone" would be untrue
+		}
 		verb = "undone"
+		if exiting {
+			verb = "restored" // the normal exit brings the server back; nothing is being reversed after a failure
+		}
 	}
 	if err != nil {
 		d.line(server, "✗ %s failed after %v: %v", step, took.Round(time.Millisecond), err)
@@ -331,4 +351,14 @@ func (d *display) RollbackFailed(server string, failed bool) {
 	if failed {
 		d.line(server, "!! rollback failed: hands off until an operator clears it")
 	}
+}
+
+// nothingToReverse names the steps whose undo does nothing: a patch is not uninstalled, a reboot is not
+// reversed, a verification changed nothing.
+func nothingToReverse(step string) bool {
+	switch step {
+	case "patch", "reboot", "verify-maintenance":
+		return true
+	}
+	return false
 }

@@ -103,8 +103,14 @@ func TestDemo(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"demo"}, {"demo", "-fail-at", "drain-queues"}} {
 		out, errOut, err := runCmd(t, args...)
-		if err != nil {
+		if len(args) == 1 && err != nil {
 			t.Fatalf("exmaintd %v: %v\n%s%s", args, err, out, errOut)
+		}
+		if len(args) > 1 && (exitCode(err) != 1 || !strings.Contains(err.Error(), "reversed after the failure injected at drain-queues")) {
+			t.Errorf("exmaintd %v: exit %d (%v), want 1: the window was reversed", args, exitCode(err), err)
+		}
+		if len(args) == 1 && (strings.Contains(out, "patch undone") || strings.Contains(out, "reboot undone") || !strings.Contains(out, "hubtransport-draining restored")) {
+			t.Errorf("demo's exit phase should restore, not undo, and not claim to undo the patch or reboot:\n%s", out)
 		}
 		if !strings.Contains(out, "equals its state before") {
 			t.Errorf("exmaintd %v output lacks the restored-state check:\n%s", args, out)
