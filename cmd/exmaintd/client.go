@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -19,14 +21,33 @@ import (
 // cmdClient talks to a running daemon's API: status, start WINDOW, abort RUN, clear SERVER.
 func cmdClient(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flags(cmd, stderr)
-	addr := fs.String("addr", "http://127.0.0.1:9105", "the daemon's API (daemon.listen)")
+	const defaultAddr = "http://127.0.0.1:9105"
+	addr := fs.String("addr", defaultAddr, "the daemon's API (daemon.listen)")
+	cfgPath := fs.String("config", "", "read the API address from this configuration's daemon.listen")
 	tokenFile := fs.String("token-file", "", "file holding the API token (default: $EXMAINTD_API_TOKEN)")
+	arg := map[string]string{"status": "", "start": " WINDOW", "abort": " RUN", "clear": " SERVER"}[cmd]
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: exmaintd %s [flags]%s\n", cmd, arg)
+		fs.PrintDefaults()
+	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	want := map[string]int{"status": 0, "start": 1, "abort": 1, "clear": 1}[cmd]
+	want := 0
+	if arg != "" {
+		want = 1
+	}
 	if fs.NArg() != want {
-		return usageError("%s takes %d argument(s), got %d", cmd, want, fs.NArg())
+		return usageError("usage: exmaintd %s [flags]%s (got %d arguments)", cmd, arg, fs.NArg())
+	}
+	if *cfgPath != "" && *addr == defaultAddr {
+		c, err := loadConfig(*cfgPath)
+		if err != nil {
+			return err
+		}
+		if c.Daemon.Listen != "" {
+			*addr = "http://" + c.Daemon.Listen
+		}
 	}
 	token := getenv("EXMAINTD_API_TOKEN")
 	if *tokenFile != "" {
@@ -35,6 +56,10 @@ func cmdClient(ctx context.Context, cmd string, args []string, getenv func(strin
 			return exitError{code: 2, msg: err.Error()}
 		}
 		token = strings.TrimSpace(string(b))
+	}
+	if cmd != "status" && token == "" {
+		// Say it before sending: a 401 from the daemon would not say where the token comes from.
+		return usageError("%s changes the daemon's state and needs the API token (daemon.api_token): set EXMAINTD_API_TOKEN or pass -token-file FILE", cmd)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -49,6 +74,9 @@ func cmdClient(ctx context.Context, cmd string, args []string, getenv func(strin
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				return fmt.Errorf("%s %s: %w (is exmaintd running? it listens on daemon.listen; pass -addr URL or -config FILE)", method, *addr, err)
+			}
 			return fmt.Errorf("%s %s: %w", method, path, err)
 		}
 		defer resp.Body.Close()

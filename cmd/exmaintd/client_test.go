@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -65,7 +67,37 @@ func TestClientCommands(t *testing.T) {
 	if _, err := cli("start", "-addr", srv.URL, "demo"); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("start with a wrong token: %v", err)
 	}
-	if _, err := cli("clear", "-addr", srv.URL); exitCode(err) != 2 {
+	if _, err := cli("clear", "-addr", srv.URL); exitCode(err) != 2 || !strings.Contains(err.Error(), "exmaintd clear [flags] SERVER") {
 		t.Errorf("clear without a server: %v", err)
+	}
+	delete(env, "EXMAINTD_API_TOKEN")
+	if _, err := cli("start", "-addr", srv.URL, "demo"); exitCode(err) != 2 || !strings.Contains(err.Error(), "set EXMAINTD_API_TOKEN or pass -token-file") {
+		t.Errorf("start without a token: %v", err)
+	}
+	if out, err := cli("start", "-h"); !strings.Contains(out, "usage: exmaintd start [flags] WINDOW") {
+		t.Errorf("start -h: %v\n%s", err, out)
+	}
+	// No daemon at the address: the error says what to check.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	_ = ln.Close()
+	if _, err := cli("status", "-addr", dead); err == nil || !strings.Contains(err.Error(), "is exmaintd running?") {
+		t.Errorf("status with no daemon: %v", err)
+	}
+	// -config takes the address from daemon.listen.
+	example, err := os.ReadFile("../../config.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(t.TempDir(), "config.toml")
+	edited := strings.Replace(string(example), `listen = "127.0.0.1:9105"`, `listen = "`+strings.TrimPrefix(dead, "http://")+`"`, 1)
+	if err := os.WriteFile(cfgPath, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli("status", "-config", cfgPath); err == nil || !strings.Contains(err.Error(), dead) {
+		t.Errorf("status -config: %v, want an error naming %s", err, dead)
 	}
 }

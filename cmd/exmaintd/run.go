@@ -35,10 +35,13 @@ commands:
                                        read-only pre-gates (changes nothing)
   next    -config FILE [-n N] [-from RFC3339]
                                        upcoming windows in the window's zone and UTC
-  status  [-addr URL]                  a running daemon's windows, runs and servers
-  start   [-addr URL] WINDOW           start a window now (needs the API token)
-  abort   [-addr URL] RUN              abort a run; its servers reverse (needs the API token)
-  clear   [-addr URL] SERVER           lift rollback_failed after repairing a server (needs the API token)
+  status  [-addr URL|-config FILE]     a running daemon's windows, runs and servers
+  start   [-addr URL|-config FILE] WINDOW
+                                       start a window now (needs the API token)
+  abort   [-addr URL|-config FILE] RUN abort a run; its servers reverse (needs the API token)
+  clear   [-addr URL|-config FILE] SERVER
+                                       lift rollback_failed after repairing a server (needs the API token)
+                                       the token: $EXMAINTD_API_TOKEN or -token-file FILE
   demo    [-fail-at STEP]              run a real window on a built-in simulated Exchange org
   version                              print the version
 
