@@ -106,6 +106,7 @@ func cmdPlan(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	found := false
+	var blocked []string // servers the plan's verdict is "would not start" (or could not be checked) for
 	for _, w := range c.Windows {
 		if *window != "" && w.Name != *window {
 			continue
@@ -117,8 +118,12 @@ func cmdPlan(ctx context.Context, args []string, getenv func(string) string, std
 					continue
 				}
 				found = true
-				if err := planServer(ctx, c, w, s, *offline, getenv, stdout); err != nil {
+				ok, err := planServer(ctx, c, w, s, *offline, getenv, stdout)
+				if err != nil {
 					return err
+				}
+				if !ok {
+					blocked = append(blocked, s)
 				}
 			}
 		}
@@ -126,10 +131,13 @@ func cmdPlan(ctx context.Context, args []string, getenv func(string) string, std
 	if !found {
 		return usageError("no window %q with server %q in %s", *window, *server, *path)
 	}
+	if len(blocked) > 0 {
+		return exitError{code: 3, msg: fmt.Sprintf("would not start on %s (see above)", strings.Join(blocked, ", "))}
+	}
 	return nil
 }
 
-func planServer(ctx context.Context, c *config.Config, w config.Window, name string, offline bool, getenv func(string) string, stdout io.Writer) error {
+func planServer(ctx context.Context, c *config.Config, w config.Window, name string, offline bool, getenv func(string) string, stdout io.Writer) (startable bool, err error) {
 	var sv config.Server
 	for _, s := range c.Servers {
 		if strings.EqualFold(s.Name, name) {
@@ -148,7 +156,7 @@ func planServer(ctx context.Context, c *config.Config, w config.Window, name str
 	planned, err := proc.Plan(t, settings, sv.AllowOutage)
 	if err != nil {
 		fmt.Fprintf(stdout, "  REFUSED: %v\n", err)
-		return nil
+		return false, nil
 	}
 	for i, p := range planned {
 		fmt.Fprintf(stdout, "  %2d. %s — %s\n", i+1, p.Name, p.Describe)
@@ -167,18 +175,18 @@ func planServer(ctx context.Context, c *config.Config, w config.Window, name str
 	}
 	fmt.Fprintln(stdout, "  exit: each step's undo in reverse, restoring the values recorded before it ran")
 	if offline {
-		return nil
+		return true, nil // nothing live was checked: the verdict is the procedure's, which planned
 	}
 	ep, opts, err := c.Endpoint(sv.Name, getenv)
 	if err != nil {
 		fmt.Fprintf(stdout, "  live pre-gates: not run: %v\n", err)
-		return nil
+		return false, nil
 	}
 	opts.Attempts = 1
 	cl, err := exchange.New(ep, opts)
 	if err != nil {
 		fmt.Fprintf(stdout, "  live pre-gates: not run: %v\n", err)
-		return nil
+		return false, nil
 	}
 	defer cl.Close()
 	obs := &gatePrinter{w: stdout}
@@ -206,10 +214,10 @@ func planServer(ctx context.Context, c *config.Config, w config.Window, name str
 	fmt.Fprintln(stdout, "  live pre-gates (read-only):")
 	if err := steps.CheckPreGates(gctx, env, steps.PreGateOptions{BackupMaxAge: c.Steps.BackupMaxAge.Duration, DAGMembers: c.DAGOf(sv.Name).Servers}); err != nil {
 		fmt.Fprintf(stdout, "    → would not start: %v\n", err)
-	} else {
-		fmt.Fprintln(stdout, "    → all passed")
+		return false, nil
 	}
-	return nil
+	fmt.Fprintln(stdout, "    → all passed")
+	return true, nil
 }
 
 // gatePrinter prints gate results as they come.

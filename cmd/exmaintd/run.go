@@ -45,7 +45,7 @@ commands:
   demo    [-fail-at STEP]              run a real window on a built-in simulated Exchange org
   version                              print the version
 
-exit codes: 0 success, 1 failure, 2 usage or invalid configuration.
+exit codes: 0 success, 1 failure, 2 usage or invalid configuration, 3 plan: a server would not start.
 Run "exmaintd <command> -h" for a command's flags.
 `
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/exmaintd/exmaintd/demo"
+	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/exchsim/simtest"
 )
 
@@ -150,5 +151,22 @@ func TestPlanLive(t *testing.T) {
 	}
 	if diffs := before.Equivalent(sim.Org().Snapshot()); len(diffs) > 0 || sim.Requests()["Command"] == 0 {
 		t.Errorf("plan changed the org (%v) or never connected", diffs)
+	}
+}
+
+// TestPlanWouldNotStart: when a live pre-gate fails, plan says so and exits 3, as documented.
+func TestPlanWouldNotStart(t *testing.T) {
+	t.Parallel()
+	sim := simtest.Start(t, simtest.Options{})
+	path, err := demo.WriteConfig(t.TempDir(), sim, demo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.InjectFault(exchsim.Fault{Kind: "cmdlet_error", Target: "Get-MailboxDatabaseCopyStatus", Server: "EX01", Message: "Couldn't read the copy status (injected)."}); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCmd(t, "plan", "-config", path, "-server", "EX01")
+	if exitCode(err) != 3 || !strings.Contains(out, "→ would not start") || !strings.Contains(err.Error(), "would not start on EX01") {
+		t.Errorf("plan with a failing gate: exit %d (%v), want 3\n%s", exitCode(err), err, out)
 	}
 }
