@@ -190,3 +190,34 @@ func TestInsecureSettingsWarn(t *testing.T) {
 		t.Errorf("EX01 does not skip verification:\n%s", got)
 	}
 }
+
+// TestCAFileOnlyForHTTPS: a shared ca_file that is missing stops only the servers reached over HTTPS.
+func TestCAFileOnlyForHTTPS(t *testing.T) {
+	example, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(example)
+	for _, r := range [][2]string{
+		{"port = 5986\nhttps = true\nauth = \"basic\"", "port = 5985\nhttps = false\nauth = \"ntlm\""},
+		{`password = { credential = "winrm-password" }`, `password = { env = "PW" }`},
+		{`ca_file = "/etc/exmaintd/exchange-ca.pem"`, fmt.Sprintf("ca_file = %q", filepath.Join(t.TempDir(), "missing-ca.pem"))},
+		{"allow_unencrypted = false", "allow_unencrypted = true"},
+	} {
+		if !strings.Contains(src, r[0]) {
+			t.Fatalf("the example no longer has %q", r[0])
+		}
+		src = strings.Replace(src, r[0], r[1], 1)
+	}
+	c, err := config.Parse("ca.toml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	getenv := func(string) string { return "pw" }
+	if _, _, err := c.Endpoint("EX01", getenv); err != nil {
+		t.Errorf("EX01 over plain HTTP needed the CA file: %v", err)
+	}
+	if _, _, err := c.Endpoint("EX03", getenv); err == nil || !strings.Contains(err.Error(), "server EX03: ca_file") {
+		t.Errorf("EX03 over HTTPS: %v, want the missing ca_file named", err)
+	}
+}

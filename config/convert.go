@@ -192,8 +192,12 @@ func (c *Config) Endpoint(name string, getenv func(string) string) (exchange.End
 		return b, nil
 	}
 	var err error
-	if ep.CACertPEM, err = read("ca_file", w.CAFile); err != nil {
-		return ep, exchange.Options{}, err
+	// The CA matters only to a server reached over HTTPS (its WinRM or its Exchange endpoint): a shared
+	// [winrm] ca_file must not stop a plain-HTTP server (Kerberos-encrypted, say) on a host without it.
+	if ep.HTTPS || strings.HasPrefix(strings.ToLower(w.ExchangeURL), "https://") {
+		if ep.CACertPEM, err = read("ca_file", w.CAFile); err != nil {
+			return ep, exchange.Options{}, err
+		}
 	}
 	if ep.ClientCertPEM, err = read("client_cert_file", w.ClientCertFile); err != nil {
 		return ep, exchange.Options{}, err
