@@ -49,6 +49,11 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, _, s
 	if err != nil {
 		return err
 	}
+	// Every server's password, keytab and files now, all at once: a missing one would otherwise surface only
+	// when that server's window starts at night, as a failed run.
+	if problems := unreadableSecrets(c, getenv); len(problems) > 0 {
+		return exitError{code: 2, msg: "cannot read what the configuration names:\n  " + strings.Join(problems, "\n  ")}
+	}
 	logger := newLogger(c, stderr)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -206,4 +211,21 @@ func integrations(c *config.Config, getenv func(string) string, logger *slog.Log
 		o.Webhooks = append(o.Webhooks, alerting.Webhook{Name: n.Name, URL: n.URL, Events: n.Events, Lead: n.Lead.Duration, Token: token})
 	}
 	return nil
+}
+
+// unreadableSecrets lists each secret or file the configuration names that cannot be read: the API token and
+// every server's endpoint (password or keytab, CA, client certificate, krb5.conf).
+func unreadableSecrets(c *config.Config, getenv func(string) string) []string {
+	var problems []string
+	if c.Daemon.APIToken != (config.Secret{}) {
+		if _, err := config.LoadSecret(c.Daemon.APIToken, getenv); err != nil {
+			problems = append(problems, "daemon.api_token: "+err.Error())
+		}
+	}
+	for _, s := range c.Servers {
+		if _, _, err := c.Endpoint(s.Name, getenv); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	return problems
 }

@@ -176,3 +176,27 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestRunRefusesUnreadableSecrets: a password file that is gone stops `run` at once with exit 2, naming every
+// server that needs it, instead of failing that server's window at night.
+func TestRunRefusesUnreadableSecrets(t *testing.T) {
+	t.Parallel()
+	sim := simtest.Start(t, simtest.Options{})
+	dir := t.TempDir()
+	path, err := demo.WriteConfig(dir, sim, demo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "winrm-password")); err != nil {
+		t.Fatal(err)
+	}
+	err = run(t.Context(), []string{"run", "-config", path}, func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
+	if exitCode(err) != 2 {
+		t.Fatalf("run without its password file: exit %d (%v), want 2", exitCode(err), err)
+	}
+	for _, s := range []string{"server EX01: winrm.password", "server EX02: winrm.password", "server EX03: winrm.password"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("the error does not name %q: %v", s, err)
+		}
+	}
+}
