@@ -409,11 +409,7 @@ func (s *Server) psrpReceive(ctx context.Context, sh *shell, req *request) (stri
 		p.mu.Unlock()
 		sh.touch(s.cfg.Now())
 	}()
-	timeout := s.cfg.MaxOperationTimeout
-	if d, err := parseDuration(req.Header.OperationTimeout); err == nil && d > 0 && d < timeout {
-		timeout = d
-	}
-	timer := time.NewTimer(timeout)
+	timer := time.NewTimer(s.receiveTimeout(req))
 	defer timer.Stop()
 	for {
 		n, closed, ch := q.state()

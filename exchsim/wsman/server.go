@@ -568,11 +568,7 @@ func (s *Server) receive(ctx context.Context, req *request) (string, *fault) {
 		sh.touch(s.cfg.Now())
 	}()
 
-	timeout := s.cfg.MaxOperationTimeout
-	if d, err := parseDuration(req.Header.OperationTimeout); err == nil && d > 0 && d < timeout {
-		timeout = d
-	}
-	timer := time.NewTimer(timeout)
+	timer := time.NewTimer(s.receiveTimeout(req))
 	defer timer.Stop()
 	for {
 		nOut, _, outCh := c.stdout.state()
@@ -702,4 +698,14 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// receiveTimeout is how long a Receive (WinRS or PSRP) waits for output: the request's OperationTimeout,
+// capped by the server's MaxOperationTimeout.
+func (s *Server) receiveTimeout(req *request) time.Duration {
+	timeout := s.cfg.MaxOperationTimeout
+	if d, err := parseDuration(req.Header.OperationTimeout); err == nil && d > 0 && d < timeout {
+		timeout = d
+	}
+	return timeout
 }
