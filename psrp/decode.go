@@ -167,14 +167,6 @@ func (d *decoder) value(se xml.StartElement, depth int) (string, any, error) {
 // primitive converts the text of a primitive element (MS-PSRP 2.2.5.1).
 func primitive(kind, s string) (any, error) {
 	trim := strings.TrimSpace(s)
-	num := func(bits int, signed bool) (any, error) {
-		if signed {
-			n, err := strconv.ParseInt(trim, 10, bits)
-			return n, err
-		}
-		n, err := strconv.ParseUint(trim, 10, bits)
-		return n, err
-	}
 	switch kind {
 	case "S":
 		return Unescape(s), nil
@@ -187,45 +179,21 @@ func primitive(kind, s string) (any, error) {
 		}
 		return nil, fmt.Errorf("boolean %q", trim)
 	case "SB":
-		n, err := num(8, true)
-		if err != nil {
-			return nil, err
-		}
-		return int8(n.(int64)), nil
+		return sized[int8](strconv.ParseInt(trim, 10, 8))
 	case "I16":
-		n, err := num(16, true)
-		if err != nil {
-			return nil, err
-		}
-		return int16(n.(int64)), nil
+		return sized[int16](strconv.ParseInt(trim, 10, 16))
 	case "I32":
-		n, err := num(32, true)
-		if err != nil {
-			return nil, err
-		}
-		return int32(n.(int64)), nil
+		return sized[int32](strconv.ParseInt(trim, 10, 32))
 	case "I64":
-		return num(64, true)
+		return sized[int64](strconv.ParseInt(trim, 10, 64))
 	case "By":
-		n, err := num(8, false)
-		if err != nil {
-			return nil, err
-		}
-		return uint8(n.(uint64)), nil
+		return sized[uint8](strconv.ParseUint(trim, 10, 8))
 	case "U16":
-		n, err := num(16, false)
-		if err != nil {
-			return nil, err
-		}
-		return uint16(n.(uint64)), nil
+		return sized[uint16](strconv.ParseUint(trim, 10, 16))
 	case "U32":
-		n, err := num(32, false)
-		if err != nil {
-			return nil, err
-		}
-		return uint32(n.(uint64)), nil
+		return sized[uint32](strconv.ParseUint(trim, 10, 32))
 	case "U64":
-		return num(64, false)
+		return sized[uint64](strconv.ParseUint(trim, 10, 64))
 	case "Sg":
 		f, err := strconv.ParseFloat(trim, 32)
 		return float32(f), err
@@ -493,4 +461,12 @@ func Unescape(s string) string {
 	}
 	flush()
 	return b.String()
+}
+
+// sized gives a parsed integer the Go type of its CLIXML element (the parse already checked its range).
+func sized[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64, N int64 | uint64](n N, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return T(n), nil
 }
