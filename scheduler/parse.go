@@ -30,9 +30,7 @@ func Parse(spec string, loc *time.Location) (cron.Schedule, error) {
 	if loc == nil {
 		loc = time.Local
 	}
-	if strings.HasPrefix(s, "CRON_TZ=") || strings.HasPrefix(s, "TZ=") {
-		prefix, body, _ := strings.Cut(s, " ")
-		_, zone, _ := strings.Cut(prefix, "=")
+	if zone, body, ok := zonePrefix(s); ok {
 		l, err := time.LoadLocation(zone)
 		if err != nil {
 			return nil, fmt.Errorf("schedule %q: unknown time zone %q: %w", spec, zone, err)
@@ -102,15 +100,23 @@ func (s wallClock) Next(t time.Time) time.Time {
 // Zone returns the zone named by a spec's CRON_TZ= or TZ= prefix, or nil when it has none (or names no zone
 // Parse would accept).
 func Zone(spec string) *time.Location {
-	s := strings.TrimSpace(spec)
-	if !strings.HasPrefix(s, "CRON_TZ=") && !strings.HasPrefix(s, "TZ=") {
+	zone, _, ok := zonePrefix(strings.TrimSpace(spec))
+	if !ok {
 		return nil
 	}
-	prefix, _, _ := strings.Cut(s, " ")
-	_, zone, _ := strings.Cut(prefix, "=")
 	l, err := time.LoadLocation(zone)
 	if err != nil {
 		return nil
 	}
 	return l
+}
+
+// zonePrefix splits "CRON_TZ=Zone rest" or "TZ=Zone rest" into the zone's name and the rest.
+func zonePrefix(s string) (zone, body string, ok bool) {
+	if !strings.HasPrefix(s, "CRON_TZ=") && !strings.HasPrefix(s, "TZ=") {
+		return "", "", false
+	}
+	prefix, body, _ := strings.Cut(s, " ")
+	_, zone, _ = strings.Cut(prefix, "=")
+	return zone, body, true
 }
