@@ -50,7 +50,8 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, _, s
 		return err
 	}
 	// Every server's password, keytab and files now, all at once: a missing one would otherwise surface only
-	// when that server's window starts at night, as a failed run.
+	// when that server's window starts at night, as a failed run. (Connecting reads them again, on purpose:
+	// a rotated password takes effect without a restart.)
 	if problems := unreadableSecrets(c, getenv); len(problems) > 0 {
 		return exitError{code: 2, msg: "cannot read what the configuration names:\n  " + strings.Join(problems, "\n  ")}
 	}
