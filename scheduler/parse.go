@@ -71,15 +71,51 @@ type wallClock struct {
 }
 
 func (s wallClock) Next(t time.Time) time.Time {
-	// A wall time in a spring-forward gap resolves to an instant after wall times that follow it (02:30 runs
-	// at 03:30, after 03:15), so the earliest instant after t is not simply the next wall time after t's own:
-	// look from a little before t's wall clock and take the earliest resolved instant after t among the wall
-	// times up to a little after the first one found. Offsets never change by more than a few hours.
-	const slack = 4 * time.Hour
+	if r, ok := s.nextSteady(t); ok {
+		return r
+	}
+	return s.nextAcrossTransition(t)
+}
+
+// wallSlack bounds how far a clock change moves the wall clock (a few hours at most, in every zone).
+const wallSlack = 4 * time.Hour
+
+// nextSteady is the common case: the next wall time after t's own, when the zone's offset does not change
+// from wallSlack before t to wallSlack after that result — wall times and instants then run in step, so
+// nothing earlier can resolve after t. ok is false when an offset change is near (or the result is more than
+// a day away, too far to probe cheaply).
+func (s wallClock) nextSteady(t time.Time) (time.Time, bool) {
 	lt := t.In(s.loc)
-	w := time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), lt.Minute(), lt.Second(), lt.Nanosecond(), time.UTC).Add(-slack)
+	w := time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), lt.Minute(), lt.Second(), lt.Nanosecond(), time.UTC)
+	wc := s.inner.Next(w)
+	if wc.IsZero() {
+		return wc, true
+	}
+	r := localTime(wc.Year(), wc.Month(), wc.Day(), wc.Hour(), wc.Minute(), s.loc)
+	if !r.After(t) || r.Sub(t) > 24*time.Hour {
+		return time.Time{}, false
+	}
+	_, off := t.In(s.loc).Zone()
+	for at := t.Add(-wallSlack); at.Before(r.Add(wallSlack)); at = at.Add(30 * time.Minute) { // no change lasts under 30 min
+		if _, o := at.In(s.loc).Zone(); o != off {
+			return time.Time{}, false
+		}
+	}
+	if _, o := r.Add(wallSlack).In(s.loc).Zone(); o != off {
+		return time.Time{}, false
+	}
+	return r, true
+}
+
+// nextAcrossTransition handles a clock change near t. A wall time in a spring-forward gap resolves to an
+// instant after wall times that follow it (02:30 runs at 03:30, after 03:15), so the earliest instant after t
+// is not simply the next wall time after t's own: look from wallSlack before t's wall clock and take the
+// earliest resolved instant after t among the wall times up to wallSlack after the first one found.
+func (s wallClock) nextAcrossTransition(t time.Time) time.Time {
+	lt := t.In(s.loc)
+	w := time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), lt.Minute(), lt.Second(), lt.Nanosecond(), time.UTC).Add(-wallSlack)
 	var best, horizon time.Time
-	for range 4000 { // an every-minute schedule scans 2×slack of minutes; window schedules a handful
+	for range 4000 { // an every-minute schedule scans 2×wallSlack of minutes; window schedules a handful
 		wc := s.inner.Next(w)
 		if wc.IsZero() || (!horizon.IsZero() && wc.After(horizon)) {
 			break
@@ -89,7 +125,7 @@ func (s wallClock) Next(t time.Time) time.Time {
 		if r.After(t) && (best.IsZero() || r.Before(best)) {
 			best = r
 			if horizon.IsZero() {
-				horizon = wc.Add(slack)
+				horizon = wc.Add(wallSlack)
 			}
 		}
 		w = wc
