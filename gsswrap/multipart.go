@@ -1,0 +1,125 @@
+package gsswrap
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"mime"
+	"strconv"
+	"strings"
+)
+
+// Protocol is the multipart/encrypted protocol of Kerberos-sealed WS-Management messages (MS-WSMV
+// §2.2.9.1.1; the SPNEGO variant, application/HTTP-SPNEGO-session-encrypted, is the same framing).
+const Protocol = "application/HTTP-Kerberos-session-encrypted"
+
+// boundary is the one Windows and every client use.
+const boundary = "Encrypted Boundary"
+
+// ContentType is the Content-Type of a sealed request or reply.
+const ContentType = `multipart/encrypted;protocol="` + Protocol + `";boundary="` + boundary + `"`
+
+// IsSealed reports whether contentType is a sealed body this package opens.
+func IsSealed(contentType string) bool {
+	mt, params, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "multipart/encrypted" && strings.EqualFold(params["protocol"], Protocol)
+}
+
+// Seal wraps msg, of MIME type originalType (application/soap+xml;charset=UTF-8), into a multipart body:
+// a first part naming the protocol and the original type and length, a second with the little-endian
+// signature length, the signature and the encrypted message.
+func Seal(c *Context, originalType string, msg []byte) ([]byte, error) {
+	sig, data, err := c.Wrap(msg)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.Grow(len(data) + len(sig) + 256)
+	fmt.Fprintf(&b, "--%s\r\n\tContent-Type: %s\r\n\tOriginalContent: type=%s;Length=%d\r\n", boundary, Protocol, originalType, len(msg))
+	fmt.Fprintf(&b, "--%s\r\n\tContent-Type: application/octet-stream\r\n", boundary)
+	_ = binary.Write(&b, binary.LittleEndian, uint32(len(sig)))
+	b.Write(sig)
+	b.Write(data)
+	fmt.Fprintf(&b, "--%s--\r\n", boundary)
+	return b.Bytes(), nil
+}
+
+// Open checks and decrypts a body Seal made: it returns the original message and its MIME type. The
+// length the first part announces must be the decrypted length.
+func Open(c *Context, contentType string, body []byte) (msg []byte, originalType string, err error) {
+	if !IsSealed(contentType) {
+		return nil, "", fmt.Errorf("sealed message: content type %q is not multipart/encrypted with protocol %s", contentType, Protocol)
+	}
+	_, params, _ := mime.ParseMediaType(contentType)
+	delim := []byte("--" + params["boundary"])
+	if params["boundary"] == "" {
+		return nil, "", errors.New("sealed message: the content type names no boundary")
+	}
+	rest, ok := bytes.CutPrefix(body, append(append([]byte{}, delim...), "\r\n"...))
+	if !ok {
+		return nil, "", errors.New("sealed message: does not start with its boundary")
+	}
+	head, rest, ok := bytes.Cut(rest, append(append([]byte{}, delim...), "\r\n"...))
+	if !ok {
+		return nil, "", errors.New("sealed message: no second part")
+	}
+	var proto, orig string
+	for _, line := range strings.Split(string(head), "\r\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "content-type":
+			proto = strings.TrimSpace(v)
+		case "originalcontent":
+			orig = strings.TrimSpace(v)
+		}
+	}
+	if !strings.EqualFold(proto, Protocol) {
+		return nil, "", fmt.Errorf("sealed message: first part's content type %q is not %s", proto, Protocol)
+	}
+	typ, length, err := originalContent(orig)
+	if err != nil {
+		return nil, "", err
+	}
+	// The second part: its header line, then binary data up to the closing boundary.
+	eol := bytes.Index(rest, []byte("\r\n"))
+	if eol < 0 || !strings.EqualFold(strings.TrimSpace(string(rest[:eol])), "Content-Type: application/octet-stream") {
+		return nil, "", errors.New("sealed message: second part is not application/octet-stream")
+	}
+	payload, ok := bytes.CutSuffix(rest[eol+2:], append(append([]byte{}, delim...), "--\r\n"...))
+	if !ok {
+		return nil, "", errors.New("sealed message: no closing boundary")
+	}
+	if len(payload) < 4 {
+		return nil, "", errors.New("sealed message: no signature length")
+	}
+	n := binary.LittleEndian.Uint32(payload)
+	if uint64(n) > uint64(len(payload)-4) {
+		return nil, "", fmt.Errorf("sealed message: signature length %d exceeds the %d bytes sent", n, len(payload)-4)
+	}
+	msg, err = c.Unwrap(payload[4:4+n], payload[4+n:])
+	if err != nil {
+		return nil, "", err
+	}
+	if len(msg) != length {
+		return nil, "", fmt.Errorf("sealed message: decrypted %d bytes, the message announced %d", len(msg), length)
+	}
+	return msg, typ, nil
+}
+
+// originalContent parses "type=application/soap+xml;charset=UTF-8;Length=1234".
+func originalContent(v string) (typ string, length int, err error) {
+	rest, ok := strings.CutPrefix(v, "type=")
+	if !ok {
+		return "", 0, fmt.Errorf("sealed message: OriginalContent %q has no type", v)
+	}
+	i := strings.LastIndex(strings.ToLower(rest), ";length=")
+	if i < 0 {
+		return "", 0, fmt.Errorf("sealed message: OriginalContent %q has no Length", v)
+	}
+	length, err = strconv.Atoi(rest[i+len(";length="):])
+	if err != nil || length < 0 {
+		return "", 0, fmt.Errorf("sealed message: OriginalContent %q: bad Length", v)
+	}
+	return rest[:i], length, nil
+}
