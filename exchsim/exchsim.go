@@ -38,7 +38,8 @@ type Options struct {
 	// or with Certificate if set (CACertPEM is then nil: the caller knows its CA).
 	HTTPS       bool
 	Certificate *tls.Certificate
-	// RequireEncryption models AllowUnencrypted=false: Basic and NTLM over plain HTTP are refused.
+	// RequireEncryption models AllowUnencrypted=false: Basic and NTLM over plain HTTP are refused, and
+	// Kerberos only carries sealed messages there.
 	RequireEncryption bool
 	// CertMappings turn on certificate authentication (HTTPS only) with these client-certificate
 	// mappings on every server (wsman.ClientCertificate makes a certificate and its mapping).

@@ -6,9 +6,11 @@
 #   krb5-kdc, krb5-admin-server  a real MIT KDC (krb5kdc, kdb5_util, kadmin.local) for the Kerberos tests
 #   krb5-user, python3-requests-kerberos  kinit and python3-winrm's kerberos transport, to check exchsim's
 #                           Kerberos acceptor with a client nobody here wrote
+#   python3-gssapi          MIT krb5's GSSAPI from Python: seals and opens WinRM messages (gss_wrap_iov) to
+#                           check exmaintd's and exchsim's Kerberos message encryption both ways
 # Services are not started: a policy-rc.d refuses it, the tests start their own on loopback.
 set -euo pipefail
-pkgs=(python3-winrm prometheus prometheus-alertmanager krb5-kdc krb5-admin-server krb5-user python3-requests-kerberos)
+pkgs=(python3-winrm prometheus prometheus-alertmanager krb5-kdc krb5-admin-server krb5-user python3-requests-kerberos python3-gssapi)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

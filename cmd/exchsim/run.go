@@ -38,7 +38,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready f
 	keyFile := fs.String("key", "", "with -cert: its private key (PEM)")
 	clockName := fs.String("clock", "wall", "wall (real time) or manual (time moves only by POST /sim/v1/clock {\"advance_ms\": N})")
 	costName := fs.String("cost", "zero", "cost profile: zero (instant) or realistic (RTT, shell create, powershell start, snap-in load, per-cmdlet time)")
-	requireEnc := fs.Bool("require-encryption", false, "model AllowUnencrypted=false: refuse Basic and NTLM over plain HTTP")
+	requireEnc := fs.Bool("require-encryption", false, "model AllowUnencrypted=false: over plain HTTP refuse Basic and NTLM, and accept only sealed Kerberos messages")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: exchsim [flags]\n\nServes a simulated Exchange organisation over WinRM (WS-Management, Basic and NTLM, optionally HTTPS)\n"+

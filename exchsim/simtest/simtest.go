@@ -27,6 +27,9 @@ type Options struct {
 	Kerberos *wsman.Kerberos
 	// DisableNTLM refuses NTLM (a domain without NTLM).
 	DisableNTLM bool
+	// RequireEncryption is Windows' default AllowUnencrypted=false: over plain HTTP only sealed (Kerberos)
+	// messages are accepted.
+	RequireEncryption bool
 }
 
 // Start starts exchsim on 127.0.0.1 with free ports and stops it when the test ends.
@@ -40,7 +43,7 @@ func Start(tb testing.TB, o Options) *exchsim.Sim {
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sim, err := exchsim.Start(ctx, exchsim.Options{Scenario: sc, Listen: "127.0.0.1:0", HTTPS: o.HTTPS, Cost: o.Cost, CertMappings: o.CertMappings, Kerberos: o.Kerberos, DisableNTLM: o.DisableNTLM, Logger: slog.New(slog.DiscardHandler)})
+	sim, err := exchsim.Start(ctx, exchsim.Options{Scenario: sc, Listen: "127.0.0.1:0", HTTPS: o.HTTPS, Cost: o.Cost, CertMappings: o.CertMappings, Kerberos: o.Kerberos, DisableNTLM: o.DisableNTLM, RequireEncryption: o.RequireEncryption, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		cancel()
 		tb.Fatal(err)

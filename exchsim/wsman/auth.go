@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/exmaintd/exmaintd/gsswrap"
 )
 
 // ntlmBase64Prefix starts every base64-encoded NTLM message ("NTLMSSP\x00"): a Negotiate token that starts
@@ -19,7 +21,25 @@ const ntlmBase64Prefix = "TlRMTVNT"
 type connState struct {
 	mu        sync.Mutex
 	challenge []byte // the server challenge of an NTLM handshake in progress
-	user      string // set once NTLM succeeded on this connection
+	user      string // set once NTLM or Kerberos succeeded on this connection
+	// seal is the Kerberos security context of the connection (nil before Kerberos, or with an RC4 key):
+	// sealed requests are opened and their replies sealed with it.
+	seal *gsswrap.Context
+}
+
+// connStateOf is the request's connection state (a fresh one when the server runs without ConnContext).
+func connStateOf(r *http.Request) *connState {
+	if cs, ok := r.Context().Value(connKey{}).(*connState); ok {
+		return cs
+	}
+	return &connState{}
+}
+
+// sealing returns the connection's Kerberos security context, if any.
+func (cs *connState) sealing() *gsswrap.Context {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.seal
 }
 
 type connKey struct{}
@@ -31,10 +51,7 @@ func (s *Server) ConnContext(ctx context.Context, _ net.Conn) context.Context {
 
 // authenticate returns the authenticated user, or writes a 401 and returns false.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
-	cs, _ := r.Context().Value(connKey{}).(*connState)
-	if cs == nil {
-		cs = &connState{} // a server started without ConnContext: NTLM then needs one request per handshake leg
-	}
+	cs := connStateOf(r) // without ConnContext, NTLM needs one request per handshake leg
 	encrypted := r.TLS != nil
 	authz := r.Header.Get("Authorization")
 	scheme, payload, _ := strings.Cut(authz, " ")
@@ -43,7 +60,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, b
 		cs.mu.Lock()
 		user := cs.user
 		cs.mu.Unlock()
-		if user != "" && (encrypted || s.cfg.AllowUnencrypted) {
+		if user != "" { // only Kerberos binds a user to a plain-HTTP connection without AllowUnencrypted (sealing)
 			return user, true
 		}
 	case strings.EqualFold(scheme, "Basic") && !s.cfg.DisableBasic:
@@ -67,22 +84,20 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, b
 		}
 		s.logger.Info("certificate authentication failed", "err", err)
 	case strings.EqualFold(scheme, "Negotiate") && s.cfg.Kerberos != nil && !strings.HasPrefix(strings.TrimSpace(payload), ntlmBase64Prefix):
-		if !encrypted && !s.cfg.AllowUnencrypted {
-			s.logger.Info("refused unencrypted Kerberos request (AllowUnencrypted is false)")
-			break
-		}
+		// Kerberos over plain HTTP is allowed to authenticate: the AP-REQ reveals nothing, and the
+		// context it sets up seals the messages. ServeHTTP refuses clear-text bodies (AllowUnencrypted).
 		token, err := base64.StdEncoding.DecodeString(strings.TrimSpace(payload))
 		if err != nil {
 			break
 		}
-		user, reply, err := s.kerberosAuthenticate(token)
+		user, reply, sec, err := s.kerberosAuthenticate(token)
 		if err != nil {
 			s.logger.Info("Kerberos authentication failed", "err", err)
 			break
 		}
 		w.Header().Set("WWW-Authenticate", "Negotiate "+reply) // mutual authentication
 		cs.mu.Lock()
-		cs.user = user // HTTP.sys binds Kerberos authentication to the connection too
+		cs.user, cs.seal = user, sec // HTTP.sys binds Kerberos authentication and its context to the connection
 		cs.mu.Unlock()
 		return user, true
 	case (strings.EqualFold(scheme, "Negotiate") || strings.EqualFold(scheme, "NTLM")) && !s.cfg.DisableNTLM:

@@ -14,9 +14,12 @@
 // (the https/mutual Authorization header, checked against WinRM certificate mappings: issuer thumbprint and
 // signature, UPN subject pattern, validity, clientAuth; the request runs as the mapped local account), and
 // Kerberos in Negotiate (the ticket for HTTP/<FQDN> checked with the service keytab, the reply carrying the
-// AP-REP of mutual authentication, SPNEGO-wrapped or bare as the request was).
+// AP-REP of mutual authentication, SPNEGO-wrapped or bare as the request was, with an acceptor subkey) and,
+// over plain HTTP, Kerberos message encryption (sealed multipart/encrypted requests opened and replies
+// sealed with the connection's context; a clear Kerberos body refused with a bare 500 unless
+// AllowUnencrypted).
 //
-// Not modelled: CredSSP, message-level encryption (clients must use HTTPS or AllowUnencrypted),
+// Not modelled: CredSSP, NTLM message encryption (NTLM clients must use HTTPS or AllowUnencrypted),
 // TLS renegotiation for the client certificate (a Go server asks for it in the handshake), the Enumerate/Get/Put resources (WMI), PowerShell remoting (PSRP: the
 // Microsoft.PowerShell resource URIs), WINRS_CODEPAGE 437 re-encoding (output bytes are passed through: exact
 // for ASCII, which is all exmaintd reads), and the inbound MaxEnvelopeSizekb limit.

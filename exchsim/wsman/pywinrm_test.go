@@ -9,10 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jcmturner/gokrb5/v8/keytab"
-
-	"github.com/exmaintd/exmaintd/exchsim/kdc"
 )
 
 // pywinrm runs testdata/pywinrm_client.py with Debian's /usr/bin/python3 (the system one: the winrm module
@@ -143,31 +139,7 @@ func TestPywinrmCertificate(t *testing.T) {
 // real KDC obtained with kinit) against the listener's Kerberos acceptor; a ticket for another server's
 // principal is refused.
 func TestPywinrmKerberos(t *testing.T) {
-	if _, err := exec.LookPath("kinit"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("kinit missing (Debian package krb5-user)")
-		}
-		t.Skip("kinit missing (Debian package krb5-user)")
-	}
-	if err := exec.Command("/usr/bin/python3", "-c", "import requests_kerberos").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("requests_kerberos is not importable: %v (Debian package python3-requests-kerberos)", err)
-		}
-		t.Skipf("requests_kerberos is not importable (Debian package python3-requests-kerberos): %v", err)
-	}
-	k := kdc.Start(t, kdc.Options{Realm: "EXLAB.LOCAL", Users: map[string]string{testUser: testPassword},
-		Services: []string{"HTTP/ex01.exlab.local", "HTTP/ex02.exlab.local"}, KeytabUsers: []string{testUser}})
-	kt, err := keytab.Load(k.KeytabPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ccache := "FILE:" + filepath.Join(t.TempDir(), "ccache")
-	env := []string{"KRB5_CONFIG=" + k.Krb5Conf, "KRB5CCNAME=" + ccache}
-	kinit := exec.CommandContext(t.Context(), "kinit", "-k", "-t", k.UserKeytabPath, testUser+"@EXLAB.LOCAL")
-	kinit.Env = append(os.Environ(), env...)
-	if out, err := kinit.CombinedOutput(); err != nil {
-		t.Fatalf("kinit: %v: %s", err, out)
-	}
+	kt, env := kinitRealm(t, "winrm, requests_kerberos")
 	l := startServer(t, false, func(c *Config) { c.Kerberos = &Kerberos{Keytab: kt, Realm: "EXLAB.LOCAL"} })
 	res := pywinrmEnv(t, l, env, "kerberos", "ex01.exlab.local", "-", "whoami")
 	if res["error"] != nil || res["stdout"] != "exlab\\administrator\r\n" {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/exmaintd/exmaintd/exchsim/cost"
+	"github.com/exmaintd/exmaintd/gsswrap"
 )
 
 // Config describes one simulated Windows host's WinRM listener.
@@ -150,7 +151,9 @@ func (s *Server) SetFault(f Fault) {
 func (s *Server) ClearFault() { s.SetFault(Fault{}) }
 
 // Requests returns the number of requests by WinRM action (Create, Command, Send, Receive, Signal, Delete),
-// plus "unauthorized" (401 answers) and "fault" (SOAP faults).
+// plus "unauthorized" (401 answers), "fault" (SOAP faults), "context" (empty POSTs setting up a
+// connection's Kerberos context), "sealed" (sealed requests), "unsealable" (sealed requests refused) and
+// "unencrypted" (clear text refused because AllowUnencrypted is false).
 func (s *Server) Requests() map[string]int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -226,6 +229,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.count("unauthorized")
 		return
 	}
+	body, sec, done := s.unseal(w, r, body)
+	if done {
+		return
+	}
 	req, perr := parseRequest(body)
 	action := ""
 	if perr == nil {
@@ -252,8 +259,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if perr != nil {
 		s.count("fault")
-		s.writeFault(w, "", fault{Subcode: "w:InvalidMessageInformation", Code: codeInvalidMsg, Machine: s.cfg.Host,
-			Text: "The WS-Management service cannot process the request because the XML is invalid. "})
+		s.writeReply(w, sec, http.StatusInternalServerError, envelope(actionFault, "", fault{Subcode: "w:InvalidMessageInformation", Code: codeInvalidMsg, Machine: s.cfg.Host,
+			Text: "The WS-Management service cannot process the request because the XML is invalid. "}.body()))
 		return
 	}
 	s.count(action)
@@ -269,16 +276,73 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status == http.StatusInternalServerError {
 		s.count("fault")
 	}
-	w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(reply)))
-	w.WriteHeader(status)
-	_, _ = w.Write(reply)
+	s.writeReply(w, sec, status, reply)
 }
 
-func (s *Server) writeFault(w http.ResponseWriter, relatesTo string, f fault) {
-	reply := envelope(actionFault, relatesTo, f.body())
-	w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
-	w.WriteHeader(http.StatusInternalServerError)
+const soapContentType = "application/soap+xml;charset=UTF-8"
+
+// unseal applies the message-encryption rules to a request from an authenticated client. A sealed body
+// (multipart/encrypted, Kerberos) is opened with the connection's security context; an empty POST that
+// carried a Negotiate token is the context set-up every sealing client sends first (pywinrm,
+// Windows) and is answered 200 with nothing; a clear-text body over plain HTTP is refused with a bare
+// HTTP 500 when AllowUnencrypted is false — what Windows answers (pywinrm #129, ansible #33385,
+// winrm4j #151; REALITIES.md). done means the request was answered.
+func (s *Server) unseal(w http.ResponseWriter, r *http.Request, body []byte) (_ []byte, sec *gsswrap.Context, done bool) {
+	ct := r.Header.Get("Content-Type")
+	switch {
+	case gsswrap.IsSealed(ct):
+		cs := connStateOf(r)
+		sec = cs.sealing()
+		if sec == nil {
+			s.logger.Info("sealed request on a connection without a Kerberos context")
+			s.count("unsealable")
+			w.WriteHeader(http.StatusBadRequest)
+			return nil, nil, true
+		}
+		s.count("sealed")
+		msg, _, err := gsswrap.Open(sec, ct, body)
+		if err != nil {
+			// No public source says what Windows answers; exchsim forgets the context, so the client must
+			// authenticate again, and answers 400.
+			s.logger.Info("sealed request refused", "err", err)
+			s.count("unsealable")
+			cs.mu.Lock()
+			cs.seal, cs.user = nil, ""
+			cs.mu.Unlock()
+			w.WriteHeader(http.StatusBadRequest)
+			return nil, nil, true
+		}
+		return msg, sec, false
+	case len(body) == 0 && strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "negotiate "):
+		s.count("context")
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return nil, nil, true
+	case r.TLS == nil && !s.cfg.AllowUnencrypted:
+		s.logger.Info("refused an unencrypted message over plain HTTP (AllowUnencrypted is false)")
+		s.count("unencrypted")
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusInternalServerError)
+		return nil, nil, true
+	}
+	return body, nil, false
+}
+
+// writeReply sends a SOAP reply, sealed when the request was.
+func (s *Server) writeReply(w http.ResponseWriter, sec *gsswrap.Context, status int, reply []byte) {
+	ct := soapContentType
+	if sec != nil {
+		sealed, err := gsswrap.Seal(sec, soapContentType, reply)
+		if err != nil {
+			s.logger.Error("sealing the reply", "err", err)
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		ct, reply = gsswrap.ContentType, sealed
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Length", strconv.Itoa(len(reply)))
+	w.WriteHeader(status)
 	_, _ = w.Write(reply)
 }
 
