@@ -181,7 +181,8 @@ func TestInsecureSettingsWarn(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := strings.Join(c.Warnings(), "\n")
-	for _, want := range []string{"server EX01: allow_unencrypted", "server EX03: allow_unencrypted", "server EX03: insecure_skip_verify"} {
+	for _, want := range []string{"server EX01: allow_unencrypted = true: commands", "server EX03: allow_unencrypted = true: commands",
+		"server EX02: allow_unencrypted = true has no effect with auth = \"kerberos\"", "server EX03: insecure_skip_verify"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("warnings lack %q:\n%s", want, got)
 		}

@@ -114,7 +114,12 @@ func (c *Config) Warnings() []string {
 	var out []string
 	for _, s := range c.Servers {
 		w := c.Merged(s)
-		if boolOr(w.AllowUnencrypted, false) {
+		switch {
+		case !boolOr(w.AllowUnencrypted, false):
+		case w.Auth == exchange.AuthKerberos:
+			// Kerberos seals over HTTP whatever this says; the setting is only misleading.
+			out = append(out, fmt.Sprintf("server %s: allow_unencrypted = true has no effect with auth = \"kerberos\" (every message is sealed over HTTP); remove it", s.Name))
+		default:
 			out = append(out, fmt.Sprintf("server %s: allow_unencrypted = true: commands, results and the authenticated session travel unencrypted over plain HTTP", s.Name))
 		}
 		if boolOr(w.InsecureSkipVerify, false) {

@@ -14,8 +14,27 @@ import (
 
 // TestFaultMatrix injects each transport fault into an established session and checks that a read ends in
 // the expected kind of error (or a transparent recovery) by itself, that retries happen only for transient
-// faults, and that the client recovers once the fault is gone.
+// faults, and that the client recovers once the fault is gone — with NTLM on net/http's connections and
+// with Kerberos sealing on its own (kerberosSealer), whose connection and context must be rebuilt.
 func TestFaultMatrix(t *testing.T) {
+	t.Run("ntlm", func(t *testing.T) {
+		faultMatrix(t, func(t *testing.T) (*exchsim.Sim, exchange.Endpoint) {
+			t.Helper()
+			sim := startSim(t, simOptions{})
+			return sim, endpoint(t, sim, "EX01", exchange.AuthNTLM)
+		})
+	})
+	t.Run("kerberos sealed", func(t *testing.T) {
+		faultMatrix(t, func(t *testing.T) (*exchsim.Sim, exchange.Endpoint) {
+			t.Helper()
+			sim, k := kerberosSim(t, false)
+			return sim, kerberosEndpoint(t, sim, k, "EX01")
+		})
+	})
+}
+
+func faultMatrix(t *testing.T, start func(t *testing.T) (*exchsim.Sim, exchange.Endpoint)) {
+	t.Helper()
 	tests := []struct {
 		name     string
 		fault    exchsim.Fault
@@ -34,8 +53,7 @@ func TestFaultMatrix(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sim := startSim(t, simOptions{})
-			ep := endpoint(t, sim, "EX01", exchange.AuthNTLM)
+			sim, ep := start(t)
 			c := newClient(t, ep, exchange.Options{ReadTimeout: 2 * time.Second, Attempts: 3})
 			ctx := t.Context()
 			if _, err := c.Queues(ctx, "EX01"); err != nil {

@@ -20,6 +20,8 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/spnego"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/exmaintd/exmaintd/gsswrap"
 )
 
 // kerberosAuth puts a SPNEGO Kerberos token on the requests kerberosNegotiator chooses (gokrb5, already in
@@ -104,7 +106,8 @@ func (k *kerberosAuth) authorize(r *http.Request) (*mutualProof, error) {
 		return nil, fmt.Errorf("kerberos SPNEGO token for %s: %w", k.spn, err)
 	}
 	r.Header.Set("Authorization", "Negotiate "+base64.StdEncoding.EncodeToString(b))
-	return &mutualProof{spn: k.spn, key: key, ctime: mt.APReq.Authenticator.CTime, cusec: mt.APReq.Authenticator.Cusec}, nil
+	a := mt.APReq.Authenticator
+	return &mutualProof{spn: k.spn, key: key, ctime: a.CTime, cusec: a.Cusec, seq: a.SeqNumber, subkey: a.SubKey}, nil
 }
 
 // mutualProof is what the server must show to prove it holds the service key: an AP-REP, encrypted in the
@@ -112,52 +115,77 @@ func (k *kerberosAuth) authorize(r *http.Request) (*mutualProof, error) {
 // can answer for the listener's name — a spoofed DNS record over HTTP — would be believed about queue
 // depths and copy health.
 type mutualProof struct {
-	spn   string
-	key   types.EncryptionKey
-	ctime time.Time
-	cusec int
+	spn    string
+	key    types.EncryptionKey
+	ctime  time.Time
+	cusec  int
+	seq    int64               // the authenticator's sequence number: the client's messages count from it
+	subkey types.EncryptionKey // the authenticator's subkey (gokrb5 sends none)
 }
 
 func (m *mutualProof) verify(resp *http.Response) error {
+	_, err := m.check(resp)
+	return err
+}
+
+// sealing is the security context the verified AP-REP completes (gsswrap): the acceptor's subkey when it
+// chose one (Windows and MIT do for AES), else the authenticator's, else the ticket's session key.
+func (m *mutualProof) sealing(resp *http.Response) (*gsswrap.Context, error) {
+	part, err := m.check(resp)
+	if err != nil {
+		return nil, err
+	}
+	p := gsswrap.Params{Key: m.key, InitiatorSeq: uint64(m.seq), AcceptorSeq: uint64(part.SequenceNumber)}
+	switch {
+	case len(part.Subkey.KeyValue) > 0:
+		p.Key, p.AcceptorSubkey = part.Subkey, true
+	case len(m.subkey.KeyValue) > 0:
+		p.Key = m.subkey
+	}
+	return gsswrap.NewInitiator(p)
+}
+
+// check verifies the server's AP-REP and returns its decrypted part.
+func (m *mutualProof) check(resp *http.Response) (*messages.EncAPRepPart, error) {
 	var token []byte
 	for _, v := range resp.Header.Values("WWW-Authenticate") {
 		if t, ok := strings.CutPrefix(strings.TrimSpace(v), "Negotiate "); ok {
 			b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(t))
 			if err != nil {
-				return fmt.Errorf("mutual authentication: %w", err)
+				return nil, fmt.Errorf("mutual authentication: %w", err)
 			}
 			token = b
 		}
 	}
 	if token == nil {
-		return fmt.Errorf("mutual authentication: the server sent no Kerberos reply (AP-REP) for %s", m.spn)
+		return nil, fmt.Errorf("mutual authentication: the server sent no Kerberos reply (AP-REP) for %s", m.spn)
 	}
 	var st spnego.SPNEGOToken
 	if st.Unmarshal(token) == nil {
 		if !st.Resp || len(st.NegTokenResp.ResponseToken) == 0 {
-			return errors.New("mutual authentication: SPNEGO reply without a response token")
+			return nil, errors.New("mutual authentication: SPNEGO reply without a response token")
 		}
 		token = st.NegTokenResp.ResponseToken
 	}
 	var k5 spnego.KRB5Token
 	if err := k5.Unmarshal(token); err != nil {
-		return fmt.Errorf("mutual authentication: %w", err)
+		return nil, fmt.Errorf("mutual authentication: %w", err)
 	}
 	if !k5.IsAPRep() {
-		return errors.New("mutual authentication: the server's Kerberos reply is not an AP-REP")
+		return nil, errors.New("mutual authentication: the server's Kerberos reply is not an AP-REP")
 	}
 	plain, err := crypto.DecryptEncPart(k5.APRep.EncPart, m.key, keyusage.AP_REP_ENCPART)
 	if err != nil {
-		return fmt.Errorf("mutual authentication: the AP-REP is not encrypted in the session key of %s: %w", m.spn, err)
+		return nil, fmt.Errorf("mutual authentication: the AP-REP is not encrypted in the session key of %s: %w", m.spn, err)
 	}
 	var part messages.EncAPRepPart
 	if err := part.Unmarshal(plain); err != nil {
-		return fmt.Errorf("mutual authentication: %w", err)
+		return nil, fmt.Errorf("mutual authentication: %w", err)
 	}
 	if !part.CTime.Equal(m.ctime) || part.Cusec != m.cusec {
-		return errors.New("mutual authentication: the AP-REP does not echo this request's authenticator")
+		return nil, errors.New("mutual authentication: the AP-REP does not echo this request's authenticator")
 	}
-	return nil
+	return &part, nil
 }
 
 // kerberosError is a failure to get or use a ticket; transient when the KDC could not be reached (worth a

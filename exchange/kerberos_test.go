@@ -21,7 +21,7 @@ import (
 func kerberosSim(tb testing.TB, https bool, profile ...cost.Profile) (*exchsim.Sim, *kdc.KDC) {
 	tb.Helper()
 	k, krb := simtest.StartKerberos(tb, "", map[string]string{"someone": "0ther-Pass"})
-	o := simtest.Options{HTTPS: https, Kerberos: krb}
+	o := simtest.Options{HTTPS: https, Kerberos: krb, RequireEncryption: true} // Windows' AllowUnencrypted=false
 	if len(profile) > 0 {
 		o.Cost = profile[0]
 	}
@@ -37,11 +37,13 @@ func kerberosEndpoint(tb testing.TB, sim *exchsim.Sim, k *kdc.KDC, server string
 	ep := endpoint(tb, sim, server, exchange.AuthKerberos)
 	ep.User = sim.User()
 	ep.Kerberos = &exchange.Kerberos{Realm: k.Realm, Krb5Conf: string(conf)}
+	ep.AllowUnencrypted = false // Kerberos seals over HTTP: nothing to allow
 	return ep
 }
 
 // TestKerberos: a domain account authenticates with a Kerberos ticket from a real KDC (SPNEGO), over HTTP
-// and HTTPS, in session mode (a write and its read-back) and command mode.
+// (every message sealed: exchsim refuses clear text, as AllowUnencrypted=false does) and HTTPS, in session
+// mode (a write and its read-back) and command mode.
 func TestKerberos(t *testing.T) {
 	for _, https := range []bool{false, true} {
 		sim, k := kerberosSim(t, https)
@@ -57,22 +59,36 @@ func TestKerberos(t *testing.T) {
 				t.Fatalf("https=%v %s: %v", https, mode, err)
 			}
 		}
+		req := sim.Requests()
+		if https && req["sealed"] != 0 || !https && (req["sealed"] == 0 || req["unencrypted"] != 0) {
+			t.Errorf("https=%v: %d sealed and %d refused clear-text requests", https, req["sealed"], req["unencrypted"])
+		}
 	}
 }
 
-// TestKerberosAuthenticatesConnections: in a session, a connection is authenticated once (one 401, then a
-// ticket), not every request: 20 operations see as many 401s as connections were opened.
+// TestKerberosAuthenticatesConnections: in a session, a connection is authenticated once, not every
+// request: over HTTPS one 401 and then a ticket per connection; over HTTP one context set-up (an empty POST
+// with the ticket, as every sealing client sends) per channel, and every request after it sealed.
 func TestKerberosAuthenticatesConnections(t *testing.T) {
-	sim, k := kerberosSim(t, false)
-	c := newClient(t, kerberosEndpoint(t, sim, k, "EX01"), exchange.Options{})
-	for range 20 {
-		if _, err := c.Queues(t.Context(), "EX01"); err != nil {
-			t.Fatal(err)
+	for _, https := range []bool{false, true} {
+		sim, k := kerberosSim(t, https)
+		c := newClient(t, kerberosEndpoint(t, sim, k, "EX01"), exchange.Options{})
+		for range 20 {
+			if _, err := c.Queues(t.Context(), "EX01"); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	req := sim.Requests()
-	if req["unauthorized"] < 1 || req["unauthorized"] > 2 {
-		t.Errorf("%d unauthorized replies for 20 operations (requests %v); want one per connection", req["unauthorized"], req)
+		req := sim.Requests()
+		auths := req["unauthorized"]
+		if !https {
+			auths = req["context"]
+			if req["unauthorized"] != 0 || req["sealed"] < 20 {
+				t.Errorf("https=false: %d 401s and %d sealed requests (requests %v)", req["unauthorized"], req["sealed"], req)
+			}
+		}
+		if auths < 1 || auths > 2 {
+			t.Errorf("https=%v: %d authentications for 20 operations (requests %v); want one per connection", https, auths, req)
+		}
 	}
 }
 
@@ -147,20 +163,29 @@ func BenchmarkOperationKerberos(b *testing.B) {
 }
 
 // TestKerberosMutualAuthentication: a listener that accepts the ticket without proving it could read it
-// (no AP-REP, or one it could not have made) is an impostor: the client refuses its answer.
+// (no AP-REP, or one it could not have made) is an impostor: the client refuses its answer, over HTTPS
+// (kerberosNegotiator, connAuthCheck) and over HTTP (kerberosSealer, which sends the ticket first).
 func TestKerberosMutualAuthentication(t *testing.T) {
 	sim, k := kerberosSim(t, false)
 	for _, tc := range []struct {
 		name, header string
 		neverAsks    bool // answers the first, unauthenticated request with 200
+		https        bool
 		want         string
 	}{
-		{"no AP-REP", "", false, "mutual authentication"},
-		{"forged reply", "Negotiate oRQwEqADCgEAoQsGCSqGSIb3EgECAg==", false, "mutual authentication"}, // accept-completed, no token: what gokrb5's service sends
-		{"never asks", "", true, "never authenticated"},
+		{"no AP-REP", "", false, true, "mutual authentication"},
+		{"forged reply", "Negotiate oRQwEqADCgEAoQsGCSqGSIb3EgECAg==", false, true, "mutual authentication"}, // accept-completed, no token: what gokrb5's service sends
+		{"never asks", "", true, true, "never authenticated"},
+		{"no AP-REP over HTTP", "", false, false, "mutual authentication"},
+		{"forged reply over HTTP", "Negotiate oRQwEqADCgEAoQsGCSqGSIb3EgECAg==", false, false, "mutual authentication"},
+		{"never asks over HTTP", "", true, false, "mutual authentication"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			impostor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := httptest.NewServer
+			if tc.https {
+				start = httptest.NewTLSServer
+			}
+			impostor := start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.Header.Get("Authorization") == "" && !tc.neverAsks {
 					w.Header().Set("WWW-Authenticate", "Negotiate")
 					w.WriteHeader(http.StatusUnauthorized)
@@ -176,7 +201,8 @@ func TestKerberosMutualAuthentication(t *testing.T) {
 			ep := kerberosEndpoint(t, sim, k, "EX01")
 			ep.Host, ep.Port = splitHostPort(t, impostor.Listener.Addr())
 			ep.ExchangeURL = impostor.URL + "/PowerShell"
-			ep.TLSServerName = "ex01.exlab.local" // the ticket is for the name the impostor answers for
+			ep.TLSServerName = "ex01.exlab.local"                // the ticket is for the name the impostor answers for
+			ep.HTTPS, ep.InsecureSkipVerify = tc.https, tc.https // the impostor's certificate is not the point here
 			c := newClient(t, ep, exchange.Options{Attempts: 2})
 			for channel, call := range map[string]func() error{
 				"exchange": func() error { _, err := c.Queues(t.Context(), "EX01"); return err },

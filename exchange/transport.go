@@ -27,7 +27,7 @@ const (
 	AuthBasic       = "basic"       // HTTPS (plain HTTP only with AllowUnencrypted)
 	AuthNTLM        = "ntlm"        // HTTP or HTTPS; the SOAP body is not sealed over HTTP
 	AuthCertificate = "certificate" // HTTPS with a TLS client certificate mapped to a user on the server
-	AuthKerberos    = "kerberos"    // SPNEGO with a Kerberos ticket (a domain account); the SOAP body is not sealed over HTTP
+	AuthKerberos    = "kerberos"    // SPNEGO with a Kerberos ticket (a domain account); over HTTP every message is sealed
 )
 
 // maxReply bounds one WS-Management response body (Windows' MaxEnvelopeSizekb is 500 KB by default).
@@ -94,12 +94,15 @@ func newTransport(e Endpoint, rawURL string, logger *slog.Logger, observe Reques
 	default:
 		return nil, fmt.Errorf("server %s: unknown auth %q (want %s, %s, %s or %s)", e.Name, e.Auth, AuthBasic, AuthNTLM, AuthKerberos, AuthCertificate)
 	}
-	// Over plain HTTP without message encryption (not implemented: docs/exchange-client.md) anyone on the path
-	// reads every command and result and can relay the handshake or ride the authenticated keep-alive
-	// connection. Only an explicit allow_unencrypted (a lab, loopback) permits it.
-	if plain && e.Auth != AuthCertificate && !e.AllowUnencrypted {
-		return nil, fmt.Errorf("server %s: auth %q over plain HTTP (%s) is refused: nothing would be encrypted; use https "+
-			"(https = true, exchange_url = \"https://…/PowerShell\"), or set allow_unencrypted = true for a trusted lab network", e.Name, e.Auth, u.Host)
+	// Kerberos over plain HTTP seals every message with the session's key (kerberosSealer), as Windows
+	// does. Basic and NTLM over plain HTTP would not be encrypted (NTLM sealing is not implemented:
+	// docs/exchange-client.md): anyone on the path would read every command and result and could relay the
+	// handshake or ride the authenticated keep-alive connection. Only an explicit allow_unencrypted (a
+	// lab, loopback) permits that.
+	if plain && (e.Auth == AuthBasic || e.Auth == AuthNTLM) && !e.AllowUnencrypted {
+		return nil, fmt.Errorf("server %s: auth %q over plain HTTP (%s) is refused: nothing would be encrypted; use kerberos "+
+			"(sealed over HTTP, Exchange's default), https (https = true, exchange_url = \"https://…/PowerShell\"), or set "+
+			"allow_unencrypted = true for a trusted lab network", e.Name, e.Auth, u.Host)
 	}
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: e.TLSServerName, InsecureSkipVerify: e.InsecureSkipVerify} //nolint:gosec // only when the operator sets insecure_skip_verify
 	if len(e.CACertPEM) > 0 {
@@ -144,6 +147,12 @@ func newTransport(e Endpoint, rawURL string, logger *slog.Logger, observe Reques
 			return nil, err
 		}
 		t.krb = k
+		if plain {
+			// The sealer authenticates its connection before any request and accepts only replies sealed in
+			// the context the server's AP-REP proved: connAuthCheck has nothing to add.
+			t.http.Transport = newKerberosSealer(k, u.Host)
+			return t, nil
+		}
 		t.http.Transport = kerberosNegotiator{base: rt, krb: k}
 	}
 	if e.Auth == AuthKerberos || e.Auth == AuthNTLM {
@@ -218,6 +227,10 @@ func (t *transport) postOnce(ctx context.Context, verb, body string) ([]byte, er
 		var ue *unauthenticatedReply
 		if errors.As(err, &ue) {
 			return nil, &AuthError{Server: t.server, Scheme: t.scheme, Detail: ue.Error()}
+		}
+		var se *sealError
+		if errors.As(err, &se) {
+			return nil, &ProtocolError{Server: t.server, What: verb + " reply", Err: se}
 		}
 		return nil, &TransportError{Server: t.server, Verb: verb, Err: scrub(err, t.password)}
 	}
