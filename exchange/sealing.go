@@ -196,10 +196,9 @@ func (s *kerberosSealer) exchange(r *http.Request, body []byte) (*http.Response,
 // unblocks the connection's reads and writes, and the connection is then closed (its state is unknown).
 func (s *kerberosSealer) send(req *http.Request) (*http.Response, []byte, error) {
 	ctx := req.Context()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = s.conn.SetDeadline(dl)
-	}
 	conn := s.conn
+	// Only when ctx is done (its error then set): a deadline of the connection's own could expire a moment
+	// before ctx's and turn a deadline into a transient transport error, which would be retried.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	fail := func(err error) (*http.Response, []byte, error) {
