@@ -1,6 +1,10 @@
 package exchange
 
-import "time"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
 // These are the typed results of Exchange reads. Enum-valued fields hold the enum's name exactly as .NET's
 // ToString() gives it (e.g. "Draining", "ShadowRedundancy", "IntrasiteOnly"), never the integer; time fields
@@ -19,9 +23,27 @@ type ComponentState struct {
 	Server    string // ServerFqdn
 	Component string
 	State     string // effective state: Inactive wins across requesters; ServerWideOffline overrides
-	// LocalStates (registry) and RemoteStates (AD) per requester.
+	// LocalStates (registry) and RemoteStates (AD) per requester; Requesters merges them.
 	LocalStates  []RequesterState
 	RemoteStates []RequesterState
+}
+
+// Requesters is each requester's current entry: of its LocalStates (registry) and RemoteStates (AD)
+// entries the later one wins, as Exchange and CSS-Exchange's HealthChecker read them. An entry only AD
+// has — Set-ServerComponentState -RemoteOnly, or a change replicated before the server saw it — counts:
+// reading LocalStates alone would record the wrong original state and undo someone else's hold.
+func (c ComponentState) Requesters() []RequesterState {
+	out := append([]RequesterState(nil), c.LocalStates...)
+	for _, r := range c.RemoteStates {
+		i := slices.IndexFunc(out, func(l RequesterState) bool { return strings.EqualFold(l.Requester, r.Requester) })
+		switch {
+		case i < 0:
+			out = append(out, r)
+		case r.Timestamp.After(out[i].Timestamp):
+			out[i] = r
+		}
+	}
+	return out
 }
 
 // Queue is one row of Get-Queue.

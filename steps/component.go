@@ -38,7 +38,7 @@ func maintenanceState(ctx context.Context, env *Env, component string) (string, 
 		if !strings.EqualFold(c.Component, component) {
 			continue
 		}
-		for _, r := range c.LocalStates {
+		for _, r := range c.Requesters() {
 			if strings.EqualFold(r.Requester, "Maintenance") {
 				return r.State, c, nil
 			}

@@ -30,7 +30,7 @@ func exitChecks(ctx context.Context, env *Env) []string {
 	if comps, err := env.Ex.ComponentStates(ctx, srv); err == nil {
 		warn = append(warn, restartProxiedServices(ctx, env, comps)...)
 		for _, c := range comps {
-			for _, r := range c.LocalStates {
+			for _, r := range c.Requesters() {
 				if strings.EqualFold(r.Requester, "Maintenance") || r.State != "Inactive" || env.baseline[c.Component+"/"+r.Requester] {
 					continue // held before the run too (e.g. ForwardSyncDaemon by HealthApi on-premises): not ours
 				}

@@ -141,7 +141,7 @@ func preGates(ctx context.Context, env *Env, o PreGateOptions) error {
 			}
 			env.baseline = map[string]bool{}
 			for _, c := range comps {
-				for _, r := range c.LocalStates {
+				for _, r := range c.Requesters() {
 					if r.State == "Inactive" && !strings.EqualFold(r.Requester, "Maintenance") {
 						env.baseline[c.Component+"/"+r.Requester] = true
 					}

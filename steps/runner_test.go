@@ -399,3 +399,29 @@ func TestRedundancyNeedsTwoCopiesInLargerDAGs(t *testing.T) {
 		})
 	}
 }
+
+// TestRemoteOnlyHoldIsKept: a Maintenance hold that exists only in Active Directory (RemoteStates, newer
+// than the registry's entry — Set-ServerComponentState -RemoteOnly by another administrator) is the
+// component's current state, as Exchange and CSS-Exchange's HealthChecker read it. The run records it as the
+// original and leaves it in place; reading LocalStates alone would record Active and lift the hold.
+func TestRemoteOnlyHoldIsKept(t *testing.T) {
+	h := newHarness(t)
+	if err := h.sim.InjectFault(exchsim.Fault{Kind: "remote_component_state", Server: "EX03", Target: "HubTransport/Maintenance/Inactive"}); err != nil {
+		t.Fatal(err)
+	}
+	before := h.sim.Org().Snapshot()
+	env := h.env(t, "EX03", fastSettings())
+	res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["standalone"]))
+	if res.Outcome != steps.OutcomeCompleted {
+		t.Fatalf("outcome %s, err %v", res.Outcome, res.Err)
+	}
+	after := h.sim.Org().Snapshot()
+	for _, s := range after.Servers {
+		if s.Name == "EX03" && s.Effective["HubTransport"] != "Inactive" {
+			t.Errorf("HubTransport is %s after the run; the hold in AD made it Inactive before", s.Effective["HubTransport"])
+		}
+	}
+	if diffs := before.Equivalent(after); len(diffs) > 0 {
+		t.Errorf("state not restored:\n  %s", strings.Join(diffs, "\n  "))
+	}
+}

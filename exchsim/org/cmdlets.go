@@ -74,7 +74,7 @@ func (g *Org) Cmdlets() []ps.Cmdlet {
 	ex := ps.ExchangeSnapin
 	defs := []*cmdlet{
 		{name: "Get-ServerComponentState", module: ex, params: []ps.Parameter{must(p("Identity", 0)), p("Component", -1)}, fn: getServerComponentState},
-		{name: "Set-ServerComponentState", module: ex, params: []ps.Parameter{must(p("Identity", 0)), must(p("Component", -1)), must(p("State", -1)), must(p("Requester", -1))}, fn: setServerComponentState},
+		{name: "Set-ServerComponentState", module: ex, params: []ps.Parameter{must(p("Identity", 0)), must(p("Component", -1)), must(p("State", -1)), must(p("Requester", -1)), sw("LocalOnly"), sw("RemoteOnly")}, fn: setServerComponentState},
 		{name: "Get-Queue", module: ex, params: []ps.Parameter{p("Identity", 0), p("Server", -1), p("Filter", -1)}, fn: getQueue},
 		{name: "Redirect-Message", module: ex, params: []ps.Parameter{must(p("Server", -1)), must(p("Target", -1))}, fn: redirectMessage},
 		{name: "Resume-Queue", module: ex, params: []ps.Parameter{must(p("Identity", 0))}, fn: resumeQueue},
@@ -191,11 +191,10 @@ func getServerComponentState(g *Org, inv ps.Invocation, _ time.Time) ([]any, err
 	}
 	var out []any
 	for _, c := range names {
-		rs := s.comps[c]
 		out = append(out, ps.NewObject("Microsoft.Exchange.Data.Directory.Management.ServerComponentStatePresentationObject",
 			"ServerFqdn", g.fqdn(s), "Component", c, "State", serviceState(effective(s, c)),
 			"ServerWideOfflineIsOffline", effective(s, "ServerWideOffline") == "Inactive",
-			"RemoteStates", requesterList(c, rs), "LocalStates", requesterList(c, rs),
+			"RemoteStates", requesterList(c, s.remote[c]), "LocalStates", requesterList(c, s.comps[c]),
 			"Identity", adObjectID(s.spec.Name), "IsValid", true))
 	}
 	return out, nil
@@ -254,17 +253,15 @@ func setServerComponentState(g *Org, inv ps.Invocation, now time.Time) ([]any, e
 	if req == "HealthApi" {
 		req = "HealthAPI"
 	}
-	rs := s.comps[comp]
-	found := false
-	for i := range rs {
-		if strings.EqualFold(rs[i].Requester, req) {
-			rs[i].State, rs[i].Timestamp, found = state, now, true
-		}
+	// Both the registry (LocalStates) and AD (RemoteStates) by default; -LocalOnly / -RemoteOnly one of them
+	// (Microsoft Learn Set-ServerComponentState).
+	localOnly, remoteOnly := inv.Args["LocalOnly"] == true, inv.Args["RemoteOnly"] == true
+	if !remoteOnly {
+		setRequester(s.comps, comp, req, state, now)
 	}
-	if !found {
-		rs = append(rs, RequesterState{Requester: req, State: state, Timestamp: now})
+	if !localOnly {
+		setRequester(s.remote, comp, req, state, now)
 	}
-	s.comps[comp] = rs
 	if comp == "HubTransport" && effective(s, "HubTransport") != "Active" && s.drainSetAt.IsZero() {
 		s.drainSetAt = now
 	}
@@ -273,6 +270,18 @@ func setServerComponentState(g *Org, inv ps.Invocation, now time.Time) ([]any, e
 	}
 	proxyServices(s)
 	return nil, nil
+}
+
+// setRequester sets requester's entry of comp in one store (registry or AD).
+func setRequester(store map[string][]RequesterState, comp, req, state string, now time.Time) {
+	rs := store[comp]
+	for i := range rs {
+		if strings.EqualFold(rs[i].Requester, req) {
+			rs[i].State, rs[i].Timestamp = state, now
+			return
+		}
+	}
+	store[comp] = append(rs, RequesterState{Requester: req, State: state, Timestamp: now})
 }
 
 type queueRow struct {

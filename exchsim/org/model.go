@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -63,7 +64,8 @@ type server struct {
 	spec     ServerSpec
 	policy   string
 	moveNow  bool
-	comps    map[string][]RequesterState // component → requesters, in first-set order
+	comps    map[string][]RequesterState // component → requesters in the registry (LocalStates), first-set order
+	remote   map[string][]RequesterState // the same in Active Directory (RemoteStates)
 	node     string                      // cluster node state: Up, Paused, Down ("" outside a DAG)
 	services map[string]string           // name → Running/Stopped
 	manual   map[string]bool             // services whose StartType is Manual: not started at boot
@@ -159,7 +161,7 @@ func (g *Org) reset() {
 	g.jobs = map[int64]*job{}
 	g.nextPID = 6000
 	for _, spec := range g.sc.Servers {
-		s := &server{spec: spec, policy: spec.ActivationPolicy, comps: map[string][]RequesterState{},
+		s := &server{spec: spec, policy: spec.ActivationPolicy, comps: map[string][]RequesterState{}, remote: map[string][]RequesterState{},
 			services: map[string]string{}, bootTime: now.Add(-72 * time.Hour),
 			submission: spec.Queues.Submission, delivery: spec.Queues.Delivery, shadow: spec.Queues.Shadow,
 			poison: spec.Queues.Poison, unreachable: spec.Queues.Unreachable, stuck: spec.Queues.Stuck,
@@ -170,6 +172,7 @@ func (g *Org) reset() {
 				st = "Inactive" // by design on-premises
 			}
 			s.comps[c] = []RequesterState{{Requester: "HealthAPI", State: st, Timestamp: now.Add(-72 * time.Hour)}}
+			s.remote[c] = []RequesterState{{Requester: "HealthAPI", State: st, Timestamp: now.Add(-72 * time.Hour)}}
 		}
 		if spec.DAG != "" {
 			s.node = "Up"
@@ -258,7 +261,7 @@ func (g *Org) fqdn(s *server) string { return strings.ToLower(s.spec.Name) + "."
 // RecoveryActionsEnabled.
 func effective(s *server, comp string) string {
 	st := "Active"
-	for _, r := range s.comps[comp] {
+	for _, r := range requesters(s, comp) {
 		switch {
 		case r.State == "Inactive":
 			st = "Inactive"
@@ -270,6 +273,23 @@ func effective(s *server, comp string) string {
 		return "Inactive"
 	}
 	return st
+}
+
+// requesters merges a component's registry and AD entries: per requester the later one wins, as the
+// server's component state manager and CSS-Exchange's HealthChecker (Get-ExchangeServerMaintenanceState)
+// read them. Order: the registry's, then requesters only AD has.
+func requesters(s *server, comp string) []RequesterState {
+	out := append([]RequesterState(nil), s.comps[comp]...)
+	for _, r := range s.remote[comp] {
+		i := slices.IndexFunc(out, func(l RequesterState) bool { return strings.EqualFold(l.Requester, r.Requester) })
+		switch {
+		case i < 0:
+			out = append(out, r)
+		case r.Timestamp.After(out[i].Timestamp):
+			out[i] = r
+		}
+	}
+	return out
 }
 
 // settle applies the passage of time to s: draining queues, reboots finishing. Callers hold g.mu.
@@ -609,10 +629,11 @@ func (s Snapshot) Equivalent(o Snapshot) []string {
 // Fault is a model-level fault (transport faults belong to exchsim/wsman).
 type Fault struct {
 	// Kind: stuck_queue, copy_failure, move_fails, cmdlet_error, reboot_never_returns, setup_running,
-	// patch_fails (detached jobs exit 1 with an error in their log).
+	// patch_fails (detached jobs exit 1 with an error in their log), remote_component_state (Target
+	// "Component/Requester/State" set in AD only, as Set-ServerComponentState -RemoteOnly does).
 	Kind   string `json:"kind"`
 	Server string `json:"server,omitempty"`
-	// Target is the database (copy_failure) or cmdlet name (cmdlet_error).
+	// Target is the database (copy_failure), cmdlet name (cmdlet_error) or Component/Requester/State.
 	Target  string `json:"target,omitempty"`
 	Message string `json:"message,omitempty"`
 }
@@ -656,8 +677,20 @@ func (g *Org) InjectFault(f Fault) error {
 		if f.Target == "" {
 			return fmt.Errorf("fault cmdlet_error: target (the cmdlet name) is required")
 		}
+	case "remote_component_state":
+		// Someone ran Set-ServerComponentState -RemoteOnly (or AD holds a change the registry has not seen):
+		// the entry exists only in RemoteStates, newer than the registry's.
+		parts := strings.Split(f.Target, "/")
+		if len(parts) != 3 || f.Server == "" {
+			return fmt.Errorf("fault remote_component_state: want a server and target Component/Requester/State, got %q", f.Target)
+		}
+		comp, ok := canonicalComponent(parts[0])
+		if !ok {
+			return fmt.Errorf("fault remote_component_state: unknown component %q", parts[0])
+		}
+		setRequester(g.lookup(f.Server).remote, comp, parts[1], parts[2], g.clock.Now())
 	default:
-		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, cmdlet_error, reboot_never_returns, setup_running, patch_fails)", f.Kind)
+		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, cmdlet_error, reboot_never_returns, setup_running, patch_fails, remote_component_state)", f.Kind)
 	}
 	g.faults = append(g.faults, f)
 	return nil
