@@ -121,6 +121,8 @@ type Patch struct {
 	Command  string   `toml:"command"`
 	Detached bool     `toml:"detached"`
 	Timeout  Duration `toml:"timeout"`
+	// RunAs is the detached task's account: SYSTEM when empty, or a group managed service account.
+	RunAs string `toml:"run_as"`
 }
 
 // Window is one [[window]].

@@ -67,6 +67,8 @@ func TestProblems(t *testing.T) {
 		`bad.toml:34: window[0].schedule:`,
 		`bad.toml:36: window[0].servers: unknown server "EX07"`,
 		`bad.toml:37: window[0].patches: unknown patch "nope"`,
+		`bad.toml:43: patch[0].run_as: "EXLAB\\patcher": want a group managed service account`,
+		`bad.toml:48: patch[1].run_as: "EXLAB\\gmsa-patch$": only a detached command runs as a scheduled task`,
 	}
 	text := err.Error()
 	for _, w := range want {

@@ -250,7 +250,7 @@ func (c *Config) Settings(w Window, server string) steps.Settings {
 	for _, name := range w.Patches {
 		for _, p := range c.Patches {
 			if p.Name == name {
-				out.Patch = append(out.Patch, steps.PatchCommand{Name: p.Name, Command: p.Command, Detached: p.Detached, Timeout: p.Timeout.Duration})
+				out.Patch = append(out.Patch, steps.PatchCommand{Name: p.Name, Command: p.Command, Detached: p.Detached, Timeout: p.Timeout.Duration, RunAs: p.RunAs})
 			}
 		}
 	}

@@ -274,8 +274,27 @@ func (c *Config) validatePatches(col *collector) map[string]bool {
 		if strings.TrimSpace(p.Command) == "" {
 			col.add(key+".command", "required")
 		}
+		if p.RunAs != "" {
+			// A scheduled task runs as SYSTEM or as a group managed service account, whose password Windows
+			// fetches from AD; any other account would need its password stored in the task.
+			dom, acct, ok := strings.Cut(p.RunAs, `\`)
+			switch {
+			case !p.Detached:
+				col.add(key+".run_as", "%q: only a detached command runs as a scheduled task; set detached = true or remove run_as", p.RunAs)
+			case !ok || !accountChars(dom, ".-") || !strings.HasSuffix(acct, "$") || !accountChars(strings.TrimSuffix(acct, "$"), ".-_"):
+				col.add(key+".run_as", "%q: want a group managed service account as DOMAIN\\name$ (empty: SYSTEM)", p.RunAs)
+			}
+		}
 	}
 	return names
+}
+
+// accountChars: s is non-empty and only letters, digits and extra (names the quoting cannot trip over).
+func accountChars(s, extra string) bool {
+	ok := func(r rune) bool {
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(extra, r)
+	}
+	return s != "" && strings.IndexFunc(s, func(r rune) bool { return !ok(r) }) < 0
 }
 
 func (c *Config) validateWindows(col *collector, servers, patches map[string]bool) {

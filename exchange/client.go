@@ -213,6 +213,9 @@ type Op struct {
 	Write   bool          // changes state: never silently retried after it may have run
 	// Timeout overrides the Client's ReadTimeout / WriteTimeout.
 	Timeout time.Duration
+	// Show, when set, is what an operator reads instead of Script: the same operation with encoded parts
+	// decoded (a scheduled task's job script rather than its base64).
+	Show string
 }
 
 // Channel names where an operation runs.
@@ -233,6 +236,9 @@ func (op Op) Channel() string {
 func (op Op) Text() string {
 	if op.Command != nil {
 		return op.Command.String()
+	}
+	if op.Show != "" {
+		return op.Show
 	}
 	return op.Script
 }

@@ -152,7 +152,7 @@ func exerciseWrites(t *testing.T, ctx context.Context, c *exchange.Client) {
 	if err := c.ResumeClusterNode(ctx, "EX01"); err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Run(ctx, "Get-Service -Name 'W3SVC' | ForEach-Object { [string]$_.Status }")
+	res, err := c.Run(ctx, "Get-Service -Name 'W3SVC' | ForEach-Object { [string]$_.Status }", 0)
 	if err != nil || res.ExitCode != 0 || res.Output != "Running" {
 		t.Errorf("Run = %+v, %v; want output Running", res, err)
 	}

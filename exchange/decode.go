@@ -106,9 +106,11 @@ func SummarizeQueues(qs []Queue) QueueSummary {
 }
 
 type jobRow struct {
-	Running bool
-	Exit    *string
-	Log     *string
+	Exists     bool
+	State      string
+	LastResult *int64
+	Exit       *string
+	Log        *string
 }
 
 type runRow struct {

@@ -327,29 +327,38 @@ func (c *Client) RestartComputer(ctx context.Context) error {
 	return err
 }
 
-// StartJob starts command detached on the host.
-func (c *Client) StartJob(ctx context.Context, id, command string) (Job, error) {
-	op, err := OpStartJob(id, command)
+// StartJob registers command as job id's scheduled task on the host and starts it (OpStartJob).
+func (c *Client) StartJob(ctx context.Context, id, command string, spec TaskSpec) (Job, error) {
+	op, err := OpStartJob(id, command, spec)
 	out, err := c.read(ctx, op, err)
 	if err != nil {
 		return Job{}, err
 	}
-	var r struct{ Id int64 } //nolint:revive // the JSON key
+	var r struct{ Task string }
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		return Job{}, decodeError(op.Cmdlet, out, err)
 	}
-	if r.Id <= 0 {
-		return Job{}, decodeError(op.Cmdlet, out, errors.New("no process id"))
+	if r.Task == "" {
+		return Job{}, decodeError(op.Cmdlet, out, errors.New("no task name"))
 	}
-	return Job{ID: id, PID: r.Id, Started: time.Now(), Running: true}, nil
+	return Job{ID: id, Task: r.Task, Started: time.Now(), Running: true}, nil
 }
 
-// ErrJobLost means a detached job neither runs nor left an exit code (a reboot killed it).
+// ErrJobLost means a detached job neither runs nor left an exit code: its task is gone, or its instance
+// ended without writing one (a reboot terminated it).
 const ErrJobLost = sentinel.Error("job is not running and left no exit code")
 
-// PollJob reads job's state.
+// Task Scheduler results that mean an instance has not finished: it has not started yet, or it runs.
+const (
+	taskHasNotRun = 0x41303 // SCHED_S_TASK_HAS_NOT_RUN
+	taskRunning   = 0x41301 // SCHED_S_TASK_RUNNING
+)
+
+// PollJob reads job's state from its task and files. A job that is Running, Queued, or Ready but not yet
+// started runs; one with an exit file is done with that code; anything else is ErrJobLost, naming the
+// task's last result.
 func (c *Client) PollJob(ctx context.Context, job Job) (Job, error) {
-	op, err := OpPollJob(job.ID, job.PID)
+	op, err := OpPollJob(job.ID)
 	out, err := c.read(ctx, op, err)
 	if err != nil {
 		return job, err
@@ -361,6 +370,10 @@ func (c *Client) PollJob(ctx context.Context, job Job) (Job, error) {
 	if r.Log != nil {
 		job.Output = strings.TrimPrefix(*r.Log, "\ufeff")
 	}
+	if r.LastResult != nil {
+		job.LastResult = *r.LastResult
+	}
+	job.State = r.State
 	switch {
 	case r.Exit != nil:
 		code, err := parseExitFile(*r.Exit)
@@ -368,18 +381,30 @@ func (c *Client) PollJob(ctx context.Context, job Job) (Job, error) {
 			return job, decodeError(op.Cmdlet, out, fmt.Errorf("exit file: %w", err))
 		}
 		job.Running, job.ExitCode = false, code
-	case r.Running:
+	case r.Exists && (r.State == "Running" || r.State == "Queued" || r.LastResult != nil && (*r.LastResult == taskHasNotRun || *r.LastResult == taskRunning)):
 		job.Running = true
+	case !r.Exists:
+		job.Running = false
+		return job, fmt.Errorf("job %s: task %s on %s is not registered: %w", job.ID, job.Task, c.ep.Name, ErrJobLost)
 	default:
 		job.Running = false
-		return job, fmt.Errorf("job %s (pid %d) on %s: %w", job.ID, job.PID, c.ep.Name, ErrJobLost)
+		return job, fmt.Errorf("job %s: task %s on %s is %s with last result %#x and wrote no exit code: %w", job.ID, job.Task, c.ep.Name, r.State, job.LastResult, ErrJobLost)
 	}
 	return job, nil
 }
 
-// Run executes a short configured command in the session.
-func (c *Client) Run(ctx context.Context, command string) (CommandResult, error) {
+// RemoveJob unregisters job's task once it is done.
+func (c *Client) RemoveJob(ctx context.Context, job Job) error {
+	op, err := OpRemoveJob(job.ID)
+	_, err = c.read(ctx, op, err)
+	return err
+}
+
+// Run executes a short configured command in the session, within timeout (the client's WriteTimeout when
+// 0).
+func (c *Client) Run(ctx context.Context, command string, timeout time.Duration) (CommandResult, error) {
 	op, err := OpRun(command)
+	op.Timeout = timeout // the command's own bound, not the client's WriteTimeout
 	out, err := c.read(ctx, op, err)
 	if err != nil {
 		return CommandResult{}, err

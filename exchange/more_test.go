@@ -1,14 +1,18 @@
 package exchange_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -19,8 +23,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/exchsim/cost"
 	"github.com/exmaintd/exmaintd/exchsim/simtest"
 	"github.com/exmaintd/exmaintd/exchsim/wsman"
 	"github.com/exmaintd/exmaintd/secret"
@@ -42,49 +48,99 @@ func TestLongScriptOverStdin(t *testing.T) {
 	}
 }
 
-// TestJob starts the patch detached and polls it to its end, then checks that a reboot while it runs is
-// reported as a lost job.
+// TestJob starts the patch as a scheduled task and polls it to its end — in session mode and in command
+// mode, where the WinRM shell that registered the task is deleted right away — then checks that a reboot
+// while one runs is reported as a lost job naming the task's last result.
 func TestJob(t *testing.T) {
+	for _, mode := range []string{exchange.ModeSession, exchange.ModeCommand} {
+		t.Run(mode, func(t *testing.T) {
+			sim := startSim(t, simOptions{})
+			c := newClient(t, endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{Mode: mode, ReadTimeout: 5 * time.Second, Attempts: 2})
+			ctx := t.Context()
+			job, err := c.StartJob(ctx, "cu-2026-11", `& 'D:\Setup.exe' /Mode:Upgrade /IAcceptExchangeServerLicenseTerms_DiagnosticDataON`, exchange.TaskSpec{TimeLimit: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !job.Running || job.Task != `\exmaintd\exmaintd-cu-2026-11` {
+				t.Fatalf("job = %+v", job)
+			}
+			var done exchange.Job
+			waitFor(t, 20*time.Second, func() error {
+				j, err := c.PollJob(ctx, job)
+				if err != nil {
+					return err
+				}
+				if j.Running {
+					return errors.New("still running")
+				}
+				done = j
+				return nil
+			})
+			if done.ExitCode != 0 || !strings.Contains(done.Output, "Installed") || done.State != "Ready" || done.LastResult != 0 {
+				t.Fatalf("finished job = %+v", done)
+			}
+			if err := c.RemoveJob(ctx, done); err != nil {
+				t.Fatal(err)
+			}
+
+			lost, err := c.StartJob(ctx, "lost-1", "Start-Sleep 3600", exchange.TaskSpec{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.RestartComputer(ctx); err != nil && !errors.Is(err, exchange.ErrSessionLost) {
+				t.Fatal(err)
+			}
+			waitFor(t, 30*time.Second, func() error {
+				_, err := c.PollJob(ctx, lost)
+				if errors.Is(err, exchange.ErrJobLost) {
+					if !strings.Contains(err.Error(), "0x41306") {
+						t.Errorf("lost job error %q does not name the task's last result (terminated)", err)
+					}
+					return nil
+				}
+				return errors.New("job not reported lost yet")
+			})
+		})
+	}
+	if _, err := exchange.OpStartJob("bad id", "x", exchange.TaskSpec{}); err == nil {
+		t.Error("a job id with a space was accepted")
+	}
+}
+
+// TestStartProcessDiesWithTheShell: a process started with Start-Process inside a WinRM shell belongs to
+// the shell's job object and is killed when the shell is deleted (MicrosoftDocs/PowerShell-Docs#8020):
+// started in command mode, where the shell goes right after the call, it never finishes — why patches run
+// as scheduled tasks.
+func TestStartProcessDiesWithTheShell(t *testing.T) {
 	sim := startSim(t, simOptions{})
-	c := newClient(t, endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{ReadTimeout: 5 * time.Second, Attempts: 2})
+	c := newClient(t, endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{Mode: exchange.ModeCommand, ReadTimeout: 5 * time.Second})
 	ctx := t.Context()
-	job, err := c.StartJob(ctx, "cu-2026-11", `& 'D:\Setup.exe' /Mode:Upgrade /IAcceptExchangeServerLicenseTerms_DiagnosticDataON`)
-	if err != nil {
-		t.Fatal(err)
+	job := "# exmaintd-job/1 old-path\n& 'D:\\Setup.exe'\n"
+	u := utf16.Encode([]rune(job))
+	b := make([]byte, 2*len(u))
+	for i, r := range u {
+		binary.LittleEndian.PutUint16(b[2*i:], r)
 	}
-	if !job.Running || job.PID <= 0 {
-		t.Fatalf("job = %+v", job)
+	start := "Start-Process -FilePath 'powershell.exe' -ArgumentList @('-NoProfile', '-EncodedCommand', '" + base64.StdEncoding.EncodeToString(b) + "') -PassThru | ForEach-Object { [string]$_.Id }"
+	res, err := c.Run(ctx, start, 0)
+	if err != nil || res.ExitCode != 0 || res.Output == "" {
+		t.Fatalf("Start-Process: %+v, %v", res, err)
 	}
-	waitFor(t, 20*time.Second, func() error {
-		j, err := c.PollJob(ctx, job)
+	pid := strings.TrimSpace(res.Output)
+	waitFor(t, 10*time.Second, func() error {
+		res, err := c.Run(ctx, "@(Get-Process -Id "+pid+" -ErrorAction SilentlyContinue).Count", 0)
 		if err != nil {
 			return err
 		}
-		if j.Running {
-			return errors.New("still running")
-		}
-		if j.ExitCode != 0 || !strings.Contains(j.Output, "Installed") {
-			t.Fatalf("finished job = %+v", j)
+		if strings.TrimSpace(res.Output) != "0" {
+			return fmt.Errorf("process %s still runs after its shell was deleted", pid)
 		}
 		return nil
 	})
-
-	lost, err := c.StartJob(ctx, "lost-1", "Start-Sleep 3600")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.RestartComputer(ctx); err != nil && !errors.Is(err, exchange.ErrSessionLost) {
-		t.Fatal(err)
-	}
-	waitFor(t, 30*time.Second, func() error {
-		_, err := c.PollJob(ctx, lost)
-		if errors.Is(err, exchange.ErrJobLost) {
-			return nil
-		}
-		return errors.New("job not reported lost yet")
-	})
-	if _, err := exchange.OpStartJob("bad id", "x"); err == nil {
-		t.Error("a job id with a space was accepted")
+	// It wrote no exit code: a poll would report the job lost.
+	res, err = c.Run(ctx, "Test-Path -Path 'C:\\ProgramData\\exmaintd\\jobs\\old-path.exit'", 0)
+	if err != nil || strings.TrimSpace(res.Output) != "False" {
+		t.Fatalf("the killed process left an exit file: %+v, %v", res, err)
 	}
 }
 
@@ -277,5 +333,22 @@ func TestNTLMRefusesAnUnauthenticatedReply(t *testing.T) {
 		if !errors.As(err, &ae) || !strings.Contains(err.Error(), "never authenticated") {
 			t.Errorf("%s channel: err = %v, want an AuthError: the reply came on an unauthenticated connection", channel, err)
 		}
+	}
+}
+
+// TestRunHonoursItsTimeout: a configured command run in the session is bounded by the timeout it is given
+// (the patch command's own), not by the client's WriteTimeout — which used to win silently.
+func TestRunHonoursItsTimeout(t *testing.T) {
+	sim := startSim(t, simOptions{cost: cost.Profile{RTT: 20 * time.Millisecond}})
+	c := newClient(t, endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{WriteTimeout: 30 * time.Millisecond, StartTimeout: 30 * time.Second})
+	ctx := t.Context()
+	if _, err := c.LastBootUpTime(ctx); err != nil { // start the session outside the measured calls
+		t.Fatal(err)
+	}
+	if _, err := c.Run(ctx, "Get-Date", 0); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run with the client's 30 ms write timeout and a 20 ms round trip: %v, want a deadline", err)
+	}
+	if res, err := c.Run(ctx, "Get-Date", 30*time.Second); err != nil || res.ExitCode != 0 {
+		t.Fatalf("Run with its own 30 s timeout: %+v, %v", res, err)
 	}
 }

@@ -91,15 +91,46 @@ func OpRestartComputer() Op {
 // jobDir is where detached jobs write their output and exit code on the server.
 const jobDir = `C:\ProgramData\exmaintd\jobs`
 
-// jobScript is the detached process's script (real PowerShell, not the dialect: exchsim recognises its
-// marker and does not interpret the body). command is the configured command, verbatim.
+// TaskPath is the Task Scheduler folder of exmaintd's jobs; a job's task is TaskPath + TaskName(id).
+const TaskPath = `\exmaintd\`
+
+// TaskName is the scheduled task of job id.
+func TaskName(id string) string { return "exmaintd-" + id }
+
+// TaskSpec is how a detached job's scheduled task runs.
+type TaskSpec struct {
+	// User is the account the task runs as: "" for SYSTEM (S-1-5-18, a service logon), or a group managed
+	// service account ("EXLAB\\gmsa-patch$", a password logon the system fetches from AD).
+	User string
+	// TimeLimit is the task's ExecutionTimeLimit: Task Scheduler ends an instance that runs longer.
+	TimeLimit time.Duration
+}
+
+// jobScript is the task's script (real PowerShell, not the dialect: exchsim recognises its marker and
+// does not interpret the body). command is the configured command, verbatim. Before running it, the
+// script gives the jobs folder an explicit ACL — Administrators and SYSTEM only, inheritance from
+// ProgramData (where Users may create files) cut — because what lands there is what exmaintd believes
+// about the install, and removes this job's old files. It exits with the command's exit code, which is
+// then the task's LastTaskResult.
 func jobScript(id, command string) string {
+	log, exit := Quote(jobDir+`\`+id+".log"), Quote(jobDir+`\`+id+".exit")
 	return "# exmaintd-job/1 " + id + "\n" +
 		"$ErrorActionPreference = 'Stop'\n" +
-		"$dir = " + Quote(jobDir) + "; New-Item -ItemType Directory -Force -Path $dir | Out-Null\n" +
-		"try { & {\n" + command + "\n} *>&1 | Out-File -FilePath \"$dir\\" + id + ".log\" -Encoding utf8; $code = $LASTEXITCODE; if ($null -eq $code) { $code = 0 } }\n" +
-		"catch { $_ | Out-File -FilePath \"$dir\\" + id + ".log\" -Append -Encoding utf8; $code = 1 }\n" +
-		"Set-Content -Path \"$dir\\" + id + ".exit\" -Value $code\n"
+		"$dir = " + Quote(jobDir) + "\n" +
+		"New-Item -ItemType Directory -Force -Path $dir | Out-Null\n" +
+		"$acl = New-Object System.Security.AccessControl.DirectorySecurity\n" +
+		"$acl.SetAccessRuleProtection($true, $false)\n" +
+		"foreach ($sid in 'S-1-5-32-544', 'S-1-5-18') {\n" +
+		"  $who = New-Object System.Security.Principal.SecurityIdentifier($sid)\n" +
+		"  $acl.AddAccessRule((New-Object System.Security.AccessControl.FileSystemAccessRule($who, 'FullControl', 'ContainerInherit, ObjectInherit', 'None', 'Allow')))\n" +
+		"}\n" +
+		"$acl.SetOwner((New-Object System.Security.Principal.SecurityIdentifier('S-1-5-32-544')))\n" +
+		"Set-Acl -Path $dir -AclObject $acl\n" +
+		"Remove-Item -Force -ErrorAction SilentlyContinue -Path " + log + ", " + exit + "\n" +
+		"try { & {\n" + command + "\n} *>&1 | Out-File -FilePath " + log + " -Encoding utf8; $code = $LASTEXITCODE; if ($null -eq $code) { $code = 0 } }\n" +
+		"catch { $_ | Out-File -FilePath " + log + " -Append -Encoding utf8; $code = 1 }\n" +
+		"Set-Content -Path " + exit + " -Value $code\n" +
+		"exit $code\n"
 }
 
 func validJobID(id string) error {
@@ -111,31 +142,90 @@ func validJobID(id string) error {
 	return nil
 }
 
-// OpStartJob starts command detached (docs/powershell-dialect.md "Detached jobs").
-func OpStartJob(id, command string) (Op, error) {
+// taskArgument is the action's command line: powershell.exe runs the job script, encoded (no script file
+// needs writing before the task has set the folder's ACL).
+func taskArgument(id, command string) string {
+	return "-NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand " + encodeCommand(jobScript(id, command))
+}
+
+// OpStartJob registers job id as a scheduled task and starts it (docs/powershell-dialect.md "Detached
+// jobs"): it runs outside every WinRM shell — a Start-Process child would die with the shell's job
+// object — as SYSTEM (or spec.User) with the highest run level, and survives the session, the shell and
+// exmaintd. The task is registered with -Force: a start repeated after a crash replaces the definition,
+// and MultipleInstances IgnoreNew keeps a running instance from being started twice.
+func OpStartJob(id, command string, spec TaskSpec) (Op, error) {
 	if err := validJobID(id); err != nil {
 		return Op{}, err
 	}
 	if strings.TrimSpace(command) == "" {
 		return Op{}, fmt.Errorf("job %s: empty command", id)
 	}
-	args := "@('-NoProfile', '-NonInteractive', '-EncodedCommand', " + Quote(encodeCommand(jobScript(id, command))) + ")"
-	return Op{Cmdlet: "Start-Process", Write: true, Script: scriptPrelude +
-		"$p = Start-Process -FilePath 'powershell.exe' -ArgumentList " + args + " -PassThru -WindowStyle Hidden; ConvertTo-Json -Compress -InputObject @{ Id = [long]$p.Id }"}, nil
+	principal := "New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -LogonType ServiceAccount -RunLevel Highest"
+	if spec.User != "" {
+		principal = "New-ScheduledTaskPrincipal -UserId " + Quote(spec.User) + " -LogonType Password -RunLevel Highest"
+	}
+	limit := spec.TimeLimit
+	if limit <= 0 {
+		limit = 4 * time.Hour
+	}
+	name, path := Quote(TaskName(id)), Quote(TaskPath)
+	register := func(argument string) string {
+		return scriptPrelude +
+			"$a = New-ScheduledTaskAction -Execute 'powershell.exe' -Argument " + argument + " -WorkingDirectory 'C:\\Windows\\System32'; " +
+			"$p = " + principal + "; " +
+			"$s = New-ScheduledTaskSettingsSet -ExecutionTimeLimit " + Quote(formatTimeSpan(limit)) + " -MultipleInstances IgnoreNew -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries; " +
+			"Register-ScheduledTask -TaskName " + name + " -TaskPath " + path + " -Action $a -Principal $p -Settings $s -Description " + Quote("exmaintd job "+id) + " -Force | Out-Null; " +
+			"Start-ScheduledTask -TaskName " + name + " -TaskPath " + path + "; " +
+			"ConvertTo-Json -Compress -InputObject @{ Task = " + Quote(TaskPath+TaskName(id)) + " }"
+	}
+	return Op{Cmdlet: "Register-ScheduledTask", Write: true, Script: register(Quote(taskArgument(id, command))),
+		Show: register("'-NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand <JOB>'") +
+			"\n        JOB (UTF-16LE, base64), runs as " + taskUser(spec) + " with the highest run level:\n" + indent(jobScript(id, command), "          ")}, nil
 }
 
-// OpPollJob reads a job's state: whether its process runs, its exit file and its log.
-func OpPollJob(id string, pid int64) (Op, error) {
+func taskUser(spec TaskSpec) string {
+	if spec.User == "" {
+		return "SYSTEM"
+	}
+	return spec.User
+}
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
+}
+
+// formatTimeSpan is d as .NET's TimeSpan text (d.hh:mm:ss), which PowerShell converts to a TimeSpan.
+func formatTimeSpan(d time.Duration) string {
+	s := int64(d.Round(time.Second) / time.Second)
+	return fmt.Sprintf("%d.%02d:%02d:%02d", s/86400, s%86400/3600, s%3600/60, s%60)
+}
+
+// OpPollJob reads a job's task (whether it exists, its state and last result) and its two files. Strings
+// are cast with [string]: Get-Content's output carries PSPath and other note properties, which Windows
+// PowerShell 5.1's ConvertTo-Json would write out as an object; the state enum goes through ToString().
+func OpPollJob(id string) (Op, error) {
 	if err := validJobID(id); err != nil {
 		return Op{}, err
 	}
 	file := func(ext string) string {
 		p := Quote(jobDir + `\` + id + ext)
-		return "$(if (Test-Path -Path " + p + ") { Get-Content -Raw -Path " + p + " } else { $null })"
+		return "$(if (Test-Path -Path " + p + ") { [string](Get-Content -Raw -Path " + p + ") } else { $null })"
 	}
-	return Op{Cmdlet: "Get-Process", Script: scriptPrelude + fmt.Sprintf(
-		"ConvertTo-Json -Compress -InputObject @{ Running = [bool](Get-Process -Id %d -ErrorAction SilentlyContinue); Exit = %s; Log = %s }",
-		pid, file(".exit"), file(".log"))}, nil
+	name, path := Quote(TaskName(id)), Quote(TaskPath)
+	return Op{Cmdlet: "Get-ScheduledTask", Script: scriptPrelude +
+		"$t = Get-ScheduledTask -TaskName " + name + " -TaskPath " + path + " -ErrorAction SilentlyContinue; " +
+		"$i = $(if ($t) { Get-ScheduledTaskInfo -TaskName " + name + " -TaskPath " + path + " } else { $null }); " +
+		"ConvertTo-Json -Compress -InputObject @{ Exists = [bool]$t; State = $(if ($t) { $t.State.ToString() } else { '' }); " +
+		"LastResult = $(if ($i) { [long]$i.LastTaskResult } else { $null }); Exit = " + file(".exit") + "; Log = " + file(".log") + " }"}, nil
+}
+
+// OpRemoveJob unregisters a finished job's task (its files stay, for the operator).
+func OpRemoveJob(id string) (Op, error) {
+	if err := validJobID(id); err != nil {
+		return Op{}, err
+	}
+	return Op{Cmdlet: "Unregister-ScheduledTask", Write: true, Script: writeJSON("Unregister-ScheduledTask -TaskName " + Quote(TaskName(id)) +
+		" -TaskPath " + Quote(TaskPath) + " -Confirm:$false")}, nil
 }
 
 // OpRun runs a short configured command in the session and reports its output lines and exit code
@@ -154,7 +244,9 @@ func AllCmdlets() []string {
 		"Get-MailboxDatabaseCopyStatus", "Get-MailboxDatabase", "Get-Mailbox", "Suspend-MailboxDatabaseCopy", "Resume-MailboxDatabaseCopy",
 		"Mount-Database", "Dismount-Database", "Move-ActiveMailboxDatabase", "Get-MailboxServer", "Set-MailboxServer", "Get-ClusterNode",
 		"Suspend-ClusterNode", "Resume-ClusterNode", "Get-DatabaseAvailabilityGroup", "Get-ExchangeServer", "Test-ServiceHealth",
-		"Get-Service", "Restart-Service", "Get-Process", "Get-CimInstance", "Restart-Computer", "Start-Process", "Test-Path", "Get-Content"}
+		"Get-Service", "Restart-Service", "Get-Process", "Get-CimInstance", "Restart-Computer", "Test-Path", "Get-Content",
+		"New-ScheduledTaskAction", "New-ScheduledTaskPrincipal", "New-ScheduledTaskSettingsSet", "Register-ScheduledTask",
+		"Start-ScheduledTask", "Get-ScheduledTask", "Get-ScheduledTaskInfo", "Unregister-ScheduledTask"}
 	slices.Sort(c)
 	return c
 }

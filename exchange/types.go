@@ -164,10 +164,14 @@ type CommandResult struct {
 
 // Job is a command started detached on the server (a long install), polled until it ends.
 type Job struct {
-	ID       string // exmaintd's job id, also in the file names on the server
-	PID      int64
-	Started  time.Time
-	Running  bool
-	ExitCode int // valid when !Running
-	Output   string
+	ID    string // exmaintd's job id, also in the file names on the server
+	Task  string // its scheduled task, \exmaintd\exmaintd-<id>
+	State string // the task's state when last polled: Ready, Queued, Running, Disabled
+	// LastResult is the task's LastTaskResult when last polled: the job's exit code once it is done,
+	// 0x41301 while it runs, 0x41303 before it has run.
+	LastResult int64
+	Started    time.Time
+	Running    bool
+	ExitCode   int // valid when !Running
+	Output     string
 }

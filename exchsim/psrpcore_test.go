@@ -294,6 +294,8 @@ func run(t *testing.T, pool *runspace.Pool, c command) ([]*serialization.PSObjec
 	if err := pl.Invoke(ctx); err != nil {
 		t.Fatalf("%s: invoke: %v", c.name, err)
 	}
+	// Read Output until go-psrpcore closes it (it does when the pipeline ends, after the buffered output):
+	// taking Done as the end instead loses output still in the buffer when select picks Done first.
 	var out []*serialization.PSObject
 	done := false
 	for !done {
@@ -312,8 +314,6 @@ func run(t *testing.T, pool *runspace.Pool, c command) ([]*serialization.PSObjec
 					out = append(out, po)
 				}
 			}
-		case <-pl.Done():
-			done = true
 		case <-ctx.Done():
 			t.Fatalf("%s: no end within 30 s", c.name)
 		}

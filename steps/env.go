@@ -75,9 +75,12 @@ type Settings struct {
 type PatchCommand struct {
 	Name    string
 	Command string // PowerShell, run on the server
-	// Detached commands (long installs) run as a job that survives the WinRM shell, polled until done.
+	// Detached commands (long installs) run as a scheduled task that survives the WinRM shell, the session
+	// and exmaintd, polled until done.
 	Detached bool
 	Timeout  time.Duration
+	// RunAs is the detached task's account: "" for SYSTEM, or a group managed service account (DOMAIN\name$).
+	RunAs string
 }
 
 // WithDefaults fills zero values.

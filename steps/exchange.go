@@ -50,10 +50,11 @@ type Exchange interface {
 	LastBootUpTime(ctx context.Context) (time.Time, error)
 	// RestartComputer asks the host to reboot and returns without waiting: the session is lost afterwards.
 	RestartComputer(ctx context.Context) error
-	// StartJob runs command detached on the host; PollJob reads its state (long installs survive the
-	// WinRM shell and a lost session).
-	StartJob(ctx context.Context, id, command string) (exchange.Job, error)
+	// StartJob runs command detached on the host as a scheduled task; PollJob reads its state (long
+	// installs survive the WinRM shell, a lost session and exmaintd); RemoveJob unregisters a finished one.
+	StartJob(ctx context.Context, id, command string, spec exchange.TaskSpec) (exchange.Job, error)
 	PollJob(ctx context.Context, job exchange.Job) (exchange.Job, error)
-	// Run executes a short configured command in the session and returns its output.
-	Run(ctx context.Context, command string) (exchange.CommandResult, error)
+	RemoveJob(ctx context.Context, job exchange.Job) error
+	// Run executes a short configured command in the session, within timeout, and returns its output.
+	Run(ctx context.Context, command string, timeout time.Duration) (exchange.CommandResult, error)
 }

@@ -11,14 +11,15 @@ import (
 	"github.com/exmaintd/exmaintd/exchange"
 )
 
-// patchStep runs the configured commands in order: short ones in the session, detached ones as jobs that
-// survive the WinRM shell, polled every PollInterval until done or their timeout. A non-zero exit code fails
-// the step (and the run reverses: the server leaves maintenance unpatched). Nothing to undo.
+// patchStep runs the configured commands in order: short ones in the session within their timeout,
+// detached ones as scheduled tasks (exchange.OpStartJob) that survive the WinRM shell, the session and
+// exmaintd, polled every PollInterval until done or their timeout, then unregistered. A non-zero exit code
+// fails the step (and the run reverses: the server leaves maintenance unpatched). Nothing to undo.
 type patchStep struct{ runID string }
 
 func (patchStep) Name() string { return "patch" }
 func (patchStep) Describe() string {
-	return "run the configured patch commands (detached ones as polled jobs)"
+	return "run the configured patch commands (detached ones as polled scheduled tasks)"
 }
 func (patchStep) Record(context.Context, *Env) (json.RawMessage, error) { return nil, nil }
 
@@ -40,7 +41,8 @@ func (p patchStep) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
 
 func (p patchStep) runOne(ctx context.Context, env *Env, i int, c PatchCommand) error {
 	if !c.Detached {
-		res, err := env.Ex.Run(ctx, c.Command)
+		deadline, _ := ctx.Deadline() // Do bounds every command by its timeout
+		res, err := env.Ex.Run(ctx, c.Command, time.Until(deadline))
 		if err != nil {
 			return err
 		}
@@ -49,12 +51,12 @@ func (p patchStep) runOne(ctx context.Context, env *Env, i int, c PatchCommand) 
 		}
 		return nil
 	}
-	id := fmt.Sprintf("%s-%d", jobSafe(p.runID), i+1)
-	job, err := env.Ex.StartJob(ctx, id, c.Command)
+	id := jobID(p.runID, i)
+	job, err := env.Ex.StartJob(ctx, id, c.Command, taskSpec(ctx, c))
 	if err != nil {
 		return err
 	}
-	env.Logger.Info("patch job started", "server", env.Target.Server, "job", id, "pid", job.PID)
+	env.Logger.Info("patch job started", "server", env.Target.Server, "job", id, "task", job.Task)
 	for {
 		if !env.Clock.Sleep(ctx, env.Settings.PollInterval) {
 			return fmt.Errorf("job %s: %w", id, ctx.Err())
@@ -69,9 +71,31 @@ func (p patchStep) runOne(ctx context.Context, env *Env, i int, c PatchCommand) 
 		case j.Running:
 			continue
 		case j.ExitCode != 0:
+			removeJob(ctx, env, j)
 			return fmt.Errorf("job %s exit code %d: %s", id, j.ExitCode, lastLines(j.Output, 5))
 		}
+		removeJob(ctx, env, j)
 		return nil
+	}
+}
+
+// jobID is the job of the run's i-th patch command: the same after a restart, so a recovery finds it.
+func jobID(runID string, i int) string { return fmt.Sprintf("%s-%d", jobSafe(runID), i+1) }
+
+// taskSpec is the task of a detached command: its account, and an execution limit a little beyond the
+// command's timeout (Task Scheduler ends the instance if exmaintd is not there to).
+func taskSpec(ctx context.Context, c PatchCommand) exchange.TaskSpec {
+	limit := 4 * time.Hour
+	if dl, ok := ctx.Deadline(); ok {
+		limit = time.Until(dl) + 15*time.Minute
+	}
+	return exchange.TaskSpec{User: c.RunAs, TimeLimit: limit}
+}
+
+// removeJob unregisters a finished job's task; a failure only leaves a finished task behind.
+func removeJob(ctx context.Context, env *Env, j exchange.Job) {
+	if err := env.Ex.RemoveJob(ctx, j); err != nil {
+		env.Logger.Warn("unregistering the finished patch task failed", "server", env.Target.Server, "task", j.Task, "err", err)
 	}
 }
 

@@ -2,7 +2,7 @@ package steps
 
 import (
 	"context"
-	"fmt"
+	"time"
 
 	"github.com/exmaintd/exmaintd/exchange"
 )
@@ -114,7 +114,7 @@ func (p patchStep) plan(_ Target, s Settings) ([]exchange.Op, string) {
 	for i, c := range s.Patch {
 		if c.Detached {
 			out = append(out, ops(func() (exchange.Op, error) {
-				return exchange.OpStartJob(fmt.Sprintf("%s-%d", jobSafe(p.runID), i+1), c.Command)
+				return exchange.OpStartJob(jobID(p.runID, i), c.Command, exchange.TaskSpec{User: c.RunAs, TimeLimit: c.Timeout + 15*time.Minute})
 			})...)
 		} else {
 			out = append(out, ops(func() (exchange.Op, error) { return exchange.OpRun(c.Command) })...)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -88,11 +89,19 @@ func TestPlanOffline(t *testing.T) {
 		"PS> $ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; Restart-Service -Name 'MSExchangeTransport' -Force",
 		"server EX03 (procedure seed)",
 		"EX> Dismount-Database -Identity 'DB' -Confirm:$false",
-		"Start-Process -FilePath 'powershell.exe'",
+		// A detached patch: the task definition, and the job script with the command as the operator wrote it.
+		"Register-ScheduledTask -TaskName 'exmaintd-RUNID-2' -TaskPath '\\exmaintd\\'",
+		"New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -LogonType ServiceAccount -RunLevel Highest",
+		"-EncodedCommand <JOB>",
+		"runs as SYSTEM with the highest run level:",
+		"          & 'D:\\Updates\\ExchangeSE-KB5049233-x64-en.exe' /passive /norestart\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan lacks %q", want)
 		}
+	}
+	if m := regexp.MustCompile(`[A-Za-z0-9+/]{200,}`).FindString(out); m != "" {
+		t.Errorf("plan shows base64 (%.40s…): an operator cannot read it", m)
 	}
 }
 

@@ -22,13 +22,16 @@ type cmdlet struct {
 	module string
 	params []ps.Parameter
 	fn     func(g *Org, inv ps.Invocation, now time.Time) ([]any, error)
+	// fnCtx, when set instead of fn, also gets the calling process's context (cancelled when its WinRM shell
+	// goes: Start-Process children belong to the shell's job object).
+	fnCtx func(ctx context.Context, g *Org, inv ps.Invocation, now time.Time) ([]any, error)
 }
 
 func (c *cmdlet) Name() string               { return c.name }
 func (c *cmdlet) Module() string             { return c.module }
 func (c *cmdlet) Parameters() []ps.Parameter { return c.params }
 
-func (c *cmdlet) Invoke(_ context.Context, inv ps.Invocation) ([]any, error) {
+func (c *cmdlet) Invoke(ctx context.Context, inv ps.Invocation) ([]any, error) {
 	g := c.g
 	g.mu.Lock()
 	now := g.clock.Now()
@@ -45,7 +48,13 @@ func (c *cmdlet) Invoke(_ context.Context, inv ps.Invocation) ([]any, error) {
 			return nil, &ps.Error{Message: msg, Category: "NotSpecified", ErrorID: "ExchsimInjected," + c.name}
 		}
 	}
-	out, err := c.fn(g, inv, now)
+	var out []any
+	var err error
+	if c.fnCtx != nil {
+		out, err = c.fnCtx(ctx, g, inv, now)
+	} else {
+		out, err = c.fn(g, inv, now)
+	}
 	reboot := g.pendingReboot
 	g.pendingReboot = nil
 	g.mu.Unlock()
@@ -101,10 +110,11 @@ func (g *Org) Cmdlets() []ps.Cmdlet {
 		{name: "Get-CimInstance", params: []ps.Parameter{must(p("ClassName", 0)), p("ComputerName", -1)}, fn: getCimInstance},
 		{name: "Restart-Computer", params: []ps.Parameter{p("ComputerName", 0), sw("Force")}, fn: restartComputer},
 		{name: "Get-Process", params: []ps.Parameter{p("Name", 0), p("Id", -1)}, fn: getProcess},
-		{name: "Start-Process", params: []ps.Parameter{must(p("FilePath", 0)), p("ArgumentList", 1), sw("PassThru"), p("WindowStyle", -1), sw("Wait"), sw("NoNewWindow")}, fn: startProcess},
+		{name: "Start-Process", params: []ps.Parameter{must(p("FilePath", 0)), p("ArgumentList", 1), sw("PassThru"), p("WindowStyle", -1), sw("Wait"), sw("NoNewWindow")}, fnCtx: startProcess},
 		{name: "Test-Path", params: []ps.Parameter{must(p("Path", 0)), p("PathType", -1)}, fn: testPath},
 		{name: "Get-Content", params: []ps.Parameter{must(p("Path", 0)), sw("Raw"), p("Encoding", -1)}, fn: getContent},
 	}
+	defs = append(defs, taskCmdlets()...)
 	out := make([]ps.Cmdlet, len(defs))
 	for i, d := range defs {
 		d.g = g
@@ -993,6 +1003,7 @@ func restartComputer(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 	for pid, j := range g.jobs {
 		if strings.EqualFold(j.server, s.spec.Name) {
 			delete(g.jobs, pid) // a running install dies with the host; its files are never written
+			taskJobEnded(s, j, true)
 		}
 	}
 	if s.node == "Up" {
@@ -1049,8 +1060,11 @@ func getProcess(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 }
 
 // startProcess runs an exmaintd job (docs/powershell-dialect.md "Detached jobs"): the encoded script must
-// start with "# exmaintd-job/1 <id>"; exchsim runs the scenario's [patch] instead of interpreting it.
-func startProcess(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
+// start with "# exmaintd-job/1 <id>"; exchsim runs the scenario's [patch] instead of interpreting it. As on
+// Windows, the child belongs to the WinRM shell's job object: it dies when the shell goes (per-command mode
+// deletes the shell right after the call; a lost session does too) — MicrosoftDocs/PowerShell-Docs#8020,
+// PowerShell/PowerShell#16001 — and it runs in the shell's network logon (no Windows Update API).
+func startProcess(ctx context.Context, g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 	s := g.lookup(inv.Host)
 	var encoded string
 	list := toSlice(inv.Args["ArgumentList"])
@@ -1063,8 +1077,25 @@ func startProcess(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 	if !strings.HasSuffix(exe, "powershell.exe") && exe != "powershell" || encoded == "" {
 		return nil, &ps.Error{Message: "exchsim models Start-Process only for exmaintd jobs: powershell.exe with -EncodedCommand (docs/powershell-dialect.md).", Category: "NotImplemented", ErrorID: "ExchsimStartProcess,Microsoft.PowerShell.Commands.StartProcessCommand"}
 	}
-	script, err := decodeUTF16(encoded)
+	j, err := g.newJob(s, encoded, now)
 	if err != nil {
+		return nil, err
+	}
+	pid := j.pid
+	context.AfterFunc(ctx, func() { g.killShellChild(pid) })
+	if inv.Args["PassThru"] != true {
+		return nil, nil
+	}
+	return []any{ps.NewObject("System.Diagnostics.Process", "Name", "powershell", "Id", j.pid, "StartTime", now)}, nil
+}
+
+// newJob starts the scenario's [patch] as the job whose script is the base64 UTF-16LE encoded: the script
+// must start with the job marker. A job that calls the Windows Update API (Install-WindowsUpdate, the
+// Microsoft.Update.Session COM object) fails with E_ACCESSDENIED unless it runs as a scheduled task: the
+// API refuses network logons (mgajda83/PSWindowsUpdate#17, #18, #60). Callers hold g.mu.
+func (g *Org) newJob(s *server, encoded string, now time.Time) (*job, error) {
+	script, err := decodeUTF16(encoded)
+	if err != nil || encoded == "" {
 		return nil, &ps.Error{Message: "The value specified with -EncodedCommand is not properly encoded.", Category: "InvalidArgument", ErrorID: "BadEncodedCommand,Microsoft.PowerShell.Commands.StartProcessCommand"}
 	}
 	first, _, _ := strings.Cut(script, "\n")
@@ -1078,10 +1109,29 @@ func startProcess(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 		j.exit, j.output = 1, "Installation failed with error 0x80070643 (injected by exchsim)."
 	}
 	g.jobs[j.pid] = j
-	if inv.Args["PassThru"] != true {
-		return nil, nil
+	j.usesWindowsUpdate = usesWindowsUpdate(script)
+	return j, nil
+}
+
+// usesWindowsUpdate: the job calls the Windows Update Agent API (PSWindowsUpdate or its COM object).
+func usesWindowsUpdate(script string) bool {
+	l := strings.ToLower(script)
+	return strings.Contains(l, "install-windowsupdate") || strings.Contains(l, "get-windowsupdate -install") || strings.Contains(l, "microsoft.update.session")
+}
+
+// killShellChild ends a Start-Process job when its shell's job object closes: not running, no files.
+func (g *Org) killShellChild(pid int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	j := g.jobs[pid]
+	if j == nil {
+		return
 	}
-	return []any{ps.NewObject("System.Diagnostics.Process", "Name", "powershell", "Id", j.pid, "StartTime", now)}, nil
+	if s := g.lookup(j.server); s != nil && !g.clock.Now().Before(j.ends) {
+		g.settle(s, g.clock.Now()) // finished before the shell went: its files are written
+		return
+	}
+	delete(g.jobs, pid)
 }
 
 func validJobID(id string) bool {

@@ -66,6 +66,7 @@ type server struct {
 	moveNow  bool
 	comps    map[string][]RequesterState // component → requesters in the registry (LocalStates), first-set order
 	remote   map[string][]RequesterState // the same in Active Directory (RemoteStates)
+	tasks    map[string]*schedTask       // registered scheduled tasks by taskKey
 	node     string                      // cluster node state: Up, Paused, Down ("" outside a DAG)
 	services map[string]string           // name → Running/Stopped
 	manual   map[string]bool             // services whose StartType is Manual: not started at boot
@@ -93,6 +94,11 @@ type job struct {
 	ends   time.Time
 	exit   int
 	output string
+	// task is the scheduled task (taskKey) whose instance this is; "" for a Start-Process child, which
+	// lives in the WinRM shell's job object and in its network logon.
+	task string
+	// usesWindowsUpdate: the script calls the Windows Update API, which refuses a network logon.
+	usesWindowsUpdate bool
 }
 
 type dbCopy struct {
@@ -161,7 +167,7 @@ func (g *Org) reset() {
 	g.jobs = map[int64]*job{}
 	g.nextPID = 6000
 	for _, spec := range g.sc.Servers {
-		s := &server{spec: spec, policy: spec.ActivationPolicy, comps: map[string][]RequesterState{}, remote: map[string][]RequesterState{},
+		s := &server{spec: spec, policy: spec.ActivationPolicy, comps: map[string][]RequesterState{}, remote: map[string][]RequesterState{}, tasks: map[string]*schedTask{},
 			services: map[string]string{}, bootTime: now.Add(-72 * time.Hour),
 			submission: spec.Queues.Submission, delivery: spec.Queues.Delivery, shadow: spec.Queues.Shadow,
 			poison: spec.Queues.Poison, unreachable: spec.Queues.Unreachable, stuck: spec.Queues.Stuck,
@@ -296,10 +302,16 @@ func requesters(s *server, comp string) []RequesterState {
 func (g *Org) settle(s *server, now time.Time) {
 	for pid, j := range g.jobs {
 		if strings.EqualFold(j.server, s.spec.Name) && !now.Before(j.ends) {
+			if j.usesWindowsUpdate && j.task == "" {
+				j.exit = 1
+				j.output = "Install-WindowsUpdate : Exception from HRESULT: 0x80070005 (E_ACCESSDENIED)\r\n" +
+					"    + CategoryInfo          : NotSpecified: (:) [Get-WindowsUpdate], UnauthorizedAccessException"
+			}
 			dir := `c:\programdata\exmaintd\jobs\`
 			s.files[dir+strings.ToLower(j.id)+".log"] = j.output + "\r\n"
 			s.files[dir+strings.ToLower(j.id)+".exit"] = fmt.Sprintf("%d\r\n", j.exit)
 			delete(g.jobs, pid)
+			taskJobEnded(s, j, false)
 		}
 	}
 	if !s.downTil.IsZero() && !s.neverUp && !now.Before(s.downTil) {

@@ -398,3 +398,55 @@ func TestRebootNeverReturns(t *testing.T) {
 		t.Error("EX01 still down after the fault was cleared")
 	}
 }
+
+// TestScheduledTaskJob: the job as a scheduled task — registered, started, Running with
+// SCHED_S_TASK_RUNNING, then Ready with the job's exit code as LastTaskResult; a reboot terminates a running
+// instance (SCHED_S_TASK_TERMINATED, no files). The Windows Update API works in a task and is denied to a
+// Start-Process child, which runs in the WinRM shell's network logon (E_ACCESSDENIED).
+func TestScheduledTaskJob(t *testing.T) {
+	h := newHarness(t, "dag2")
+	register := func(id, body string) string {
+		job := "# exmaintd-job/1 " + id + "\n" + body + "\n"
+		return "$a = New-ScheduledTaskAction -Execute 'powershell.exe' -Argument '-NoProfile -EncodedCommand " + encodeUTF16(job) + "'; " +
+			"$p = New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -LogonType ServiceAccount -RunLevel Highest; " +
+			"Register-ScheduledTask -TaskName 'exmaintd-" + id + "' -TaskPath '\\exmaintd\\' -Action $a -Principal $p -Force | Out-Null; " +
+			"Start-ScheduledTask -TaskName 'exmaintd-" + id + "' -TaskPath '\\exmaintd\\'"
+	}
+	info := func(id string) string {
+		return h.run("EX01", "$t = Get-ScheduledTask -TaskName 'exmaintd-"+id+"' -TaskPath '\\exmaintd\\'; $i = Get-ScheduledTaskInfo -TaskName 'exmaintd-"+id+"' -TaskPath '\\exmaintd\\'; "+
+			"ConvertTo-Json -Compress -InputObject @{ State = $t.State.ToString(); Result = [long]$i.LastTaskResult }")
+	}
+	h.run("EX01", register("wu-1", "Install-WindowsUpdate -AcceptAll"))
+	if got := info("wu-1"); got != `{"State":"Running","Result":267009}` {
+		t.Errorf("running task: %s", got)
+	}
+	h.clock.Advance(time.Hour)
+	if got := info("wu-1"); got != `{"State":"Ready","Result":0}` {
+		t.Errorf("finished task: %s", got)
+	}
+	if got := h.run("EX01", "Get-Content -Raw -Path 'C:\\ProgramData\\exmaintd\\jobs\\wu-1.exit'"); got != "0\r\n" {
+		t.Errorf("Windows Update in a task: exit %q, want 0", got)
+	}
+	h.run("EX01", "Unregister-ScheduledTask -TaskName 'exmaintd-wu-1' -TaskPath '\\exmaintd\\' -Confirm:$false")
+	h.fails("EX01", "Get-ScheduledTask -TaskName 'exmaintd-wu-1' -TaskPath '\\exmaintd\\'", "No MSFT_ScheduledTask objects found")
+
+	// The same through Start-Process: the Windows Update API refuses the network logon.
+	h.run("EX01", "Start-Process -FilePath 'powershell.exe' -ArgumentList @('-EncodedCommand', '"+encodeUTF16("# exmaintd-job/1 wu-2\nInstall-WindowsUpdate -AcceptAll\n")+"') | Out-Null")
+	h.clock.Advance(time.Hour)
+	if got := h.run("EX01", "Get-Content -Raw -Path 'C:\\ProgramData\\exmaintd\\jobs\\wu-2.exit'"); got != "1\r\n" {
+		t.Errorf("Windows Update from a WinRM shell: exit %q, want 1", got)
+	}
+	if got := h.run("EX01", "Get-Content -Raw -Path 'C:\\ProgramData\\exmaintd\\jobs\\wu-2.log'"); !strings.Contains(got, "0x80070005") {
+		t.Errorf("log %q lacks E_ACCESSDENIED", got)
+	}
+
+	h.run("EX01", register("long-1", "Start-Sleep 7200"))
+	h.run("EX01", "Restart-Computer -Force")
+	h.clock.Advance(time.Hour)
+	if got := info("long-1"); got != `{"State":"Ready","Result":267014}` {
+		t.Errorf("task after a reboot: %s, want Ready with SCHED_S_TASK_TERMINATED", got)
+	}
+	if got := h.run("EX01", "Test-Path -Path 'C:\\ProgramData\\exmaintd\\jobs\\long-1.exit'"); got != "false" {
+		t.Errorf("the terminated instance wrote an exit file: %s", got)
+	}
+}

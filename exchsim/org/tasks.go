@@ -1,0 +1,221 @@
+package org
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchsim/ps"
+)
+
+// Scheduled tasks (the ScheduledTasks module of Windows Server 2012+): how an installer runs detached from
+// any WinRM shell, as SYSTEM, surviving the shell, the session and the client (Ansible's win_updates and
+// become, PSWindowsUpdate's Invoke-WUJob, exchange-maintenance.md §6). exchsim keeps the registered tasks
+// per server; Start-ScheduledTask runs an exmaintd job (the action must be powershell.exe with
+// -EncodedCommand of a script whose first line is the job marker), and the task's state and last result
+// follow the job: Running, then Ready with the job's exit code; a reboot terminates it.
+
+// Task Scheduler's result codes that exchsim reports (winerror.h / Task Scheduler reference).
+const (
+	taskHasNotRun    = 0x41303 // SCHED_S_TASK_HAS_NOT_RUN
+	taskTerminated   = 0x41306 // SCHED_S_TASK_TERMINATED: the instance was ended (here: by a reboot)
+	taskStateReady   = "Ready"
+	taskStateRunning = "Running"
+)
+
+type schedTask struct {
+	name, path  string
+	execute     string
+	arguments   string
+	userID      string
+	runLevel    string
+	state       string
+	lastResult  int64
+	lastRun     time.Time
+	jobPID      int64 // the running instance's job, 0 when none
+	registered  time.Time
+	timeLimit   string
+	workingDir  string
+	logonType   string
+	multiple    string
+	description string
+}
+
+func taskKey(path, name string) string {
+	if path == "" {
+		path = `\`
+	}
+	return strings.ToLower(path + name)
+}
+
+// stateEnum is the module's generated StateEnum (Unknown 0, Disabled 1, Queued 2, Ready 3, Running 4).
+func stateEnum(st string) ps.Enum {
+	return enum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.ScheduledTask.StateEnum", st,
+		map[string]int64{"Unknown": 0, "Disabled": 1, "Queued": 2, "Ready": 3, "Running": 4})
+}
+
+func taskCmdlets() []*cmdlet {
+	return []*cmdlet{
+		{name: "New-ScheduledTaskAction", params: []ps.Parameter{must(p("Execute", 0)), p("Argument", 1), p("WorkingDirectory", 2)}, fn: newTaskAction},
+		{name: "New-ScheduledTaskPrincipal", params: []ps.Parameter{must(p("UserId", 0)), p("LogonType", 1), p("RunLevel", 2)}, fn: newTaskPrincipal},
+		{name: "New-ScheduledTaskSettingsSet", params: []ps.Parameter{p("ExecutionTimeLimit", -1), p("MultipleInstances", -1), sw("AllowStartIfOnBatteries"), sw("DontStopIfGoingOnBatteries")}, fn: newTaskSettings},
+		{name: "Register-ScheduledTask", params: []ps.Parameter{must(p("TaskName", 0)), p("TaskPath", 1), p("Action", 2), p("Principal", -1), p("Settings", -1), p("Description", -1), sw("Force")}, fn: registerTask},
+		{name: "Start-ScheduledTask", params: []ps.Parameter{must(p("TaskName", 0)), p("TaskPath", 1)}, fn: startTask},
+		{name: "Get-ScheduledTask", params: []ps.Parameter{p("TaskName", 0), p("TaskPath", 1)}, fn: getTask},
+		{name: "Get-ScheduledTaskInfo", params: []ps.Parameter{must(p("TaskName", 0)), p("TaskPath", 1)}, fn: getTaskInfo},
+		{name: "Unregister-ScheduledTask", params: []ps.Parameter{must(p("TaskName", 0)), p("TaskPath", 1)}, fn: unregisterTask},
+	}
+}
+
+func newTaskAction(_ *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	return []any{ps.NewObject("Microsoft.Management.Infrastructure.CimInstance#Root/Microsoft/Windows/TaskScheduler/MSFT_TaskExecAction",
+		"Execute", arg(inv, "Execute"), "Arguments", arg(inv, "Argument"), "WorkingDirectory", arg(inv, "WorkingDirectory"))}, nil
+}
+
+func newTaskPrincipal(_ *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	return []any{ps.NewObject("Microsoft.Management.Infrastructure.CimInstance#Root/Microsoft/Windows/TaskScheduler/MSFT_TaskPrincipal2",
+		"UserId", arg(inv, "UserId"), "LogonType", arg(inv, "LogonType"), "RunLevel", arg(inv, "RunLevel"))}, nil
+}
+
+func newTaskSettings(_ *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	return []any{ps.NewObject("Microsoft.Management.Infrastructure.CimInstance#Root/Microsoft/Windows/TaskScheduler/MSFT_TaskSettings3",
+		"ExecutionTimeLimit", arg(inv, "ExecutionTimeLimit"), "MultipleInstances", arg(inv, "MultipleInstances"))}, nil
+}
+
+func objString(v any, prop string) string {
+	o, ok := v.(*ps.Object)
+	if !ok {
+		return ""
+	}
+	x, _ := o.Get(prop)
+	if x == nil {
+		return ""
+	}
+	return fmt.Sprint(x)
+}
+
+func taskNotFound(cmd, name string) error {
+	return &ps.Error{Message: fmt.Sprintf("No MSFT_ScheduledTask objects found with property 'TaskName' equal to '%s'.  Verify the value of the property and retry.", name),
+		Category: "ObjectNotFound", ErrorID: "CmdletizationQuery_NotFound_TaskName," + cmd}
+}
+
+func registerTask(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
+	s := g.lookup(inv.Host)
+	name, path := arg(inv, "TaskName"), arg(inv, "TaskPath")
+	if path == "" {
+		path = `\`
+	}
+	key := taskKey(path, name)
+	if t := s.tasks[key]; t != nil && inv.Args["Force"] != true {
+		return nil, &ps.Error{Message: "Cannot create a file when that file already exists.", Category: "ResourceExists", ErrorID: "HRESULT 0x800700b7,Register-ScheduledTask"}
+	}
+	if objString(inv.Args["Action"], "Execute") == "" {
+		return nil, &ps.Error{Message: "The task XML is missing a required element or attribute. (Actions)", Category: "InvalidArgument", ErrorID: "HRESULT 0x80041319,Register-ScheduledTask"}
+	}
+	t := &schedTask{name: name, path: path, state: taskStateReady, lastResult: taskHasNotRun, registered: now,
+		execute: objString(inv.Args["Action"], "Execute"), arguments: objString(inv.Args["Action"], "Arguments"),
+		workingDir: objString(inv.Args["Action"], "WorkingDirectory"),
+		userID:     objString(inv.Args["Principal"], "UserId"), logonType: objString(inv.Args["Principal"], "LogonType"),
+		runLevel:  objString(inv.Args["Principal"], "RunLevel"),
+		timeLimit: objString(inv.Args["Settings"], "ExecutionTimeLimit"), multiple: objString(inv.Args["Settings"], "MultipleInstances"),
+		description: arg(inv, "Description")}
+	if old := s.tasks[key]; old != nil && old.jobPID != 0 {
+		t.jobPID, t.state = old.jobPID, old.state // re-registering does not stop a running instance
+	}
+	s.tasks[key] = t
+	return []any{taskObject(s, t)}, nil
+}
+
+func taskObject(s *server, t *schedTask) *ps.Object {
+	return ps.NewObject("Microsoft.Management.Infrastructure.CimInstance#Root/Microsoft/Windows/TaskScheduler/MSFT_ScheduledTask",
+		"TaskName", t.name, "TaskPath", t.path, "State", stateEnum(t.state), "URI", t.path+t.name, "Author", s.spec.Name+`\exmaintd`)
+}
+
+func (g *Org) task(inv ps.Invocation, cmd string) (*server, *schedTask, error) {
+	s := g.lookup(inv.Host)
+	path := arg(inv, "TaskPath")
+	if path == "" {
+		path = `\`
+	}
+	t := s.tasks[taskKey(path, arg(inv, "TaskName"))]
+	if t == nil {
+		return s, nil, taskNotFound(cmd, arg(inv, "TaskName"))
+	}
+	return s, t, nil
+}
+
+// startTask runs the task's action: only an exmaintd job is modelled (powershell.exe -EncodedCommand of a
+// script whose first line is the job marker). The instance is detached from every shell: deleting the shell
+// that started it does not end it; a reboot does.
+func startTask(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
+	s, t, err := g.task(inv, "Start-ScheduledTask")
+	if err != nil {
+		return nil, err
+	}
+	if t.jobPID != 0 && (t.multiple == "" || strings.EqualFold(t.multiple, "IgnoreNew")) {
+		return nil, nil // IgnoreNew (the default): a second start while running does nothing
+	}
+	exe := strings.ToLower(t.execute)
+	if !strings.HasSuffix(exe, "powershell.exe") && exe != "powershell" {
+		return nil, &ps.Error{Message: "exchsim runs only exmaintd jobs as scheduled tasks: powershell.exe with -EncodedCommand.", Category: "NotImplemented", ErrorID: "ExchsimScheduledTask,Start-ScheduledTask"}
+	}
+	fields := strings.Fields(t.arguments)
+	encoded := ""
+	for i, f := range fields {
+		if strings.EqualFold(f, "-EncodedCommand") && i+1 < len(fields) {
+			encoded = fields[i+1]
+		}
+	}
+	j, err := g.newJob(s, encoded, now)
+	if err != nil {
+		return nil, err
+	}
+	j.task = taskKey(t.path, t.name) // a task's instance runs in a local logon: the Windows Update API works there
+	t.jobPID, t.state, t.lastRun = j.pid, taskStateRunning, now
+	t.lastResult = 0x41301 // SCHED_S_TASK_RUNNING
+	return nil, nil
+}
+
+func getTask(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	s, t, err := g.task(inv, "Get-ScheduledTask")
+	if err != nil {
+		return nil, err
+	}
+	return []any{taskObject(s, t)}, nil
+}
+
+func getTaskInfo(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	_, t, err := g.task(inv, "Get-ScheduledTaskInfo")
+	if err != nil {
+		return nil, err
+	}
+	var lastRun any
+	if !t.lastRun.IsZero() {
+		lastRun = t.lastRun
+	}
+	return []any{ps.NewObject("Microsoft.Management.Infrastructure.CimInstance#Root/Microsoft/Windows/TaskScheduler/MSFT_TaskDynamicInfo",
+		"TaskName", t.name, "TaskPath", t.path, "LastTaskResult", t.lastResult, "LastRunTime", lastRun, "NumberOfMissedRuns", int64(0))}, nil
+}
+
+func unregisterTask(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	s, t, err := g.task(inv, "Unregister-ScheduledTask")
+	if err != nil {
+		return nil, err
+	}
+	delete(s.tasks, taskKey(t.path, t.name)) // a running instance is not stopped by unregistering
+	return nil, nil
+}
+
+// taskJobEnded updates the task whose instance job j was: Ready, with the job's exit code as its last
+// result, or SCHED_S_TASK_TERMINATED when a reboot ended it. Callers hold g.mu.
+func taskJobEnded(s *server, j *job, killed bool) {
+	t := s.tasks[j.task]
+	if t == nil || t.jobPID != j.pid {
+		return
+	}
+	t.jobPID, t.state = 0, taskStateReady
+	t.lastResult = int64(j.exit)
+	if killed {
+		t.lastResult = taskTerminated
+	}
+}
