@@ -83,6 +83,7 @@ type Steps struct {
 	ReplayQueueMax      int64    `toml:"replay_queue_max"`
 	UndoAttempts        int      `toml:"undo_attempts"`
 	UndoBackoff         Duration `toml:"undo_backoff"`
+	PatchGrace          Duration `toml:"patch_grace"`
 	BackupMaxAge        Duration `toml:"backup_max_age"`
 	DefaultStepEstimate Duration `toml:"default_step_estimate"`
 	FixOtherRequesters  bool     `toml:"fix_other_requesters"`

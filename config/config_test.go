@@ -90,6 +90,24 @@ func TestSyntaxError(t *testing.T) {
 	}
 }
 
+// TestPatchGraceWithinTheReverse: the wait for a running installer is part of a reverse, so patch_grace
+// must be shorter than reverse_timeout; the error names both settings and the line.
+func TestPatchGraceWithinTheReverse(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(base), `patch_grace = "30m"`, `patch_grace = "45m"`, 1)
+	_, err = config.Parse("grace.toml", src)
+	if err == nil || !strings.Contains(err.Error(), "steps.patch_grace: 45m0s must be shorter than daemon.reverse_timeout 40m0s") {
+		t.Fatalf("patch_grace 45m with reverse_timeout 40m: %v", err)
+	}
+	line := strings.Count(src[:strings.Index(src, `patch_grace = "45m"`)], "\n") + 1
+	if !strings.Contains(err.Error(), fmt.Sprintf("grace.toml:%d:", line)) {
+		t.Errorf("error %q does not name line %d", err, line)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	src, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
 	if err != nil {

@@ -139,11 +139,15 @@ func validateWinRM(col *collector, key string, w WinRM, top bool) {
 func (c *Config) validateSteps(col *collector) {
 	s := c.Steps
 	pos := map[string]time.Duration{"poll_interval": s.PollInterval.Duration, "drain_timeout": s.DrainTimeout.Duration, "drain_stall": s.DrainStall.Duration,
-		"move_timeout": s.MoveTimeout.Duration, "reboot_timeout": s.RebootTimeout.Duration, "transport_boot_timeout": s.TransportBoot.Duration, "undo_backoff": s.UndoBackoff.Duration}
+		"move_timeout": s.MoveTimeout.Duration, "reboot_timeout": s.RebootTimeout.Duration, "transport_boot_timeout": s.TransportBoot.Duration, "undo_backoff": s.UndoBackoff.Duration,
+		"patch_grace": s.PatchGrace.Duration}
 	for k, v := range pos {
 		if v <= 0 {
 			col.add("steps."+k, "must be positive")
 		}
+	}
+	if rt := c.Daemon.ReverseTimeout.Duration; s.PatchGrace.Duration > 0 && s.PatchGrace.Duration >= rt {
+		col.add("steps.patch_grace", "%v must be shorter than daemon.reverse_timeout %v: the wait for a running installer is part of a reverse", s.PatchGrace.Duration, rt)
 	}
 	if s.DrainStall.Duration >= s.DrainTimeout.Duration {
 		col.add("steps.drain_stall", "%v must be shorter than drain_timeout %v (a stall is detected before the timeout)", s.DrainStall.Duration, s.DrainTimeout.Duration)

@@ -100,7 +100,7 @@ func TaskName(id string) string { return "exmaintd-" + id }
 // TaskSpec is how a detached job's scheduled task runs.
 type TaskSpec struct {
 	// User is the account the task runs as: "" for SYSTEM (S-1-5-18, a service logon), or a group managed
-	// service account ("EXLAB\\gmsa-patch$", a password logon the system fetches from AD).
+	// service account (EXLAB\gmsa-patch$, a password logon the system fetches from AD).
 	User string
 	// TimeLimit is the task's ExecutionTimeLimit: Task Scheduler ends an instance that runs longer.
 	TimeLimit time.Duration

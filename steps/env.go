@@ -51,6 +51,9 @@ type Settings struct {
 	// rollback_failed (defaults 3 and 10 s, doubling).
 	UndoAttempts int
 	UndoBackoff  time.Duration
+	// PatchGrace bounds how long a reverse waits for a patch task that is still running (default 30 min);
+	// one that outlasts it holds the server in maintenance as rollback_failed.
+	PatchGrace time.Duration
 	// TransportServices are restarted to make HubTransport's state take effect.
 	TransportServices []string
 	// TransportBootTimeout bounds the wait for Get-Queue to show the Submission queue after a transport
@@ -100,6 +103,7 @@ func (s Settings) WithDefaults() Settings {
 	}
 	d(&s.TransportBootTimeout, 5*time.Minute)
 	d(&s.UndoBackoff, 10*time.Second)
+	d(&s.PatchGrace, 30*time.Minute)
 	if s.QueueMax <= 0 {
 		s.QueueMax = 500
 	}

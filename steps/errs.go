@@ -21,3 +21,12 @@ func (e *StoppedError) Error() string {
 }
 
 func errStopped(group, after string) error { return &StoppedError{Group: group, After: after} }
+
+// HoldError is an Undo failure that stops a reverse where it is: undoing the earlier steps would bring the
+// server back into service while something on it is unfinished — a patch still installing. The server stays
+// in maintenance, marked rollback_failed with the reason, for an operator.
+type HoldError struct{ Reason string }
+
+func (e *HoldError) Error() string {
+	return e.Reason + "; the server stays in maintenance for an operator"
+}

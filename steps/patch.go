@@ -21,7 +21,22 @@ func (patchStep) Name() string { return "patch" }
 func (patchStep) Describe() string {
 	return "run the configured patch commands (detached ones as polled scheduled tasks)"
 }
-func (patchStep) Record(context.Context, *Env) (json.RawMessage, error) { return nil, nil }
+
+// patchOrig names the scheduled tasks the run's detached commands use, journaled before any starts: a
+// reverse — after an abort, SIGTERM, the window's end, or a crash and restart — finds them by it.
+type patchOrig struct {
+	Jobs []string `json:"jobs,omitempty"`
+}
+
+func (p patchStep) Record(_ context.Context, env *Env) (json.RawMessage, error) {
+	var o patchOrig
+	for i, c := range env.Settings.Patch {
+		if c.Detached {
+			o.Jobs = append(o.Jobs, jobID(p.runID, i))
+		}
+	}
+	return encodeOrig(o)
+}
 
 func (p patchStep) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
 	for i, c := range env.Settings.Patch {
@@ -120,8 +135,48 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, " | ")
 }
 
-func (patchStep) Verify(context.Context, *Env, json.RawMessage) error     { return nil }
-func (patchStep) Undo(context.Context, *Env, json.RawMessage) error       { return nil }
+func (patchStep) Verify(context.Context, *Env, json.RawMessage) error { return nil }
+
+// Undo cannot take a patch back; it makes sure none is still running before the reverse returns the server
+// to service. For each of the run's tasks that still runs it waits, polling, up to PatchGrace; a task that
+// outlasts it (or whose state cannot be read by then) is a HoldError: the reverse stops and the server
+// stays in maintenance as rollback_failed. An installer is never cut off, and a server never comes back
+// while one runs on it.
+func (patchStep) Undo(ctx context.Context, env *Env, orig json.RawMessage) error {
+	o, err := decodeOrig[patchOrig]("patch", orig)
+	if err != nil {
+		return err
+	}
+	end := env.Clock.Now().Add(env.Settings.PatchGrace)
+	for _, id := range o.Jobs {
+		job := exchange.Job{ID: id, Task: exchange.TaskPath + exchange.TaskName(id)}
+		for {
+			j, err := env.Ex.PollJob(ctx, job)
+			switch {
+			case errors.Is(err, exchange.ErrJobLost):
+				// Never started, unregistered after it finished, or ended by a reboot: nothing runs.
+			case err == nil && !j.Running:
+				removeJob(ctx, env, j)
+			case err == nil:
+				env.Logger.Warn("a patch task still runs; waiting before the server leaves maintenance",
+					"server", env.Target.Server, "task", job.Task, "grace_left", end.Sub(env.Clock.Now()).Round(time.Second))
+			}
+			if errors.Is(err, exchange.ErrJobLost) || err == nil && !j.Running {
+				break
+			}
+			left := end.Sub(env.Clock.Now())
+			if left <= 0 || !env.Clock.Sleep(ctx, min(env.Settings.PollInterval, left)) {
+				why := "still runs"
+				if err != nil {
+					why = fmt.Sprintf("cannot be read (%v)", err)
+				}
+				return &HoldError{Reason: fmt.Sprintf("patch task %s on %s %s after patch_grace %v", job.Task, env.Target.Server, why, env.Settings.PatchGrace)}
+			}
+		}
+	}
+	return nil
+}
+
 func (patchStep) VerifyUndo(context.Context, *Env, json.RawMessage) error { return nil }
 
 // rebootStep restarts the host and waits until it is back: LastBootUpTime later than before, WinRM

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,4 +274,107 @@ func TestExitUndoFailureUndoesTheRest(t *testing.T) {
 	if !blockActivation {
 		t.Errorf("block-activation's Undo failed, yet its settings are back: %v", diffs)
 	}
+}
+
+// TestAbortWaitsForTheRunningPatch: an abort while a patch task runs does not bring the server back while
+// it installs. The reverse waits (up to patch_grace) for the task; only once it has finished are the earlier
+// steps undone, and the server ends restored.
+func TestAbortWaitsForTheRunningPatch(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	before := h.sim.Org().Snapshot()
+	if err := h.sim.InjectFault(exchsim.Fault{Kind: "patch_hangs", Server: "EX03"}); err != nil {
+		t.Fatal(err)
+	}
+	env := h.env(t, "EX03", fastSettings())
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var patchDone atomic.Bool
+	h.obs.onStart = func(_, step string) {
+		if step == "patch" {
+			go func() {
+				// Abort once the task runs; release the "installer" a few polls into the reverse's wait.
+				waitForState(t, h, "EX03", "running")
+				cancel()
+				waitForLog(t, h, "rolling_back")
+				patchDone.Store(true)
+				if err := h.sim.ClearFaults(); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	h.obs.onFinish = func(_, step string, undo bool) {
+		if undo && step != "patch" && !patchDone.Load() {
+			t.Errorf("step %s was undone while the patch task was still running", step)
+		}
+	}
+	res := h.runner.Run(ctx, h.serverRun(env, steps.BuiltinProcedures()["standalone"]))
+	if res.Outcome != steps.OutcomeReversed {
+		t.Fatalf("outcome %s, err %v", res.Outcome, res.Err)
+	}
+	if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
+		t.Errorf("not restored after the abort: %v", diffs)
+	}
+}
+
+// TestPatchOutlastingTheGraceHoldsTheServer: a patch task still running when patch_grace ends leaves the
+// server in maintenance, marked rollback_failed with the reason — not returned to service mid-install.
+func TestPatchOutlastingTheGraceHoldsTheServer(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	if err := h.sim.InjectFault(exchsim.Fault{Kind: "patch_hangs", Server: "EX03"}); err != nil {
+		t.Fatal(err)
+	}
+	s := fastSettings()
+	s.PatchGrace = 2 * time.Second
+	env := h.env(t, "EX03", s)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	h.obs.onStart = func(_, step string) {
+		if step == "patch" {
+			go func() { waitForState(t, h, "EX03", "running"); cancel() }()
+		}
+	}
+	res := h.runner.Run(ctx, h.serverRun(env, steps.BuiltinProcedures()["standalone"]))
+	var hold *steps.HoldError
+	if res.Outcome != steps.OutcomeRollbackFailed || !errors.As(res.Err, &hold) || !strings.Contains(res.Err.Error(), "still runs after patch_grace 2s") {
+		t.Fatalf("outcome %s, err %v; want rollback_failed holding the server for the running patch", res.Outcome, res.Err)
+	}
+	for _, sv := range h.sim.Org().Snapshot().Servers {
+		if sv.Name == "EX03" && sv.Effective["ServerWideOffline"] != "Inactive" {
+			t.Errorf("ServerWideOffline is %s: the server was returned to service while its patch runs", sv.Effective["ServerWideOffline"])
+		}
+	}
+	if !strings.Contains(h.obs.states("EX03"), "rollback_failed") {
+		t.Errorf("states %s lack rollback_failed", h.obs.states("EX03"))
+	}
+}
+
+// waitForState polls until the patch task of the harness's run is in state on server.
+func waitForState(t *testing.T, h *harness, server, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, sv := range h.sim.Org().Snapshot().Servers {
+			if sv.Name == server && strings.EqualFold(sv.Tasks[`\exmaintd\exmaintd-run-1-1`], want) {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // polling the simulation with a deadline, not waiting for time to pass
+	}
+	t.Errorf("the patch task on %s never reached %s", server, want)
+}
+
+// waitForLog polls until the recorder has seen state.
+func waitForLog(t *testing.T, h *harness, state string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(h.obs.states("EX03"), state) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("state %s never reached", state)
 }

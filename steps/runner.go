@@ -234,7 +234,13 @@ func (r *Runner) reverse(ctx context.Context, env *Env, base journal.Record, don
 	}
 	var failed error
 	for i := len(done) - 1; i >= 0; i-- {
-		if err := r.undoOne(rctx, env, base, done[i]); err != nil && failed == nil {
+		err := r.undoOne(rctx, env, base, done[i])
+		var hold *HoldError
+		if errors.As(err, &hold) {
+			failed = err // undoing the earlier steps would return a server that is still patching to service
+			break
+		}
+		if err != nil && failed == nil {
 			failed = err // keep undoing the earlier steps: leave as little as possible in maintenance
 		}
 	}
@@ -271,6 +277,10 @@ func (r *Runner) undoOne(ctx context.Context, env *Env, base journal.Record, s s
 		}
 		err = &StepError{Server: srv, Step: name, Phase: phase, Err: err}
 		r.logger().Warn("undo failed", "server", srv, "step", name, "attempt", attempt, "err", err)
+		var hold *HoldError
+		if errors.As(err, &hold) {
+			break // waited as long as allowed already; another attempt would only wait again
+		}
 		if attempt < env.Settings.UndoAttempts && !env.Clock.Sleep(ctx, backoff) {
 			break
 		}

@@ -1108,6 +1108,9 @@ func (g *Org) newJob(s *server, encoded string, now time.Time) (*job, error) {
 	if g.hasFault("patch_fails", s.spec.Name) {
 		j.exit, j.output = 1, "Installation failed with error 0x80070643 (injected by exchsim)."
 	}
+	if g.hasFault("patch_hangs", s.spec.Name) {
+		j.hangs, j.ends = true, now.Add(100*365*24*time.Hour)
+	}
 	g.jobs[j.pid] = j
 	j.usesWindowsUpdate = usesWindowsUpdate(script)
 	return j, nil

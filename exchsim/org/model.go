@@ -99,6 +99,8 @@ type job struct {
 	task string
 	// usesWindowsUpdate: the script calls the Windows Update API, which refuses a network logon.
 	usesWindowsUpdate bool
+	// hangs: started under the patch_hangs fault; runs until the fault is cleared.
+	hangs bool
 }
 
 type dbCopy struct {
@@ -537,6 +539,8 @@ type ServerState struct {
 	SubmissionQueue  string                      `json:"submission_queue"`
 	Rebooting        bool                        `json:"rebooting"`
 	LastBootUpTime   time.Time                   `json:"last_boot_up_time"`
+	// Tasks are the registered scheduled tasks (path + name) and their state (Ready, Running).
+	Tasks map[string]string `json:"tasks,omitempty"`
 }
 
 // DatabaseState is one database in a Snapshot.
@@ -560,6 +564,12 @@ func (g *Org) Snapshot() Snapshot {
 			Rebooting: !s.downTil.IsZero(), LastBootUpTime: s.bootTime.UTC(), SubmissionQueue: "Ready"}
 		if s.submissionSuspended {
 			st.SubmissionQueue = "Suspended"
+		}
+		for _, t := range s.tasks {
+			if st.Tasks == nil {
+				st.Tasks = map[string]string{}
+			}
+			st.Tasks[t.path+t.name] = t.state
 		}
 		for c, rs := range s.comps {
 			st.Components[c] = append([]RequesterState(nil), rs...)
@@ -641,7 +651,8 @@ func (s Snapshot) Equivalent(o Snapshot) []string {
 // Fault is a model-level fault (transport faults belong to exchsim/wsman).
 type Fault struct {
 	// Kind: stuck_queue, copy_failure, move_fails, cmdlet_error, reboot_never_returns, setup_running,
-	// patch_fails (detached jobs exit 1 with an error in their log), remote_component_state (Target
+	// patch_fails (detached jobs exit 1 with an error in their log), patch_hangs (detached jobs started
+	// meanwhile run until the fault is cleared, then finish), remote_component_state (Target
 	// "Component/Requester/State" set in AD only, as Set-ServerComponentState -RemoteOnly does).
 	Kind   string `json:"kind"`
 	Server string `json:"server,omitempty"`
@@ -670,7 +681,7 @@ func (g *Org) InjectFault(f Fault) error {
 		return fmt.Errorf("fault %s: unknown server %q", f.Kind, f.Server)
 	}
 	switch f.Kind {
-	case "stuck_queue", "move_fails", "reboot_never_returns", "patch_fails":
+	case "stuck_queue", "move_fails", "reboot_never_returns", "patch_fails", "patch_hangs":
 	case "setup_running":
 		g.lookup(f.Server).setupRunning = true
 	case "copy_failure":
@@ -702,7 +713,7 @@ func (g *Org) InjectFault(f Fault) error {
 		}
 		setRequester(g.lookup(f.Server).remote, comp, parts[1], parts[2], g.clock.Now())
 	default:
-		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, cmdlet_error, reboot_never_returns, setup_running, patch_fails, remote_component_state)", f.Kind)
+		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, cmdlet_error, reboot_never_returns, setup_running, patch_fails, patch_hangs, remote_component_state)", f.Kind)
 	}
 	g.faults = append(g.faults, f)
 	return nil
@@ -717,6 +728,12 @@ func (g *Org) ClearFaults() {
 			if s := g.lookup(f.Server); s != nil {
 				s.neverUp = false
 			}
+		}
+	}
+	now := g.clock.Now()
+	for _, j := range g.jobs {
+		if j.hangs {
+			j.hangs, j.ends = false, now // the install that hung completes now
 		}
 	}
 	g.faults = nil
