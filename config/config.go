@@ -84,6 +84,7 @@ type Steps struct {
 	UndoAttempts        int      `toml:"undo_attempts"`
 	UndoBackoff         Duration `toml:"undo_backoff"`
 	PatchGrace          Duration `toml:"patch_grace"`
+	AllowPendingReboot  bool     `toml:"allow_pending_reboot"`
 	BackupMaxAge        Duration `toml:"backup_max_age"`
 	DefaultStepEstimate Duration `toml:"default_step_estimate"`
 	FixOtherRequesters  bool     `toml:"fix_other_requesters"`
@@ -124,6 +125,8 @@ type Patch struct {
 	Timeout  Duration `toml:"timeout"`
 	// RunAs is the detached task's account: SYSTEM when empty, or a group managed service account.
 	RunAs string `toml:"run_as"`
+	// Reboot is the restart policy: always, if-required (default) or never.
+	Reboot string `toml:"reboot"`
 }
 
 // Window is one [[window]].

@@ -242,7 +242,7 @@ func (c *Config) Settings(w Window, server string) steps.Settings {
 	s := c.Steps
 	out := steps.Settings{PollInterval: s.PollInterval.Duration, DrainTimeout: s.DrainTimeout.Duration, DrainStall: s.DrainStall.Duration,
 		MoveTimeout: s.MoveTimeout.Duration, RebootTimeout: s.RebootTimeout.Duration, TransportBootTimeout: s.TransportBoot.Duration, BackPolls: s.BackPolls, RedundancyMinCopies: s.RedundancyMinCopies, QueueMax: s.QueueMax, CopyQueueMax: s.CopyQueueMax,
-		ReplayQueueMax: s.ReplayQueueMax, UndoAttempts: s.UndoAttempts, UndoBackoff: s.UndoBackoff.Duration, PatchGrace: s.PatchGrace.Duration, Services: s.Services,
+		ReplayQueueMax: s.ReplayQueueMax, UndoAttempts: s.UndoAttempts, UndoBackoff: s.UndoBackoff.Duration, PatchGrace: s.PatchGrace.Duration, AllowPendingReboot: s.AllowPendingReboot, Services: s.Services,
 		FixOtherRequesters: s.FixOtherRequesters, Rebalance: s.Rebalance, WatchFor: s.WatchFor.Duration}
 	if sv, ok := c.server(server); ok {
 		out.AllowOutage = sv.AllowOutage
@@ -250,7 +250,7 @@ func (c *Config) Settings(w Window, server string) steps.Settings {
 	for _, name := range w.Patches {
 		for _, p := range c.Patches {
 			if p.Name == name {
-				out.Patch = append(out.Patch, steps.PatchCommand{Name: p.Name, Command: p.Command, Detached: p.Detached, Timeout: p.Timeout.Duration, RunAs: p.RunAs})
+				out.Patch = append(out.Patch, steps.PatchCommand{Name: p.Name, Command: p.Command, Detached: p.Detached, Timeout: p.Timeout.Duration, RunAs: p.RunAs, Reboot: p.Reboot})
 			}
 		}
 	}

@@ -278,6 +278,9 @@ func (c *Config) validatePatches(col *collector) map[string]bool {
 		if strings.TrimSpace(p.Command) == "" {
 			col.add(key+".command", "required")
 		}
+		if p.Reboot != "" && !slices.Contains([]string{steps.RebootAlways, steps.RebootIfRequired, steps.RebootNever}, p.Reboot) {
+			col.add(key+".reboot", "%q: want always, if-required (the default) or never", p.Reboot)
+		}
 		if p.RunAs != "" {
 			// A scheduled task runs as SYSTEM or as a group managed service account, whose password Windows
 			// fetches from AD; any other account would need its password stored in the task.

@@ -400,6 +400,20 @@ func (c *Client) RemoveJob(ctx context.Context, job Job) error {
 	return err
 }
 
+// PendingReboot reads whether the host waits for a restart (OpPendingReboot).
+func (c *Client) PendingReboot(ctx context.Context) (PendingReboot, error) {
+	op := OpPendingReboot()
+	out, err := c.read(ctx, op, nil)
+	if err != nil {
+		return PendingReboot{}, err
+	}
+	var r PendingReboot
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		return PendingReboot{}, decodeError(op.Cmdlet, out, err)
+	}
+	return r, nil
+}
+
 // Run executes a short configured command in the session, within timeout (the client's WriteTimeout when
 // 0).
 func (c *Client) Run(ctx context.Context, command string, timeout time.Duration) (CommandResult, error) {

@@ -26,6 +26,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/exchsim/cost"
 	"github.com/exmaintd/exmaintd/exchsim/simtest"
 	"github.com/exmaintd/exmaintd/exchsim/wsman"
@@ -350,5 +351,52 @@ func TestRunHonoursItsTimeout(t *testing.T) {
 	}
 	if res, err := c.Run(ctx, "Get-Date", 30*time.Second); err != nil || res.ExitCode != 0 {
 		t.Fatalf("Run with its own 30 s timeout: %+v, %v", res, err)
+	}
+}
+
+// TestPendingReboot: the four markers as Windows keeps them — none on a fresh server; an install leaves
+// CBS, Windows Update and file renames pending; a reboot clears them; a reboot pending from outside any
+// window is seen too.
+func TestPendingReboot(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	c := newClient(t, endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{ReadTimeout: 5 * time.Second, Attempts: 2})
+	ctx := t.Context()
+	p, err := c.PendingReboot(ctx)
+	if err != nil || len(p.Reasons()) != 0 {
+		t.Fatalf("fresh server: %+v, %v", p, err)
+	}
+	job, err := c.StartJob(ctx, "wu-1", "Install-WindowsUpdate -AcceptAll -IgnoreReboot", exchange.TaskSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, func() error {
+		j, err := c.PollJob(ctx, job)
+		if err == nil && j.Running {
+			return errors.New("running")
+		}
+		return err
+	})
+	p, err = c.PendingReboot(ctx)
+	if err != nil || !p.CBS || !p.WindowsUpdate || !p.FileRenames || p.Rename {
+		t.Fatalf("after an install: %+v, %v", p, err)
+	}
+	if err := c.RestartComputer(ctx); err != nil && !errors.Is(err, exchange.ErrSessionLost) {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() error {
+		p, err := c.PendingReboot(ctx)
+		if err != nil {
+			return err
+		}
+		if len(p.Reasons()) != 0 {
+			return fmt.Errorf("still pending after the reboot: %v", p.Reasons())
+		}
+		return nil
+	})
+	if err := sim.InjectFault(exchsim.Fault{Kind: "pending_reboot", Server: "EX03"}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.PendingReboot(ctx); err != nil || !p.CBS {
+		t.Fatalf("a reboot pending from outside: %+v, %v", p, err)
 	}
 }

@@ -83,6 +83,19 @@ func OpLastBootUpTime() Op {
 	return Op{Cmdlet: "Get-CimInstance", Script: scriptPrelude + "$os = Get-CimInstance -ClassName 'Win32_OperatingSystem'; ConvertTo-Json -Compress -InputObject @{ LastBootUpTime = $os.LastBootUpTime.ToUniversalTime().ToString('o') }"}
 }
 
+// OpPendingReboot reads whether Windows waits for a restart, the way Windows and the community's checks
+// (Test-PendingReboot, Ansible) read it: Component Based Servicing's RebootPending key, Windows Update's
+// RebootRequired key, Session Manager's PendingFileRenameOperations, and a new computer name not yet active.
+func OpPendingReboot() Op {
+	return Op{Cmdlet: "Get-ItemProperty", Script: scriptPrelude +
+		"$sm = Get-ItemProperty -Path 'HKLM:\\SYSTEM\\CurrentControlSet\\Control\\Session Manager' -Name 'PendingFileRenameOperations' -ErrorAction SilentlyContinue; " +
+		"$active = (Get-ItemProperty -Path 'HKLM:\\SYSTEM\\CurrentControlSet\\Control\\ComputerName\\ActiveComputerName').ComputerName; " +
+		"$next = (Get-ItemProperty -Path 'HKLM:\\SYSTEM\\CurrentControlSet\\Control\\ComputerName\\ComputerName').ComputerName; " +
+		"ConvertTo-Json -Compress -InputObject @{ CBS = [bool](Test-Path -Path 'HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\RebootPending'); " +
+		"WindowsUpdate = [bool](Test-Path -Path 'HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Auto Update\\RebootRequired'); " +
+		"FileRenames = [bool]($sm.PendingFileRenameOperations); Rename = [bool]($active -ne $next) }"}
+}
+
 // OpRestartComputer reboots the host. The reply may not arrive: the host goes down.
 func OpRestartComputer() Op {
 	return Op{Cmdlet: "Restart-Computer", Write: true, Timeout: 60 * time.Second, Script: writeJSON("Restart-Computer -Force")}

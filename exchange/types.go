@@ -162,6 +162,29 @@ type CommandResult struct {
 	Output   string
 }
 
+// PendingReboot is what says a host waits for a restart.
+type PendingReboot struct {
+	CBS           bool // Component Based Servicing\RebootPending
+	WindowsUpdate bool // WindowsUpdate\Auto Update\RebootRequired
+	FileRenames   bool // Session Manager's PendingFileRenameOperations
+	Rename        bool // a new computer name not yet active
+}
+
+// Reasons names what is pending; none when no restart is needed.
+func (p PendingReboot) Reasons() []string {
+	var out []string
+	for _, x := range []struct {
+		on   bool
+		what string
+	}{{p.CBS, "Component Based Servicing RebootPending"}, {p.WindowsUpdate, "Windows Update RebootRequired"},
+		{p.FileRenames, "PendingFileRenameOperations"}, {p.Rename, "a pending computer rename"}} {
+		if x.on {
+			out = append(out, x.what)
+		}
+	}
+	return out
+}
+
 // Job is a command started detached on the server (a long install), polled until it ends.
 type Job struct {
 	ID    string // exmaintd's job id, also in the file names on the server

@@ -56,7 +56,7 @@ func Results() []string {
 
 // Gates lists the gate names the runner reports.
 func Gates() []string {
-	return []string{"permissions", "time_left", "setup", "dag_members", "redundancy", "backup", "queues", "copies", "alerts", "services"}
+	return []string{"permissions", "time_left", "setup", "pending_reboot", "dag_members", "redundancy", "backup", "queues", "copies", "alerts", "services"}
 }
 
 // New registers exmaintd's collectors on reg.

@@ -51,6 +51,10 @@ type Settings struct {
 	// rollback_failed (defaults 3 and 10 s, doubling).
 	UndoAttempts int
 	UndoBackoff  time.Duration
+	// AllowPendingReboot lets a run start on a server that already waits for a restart from before the
+	// window (an update Windows installed on its own); refused by default, as the restart would come from
+	// the run without anyone having planned it.
+	AllowPendingReboot bool
 	// PatchGrace bounds how long a reverse waits for a patch task that is still running (default 30 min);
 	// one that outlasts it holds the server in maintenance as rollback_failed.
 	PatchGrace time.Duration
@@ -84,7 +88,18 @@ type PatchCommand struct {
 	Timeout  time.Duration
 	// RunAs is the detached task's account: "" for SYSTEM, or a group managed service account (DOMAIN\name$).
 	RunAs string
+	// Reboot is the command's reboot policy: RebootAlways, RebootIfRequired (default) or RebootNever.
+	Reboot string
 }
+
+// Reboot policies of a patch command. The run reboots when any command says always, or when a command
+// that says if-required ran and Windows then waits for a restart (OpPendingReboot) or the installer exited
+// 3010 or 1641. A window without patch commands reboots (a maintenance reboot).
+const (
+	RebootAlways     = "always"
+	RebootIfRequired = "if-required"
+	RebootNever      = "never"
+)
 
 // WithDefaults fills zero values.
 func (s Settings) WithDefaults() Settings {
@@ -163,6 +178,16 @@ type Env struct {
 	// baseline are the component/requester pairs other than Maintenance already Inactive before the run:
 	// exit reports only new ones.
 	baseline map[string]bool
+	// patched is what the patch step learnt for the reboot step.
+	patched patchOutcome
+}
+
+// patchOutcome is what the run's patch commands said about a restart.
+type patchOutcome struct {
+	always, ifRequired bool      // a command with that policy ran
+	exitRequired       bool      // an if-required command exited 3010 (ERROR_SUCCESS_REBOOT_REQUIRED)
+	initiated          bool      // a command exited 1641: the installer has started the restart itself
+	bootBefore         time.Time // LastBootUpTime before the first command (an installer's own restart is measured from it)
 }
 
 func (e *Env) expectDown(db string, down bool) {

@@ -48,6 +48,8 @@ type Exchange interface {
 	SetupRunning(ctx context.Context) (bool, error)
 
 	LastBootUpTime(ctx context.Context) (time.Time, error)
+	// PendingReboot reads whether Windows waits for a restart (CBS, Windows Update, file renames, rename).
+	PendingReboot(ctx context.Context) (exchange.PendingReboot, error)
 	// RestartComputer asks the host to reboot and returns without waiting: the session is lost afterwards.
 	RestartComputer(ctx context.Context) error
 	// StartJob runs command detached on the host as a scheduled task; PollJob reads its state (long

@@ -165,6 +165,17 @@ func preGates(ctx context.Context, env *Env, o PreGateOptions) error {
 			}
 			return "", err
 		}},
+		{"pending_reboot", func(ctx context.Context) (string, error) {
+			if env.Settings.AllowPendingReboot {
+				return "", nil
+			}
+			p, err := env.Ex.PendingReboot(ctx)
+			if r := p.Reasons(); err == nil && len(r) > 0 {
+				return fmt.Sprintf("a restart is already pending from before the window (%s); restart the server outside "+
+					"the window or set steps.allow_pending_reboot = true", strings.Join(r, ", ")), nil
+			}
+			return "", err
+		}},
 		{"dag_members", func(ctx context.Context) (string, error) { return dagMembersGate(ctx, env, o.DAGMembers) }},
 		{"redundancy", func(ctx context.Context) (string, error) {
 			return redundancyGate(ctx, env, minHealthyCopies(env, o.DAGMembers))

@@ -45,7 +45,7 @@ type Observer interface {
 	// StepFinished reports a Do (undo=false) or Undo (undo=true) that ended; err is nil on success.
 	StepFinished(server, step string, undo bool, took time.Duration, err error)
 	// GateChecked reports one gate evaluation (gate names: "queues", "copies", "alerts", "dag_members",
-	// "redundancy", "setup", "time_left", "backup", "permissions", "services").
+	// "redundancy", "setup", "pending_reboot", "time_left", "backup", "permissions", "services").
 	GateChecked(server, gate, result string)
 	Queues(server string, s exchange.QueueSummary)
 	// Copies reports the worst copy and replay queue lengths over the server's copies and the number of

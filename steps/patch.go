@@ -38,60 +38,90 @@ func (p patchStep) Record(_ context.Context, env *Env) (json.RawMessage, error) 
 	return encodeOrig(o)
 }
 
+// Installer exit codes that mean success (Windows Installer, Windows Update): 3010 a restart is required,
+// 1641 the installer has started one.
+const (
+	exitRebootRequired  = 3010
+	exitRebootInitiated = 1641
+)
+
 func (p patchStep) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
+	env.patched = patchOutcome{}
+	if t, err := env.Ex.LastBootUpTime(ctx); err == nil {
+		env.patched.bootBefore = t
+	}
 	for i, c := range env.Settings.Patch {
+		if env.patched.initiated {
+			return fmt.Errorf("patch command %q: not run: an earlier installer (exit 1641) has restarted the server; run it in another window", c.Name)
+		}
 		timeout := c.Timeout
 		if timeout <= 0 {
 			timeout = 2 * time.Hour
 		}
 		cctx, cancel := context.WithTimeout(ctx, timeout)
-		err := p.runOne(cctx, env, i, c)
+		code, err := p.runOne(cctx, env, i, c)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("patch command %q: %w", c.Name, err)
+		}
+		switch c.Reboot {
+		case RebootAlways:
+			env.patched.always = true
+		case RebootNever:
+		default:
+			env.patched.ifRequired = true
+			env.patched.exitRequired = env.patched.exitRequired || code == exitRebootRequired
+		}
+		if code == exitRebootInitiated {
+			env.patched.initiated = true // whatever the policy: the installer restarts the server
 		}
 	}
 	return nil
 }
 
-func (p patchStep) runOne(ctx context.Context, env *Env, i int, c PatchCommand) error {
+// runOne runs command i and returns its exit code: 0, 3010 or 1641 are success; any other fails.
+func (p patchStep) runOne(ctx context.Context, env *Env, i int, c PatchCommand) (int, error) {
 	if !c.Detached {
 		deadline, _ := ctx.Deadline() // Do bounds every command by its timeout
 		res, err := env.Ex.Run(ctx, c.Command, time.Until(deadline))
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if res.ExitCode != 0 {
-			return fmt.Errorf("exit code %d: %s", res.ExitCode, lastLines(res.Output, 5))
+		if !successCode(res.ExitCode) {
+			return 0, fmt.Errorf("exit code %d: %s", res.ExitCode, lastLines(res.Output, 5))
 		}
-		return nil
+		return res.ExitCode, nil
 	}
 	id := jobID(p.runID, i)
 	job, err := env.Ex.StartJob(ctx, id, c.Command, taskSpec(ctx, c))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	env.Logger.Info("patch job started", "server", env.Target.Server, "job", id, "task", job.Task)
 	for {
 		if !env.Clock.Sleep(ctx, env.Settings.PollInterval) {
-			return fmt.Errorf("job %s: %w", id, ctx.Err())
+			return 0, fmt.Errorf("job %s: %w", id, ctx.Err())
 		}
 		j, err := env.Ex.PollJob(ctx, job)
 		switch {
 		case errors.Is(err, exchange.ErrJobLost):
-			return err
+			return 0, err
 		case err != nil:
 			env.Logger.Warn("polling the patch job failed; trying again", "server", env.Target.Server, "job", id, "err", err)
 			continue
 		case j.Running:
 			continue
-		case j.ExitCode != 0:
-			removeJob(ctx, env, j)
-			return fmt.Errorf("job %s exit code %d: %s", id, j.ExitCode, lastLines(j.Output, 5))
 		}
 		removeJob(ctx, env, j)
-		return nil
+		if !successCode(j.ExitCode) {
+			return 0, fmt.Errorf("job %s exit code %d: %s", id, j.ExitCode, lastLines(j.Output, 5))
+		}
+		return j.ExitCode, nil
 	}
+}
+
+func successCode(code int) bool {
+	return code == 0 || code == exitRebootRequired || code == exitRebootInitiated
 }
 
 // jobID is the job of the run's i-th patch command: the same after a restart, so a recovery finds it.
@@ -179,31 +209,74 @@ func (patchStep) Undo(ctx context.Context, env *Env, orig json.RawMessage) error
 
 func (patchStep) VerifyUndo(context.Context, *Env, json.RawMessage) error { return nil }
 
-// rebootStep restarts the host and waits until it is back: LastBootUpTime later than before, WinRM
-// answering, the configured services running and the server's database copies healthy again.
+// rebootStep restarts the host when the run needs it (rebootDecision) and waits until it is back:
+// LastBootUpTime later than before, WinRM answering, the configured services running and the server's
+// database copies healthy again. When an installer restarted the host itself (exit 1641) it only waits.
 type rebootStep struct{}
 
 type bootOrig struct {
 	Boot time.Time `json:"boot"`
+	// Reboot says whether this run restarts the server, and Why (journaled, shown by status).
+	Reboot bool   `json:"reboot"`
+	Why    string `json:"why"`
+	// ByInstaller: an installer has started the restart (1641); exmaintd does not restart again.
+	ByInstaller bool `json:"by_installer,omitempty"`
 }
 
 func (rebootStep) Name() string { return "reboot" }
 func (rebootStep) Describe() string {
-	return "Restart-Computer -Force, then wait for a new LastBootUpTime, running services and healthy copies"
+	return "Restart-Computer -Force when a patch policy or a pending restart asks for it, then wait for a new LastBootUpTime, running services and healthy copies"
 }
 
 func (rebootStep) Record(ctx context.Context, env *Env) (json.RawMessage, error) {
+	p := env.patched
+	if p.initiated && !p.bootBefore.IsZero() {
+		return encodeOrig(bootOrig{Boot: p.bootBefore, Reboot: true, ByInstaller: true, Why: "an installer exited 1641 and restarts the server itself"})
+	}
 	t, err := env.Ex.LastBootUpTime(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return encodeOrig(bootOrig{Boot: t})
+	reboot, why, err := rebootDecision(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return encodeOrig(bootOrig{Boot: t, Reboot: reboot, Why: why})
+}
+
+// rebootDecision applies the patch commands' reboot policies (RebootAlways, RebootIfRequired, RebootNever).
+func rebootDecision(ctx context.Context, env *Env) (bool, string, error) {
+	p := env.patched
+	switch {
+	case len(env.Settings.Patch) == 0:
+		return true, "no patch commands: a maintenance restart", nil
+	case p.always:
+		return true, "a patch command's reboot policy is always", nil
+	case p.initiated:
+		return true, "an installer exited 1641", nil
+	case !p.ifRequired:
+		return false, "every patch command's reboot policy is never", nil
+	case p.exitRequired:
+		return true, "an installer exited 3010 (restart required)", nil
+	}
+	pr, err := env.Ex.PendingReboot(ctx)
+	if err != nil {
+		return false, "", fmt.Errorf("reading whether a restart is pending: %w", err)
+	}
+	if r := pr.Reasons(); len(r) > 0 {
+		return true, "a restart is pending: " + strings.Join(r, ", "), nil
+	}
+	return false, "no restart pending after the patches", nil
 }
 
 func (rebootStep) Do(ctx context.Context, env *Env, orig json.RawMessage) error {
 	o, err := decodeOrig[bootOrig]("reboot", orig)
 	if err != nil {
 		return err
+	}
+	env.Logger.Info("reboot decision", "server", env.Target.Server, "reboot", o.Reboot, "why", o.Why)
+	if !o.Reboot || o.ByInstaller {
+		return nil
 	}
 	// A crash may have come after the reboot: only restart if the host has not rebooted since Record.
 	if t, err := env.Ex.LastBootUpTime(ctx); err == nil && t.After(o.Boot) {
@@ -219,6 +292,9 @@ func (rebootStep) Verify(ctx context.Context, env *Env, orig json.RawMessage) er
 	o, err := decodeOrig[bootOrig]("reboot", orig)
 	if err != nil {
 		return err
+	}
+	if !o.Reboot {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, env.Settings.RebootTimeout)
 	defer cancel()

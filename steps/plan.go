@@ -127,7 +127,7 @@ func (p patchStep) plan(_ Target, s Settings) ([]exchange.Op, string) {
 }
 
 func (rebootStep) plan(_ Target, s Settings) ([]exchange.Op, string) {
-	return []exchange.Op{exchange.OpRestartComputer(), exchange.OpLastBootUpTime()}, "then polled until LastBootUpTime changes, services run and copies are healthy (timeout " + s.RebootTimeout.String() + ")"
+	return []exchange.Op{exchange.OpPendingReboot(), exchange.OpRestartComputer(), exchange.OpLastBootUpTime()}, "restart only if a patch command's policy says always, or says if-required and a restart is pending (or an installer exited 3010/1641: then it restarts itself); then polled until LastBootUpTime changes, services run and copies are healthy (timeout " + s.RebootTimeout.String() + ")"
 }
 
 // CheckPreGates runs the checks before a server starts. They only read: exmaintd plan runs them live.

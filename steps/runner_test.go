@@ -425,3 +425,91 @@ func TestRemoteOnlyHoldIsKept(t *testing.T) {
 		t.Errorf("state not restored:\n  %s", strings.Join(diffs, "\n  "))
 	}
 }
+
+// TestRebootPolicy: the run restarts the server when a patch command's policy says always, or says
+// if-required and Windows waits for a restart (or the installer exited 3010); never with never. An installer
+// that exits 1641 restarts the server itself: exmaintd only waits for it.
+func TestRebootPolicy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		policy      string
+		faults      []exchsim.Fault
+		wantReboot  bool
+		wantWhy     string
+		byInstaller bool
+	}{
+		{"if-required, restart pending", steps.RebootIfRequired, nil, true, "a restart is pending: Component Based Servicing RebootPending", false},
+		{"if-required, nothing pending", steps.RebootIfRequired, []exchsim.Fault{{Kind: "patch_no_reboot"}}, false, "no restart pending after the patches", false},
+		{"default policy is if-required", "", []exchsim.Fault{{Kind: "patch_no_reboot"}}, false, "no restart pending", false},
+		{"never, restart pending", steps.RebootNever, nil, false, "every patch command's reboot policy is never", false},
+		{"always, nothing pending", steps.RebootAlways, []exchsim.Fault{{Kind: "patch_no_reboot"}}, true, "policy is always", false},
+		{"exit 3010", steps.RebootIfRequired, []exchsim.Fault{{Kind: "patch_no_reboot"}, {Kind: "patch_exit_code", Target: "3010"}}, true, "exited 3010", false},
+		{"exit 1641", steps.RebootNever, []exchsim.Fault{{Kind: "patch_exit_code", Target: "1641"}}, true, "exited 1641", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			for _, f := range tc.faults {
+				f.Server = "EX03"
+				if err := h.sim.InjectFault(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := fastSettings()
+			s.Patch[0].Reboot = tc.policy
+			env := h.env(t, "EX03", s)
+			boot, err := env.Ex.LastBootUpTime(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["standalone"]))
+			if res.Outcome != steps.OutcomeCompleted {
+				t.Fatalf("outcome %s, err %v", res.Outcome, res.Err)
+			}
+			after, err := env.Ex.LastBootUpTime(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rebooted := after.After(boot); rebooted != tc.wantReboot {
+				t.Errorf("rebooted = %v, want %v", rebooted, tc.wantReboot)
+			}
+			var orig struct {
+				Reboot      bool   `json:"reboot"`
+				Why         string `json:"why"`
+				ByInstaller bool   `json:"by_installer"`
+			}
+			for _, r := range mustRecords(t, h) {
+				if r.Type == journal.Recorded && r.Step == "reboot" {
+					if err := json.Unmarshal(r.Data, &orig); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if orig.Reboot != tc.wantReboot || !strings.Contains(orig.Why, tc.wantWhy) || orig.ByInstaller != tc.byInstaller {
+				t.Errorf("journaled decision %+v, want reboot %v by installer %v why containing %q", orig, tc.wantReboot, tc.byInstaller, tc.wantWhy)
+			}
+		})
+	}
+}
+
+// TestPendingRebootGate: a server already waiting for a restart from before the window is not started
+// unless allow_pending_reboot says so.
+func TestPendingRebootGate(t *testing.T) {
+	t.Parallel()
+	for _, allow := range []bool{false, true} {
+		h := newHarness(t)
+		if err := h.sim.InjectFault(exchsim.Fault{Kind: "pending_reboot", Server: "EX03"}); err != nil {
+			t.Fatal(err)
+		}
+		s := fastSettings()
+		s.AllowPendingReboot = allow
+		res := h.runner.Run(t.Context(), h.serverRun(h.env(t, "EX03", s), steps.BuiltinProcedures()["standalone"]))
+		switch {
+		case !allow && (res.Outcome != steps.OutcomeSkipped || res.Err == nil || !strings.Contains(res.Err.Error(), "a restart is already pending from before the window (Component Based Servicing RebootPending)")):
+			t.Errorf("pending restart, not allowed: outcome %s, err %v", res.Outcome, res.Err)
+		case allow && res.Outcome != steps.OutcomeCompleted:
+			t.Errorf("pending restart, allowed: outcome %s, err %v", res.Outcome, res.Err)
+		}
+	}
+}

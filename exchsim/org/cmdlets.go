@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -113,6 +114,7 @@ func (g *Org) Cmdlets() []ps.Cmdlet {
 		{name: "Start-Process", params: []ps.Parameter{must(p("FilePath", 0)), p("ArgumentList", 1), sw("PassThru"), p("WindowStyle", -1), sw("Wait"), sw("NoNewWindow")}, fnCtx: startProcess},
 		{name: "Test-Path", params: []ps.Parameter{must(p("Path", 0)), p("PathType", -1)}, fn: testPath},
 		{name: "Get-Content", params: []ps.Parameter{must(p("Path", 0)), sw("Raw"), p("Encoding", -1)}, fn: getContent},
+		{name: "Get-ItemProperty", params: []ps.Parameter{must(p("Path", 0)), p("Name", 1)}, fn: getItemProperty},
 	}
 	defs = append(defs, taskCmdlets()...)
 	out := make([]ps.Cmdlet, len(defs))
@@ -979,7 +981,13 @@ func getCimInstance(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 // the scenario's reboot time (or forever with reboot_never_returns). Cluster pause, component states and
 // policies survive.
 func restartComputer(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
-	s := g.lookup(inv.Host)
+	g.reboot(g.lookup(inv.Host), now)
+	return nil, nil
+}
+
+// reboot takes s down: its active copies move, its services stop, running installs die, and the host
+// returns after the scenario's reboot time. Callers hold g.mu.
+func (g *Org) reboot(s *server, now time.Time) {
 	for _, k := range g.dbOrder {
 		d := g.dbs[k]
 		for _, c := range d.copies {
@@ -1015,8 +1023,8 @@ func restartComputer(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 		s.neverUp = true
 		down = 100 * 365 * 24 * time.Hour
 	}
+	clearPendingReboot(s) // what was pending completes during the restart
 	g.pendingReboot = &rebootNotice{server: s.spec.Name, down: down}
-	return nil, nil
 }
 
 func getProcess(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
@@ -1108,6 +1116,10 @@ func (g *Org) newJob(s *server, encoded string, now time.Time) (*job, error) {
 	if g.hasFault("patch_fails", s.spec.Name) {
 		j.exit, j.output = 1, "Installation failed with error 0x80070643 (injected by exchsim)."
 	}
+	if f := g.faultFor("patch_exit_code", s.spec.Name); f != nil {
+		j.exit, _ = strconv.Atoi(f.Target)
+		j.output += fmt.Sprintf("\r\nExit code %d (injected by exchsim).", j.exit)
+	}
 	if g.hasFault("patch_hangs", s.spec.Name) {
 		j.hangs, j.ends = true, now.Add(100*365*24*time.Hour)
 	}
@@ -1162,8 +1174,38 @@ func decodeUTF16(b64 string) (string, error) {
 }
 
 func testPath(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
-	_, ok := g.lookup(inv.Host).files[strings.ToLower(arg(inv, "Path"))]
-	return []any{ok}, nil
+	return []any{g.lookup(inv.Host).registryKeyExists(arg(inv, "Path"))}, nil
+}
+
+// getItemProperty reads registry values exchsim keeps (Session Manager, the computer names): the key's
+// values as one object, or with -Name that value; a missing key or value is the provider's error.
+func getItemProperty(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	s := g.lookup(inv.Host)
+	path := arg(inv, "Path")
+	key := strings.ToLower(path)
+	if !s.registryKeyExists(path) {
+		return nil, &ps.Error{Message: fmt.Sprintf("Cannot find path '%s' because it does not exist.", path), Category: "ObjectNotFound", ErrorID: "PathNotFound,Microsoft.PowerShell.Commands.GetItemPropertyCommand"}
+	}
+	vals := s.registryValue(key)
+	o := &ps.Object{TypeName: "System.Management.Automation.PSCustomObject"}
+	if name := arg(inv, "Name"); name != "" {
+		v, ok := vals[name]
+		if !ok {
+			return nil, &ps.Error{Message: fmt.Sprintf("Property %s does not exist at path %s.", name, strings.Replace(path, "HKLM:", "HKEY_LOCAL_MACHINE", 1)),
+				Category: "InvalidArgument", ErrorID: "System.Management.Automation.PSArgumentException,Microsoft.PowerShell.Commands.GetItemPropertyCommand"}
+		}
+		o.Props = append(o.Props, ps.Prop{Name: name, Value: v})
+		return []any{o}, nil
+	}
+	names := make([]string, 0, len(vals))
+	for n := range vals {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		o.Props = append(o.Props, ps.Prop{Name: n, Value: vals[n]})
+	}
+	return []any{o}, nil
 }
 
 func getContent(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {

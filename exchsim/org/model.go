@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -82,7 +83,8 @@ type server struct {
 	transportRestart                                  time.Time
 	drainSetAt                                        time.Time
 	setupRunning                                      bool
-	files                                             map[string]string // path (lower-case) → content; survives reboots
+	files                                             map[string]string         // path (lower-case) → content; survives reboots
+	registry                                          map[string]map[string]any // registry key (lower-case) → value name → value
 }
 
 // job is a detached process started with Start-Process.
@@ -185,6 +187,8 @@ func (g *Org) reset() {
 		if spec.DAG != "" {
 			s.node = "Up"
 		}
+		s.registryValue(regActiveName)["ComputerName"] = spec.Name
+		s.registryValue(regPendingName)["ComputerName"] = spec.Name
 		for _, svc := range []string{"MSExchangeADTopology", "MSExchangeTransport", "MSExchangeFrontEndTransport", "MSExchangeIS",
 			"MSExchangeRepl", "MSExchangeDelivery", "MSExchangeSubmission", "MSExchangeServiceHost", "MSExchangeHM", "W3SVC", "WinRM"} {
 			s.services[svc] = "Running"
@@ -314,6 +318,7 @@ func (g *Org) settle(s *server, now time.Time) {
 			s.files[dir+strings.ToLower(j.id)+".exit"] = fmt.Sprintf("%d\r\n", j.exit)
 			delete(g.jobs, pid)
 			taskJobEnded(s, j, false)
+			g.installEffects(s, j, j.ends)
 		}
 	}
 	if !s.downTil.IsZero() && !s.neverUp && !now.Before(s.downTil) {
@@ -652,7 +657,9 @@ func (s Snapshot) Equivalent(o Snapshot) []string {
 type Fault struct {
 	// Kind: stuck_queue, copy_failure, move_fails, cmdlet_error, reboot_never_returns, setup_running,
 	// patch_fails (detached jobs exit 1 with an error in their log), patch_hangs (detached jobs started
-	// meanwhile run until the fault is cleared, then finish), remote_component_state (Target
+	// meanwhile run until the fault is cleared, then finish), patch_no_reboot (installs leave no reboot
+	// pending), patch_exit_code (Target: the installers' exit code, e.g. 3010 or 1641), pending_reboot (a
+	// reboot pending from outside the window, set at once), remote_component_state (Target
 	// "Component/Requester/State" set in AD only, as Set-ServerComponentState -RemoteOnly does).
 	Kind   string `json:"kind"`
 	Server string `json:"server,omitempty"`
@@ -681,7 +688,16 @@ func (g *Org) InjectFault(f Fault) error {
 		return fmt.Errorf("fault %s: unknown server %q", f.Kind, f.Server)
 	}
 	switch f.Kind {
-	case "stuck_queue", "move_fails", "reboot_never_returns", "patch_fails", "patch_hangs":
+	case "stuck_queue", "move_fails", "reboot_never_returns", "patch_fails", "patch_hangs", "patch_no_reboot":
+	case "patch_exit_code":
+		if _, err := strconv.Atoi(f.Target); err != nil {
+			return fmt.Errorf("fault patch_exit_code: target %q is not an exit code", f.Target)
+		}
+	case "pending_reboot":
+		if f.Server == "" {
+			return fmt.Errorf("fault pending_reboot: a server is required")
+		}
+		markPendingReboot(g.lookup(f.Server))
 	case "setup_running":
 		g.lookup(f.Server).setupRunning = true
 	case "copy_failure":
@@ -713,7 +729,7 @@ func (g *Org) InjectFault(f Fault) error {
 		}
 		setRequester(g.lookup(f.Server).remote, comp, parts[1], parts[2], g.clock.Now())
 	default:
-		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, cmdlet_error, reboot_never_returns, setup_running, patch_fails, patch_hangs, remote_component_state)", f.Kind)
+		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, cmdlet_error, reboot_never_returns, setup_running, patch_fails, patch_hangs, patch_no_reboot, patch_exit_code, pending_reboot, remote_component_state)", f.Kind)
 	}
 	g.faults = append(g.faults, f)
 	return nil

@@ -1,0 +1,82 @@
+package org
+
+import (
+	"strings"
+	"time"
+)
+
+// Pending-reboot markers, where Windows and the community's checks read them (Test-PendingReboot,
+// Ansible's win_reboot/win_updates, kured's Windows counterparts): CBS's RebootPending key, Windows Update's
+// RebootRequired key, Session Manager's PendingFileRenameOperations value, and a computer name whose new
+// value (ComputerName) differs from the active one. exchsim keeps keys in the host's files (Test-Path reads
+// them) and values in its registry (Get-ItemProperty).
+const (
+	regCBSRebootPending = `hklm:\software\microsoft\windows\currentversion\component based servicing\rebootpending`
+	regWURebootRequired = `hklm:\software\microsoft\windows\currentversion\windowsupdate\auto update\rebootrequired`
+	regSessionManager   = `hklm:\system\currentcontrolset\control\session manager`
+	regActiveName       = `hklm:\system\currentcontrolset\control\computername\activecomputername`
+	regPendingName      = `hklm:\system\currentcontrolset\control\computername\computername`
+)
+
+// Installer exit codes Windows Installer and Windows Update use: 3010 ERROR_SUCCESS_REBOOT_REQUIRED, 1641
+// ERROR_SUCCESS_REBOOT_INITIATED (the installer has started the restart itself).
+const (
+	exitRebootRequired  = 3010
+	exitRebootInitiated = 1641
+)
+
+// installEffects applies what a finished install leaves behind: unless the patch_no_reboot fault is set,
+// the CBS and Windows Update markers and a file rename waiting for the restart; an exit code from the
+// patch_exit_code fault; with 1641, the restart the installer started. Callers hold g.mu.
+func (g *Org) installEffects(s *server, j *job, at time.Time) {
+	if j.exit != 0 && j.exit != exitRebootRequired && j.exit != exitRebootInitiated {
+		return // a failed install changes nothing
+	}
+	if !g.hasFault("patch_no_reboot", s.spec.Name) {
+		s.files[regCBSRebootPending] = ""
+		s.files[regWURebootRequired] = ""
+		s.registryValue(regSessionManager)["PendingFileRenameOperations"] = []any{`\??\C:\Windows\WinSxS\Temp\PendingRenames\x.dll`, ""}
+	}
+	if j.exit == exitRebootInitiated {
+		g.reboot(s, at)
+	}
+}
+
+func (s *server) registryValue(key string) map[string]any {
+	if s.registry == nil {
+		s.registry = map[string]map[string]any{}
+	}
+	v := s.registry[key]
+	if v == nil {
+		v = map[string]any{}
+		s.registry[key] = v
+	}
+	return v
+}
+
+// markPendingReboot sets a reboot pending from outside any window (fault pending_reboot: an update Windows
+// installed on its own). Callers hold g.mu.
+func markPendingReboot(s *server) { s.files[regCBSRebootPending] = "" }
+
+// clearPendingReboot: a restart completes what was pending and applies a pending computer name.
+func clearPendingReboot(s *server) {
+	delete(s.files, regCBSRebootPending)
+	delete(s.files, regWURebootRequired)
+	delete(s.registryValue(regSessionManager), "PendingFileRenameOperations")
+	if n, ok := s.registryValue(regPendingName)["ComputerName"]; ok {
+		s.registryValue(regActiveName)["ComputerName"] = n
+	}
+}
+
+// registryKeyExists: Test-Path on a registry key (the markers above, and the keys exchsim keeps values of).
+func (s *server) registryKeyExists(path string) bool {
+	p := strings.ToLower(path)
+	if _, ok := s.files[p]; ok {
+		return true
+	}
+	switch p {
+	case regSessionManager, regActiveName, regPendingName:
+		return true
+	}
+	return false
+}
