@@ -25,14 +25,17 @@ func (patchStep) Describe() string {
 // patchOrig names the scheduled tasks the run's detached commands use, journaled before any starts: a
 // reverse — after an abort, SIGTERM, the window's end, or a crash and restart — finds them by it.
 type patchOrig struct {
-	Jobs []string `json:"jobs,omitempty"`
+	Jobs  []string `json:"jobs,omitempty"`
+	Tasks []string `json:"tasks,omitempty"` // their scheduled tasks, for the operator reading the journal
 }
 
 func (p patchStep) Record(_ context.Context, env *Env) (json.RawMessage, error) {
 	var o patchOrig
 	for i, c := range env.Settings.Patch {
 		if c.Detached {
-			o.Jobs = append(o.Jobs, jobID(p.runID, i))
+			id := jobID(p.runID, i)
+			o.Jobs = append(o.Jobs, id)
+			o.Tasks = append(o.Tasks, exchange.TaskPath+exchange.TaskName(id))
 		}
 	}
 	return encodeOrig(o)

@@ -1215,11 +1215,11 @@ func getContent(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 		return nil, &ps.Error{Message: fmt.Sprintf("Cannot find path '%s' because it does not exist.", path), Category: "ObjectNotFound", ErrorID: "PathNotFound,Microsoft.PowerShell.Commands.GetContentCommand"}
 	}
 	if inv.Args["Raw"] == true {
-		return []any{content}, nil
+		return []any{ps.ContentLine(content, path, 1)}, nil
 	}
 	var out []any
-	for _, l := range strings.Split(strings.TrimRight(content, "\r\n"), "\r\n") {
-		out = append(out, l)
+	for i, l := range strings.Split(strings.TrimRight(content, "\r\n"), "\r\n") {
+		out = append(out, ps.ContentLine(l, path, int64(i+1)))
 	}
 	return out, nil
 }

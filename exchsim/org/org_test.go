@@ -304,7 +304,7 @@ func TestDetachedJob(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &started); err != nil || started.Id == 0 {
 		t.Fatalf("start: %s %v", out, err)
 	}
-	poll := fmt.Sprintf(`ConvertTo-Json -Compress -InputObject @{ Running = [bool](Get-Process -Id %d -ErrorAction SilentlyContinue); Exit = $(if (Test-Path -Path 'C:\ProgramData\exmaintd\jobs\patch-1.exit') { Get-Content -Raw -Path 'C:\ProgramData\exmaintd\jobs\patch-1.exit' } else { $null }) }`, started.Id)
+	poll := fmt.Sprintf(`ConvertTo-Json -Compress -InputObject @{ Running = [bool](Get-Process -Id %d -ErrorAction SilentlyContinue); Exit = $(if (Test-Path -Path 'C:\ProgramData\exmaintd\jobs\patch-1.exit') { [string](Get-Content -Raw -Path 'C:\ProgramData\exmaintd\jobs\patch-1.exit') } else { $null }) }`, started.Id)
 	if got := h.run("EX01", poll); got != `{"Running":true,"Exit":null}` {
 		t.Errorf("running: %s", got)
 	}
@@ -424,7 +424,7 @@ func TestScheduledTaskJob(t *testing.T) {
 	if got := info("wu-1"); got != `{"State":"Ready","Result":0}` {
 		t.Errorf("finished task: %s", got)
 	}
-	if got := h.run("EX01", "Get-Content -Raw -Path 'C:\\ProgramData\\exmaintd\\jobs\\wu-1.exit'"); got != "0\r\n" {
+	if got := h.run("EX01", "[string](Get-Content -Raw -Path 'C:\\ProgramData\\exmaintd\\jobs\\wu-1.exit')"); got != "0\r\n" {
 		t.Errorf("Windows Update in a task: exit %q, want 0", got)
 	}
 	h.run("EX01", "Unregister-ScheduledTask -TaskName 'exmaintd-wu-1' -TaskPath '\\exmaintd\\' -Confirm:$false")
@@ -433,10 +433,10 @@ func TestScheduledTaskJob(t *testing.T) {
 	// The same through Start-Process: the Windows Update API refuses the network logon.
 	h.run("EX01", "Start-Process -FilePath 'powershell.exe' -ArgumentList @('-EncodedCommand', '"+encodeUTF16("# exmaintd-job/1 wu-2\nInstall-WindowsUpdate -AcceptAll\n")+"') | Out-Null")
 	h.clock.Advance(time.Hour)
-	if got := h.run("EX01", "Get-Content -Raw -Path 'C:\\ProgramData\\exmaintd\\jobs\\wu-2.exit'"); got != "1\r\n" {
+	if got := h.run("EX01", "[string](Get-Content -Raw -Path 'C:\\ProgramData\\exmaintd\\jobs\\wu-2.exit')"); got != "1\r\n" {
 		t.Errorf("Windows Update from a WinRM shell: exit %q, want 1", got)
 	}
-	if got := h.run("EX01", "Get-Content -Raw -Path 'C:\\ProgramData\\exmaintd\\jobs\\wu-2.log'"); !strings.Contains(got, "0x80070005") {
+	if got := h.run("EX01", "[string](Get-Content -Raw -Path 'C:\\ProgramData\\exmaintd\\jobs\\wu-2.log')"); !strings.Contains(got, "0x80070005") {
 		t.Errorf("log %q lacks E_ACCESSDENIED", got)
 	}
 
@@ -448,5 +448,32 @@ func TestScheduledTaskJob(t *testing.T) {
 	}
 	if got := h.run("EX01", "Test-Path -Path 'C:\\ProgramData\\exmaintd\\jobs\\long-1.exit'"); got != "false" {
 		t.Errorf("the terminated instance wrote an exit file: %s", got)
+	}
+}
+
+// TestETSNoteProperties: what Windows PowerShell 5.1 does to values that carry ETS note properties. A
+// string from Get-Content is written by ConvertTo-Json as an object ({"value": …, "PSPath": …, …}) unless
+// cast with [string]; Get-Date's DateTime as {"value":"\/Date(ms)\/","DisplayHint":2,"DateTime":…}.
+// Comparisons, methods and casts see the base value.
+func TestETSNoteProperties(t *testing.T) {
+	h := newHarness(t, "dag2")
+	h.run("EX01", "Test-Path -Path 'C:\\x'") // settle the org
+	g := h.org
+	g.mu.Lock()
+	g.lookup("EX01").files[`c:\programdata\exmaintd\jobs\a.exit`] = "0\r\n"
+	g.mu.Unlock()
+	for _, tc := range []struct{ script, want string }{
+		{`Get-Content -Raw -Path 'C:\ProgramData\exmaintd\jobs\a.exit' | ConvertTo-Json -Compress`,
+			`{"value":"0\r\n","PSPath":"Microsoft.PowerShell.Core\\FileSystem::C:\\ProgramData\\exmaintd\\jobs\\a.exit","PSParentPath":"Microsoft.PowerShell.Core\\FileSystem::C:\\ProgramData\\exmaintd\\jobs","PSChildName":"a.exit","PSDrive":{"Name":"C","Root":"C:\\"},"PSProvider":{"Name":"FileSystem"},"ReadCount":1}`},
+		{`ConvertTo-Json -Compress -InputObject @{ Exit = [string](Get-Content -Raw -Path 'C:\ProgramData\exmaintd\jobs\a.exit') }`, `{"Exit":"0\r\n"}`},
+		{`ConvertTo-Json -Compress -InputObject ((Get-Content -Path 'C:\ProgramData\exmaintd\jobs\a.exit') -eq '0')`, `true`},
+		{`(Get-Content -Path 'C:\ProgramData\exmaintd\jobs\a.exit').PSChildName`, `a.exit`},
+		{`(Get-Content -Path 'C:\ProgramData\exmaintd\jobs\a.exit').Length`, `1`},
+		{`Get-Date | ConvertTo-Json -Compress`, `{"value":"\/Date(1797112800000)\/","DisplayHint":2,"DateTime":"Saturday, December 12, 2026 10:00:00 PM"}`},
+		{`(Get-Date).ToUniversalTime().ToString('o')`, `2026-12-12T22:00:00.0000000Z`},
+	} {
+		if got := h.run("EX01", tc.script); got != tc.want {
+			t.Errorf("%s\n got %s\nwant %s", tc.script, got, tc.want)
+		}
 	}
 }

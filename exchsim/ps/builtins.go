@@ -260,7 +260,7 @@ func getDate(e *env, _ *commandNode, args []boundArg, _ []any) ([]any, error) {
 	if _, err := bindBuiltin("Get-Date", nil, args); err != nil {
 		return nil, err
 	}
-	return []any{e.p.rt.now()}, nil
+	return []any{DateNow(e.p.rt.now())}, nil
 }
 
 func writeOutput(_ *env, _ *commandNode, args []boundArg, input []any) ([]any, error) {

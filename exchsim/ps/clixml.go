@@ -26,13 +26,16 @@ func clixmlErrors(errs []*RuntimeError) string {
 	return b.String()
 }
 
-// errorView is the console's error view of one record (5.1's default, "NormalView").
+// errorView is the console's error view of one record (5.1's default, "NormalView"): "<command> :
+// <message>" for an error a command raised, the statement's line and column, the command underlined,
+// CategoryInfo with the target object and the command as activity, and the FullyQualifiedErrorId.
 func errorView(e *RuntimeError) []string {
 	cmd := e.Command
 	if cmd == "" {
 		cmd = "<script>"
 	}
 	name, _, _ := strings.Cut(cmd, " ")
+	fromCommand := name != "<script>" && !strings.ContainsAny(name[:1], "$[.(@'\"")
 	category := e.Err.Category
 	if category == "" {
 		category = "NotSpecified"
@@ -41,14 +44,47 @@ func errorView(e *RuntimeError) []string {
 	if id == "" {
 		id = "RuntimeException"
 	}
+	msg := e.Err.Message
+	activity := ""
+	if fromCommand {
+		msg = name + " : " + msg
+		activity = name
+	}
+	if id == "CommandNotFoundException" {
+		activity = "" // the command never ran: 5.1 shows an empty activity
+	}
+	exc := exceptionFor(category)
+	if e.Err.Type != "" {
+		exc = e.Err.Type[strings.LastIndex(e.Err.Type, ".")+1:]
+	}
+	target := "(:)"
+	if e.Err.Target != "" {
+		target = "(" + e.Err.Target + ":String)"
+	}
+	line, col := e.Line, e.Col
+	if line == 0 {
+		line, col = 1, e.Pos+1
+	}
 	return []string{
-		e.Err.Message,
-		fmt.Sprintf("At line:1 char:%d", e.Pos+1),
+		msg,
+		fmt.Sprintf("At line:%d char:%d", line, col),
 		"+ " + cmd,
 		"+ " + strings.Repeat("~", max(len([]rune(cmd)), 1)),
-		fmt.Sprintf("    + CategoryInfo          : %s: (:) [%s], %s", category, name, exceptionFor(category)),
+		fmt.Sprintf("    + CategoryInfo          : %s: %s [%s], %s", category, target, activity, exc),
 		"    + FullyQualifiedErrorId : " + id,
 		" ",
+	}
+}
+
+// locate sets each error's line and column from its byte offset in script.
+func locate(errs []*RuntimeError, script string) {
+	for _, e := range errs {
+		if e.Line != 0 || e.Pos < 0 || e.Pos > len(script) {
+			continue
+		}
+		before := script[:e.Pos]
+		e.Line = strings.Count(before, "\n") + 1
+		e.Col = len([]rune(before[strings.LastIndex(before, "\n")+1:])) + 1
 	}
 }
 

@@ -1,6 +1,7 @@
 package ps
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"unicode/utf16"
 
+	"golang.org/x/text/encoding/charmap"
+
 	"github.com/exmaintd/exmaintd/exchsim/cost"
 )
 
@@ -19,9 +22,13 @@ type Process struct {
 	Host, User string
 	Command    string
 	Args       []string
-	Stdin      io.Reader
-	Stdout     io.Writer
-	Stderr     io.Writer
+	// Codepage is the shell's WINRS_CODEPAGE: powershell.exe writes its console output in it — 437 (the
+	// OEM code page of an en-US server, pywinrm's default) turns what it cannot encode into '?'; 65001 is
+	// UTF-8. 0 (tests that build a Process themselves) passes text through as UTF-8.
+	Codepage int
+	Stdin    io.Reader
+	Stdout   io.Writer
+	Stderr   io.Writer
 }
 
 // RunCommand runs a command line the way a Windows shell would: powershell.exe with -EncodedCommand (or its
@@ -52,13 +59,12 @@ func (r *Runtime) RunCommand(ctx context.Context, p Process) int {
 	if !cost.Pay(ctx, r.opts.Cost.PowerShellStart) {
 		return 1
 	}
+	if p.Codepage != 0 && p.Codepage != 65001 {
+		p.Stdout, p.Stderr = oemWriter{p.Stdout}, oemWriter{p.Stderr}
+	}
 	pr := newProc(ctx, r, p.Host, p.User)
 	if fromStdin {
-		b, err := io.ReadAll(p.Stdin)
-		if err != nil {
-			return 1
-		}
-		script = string(b)
+		return r.runStdin(pr, p.Stdin, p.Stdout, p.Stderr)
 	}
 	if strings.HasPrefix(script, sessionMarker) {
 		return r.session(pr, script, p.Stdin, p.Stdout)
@@ -66,9 +72,83 @@ func (r *Runtime) RunCommand(ctx context.Context, p Process) int {
 	return r.runOneShot(pr, script, p.Stdout, p.Stderr)
 }
 
+// runStdin is `powershell -Command -`: statement by statement, as if typed at the prompt — each line runs
+// as it arrives, its output written before the next line is read; a line that does not parse on its own
+// (an open brace, an unterminated string) is continued by the following lines up to a blank line, which
+// ends it (PowerShell/PowerShell#3223); an incomplete statement at the end of input is ignored, and an error
+// ends only its own line even under $ErrorActionPreference = 'Stop' (#15331, #21808). The exit code is the
+// last executed line's (exit N, or 1 if it failed).
+func (r *Runtime) runStdin(pr *proc, stdin io.Reader, stdout, stderr io.Writer) int {
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	code := 0
+	var pending []string
+	run := func() (exited bool) {
+		text := strings.Join(pending, "\n")
+		pending = nil
+		if strings.TrimSpace(text) == "" {
+			return false
+		}
+		c, exit := r.runOne(pr, text, stdout, stderr)
+		code = c
+		return exit
+	}
+	parses := func() bool { _, err := Parse(strings.Join(pending, "\n")); return err == nil }
+	for sc.Scan() {
+		line := strings.TrimSuffix(sc.Text(), "\r")
+		if strings.TrimSpace(line) == "" {
+			if run() {
+				return code
+			}
+			continue
+		}
+		pending = append(pending, line)
+		if parses() && run() {
+			return code
+		}
+	}
+	if parses() {
+		run()
+	}
+	return code
+}
+
+// runOne runs one stdin command, with its own error stream; it reports whether the command was exit.
+func (r *Runtime) runOne(pr *proc, script string, stdout, stderr io.Writer) (int, bool) {
+	pr.errs = nil
+	return r.runText(pr, script, stdout, stderr)
+}
+
+// oemWriter re-encodes the console's UTF-8 text in code page 437: a character the code page lacks
+// becomes '?', as Windows' WideCharToMultiByte with the default character does.
+type oemWriter struct{ w io.Writer }
+
+func (o oemWriter) Write(b []byte) (int, error) {
+	enc, err := charmap.CodePage437.NewEncoder().String(strings.Map(func(r rune) rune {
+		if _, ok := charmap.CodePage437.EncodeRune(r); !ok {
+			return '?'
+		}
+		return r
+	}, string(b)))
+	if err != nil {
+		return 0, err
+	}
+	if _, err := io.WriteString(o.w, enc); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
 // runOneShot runs a whole script: output to stdout as text, errors to stderr as CLIXML, and the exit code
 // powershell.exe gives: `exit N` → N, else 0 if the last statement succeeded and 1 if not.
 func (r *Runtime) runOneShot(pr *proc, script string, stdout, stderr io.Writer) int {
+	code, _ := r.runText(pr, script, stdout, stderr)
+	return code
+}
+
+// runText parses and runs script, writes its output and error records, and returns the exit code and
+// whether the script ended with exit.
+func (r *Runtime) runText(pr *proc, script string, stdout, stderr io.Writer) (code int, exited bool) {
 	s, err := Parse(script)
 	if err != nil {
 		var pe *ParseError
@@ -77,11 +157,10 @@ func (r *Runtime) runOneShot(pr *proc, script string, stdout, stderr io.Writer) 
 			re.Err.Message, re.Err.ErrorID, re.Pos = pe.Message, pe.ErrorID, pe.Pos
 		}
 		_, _ = io.WriteString(stderr, clixmlErrors([]*RuntimeError{re}))
-		return 1
+		return 1, false
 	}
 	out, err := pr.runScript(s)
 	renderOutput(stdout, out)
-	code := 0
 	var exit *exitRequest
 	var rerr *RuntimeError
 	switch {
@@ -90,7 +169,7 @@ func (r *Runtime) runOneShot(pr *proc, script string, stdout, stderr io.Writer) 
 			code = 1
 		}
 	case errors.As(err, &exit):
-		code = exit.code
+		code, exited = exit.code, true
 	case errors.As(err, &rerr):
 		pr.errs = append(pr.errs, rerr)
 		code = 1
@@ -98,8 +177,9 @@ func (r *Runtime) runOneShot(pr *proc, script string, stdout, stderr io.Writer) 
 		pr.errs = append(pr.errs, &RuntimeError{Err: &Error{Message: err.Error(), Category: "NotSpecified"}})
 		code = 1
 	}
+	locate(pr.errs, script)
 	_, _ = io.WriteString(stderr, clixmlErrors(pr.errs))
-	return code
+	return code, exited
 }
 
 // renderOutput renders output objects as the console host would: strings as lines, other objects in a

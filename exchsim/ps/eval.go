@@ -2,6 +2,7 @@ package ps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -15,7 +16,14 @@ type RuntimeError struct {
 	Err *Error
 	// Command is the command text that failed, for CLIXML's "+ <line>" and "CategoryInfo" lines.
 	Command string
-	Pos     int
+	Pos     int // byte offset of Command in the script
+	// Line and Col locate Command in the script (1-based), for "At line:N char:M"; 0 when unknown.
+	Line, Col int
+	// Stop: a non-terminating error promoted by ErrorAction Stop (the preference or -ErrorAction), which
+	// terminates the whole script (ActionPreferenceStopException). A statement-terminating error — a
+	// cmdlet's terminating error, a command that is not recognized, a binding error — ends only its
+	// statement unless $ErrorActionPreference is Stop.
+	Stop bool
 }
 
 func (e *RuntimeError) Error() string { return e.Err.Message }
@@ -59,10 +67,30 @@ func (p *proc) stopOnError() bool {
 	return strings.EqualFold(toString(p.vars["erroractionpreference"]), "Stop")
 }
 
-// runScript runs a parsed script and returns its output. A terminating error or exit is returned as error.
+// runScript runs a parsed script and returns its output. A script-terminating error (under ErrorAction
+// Stop) or exit is returned as error. A statement-terminating one — a command that is not recognized, a
+// parameter that does not bind, a cmdlet's terminating error, a method call on $null — goes to the error
+// stream and the next top-level statement runs, as in Windows PowerShell 5.1: $ErrorActionPreference
+// 'Stop' promotes both non-terminating and statement-terminating errors to script-terminating, the
+// -ErrorAction Stop common parameter only non-terminating ones (MicrosoftDocs/PowerShell-Docs#1583,
+// PowerShell/PowerShell#4292, #14819).
 func (p *proc) runScript(s *scriptNode) ([]any, error) {
 	e := &env{p: p}
-	return e.script(s)
+	var out []any
+	for _, st := range s.stmts {
+		o, err := e.script(&scriptNode{stmts: []node{st}})
+		out = append(out, o...)
+		var rerr *RuntimeError
+		if err == nil || !errors.As(err, &rerr) || rerr.Stop || p.stopOnError() || rerr.Err.ErrorID == "PipelineStopped" {
+			if err != nil {
+				return out, err
+			}
+			continue
+		}
+		p.errs = append(p.errs, rerr)
+		p.lastOK = false
+	}
+	return out, nil
 }
 
 func (e *env) script(s *scriptNode) ([]any, error) {
@@ -179,7 +207,7 @@ func (e *env) fail(err *Error, command string, pos int) error {
 
 func notRecognized(name string) *Error {
 	return &Error{Message: fmt.Sprintf("The term '%s' is not recognized as the name of a cmdlet, function, script file, or operable program. Check the spelling of the name, or if a path was included, verify that the path is correct and try again.", name),
-		Category: "ObjectNotFound", ErrorID: "CommandNotFoundException", Terminating: true}
+		Category: "ObjectNotFound", ErrorID: "CommandNotFoundException", Terminating: true, Target: name}
 }
 
 func (e *env) eval(n node) (any, error) {
@@ -310,6 +338,7 @@ func (e *env) call(x *callNode) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	v = Unwrap(v) // methods are the base value's
 	args := make([]any, len(x.args))
 	for i, a := range x.args {
 		if args[i], err = e.eval(a); err != nil {
@@ -372,6 +401,7 @@ func (e *env) call(x *callNode) (any, error) {
 }
 
 func (e *env) cast(typ string, v any) (any, error) {
+	v = Unwrap(v) // a cast yields the base value, without the note properties
 	bad := func() error {
 		return e.fail(&Error{Message: fmt.Sprintf("Cannot convert value \"%s\" to type \"%s\".", toString(v), map[string]string{"int": "System.Int32", "long": "System.Int64", "double": "System.Double", "bool": "System.Boolean", "datetime": "System.DateTime"}[typ]),
 			Category: "InvalidArgument", ErrorID: "InvalidCastFromStringToInteger"}, "["+typ+"]", 0)

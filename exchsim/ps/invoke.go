@@ -84,6 +84,7 @@ func (e *env) invoke(c *commandNode, input []any, piped bool) ([]any, error) {
 		return out, nil
 	}
 	if stop || rerr.Err.Terminating {
+		rerr.Stop = rerr.Stop || stop && !rerr.Err.Terminating
 		return out, rerr
 	}
 	e.p.errs = append(e.p.errs, rerr) // non-terminating: written to the error stream, the script goes on

@@ -89,6 +89,8 @@ func (w *jsonWriter) value(v any, level int) {
 		}
 		w.nl(level)
 		w.b.WriteString("]")
+	case Noted:
+		w.object(level, append([]Prop{{"value", x.Base}}, x.Notes...), v)
 	case *Object:
 		w.object(level, x.Props, v)
 	case *Hashtable:

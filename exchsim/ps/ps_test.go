@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf16"
@@ -256,7 +257,9 @@ func TestCLIXMLStderr(t *testing.T) {
 		t.Errorf("code %d stdout %q", code, stdout.String())
 	}
 	want := []string{"#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">",
-		`<S S="Error">The operation couldn't be performed because object 'EX09' couldn't be found on 'DC01.exlab.local'._x000D__x000A_</S>`,
+		`<S S="Error">Get-Queue : The operation couldn't be performed because object 'EX09' couldn't be found on 'DC01.exlab.local'._x000D__x000A_</S>`,
+		`<S S="Error">At line:2 char:1_x000D__x000A_</S>`,
+		`<S S="Error">    + CategoryInfo          : NotSpecified: (:) [Get-Queue], Exception_x000D__x000A_</S>`,
 		`<S S="Error">    + FullyQualifiedErrorId : A3F2,Microsoft.Exchange.Management.QueueViewerTasks.GetQueue_x000D__x000A_</S>`,
 		"</Objs>"}
 	for _, w := range want {
@@ -452,4 +455,123 @@ func FuzzParse(f *testing.F) {
 		p := newProc(ctx, testRuntime(), "EX01", "fuzz")
 		_, _ = p.runScript(sc)
 	})
+}
+
+// TestStatementTerminatingErrors: a command that is not recognized, a parameter that does not bind and a
+// method call on $null end only their statement — the script goes on and, its last statement having
+// succeeded, powershell.exe exits 0 — unless $ErrorActionPreference is Stop, which makes them end the
+// script (exit 1). -ErrorAction Stop promotes only non-terminating errors.
+func TestStatementTerminatingErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, script, wantOut string
+		wantCode              int
+		wantErr               string
+	}{
+		{"not recognized", "Get-Nothing\n'after'", "after\r\n", 0, "CommandNotFoundException"},
+		{"unknown parameter", "Get-Date -Nope 1\n'after'", "after\r\n", 0, "NamedParameterNotFound"},
+		{"method on null", "$x = $null\n$x.ToString()\n'after'", "after\r\n", 0, "InvokeMethodOnNull"},
+		{"last statement fails", "'before'\nGet-Nothing", "before\r\n", 1, "CommandNotFoundException"},
+		{"preference Stop", "$ErrorActionPreference = 'Stop'\nGet-Nothing\n'after'", "", 1, "CommandNotFoundException"},
+		{"-ErrorAction Stop on a statement-terminating error", "Get-Nothing -ErrorAction Stop\n'after'", "after\r\n", 0, "CommandNotFoundException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			code := testRuntime().RunCommand(t.Context(), Process{Host: "EX01", Command: "powershell -enc " + encode(tc.script),
+				Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
+			if code != tc.wantCode || stdout.String() != tc.wantOut || !strings.Contains(stderr.String(), tc.wantErr) {
+				t.Errorf("code %d stdout %q stderr %.300q; want code %d stdout %q and %s", code, stdout.String(), stderr.String(), tc.wantCode, tc.wantOut, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestErrorRecordLayout: 5.1's console error view — "<command> : <message>", the statement's line and
+// column, CategoryInfo with the target object and activity, the FullyQualifiedErrorId.
+func TestErrorRecordLayout(t *testing.T) {
+	var stdout, stderr strings.Builder
+	testRuntime().RunCommand(t.Context(), Process{Host: "EX01", Command: "powershell -enc " + encode("'one'\n  Get-Nothing -Name x\n'after'"),
+		Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
+	for _, w := range []string{
+		`<S S="Error">Get-Nothing : The term 'Get-Nothing' is not recognized as the name of a cmdlet`,
+		`<S S="Error">At line:2 char:3_x000D__x000A_</S>`,
+		`<S S="Error">+ Get-Nothing -Name x_x000D__x000A_</S>`,
+		`<S S="Error">    + CategoryInfo          : ObjectNotFound: (Get-Nothing:String) [], CommandNotFoundException_x000D__x000A_</S>`,
+		`<S S="Error">    + FullyQualifiedErrorId : CommandNotFoundException_x000D__x000A_</S>`,
+	} {
+		if !strings.Contains(stderr.String(), w) {
+			t.Errorf("stderr lacks %q:\n%s", w, stderr.String())
+		}
+	}
+}
+
+// syncBuffer is a concurrency-safe strings.Builder for a process's stdout read while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestCommandFromStdin: `powershell -Command -` runs each line as it arrives — its output is written
+// before the next line is even sent — continues a statement that does not parse alone up to a blank line,
+// and exits with the code of exit N.
+func TestCommandFromStdin(t *testing.T) {
+	inR, inW := io.Pipe()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- testRuntime().RunCommand(t.Context(), Process{Host: "EX01", Command: "powershell.exe -NoProfile -Command -", Stdin: inR, Stdout: &stdout, Stderr: &stderr})
+	}()
+	if _, err := io.WriteString(inW, "'one'\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stdout.String(), "one") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first line's output did not come before the next line was sent: %q", stdout.String())
+		}
+		time.Sleep(5 * time.Millisecond) // polling the process's output with a deadline
+	}
+	if _, err := io.WriteString(inW, "if ($true) {\r\n'in'\r\n}\r\n\r\n'after'\r\nexit 3\r\n'never'\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = inW.Close()
+	if code := <-done; code != 3 || stdout.String() != "one\r\nin\r\nafter\r\n" {
+		t.Errorf("code %d stdout %q stderr %q", code, stdout.String(), stderr.String())
+	}
+}
+
+// TestOutputCodepage: powershell.exe writes its output in the shell's code page — 437 (an en-US server's
+// OEM code page, pywinrm's default) encodes ü and ß as 0x81 and 0xE1 and has no en dash ('?'); 65001 is
+// UTF-8 (MS-WSMV WINRS_CODEPAGE).
+func TestOutputCodepage(t *testing.T) {
+	for _, tc := range []struct {
+		cp   int
+		want string
+	}{{437, "Gr\x81\xe1e ? ok\r\n"}, {65001, "Grüße – ok\r\n"}} {
+		var stdout, stderr strings.Builder
+		testRuntime().RunCommand(t.Context(), Process{Host: "EX01", Command: "powershell -enc " + encode("'Grüße – ok'"), Codepage: tc.cp,
+			Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
+		if stdout.String() != tc.want {
+			t.Errorf("code page %d: %q, want %q", tc.cp, stdout.String(), tc.want)
+		}
+	}
+}
+
+// TestCommandFromStdinKeepsGoing: from stdin an error ends only its line, even under
+// $ErrorActionPreference = 'Stop' (PowerShell/PowerShell#21808), and an incomplete statement at the end of
+// the input is never run (#15331).
+func TestCommandFromStdinKeepsGoing(t *testing.T) {
+	var stdout, stderr strings.Builder
+	code := testRuntime().RunCommand(t.Context(), Process{Host: "EX01", Command: "powershell -Command -",
+		Stdin:  strings.NewReader("$ErrorActionPreference = 'Stop'\nGet-Nothing\n'after'\nif ($true) {\n'never'\n"),
+		Stdout: &stdout, Stderr: &stderr})
+	if code != 0 || stdout.String() != "after\r\n" || !strings.Contains(stderr.String(), "CommandNotFoundException") {
+		t.Errorf("code %d stdout %q stderr %.200q", code, stdout.String(), stderr.String())
+	}
 }

@@ -7,6 +7,7 @@ package ps
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -119,6 +120,51 @@ type Error struct {
 	// "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException"); empty means one derived
 	// from Category.
 	Type string
+	// Target is the error record's target object as its CategoryInfo shows it ("(EX09:String)").
+	Target string
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// Noted is a value Windows PowerShell wraps in a PSObject carrying ETS note properties: a string from
+// Get-Content (PSPath, PSParentPath, PSChildName, PSDrive, PSProvider, ReadCount), a DateTime from Get-Date
+// (DisplayHint, DateTime). Everywhere PowerShell sees the base value — comparisons, methods, casts
+// ([string] strips the wrapper) — exchsim does too; ConvertTo-Json (5.1) writes the wrapper as an object,
+// {"value": <base>, <notes>…} (PowerShell/PowerShell#6458, #5797), which is how a client that decodes a
+// plain string gets caught.
+type Noted struct {
+	Base  any
+	Notes []Prop
+}
+
+// Unwrap returns v's base value when v is Noted.
+func Unwrap(v any) any {
+	if n, ok := v.(Noted); ok {
+		return n.Base
+	}
+	return v
+}
+
+// ContentLine is a line (or, with -Raw, the whole text) Get-Content read from path on drive C:.
+func ContentLine(s, path string, readCount int64) Noted {
+	parent, child := path, ""
+	if i := strings.LastIndex(path, `\`); i >= 0 {
+		parent, child = path[:i], path[i+1:]
+	}
+	const provider = `Microsoft.PowerShell.Core\FileSystem`
+	return Noted{Base: s, Notes: []Prop{
+		{"PSPath", provider + "::" + path}, {"PSParentPath", provider + "::" + parent}, {"PSChildName", child},
+		{"PSDrive", &Object{TypeName: "System.Management.Automation.PSDriveInfo", ToStringValue: "C", Props: []Prop{{"Name", "C"}, {"Root", `C:\`}}}},
+		{"PSProvider", &Object{TypeName: "System.Management.Automation.ProviderInfo", ToStringValue: provider, Props: []Prop{{"Name", "FileSystem"}}}},
+		{"ReadCount", readCount},
+	}}
+}
+
+// DateNow is Get-Date's output: the DateTime with DisplayHint DateTime (2) and the DateTime script
+// property's text ("Friday, December 4, 2026 7:20:00 AM", en-US).
+func DateNow(t time.Time) Noted {
+	return Noted{Base: t, Notes: []Prop{
+		{"DisplayHint", Enum{Type: "Microsoft.PowerShell.Commands.DisplayHintType", Name: "DateTime", Value: 2}},
+		{"DateTime", t.Format("Monday, January 2, 2006 3:04:05 PM")},
+	}}
+}

@@ -73,7 +73,7 @@ func typeName(v any) string {
 
 // toString converts like PowerShell's [string] / .ToString() in the en-US culture.
 func toString(v any) string {
-	switch x := v.(type) {
+	switch x := Unwrap(v).(type) {
 	case nil:
 		return ""
 	case string:
@@ -144,7 +144,7 @@ func formatTimeSpan(d time.Duration) string {
 
 // toBool is PowerShell's truthiness.
 func toBool(v any) bool {
-	switch x := v.(type) {
+	switch x := Unwrap(v).(type) {
 	case nil:
 		return false
 	case bool:
@@ -171,7 +171,7 @@ func toBool(v any) bool {
 
 // toNumber converts for arithmetic comparison; ok is false when v is not numeric.
 func toNumber(v any) (float64, bool) {
-	switch x := v.(type) {
+	switch x := Unwrap(v).(type) {
 	case int64:
 		return float64(x), true
 	case float64:
@@ -195,6 +195,7 @@ func toNumber(v any) (float64, bool) {
 // compare implements -eq/-lt... with the left operand deciding the conversion, case-insensitive for
 // strings. It returns -1, 0, 1, or ok=false when the values cannot be compared.
 func compare(l, r any) (int, bool) {
+	l, r = Unwrap(l), Unwrap(r)
 	switch x := l.(type) {
 	case nil:
 		if r == nil {
@@ -321,6 +322,14 @@ func sortValues(items []any, props []string, desc bool) {
 // getMember returns a property of v, PowerShell-style: missing properties are $null, and on an array the
 // member is taken from each element (member enumeration) unless the array itself has it (Count, Length).
 func getMember(v any, name string) any {
+	if n, ok := v.(Noted); ok {
+		for _, p := range n.Notes {
+			if strings.EqualFold(p.Name, name) {
+				return p.Value
+			}
+		}
+		v = n.Base
+	}
 	switch x := v.(type) {
 	case nil:
 		return nil
