@@ -400,3 +400,39 @@ func TestPendingReboot(t *testing.T) {
 		t.Fatalf("a reboot pending from outside: %+v, %v", p, err)
 	}
 }
+
+// TestJobTaskDefinition: what exchsim cannot check because it does not run the job's body — the job
+// script locks the jobs folder to Administrators and SYSTEM (inheritance from ProgramData cut) and removes
+// stale files before the command runs, and exits with its code; SYSTEM runs it by default, a gMSA with a
+// password logon, always at the highest run level.
+func TestJobTaskDefinition(t *testing.T) {
+	op, err := exchange.OpStartJob("run-7-1", `& 'D:\Updates\su.exe' /passive`, exchange.TaskSpec{TimeLimit: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	show := op.Text()
+	for _, want := range []string{
+		"New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -LogonType ServiceAccount -RunLevel Highest",
+		"-ExecutionTimeLimit '0.02:00:00' -MultipleInstances IgnoreNew",
+		"$acl.SetAccessRuleProtection($true, $false)",
+		"foreach ($sid in 'S-1-5-32-544', 'S-1-5-18')",
+		"Set-Acl -Path $dir -AclObject $acl",
+		"Remove-Item -Force -ErrorAction SilentlyContinue -Path 'C:\\ProgramData\\exmaintd\\jobs\\run-7-1.log', 'C:\\ProgramData\\exmaintd\\jobs\\run-7-1.exit'",
+		"& 'D:\\Updates\\su.exe' /passive",
+		"exit $code",
+	} {
+		if !strings.Contains(show, want) {
+			t.Errorf("the task definition lacks %q:\n%s", want, show)
+		}
+	}
+	if strings.Index(show, "Set-Acl") > strings.Index(show, "su.exe") {
+		t.Error("the folder's ACL is set after the command runs")
+	}
+	if strings.Contains(op.Text(), op.Script) || !strings.Contains(op.Script, "-EncodedCommand ") {
+		t.Error("Show must replace the base64 job, Script must carry it")
+	}
+	op, err = exchange.OpStartJob("run-7-1", "x", exchange.TaskSpec{User: `EXLAB\gmsa-patch$`})
+	if err != nil || !strings.Contains(op.Script, `New-ScheduledTaskPrincipal -UserId 'EXLAB\gmsa-patch$' -LogonType Password -RunLevel Highest`) {
+		t.Errorf("gMSA principal: %v\n%s", err, op.Script)
+	}
+}
