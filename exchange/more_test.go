@@ -436,3 +436,37 @@ func TestJobTaskDefinition(t *testing.T) {
 		t.Errorf("gMSA principal: %v\n%s", err, op.Script)
 	}
 }
+
+// TestDatabaseMountedOnServer: after a switchover Get-MailboxDatabase's Server (the owning server in AD)
+// still names the old host; MountedOnServer (-Status) names where the database is mounted, and that is
+// what Database.Server holds.
+func TestDatabaseMountedOnServer(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	c := newClient(t, endpoint(t, sim, "EX01", exchange.AuthNTLM), exchange.Options{ReadTimeout: 10 * time.Second, Attempts: 2})
+	ctx := t.Context()
+	if err := c.MoveActiveDatabases(ctx, "EX01"); err != nil {
+		t.Fatal(err)
+	}
+	var dbs []exchange.Database
+	waitFor(t, 20*time.Second, func() error {
+		var err error
+		if dbs, err = c.Databases(ctx, "EX02"); err != nil {
+			return err
+		}
+		for _, d := range dbs {
+			if d.Server != "EX02" {
+				return fmt.Errorf("%s is mounted on %q", d.Name, d.Server)
+			}
+		}
+		return nil
+	})
+	owners := 0
+	for _, d := range dbs {
+		if d.Owner == "EX01" {
+			owners++
+		}
+	}
+	if owners == 0 {
+		t.Errorf("no database still names its old owning server after the move: %+v", dbs)
+	}
+}

@@ -302,7 +302,8 @@ func projectDatabases(out []any) ([]Database, error) {
 	res := make([]Database, 0, len(rs))
 	for _, r := range rs {
 		var err error
-		d := Database{Name: r.str("Name", &err), Server: r.str("Server", &err), ReplicationType: r.str("ReplicationType", &err), Recovery: r.boolean("Recovery", &err),
+		mountedOn, _, _ := strings.Cut(r.str("MountedOnServer", &err), ".") // an FQDN; servers are named by host
+		d := Database{Name: r.str("Name", &err), Server: strings.ToUpper(mountedOn), Owner: r.str("Server", &err), ReplicationType: r.str("ReplicationType", &err), Recovery: r.boolean("Recovery", &err),
 			Mounted: r.boolean("Mounted", &err), Servers: r.strs("Servers", &err), LastFullBackup: r.when("LastFullBackup", &err),
 			LastIncrementalBackup: r.when("LastIncrementalBackup", &err)}
 		if err != nil {

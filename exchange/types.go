@@ -90,8 +90,12 @@ type CopyStatus struct {
 
 // Database is one row of Get-MailboxDatabase -Status.
 type Database struct {
-	Name                  string
-	Server                string // server hosting the active copy
+	Name string
+	// Server is where the database is mounted now: the host of Get-MailboxDatabase -Status's
+	// MountedOnServer ("" when that is empty). Owner is its Server property, the owning server recorded in
+	// Active Directory, which need not follow a switchover: never decide by it.
+	Server                string
+	Owner                 string
 	ReplicationType       string // Remote (DAG-replicated) or None
 	Recovery              bool   // a recovery database: never part of maintenance decisions
 	Mounted               bool

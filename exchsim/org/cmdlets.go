@@ -526,15 +526,22 @@ func getMailboxDatabase(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 		if len(d.copies) == 1 || d.spec.Recovery {
 			repl = "None"
 		}
-		var full, mountedV any
+		var full, mountedV, mountedOn any
 		if status {
 			mountedV = mounted
 			if !d.full.IsZero() {
 				full = d.full
 			}
+			if activeServer != "" {
+				mountedOn = g.fqdn(g.servers[strings.ToUpper(activeServer)])
+			}
+		}
+		var owner any
+		if d.owner != "" {
+			owner = adObjectID(d.owner)
 		}
 		out = append(out, ps.NewObject("Microsoft.Exchange.Data.Directory.SystemConfiguration.MailboxDatabase",
-			"Name", d.spec.Name, "Server", activeServer, "Recovery", d.spec.Recovery, "ReplicationType", enum("Microsoft.Exchange.Data.Directory.SystemConfiguration.ReplicationType", repl, map[string]int64{"None": 0, "Remote": 1}),
+			"Name", d.spec.Name, "Server", owner, "MountedOnServer", mountedOn, "Recovery", d.spec.Recovery, "ReplicationType", enum("Microsoft.Exchange.Data.Directory.SystemConfiguration.ReplicationType", repl, map[string]int64{"None": 0, "Remote": 1}),
 			"Mounted", mountedV, "Servers", servers, "ActivationPreference", prefs, "LastFullBackup", full, "LastIncrementalBackup", nil,
 			"ReplayLagTimes", lags))
 	}

@@ -124,6 +124,9 @@ type database struct {
 	spec   DatabaseSpec
 	copies []*dbCopy // in activation-preference order
 	full   time.Time
+	// owner is Get-MailboxDatabase's Server: the owning server recorded in Active Directory, which a move
+	// does not update here (MountedOnServer, read live with -Status, is where the database is mounted).
+	owner string
 }
 
 // Org is the simulated organisation. All methods are safe for concurrent use.
@@ -210,6 +213,9 @@ func (g *Org) reset() {
 	}
 	for _, spec := range g.sc.Databases {
 		d := &database{spec: spec}
+		if len(spec.Copies) > 0 {
+			d.owner = g.servers[strings.ToUpper(spec.Copies[0])].spec.Name
+		}
 		if spec.LastFullBackupAgo.Duration > 0 {
 			d.full = now.Add(-spec.LastFullBackupAgo.Duration)
 		}
