@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/smnsjas/go-psrpcore/fragments"
+	"github.com/smnsjas/go-psrpcore/messages"
 	"github.com/smnsjas/go-psrpcore/pipeline"
 	"github.com/smnsjas/go-psrpcore/runspace"
 	"github.com/smnsjas/go-psrpcore/serialization"
@@ -268,8 +271,47 @@ func openIndependentPool(t *testing.T, sim *exchsim.Sim, server string) (*runspa
 	if err := pool.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
+	waitPoolOpened(t, w)
 	pool.StartDispatchLoop()
 	return pool, w
+}
+
+// waitPoolOpened reads the pool's messages until RUNSPACEPOOL_STATE arrives. go-psrpcore takes a pool whose
+// handshake went in creationXml as Opened at once (SkipHandshakeSend), but an MS-PSRP server reports Opened
+// with RUNSPACEPOOL_STATE when it is (3.1.4.1; exchsim after its runspace_open cost, on a goroutine): a
+// pipeline created before that is refused, which made this test flaky on a loaded machine. The messages
+// are read with go-psrpcore's own fragment and message decoders.
+func waitPoolOpened(t *testing.T, r io.Reader) {
+	t.Helper()
+	asm := fragments.NewAssembler()
+	for {
+		head := make([]byte, 21) // ObjectId, FragmentId, flags, blob length (MS-PSRP 2.2.4)
+		if _, err := io.ReadFull(r, head); err != nil {
+			t.Fatalf("waiting for RUNSPACEPOOL_STATE: %v", err)
+		}
+		blob := make([]byte, binary.BigEndian.Uint32(head[17:]))
+		if _, err := io.ReadFull(r, blob); err != nil {
+			t.Fatalf("waiting for RUNSPACEPOOL_STATE: %v", err)
+		}
+		f, err := fragments.Decode(append(head, blob...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		complete, data, err := asm.Add(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !complete {
+			continue
+		}
+		m, err := messages.Decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Type == messages.MessageTypeRunspacePoolState {
+			return
+		}
+	}
 }
 
 type command struct {
