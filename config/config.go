@@ -73,6 +73,7 @@ type Steps struct {
 	PollInterval        Duration `toml:"poll_interval"`
 	DrainTimeout        Duration `toml:"drain_timeout"`
 	DrainStall          Duration `toml:"drain_stall"`
+	DrainPolicy         string   `toml:"drain_policy"`
 	MoveTimeout         Duration `toml:"move_timeout"`
 	RebootTimeout       Duration `toml:"reboot_timeout"`
 	TransportBoot       Duration `toml:"transport_boot_timeout"`

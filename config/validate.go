@@ -146,6 +146,9 @@ func (c *Config) validateSteps(col *collector) {
 			col.add("steps."+k, "must be positive")
 		}
 	}
+	if s.DrainPolicy != steps.DrainFail && s.DrainPolicy != steps.DrainContinue {
+		col.add("steps.drain_policy", "%q: want fail (the default: the run reverses) or continue (go on with the messages left, as Microsoft's transport workflow)", s.DrainPolicy)
+	}
 	if rt := c.Daemon.ReverseTimeout.Duration; s.PatchGrace.Duration > 0 && s.PatchGrace.Duration >= rt {
 		col.add("steps.patch_grace", "%v must be shorter than daemon.reverse_timeout %v: the wait for a running installer is part of a reverse", s.PatchGrace.Duration, rt)
 	}

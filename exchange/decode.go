@@ -97,6 +97,9 @@ func SummarizeQueues(qs []Queue) QueueSummary {
 			if q.DeliveryType == "Unreachable" {
 				s.Unreachable += q.MessageCount
 			}
+			if q.Status == "Retry" {
+				s.Retry += q.MessageCount
+			}
 		}
 		if q.Status == "Suspended" {
 			s.Suspended = append(s.Suspended, q.Identity)

@@ -199,7 +199,7 @@ func TestProjections(t *testing.T) {
 			func(o []any) error { _, err := projectQueues(o); return err }, "MessageCount -1"},
 		"not an integer": {`<Obj RefId="0"><Props><S N="Identity">q</S><S N="DeliveryType">x</S><S N="Status">Ready</S><S N="MessageCount">many</S><S N="NextHopDomain">x</S><Nil N="LastError" /></Props></Obj>`,
 			func(o []any) error { _, err := projectQueues(o); return err }, `MessageCount is "many"`},
-		"date as text": {`<Obj RefId="0"><Props><S N="Name">DB01</S><S N="Server">EX01</S><S N="ReplicationType">Remote</S><B N="Recovery">false</B><B N="Mounted">true</B><Nil N="Servers" /><S N="LastFullBackup">\/Date(1700000000000)\/</S><Nil N="LastIncrementalBackup" /></Props></Obj>`,
+		"date as text": {`<Obj RefId="0"><Props><S N="Name">DB01</S><S N="Server">EX01</S><S N="MountedOnServer">ex01.exlab.local</S><S N="ReplicationType">Remote</S><B N="Recovery">false</B><B N="Mounted">true</B><Nil N="Servers" /><S N="LastFullBackup">\/Date(1700000000000)\/</S><Nil N="LastIncrementalBackup" /></Props></Obj>`,
 			func(o []any) error { _, err := projectDatabases(o); return err }, "Get-MailboxDatabase: LastFullBackup is a S, not a date"},
 		"no component": {`<Obj RefId="0"><Props><S N="ServerFqdn">x</S><S N="Component"></S><S N="State">Active</S><Nil N="LocalStates" /><Nil N="RemoteStates" /></Props></Obj>`,
 			func(o []any) error { _, err := projectComponentStates(o); return err }, "without Component"},

@@ -63,6 +63,7 @@ type QueueSummary struct {
 	Poison      int64
 	Shadow      int64
 	Unreachable int64 // included in Active too (Microsoft's filter keeps it); reported separately
+	Retry       int64 // messages in queues whose Status is Retry (a next hop that does not answer); in Active too
 	// Queues is false when Get-Queue returned nothing at all, which right after a transport restart means
 	// "unknown" (transport is still booting), not "empty".
 	Queues bool

@@ -88,7 +88,7 @@ func New(reg prometheus.Registerer, version string, k Known) *Metrics {
 		stepDuration:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "exmaintd_step_duration_seconds", Help: "Duration of step executions (do and undo).", Buckets: []float64{0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600}}, []string{"step"}),
 		stepFailures:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "exmaintd_step_failures_total", Help: "Failed step executions by phase (do, undo)."}, []string{"step", "phase"}),
 		gateChecks:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "exmaintd_gate_checks_total", Help: "Gate evaluations by gate and result (pass, fail, error)."}, []string{"gate", "result"}),
-		queue:           g("exmaintd_transport_queue_messages", "Messages queued on the server by class: active (Microsoft's filter), poison, shadow, unreachable (part of active).", "server", "class"),
+		queue:           g("exmaintd_transport_queue_messages", "Messages queued on the server by class: active (Microsoft's filter), poison, shadow, unreachable and retry (both part of active).", "server", "class"),
 		copyQueue:       g("exmaintd_database_copy_queue_length_max", "Largest CopyQueueLength among the server's database copies.", "server"),
 		replayQueue:     g("exmaintd_database_replay_queue_length_max", "Largest ReplayQueueLength among the server's database copies.", "server"),
 		unhealthyCopies: g("exmaintd_database_copies_unhealthy", "The server's database copies that fail the copy gate.", "server"),
@@ -173,7 +173,7 @@ func (m *Metrics) init(k Known) {
 		}
 		m.rollbackFailed.WithLabelValues(s)
 		m.inRun.WithLabelValues(s)
-		for _, c := range []string{"active", "poison", "shadow", "unreachable"} {
+		for _, c := range []string{"active", "poison", "shadow", "unreachable", "retry"} {
 			m.queue.WithLabelValues(s, c)
 		}
 		m.copyQueue.WithLabelValues(s)
@@ -319,6 +319,7 @@ func (m *Metrics) Queues(server string, s exchange.QueueSummary) {
 	m.queue.WithLabelValues(server, "poison").Set(float64(s.Poison))
 	m.queue.WithLabelValues(server, "shadow").Set(float64(s.Shadow))
 	m.queue.WithLabelValues(server, "unreachable").Set(float64(s.Unreachable))
+	m.queue.WithLabelValues(server, "retry").Set(float64(s.Retry))
 }
 
 // Copies implements steps.Observer.

@@ -43,7 +43,7 @@ func TestSeriesFromStart(t *testing.T) {
 	_, reg := newMetrics(t)
 	for name, want := range map[string]int{
 		"exmaintd_server_state":                          2 * len(steps.AllServerStates()),
-		"exmaintd_transport_queue_messages":              2 * 4,
+		"exmaintd_transport_queue_messages":              2 * 5, // active, poison, shadow, unreachable, retry
 		"exmaintd_window_runs_total":                     len(metrics.Results()),
 		"exmaintd_drain_stalled":                         2 * 2,
 		"exmaintd_server_rollback_failed":                2,
@@ -137,7 +137,7 @@ func TestTrack(t *testing.T) {
 		{"exmaintd_window_next_start_timestamp_seconds", map[string]string{"window": "monthly"}, 0},
 		{"exmaintd_server_state", map[string]string{"server": "EX03"}, len(steps.AllServerStates())},
 		{"exmaintd_server_state", map[string]string{"server": "EX02"}, 0},
-		{"exmaintd_transport_queue_messages", map[string]string{"server": "EX03"}, 4},
+		{"exmaintd_transport_queue_messages", map[string]string{"server": "EX03"}, 5},
 		{"exmaintd_server_rollback_failed", map[string]string{"server": "EX02"}, 1},
 		{"exmaintd_server_rollback_failed", map[string]string{"server": "EX03"}, 1},
 	} {

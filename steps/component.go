@@ -3,10 +3,12 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/sentinel"
 )
 
 // componentStep sets one server component's state for the Maintenance requester and restores the
@@ -23,7 +25,13 @@ type componentStep struct {
 type componentOrig struct {
 	Component string `json:"component"`
 	State     string `json:"state"` // the Maintenance requester's state before: Active when it had none
+	// Absent: the server has no such component (UMCallRouter on 2019/SE, HighAvailability on some builds);
+	// the step is skipped with a warning, as Microsoft's scripts skip it, not a reason to reverse.
+	Absent bool `json:"absent,omitempty"`
 }
+
+// errComponentAbsent: Get-ServerComponentState does not list the component on this server.
+const errComponentAbsent = sentinel.Error("component not present on this server")
 
 func (s componentStep) Name() string     { return s.name }
 func (s componentStep) Describe() string { return s.describe }
@@ -45,22 +53,40 @@ func maintenanceState(ctx context.Context, env *Env, component string) (string, 
 		}
 		return "Active", c, nil
 	}
-	return "", exchange.ComponentState{}, fmt.Errorf("component %s not found on %s", component, env.Target.Server)
+	return "", exchange.ComponentState{}, fmt.Errorf("component %s on %s: %w", component, env.Target.Server, errComponentAbsent)
 }
 
 func (s componentStep) Record(ctx context.Context, env *Env) (json.RawMessage, error) {
 	st, _, err := maintenanceState(ctx, env, s.component)
+	if errors.Is(err, errComponentAbsent) {
+		w := fmt.Sprintf("%s has no %s component (Exchange 2019 and SE have no Unified Messaging): step %s skipped", env.Target.Server, s.component, s.name)
+		env.Logger.Warn(w, "server", env.Target.Server, "step", s.name)
+		env.warnings = append(env.warnings, w)
+		return encodeOrig(componentOrig{Component: s.component, Absent: true})
+	}
 	if err != nil {
 		return nil, err
 	}
 	return encodeOrig(componentOrig{Component: s.component, State: st})
 }
 
-func (s componentStep) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
+// absent reports whether orig recorded the component as not present on the server.
+func absent(name string, orig json.RawMessage) bool {
+	o, err := decodeOrig[componentOrig](name, orig)
+	return err == nil && o.Absent
+}
+
+func (s componentStep) Do(ctx context.Context, env *Env, orig json.RawMessage) error {
+	if absent(s.name, orig) {
+		return nil
+	}
 	return env.Ex.SetComponentState(ctx, env.Target.Server, s.component, s.state, "Maintenance")
 }
 
-func (s componentStep) Verify(ctx context.Context, env *Env, _ json.RawMessage) error {
+func (s componentStep) Verify(ctx context.Context, env *Env, orig json.RawMessage) error {
+	if absent(s.name, orig) {
+		return nil
+	}
 	return s.expect(ctx, env, s.state)
 }
 
@@ -80,6 +106,9 @@ func (s componentStep) Undo(ctx context.Context, env *Env, orig json.RawMessage)
 	if err != nil {
 		return err
 	}
+	if o.Absent {
+		return nil
+	}
 	if err := env.Ex.SetComponentState(ctx, env.Target.Server, s.component, o.State, "Maintenance"); err != nil {
 		return err
 	}
@@ -93,6 +122,9 @@ func (s componentStep) VerifyUndo(ctx context.Context, env *Env, orig json.RawMe
 	o, err := decodeOrig[componentOrig](s.name, orig)
 	if err != nil {
 		return err
+	}
+	if o.Absent {
+		return nil
 	}
 	return s.expect(ctx, env, o.State)
 }

@@ -27,10 +27,15 @@ type Peer struct {
 type Settings struct {
 	// PollInterval is how often waiting steps and gates read the server (default 10 s).
 	PollInterval time.Duration
-	// DrainTimeout bounds a queue drain; DrainStall aborts it earlier when the count has not fallen for that
-	// long (defaults 30 min and 5 min).
+	// DrainTimeout bounds a queue drain (default 30 min). DrainStall (default 5 min) is how long without
+	// progress counts as a stall: it is reported at once (the stuck-drain alert) while the step keeps
+	// waiting; the step ends at DrainTimeout (or when the queues are empty), never earlier.
 	DrainTimeout time.Duration
 	DrainStall   time.Duration
+	// DrainPolicy is what a drain that ends with messages left does: DrainFail (default) fails the step and
+	// the run reverses; DrainContinue goes on into maintenance with a recorded warning, as Microsoft's
+	// transport workflow does (the messages stay in the queue database and leave when the server returns).
+	DrainPolicy string
 	// MoveTimeout bounds moving active copies off the server (default 15 min; stall: DrainStall).
 	MoveTimeout time.Duration
 	// RebootTimeout bounds a reboot: LastBootUpTime changed, WinRM answering, services running, copies
@@ -92,6 +97,12 @@ type PatchCommand struct {
 	Reboot string
 }
 
+// Drain policies.
+const (
+	DrainFail     = "fail"
+	DrainContinue = "continue"
+)
+
 // Reboot policies of a patch command. The run reboots when any command says always, or when a command
 // that says if-required ran and Windows then waits for a restart (OpPendingReboot) or the installer exited
 // 3010 or 1641. A window without patch commands reboots (a maintenance reboot).
@@ -111,6 +122,9 @@ func (s Settings) WithDefaults() Settings {
 	d(&s.PollInterval, 10*time.Second)
 	d(&s.DrainTimeout, 30*time.Minute)
 	d(&s.DrainStall, 5*time.Minute)
+	if s.DrainPolicy == "" {
+		s.DrainPolicy = DrainFail
+	}
 	d(&s.MoveTimeout, 15*time.Minute)
 	d(&s.RebootTimeout, 30*time.Minute)
 	if s.BackPolls <= 0 {
@@ -180,6 +194,11 @@ type Env struct {
 	baseline map[string]bool
 	// patched is what the patch step learnt for the reboot step.
 	patched patchOutcome
+	// warnings are findings of the steps that did not fail the run (a drain that continued with messages
+	// left); they join the run's result.
+	warnings []string
+	// drainLeft: the drain ended with messages left and drain_policy continue accepted it.
+	drainLeft bool
 }
 
 // patchOutcome is what the run's patch commands said about a restart.

@@ -23,7 +23,7 @@ func Catalogue() map[string]Step {
 		componentStep{name: "frontendtransport-draining", component: "FrontendTransport", state: "Draining",
 			describe: "Set-ServerComponentState FrontendTransport Draining (Maintenance)"},
 		componentStep{name: "umcallrouter-draining", component: "UMCallRouter", state: "Draining",
-			describe: "Set-ServerComponentState UMCallRouter Draining (Maintenance; Exchange 2013/2016 only)"},
+			describe: "Set-ServerComponentState UMCallRouter Draining (Maintenance); skipped with a warning where the component does not exist (2019, SE)"},
 		componentStep{name: "highavailability-inactive", component: "HighAvailability", state: "Inactive",
 			describe: "Set-ServerComponentState HighAvailability Inactive (Maintenance): no database activation here"},
 		componentStep{name: "serverwideoffline-inactive", component: "ServerWideOffline", state: "Inactive",
@@ -59,10 +59,10 @@ func StepNames() []string {
 // BuiltinProcedures are dag (Microsoft's order for DAG members, exchange-maintenance.md §1.1) and standalone.
 func BuiltinProcedures() map[string]Procedure {
 	return map[string]Procedure{
-		"dag": {Name: "dag", Steps: []string{"hubtransport-draining", "restart-transport", "redirect-message", "drain-queues",
+		"dag": {Name: "dag", Steps: []string{"hubtransport-draining", "umcallrouter-draining", "restart-transport", "redirect-message", "drain-queues",
 			"suspend-cluster-node", "block-activation", "highavailability-inactive", "move-active-databases",
 			"serverwideoffline-inactive", "verify-maintenance"}},
-		"standalone": {Name: "standalone", Steps: []string{"hubtransport-draining", "restart-transport", "redirect-message", "drain-queues",
+		"standalone": {Name: "standalone", Steps: []string{"hubtransport-draining", "umcallrouter-draining", "restart-transport", "redirect-message", "drain-queues",
 			"serverwideoffline-inactive"}},
 	}
 }

@@ -195,7 +195,7 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 		done = remaining
 		return fail(err)
 	}
-	warnings := exitChecks(fwd, env)
+	warnings := append(env.warnings, exitChecks(fwd, env)...)
 	if err := stepGates(fwd, env); err != nil {
 		return finish(Result{Outcome: OutcomeCompleted, Err: fmt.Errorf("post-gates: %w", err), Warnings: warnings})
 	}

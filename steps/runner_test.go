@@ -513,3 +513,92 @@ func TestPendingRebootGate(t *testing.T) {
 		}
 	}
 }
+
+// TestDrainPolicy: a drain that ends at drain_timeout with messages left (a delivery queue stuck in Retry)
+// fails the step by default and the server is reversed; with drain_policy continue it goes into
+// maintenance anyway with a warning naming the messages left and the Retry count, as Microsoft's transport
+// workflow does. Either way the stall was reported while the drain waited.
+func TestDrainPolicy(t *testing.T) {
+	t.Parallel()
+	for _, policy := range []string{steps.DrainFail, steps.DrainContinue} {
+		t.Run(policy, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			if err := h.sim.InjectFault(exchsim.Fault{Kind: "stuck_queue", Server: "EX03"}); err != nil {
+				t.Fatal(err)
+			}
+			s := fastSettings()
+			s.DrainPolicy, s.DrainTimeout, s.DrainStall = policy, 2*time.Second, 500*time.Millisecond
+			s.Patch = nil
+			h.obs.onStart = func(_, step string) {
+				if step == "reboot" {
+					_ = h.sim.ClearFaults() // the reboot's own checks are not what this test is about
+				}
+			}
+			res := h.runner.Run(t.Context(), h.serverRun(h.env(t, "EX03", s), steps.BuiltinProcedures()["standalone"]))
+			if !h.obs.stalled("EX03", "drain-queues") {
+				t.Error("the stall was not reported while the drain waited")
+			}
+			switch policy {
+			case steps.DrainFail:
+				if res.Outcome != steps.OutcomeReversed || !errors.Is(res.Err, steps.ErrStalled) {
+					t.Fatalf("outcome %s, err %v; want reversed after a stalled drain", res.Outcome, res.Err)
+				}
+			case steps.DrainContinue:
+				w := strings.Join(res.Warnings, "\n")
+				if res.Outcome != steps.OutcomeCompleted || !strings.Contains(w, "goes into maintenance with") || !strings.Contains(w, "in Retry") {
+					t.Fatalf("outcome %s, err %v, warnings %q; want completed with the messages-left warning", res.Outcome, res.Err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestUMCallRouterByVersion: Exchange 2016 has UMCallRouter, which the procedure drains and restores;
+// Exchange 2019 and SE have no such component, and the step is skipped with a warning instead of failing the
+// run (Microsoft's scripts skip a component the server does not have).
+func TestUMCallRouterByVersion(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		scenario   string
+		wantAbsent bool
+	}{{"dag2", true}, {"dag2-2016", false}} {
+		t.Run(tc.scenario, func(t *testing.T) {
+			t.Parallel()
+			sim := simtest.Start(t, simtest.Options{Scenario: tc.scenario})
+			before := sim.Org().Snapshot()
+			path := filepath.Join(t.TempDir(), "journal.jsonl")
+			j, _, _, err := journal.Open(path, journal.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = j.Close() })
+			obs := &recorder{}
+			var sawDraining bool
+			obs.onFinish = func(_, step string, undo bool) {
+				if step == "umcallrouter-draining" && !undo {
+					for _, s := range sim.Org().Snapshot().Servers {
+						if s.Name == "EX01" && s.Effective["UMCallRouter"] == "Draining" {
+							sawDraining = true
+						}
+					}
+				}
+			}
+			runner := &steps.Runner{Journal: j, Observer: obs, Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), ReverseTimeout: 2 * time.Minute}
+			c := simtest.Client(t, simtest.Endpoint(t, sim, "EX01", exchange.AuthNTLM), exchange.Options{ReadTimeout: 20 * time.Second, WriteTimeout: time.Minute})
+			env := &steps.Env{Ex: c, Target: target("EX01"), Settings: fastSettings(), Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: obs}
+			res := runner.Run(t.Context(), steps.ServerRun{RunID: "run-1", Window: "test", Procedure: steps.BuiltinProcedures()["dag"], Env: env,
+				Deadline: time.Now().Add(5 * time.Minute), PreGates: steps.PreGateOptions{Deadline: time.Now().Add(5 * time.Minute), Estimate: time.Minute, DAGMembers: []string{"EX01", "EX02"}}})
+			if res.Outcome != steps.OutcomeCompleted {
+				t.Fatalf("outcome %s, err %v", res.Outcome, res.Err)
+			}
+			w := strings.Join(res.Warnings, "\n")
+			if tc.wantAbsent != strings.Contains(w, "has no UMCallRouter component") || tc.wantAbsent == sawDraining {
+				t.Errorf("warnings %q, UMCallRouter drained during the run: %v", w, sawDraining)
+			}
+			if diffs := before.Equivalent(sim.Org().Snapshot()); len(diffs) > 0 {
+				t.Errorf("state not restored: %v", diffs)
+			}
+		})
+	}
+}

@@ -151,7 +151,7 @@ func (drainQueues) Describe() string {
 func (drainQueues) Record(context.Context, *Env) (json.RawMessage, error) { return nil, nil }
 
 func (drainQueues) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
-	return waitProgress(ctx, env, "drain-queues", "the transport queues to drain", env.Settings.DrainTimeout, env.Settings.DrainStall,
+	err := waitProgress(ctx, env, "drain-queues", "the transport queues to drain", env.Settings.DrainTimeout, env.Settings.DrainStall,
 		func(ctx context.Context) (int64, error) {
 			qs, err := env.Ex.Queues(ctx, env.Target.Server)
 			if err != nil {
@@ -164,6 +164,20 @@ func (drainQueues) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
 			env.Observer.Queues(env.Target.Server, s)
 			return s.Active, nil
 		})
+	if env.Settings.DrainPolicy != DrainContinue || !errors.Is(err, ErrStalled) && !errors.Is(err, ErrTimedOut) {
+		return err
+	}
+	s, rerr := readQueues(ctx, env)
+	if rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	w := fmt.Sprintf("%s goes into maintenance with %d messages still queued (%d in Retry, %d Unreachable) after drain_timeout %v: "+
+		"they stay in the queue database and leave when the server returns (drain_policy = continue)",
+		env.Target.Server, s.Active, s.Retry, s.Unreachable, env.Settings.DrainTimeout)
+	env.Logger.Warn(w, "server", env.Target.Server)
+	env.warnings = append(env.warnings, w)
+	env.drainLeft = true
+	return nil
 }
 
 func (drainQueues) Verify(ctx context.Context, env *Env, _ json.RawMessage) error {
@@ -171,8 +185,8 @@ func (drainQueues) Verify(ctx context.Context, env *Env, _ json.RawMessage) erro
 	if err != nil {
 		return err
 	}
-	if s.Active != 0 {
-		return fmt.Errorf("queues not empty: %d active messages", s.Active)
+	if s.Active != 0 && !env.drainLeft {
+		return fmt.Errorf("queues not empty: %d active messages (%d in Retry, %d Unreachable)", s.Active, s.Retry, s.Unreachable)
 	}
 	return nil
 }

@@ -193,11 +193,11 @@ func getServerComponentState(g *Org, inv ps.Invocation, _ time.Time) ([]any, err
 	if err != nil {
 		return nil, err
 	}
-	names := componentNames()
+	names := serverComponents(s)
 	if c := arg(inv, "Component"); c != "" {
-		canon, ok := canonicalComponent(c)
+		canon, ok := canonicalComponent(s, c)
 		if !ok {
-			return nil, invalidComponent(c)
+			return nil, invalidComponent(s, c)
 		}
 		names = []string{canon}
 	}
@@ -212,8 +212,8 @@ func getServerComponentState(g *Org, inv ps.Invocation, _ time.Time) ([]any, err
 	return out, nil
 }
 
-func canonicalComponent(name string) (string, bool) {
-	for _, c := range componentNames() {
+func canonicalComponent(s *server, name string) (string, bool) {
+	for _, c := range serverComponents(s) {
 		if strings.EqualFold(c, name) {
 			return c, true
 		}
@@ -223,8 +223,8 @@ func canonicalComponent(name string) (string, bool) {
 
 // invalidComponent is Exchange's complaint about a component name that does not exist (such as the seed's
 // "MailboxDelivery"); the wording is approximated.
-func invalidComponent(name string) *ps.Error {
-	return &ps.Error{Message: fmt.Sprintf("The component \"%s\" is not a valid server component. Valid values are: %s.", name, strings.Join(componentNames(), ", ")),
+func invalidComponent(s *server, name string) *ps.Error {
+	return &ps.Error{Message: fmt.Sprintf("The component \"%s\" is not a valid server component. Valid values are: %s.", name, strings.Join(serverComponents(s), ", ")),
 		Category: "InvalidArgument", ErrorID: "[Server=EX01] 5C3E2A10,Microsoft.Exchange.Management.SystemConfigurationTasks.SetServerComponentState",
 		Type: "Microsoft.Exchange.Configuration.Tasks.TaskArgumentException"}
 }
@@ -234,9 +234,9 @@ func setServerComponentState(g *Org, inv ps.Invocation, now time.Time) ([]any, e
 	if err != nil {
 		return nil, err
 	}
-	comp, ok := canonicalComponent(arg(inv, "Component"))
+	comp, ok := canonicalComponent(s, arg(inv, "Component"))
 	if !ok {
-		return nil, invalidComponent(arg(inv, "Component"))
+		return nil, invalidComponent(s, arg(inv, "Component"))
 	}
 	state := ""
 	for _, st := range []string{"Active", "Inactive", "Draining"} {

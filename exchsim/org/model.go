@@ -47,11 +47,25 @@ type Options struct {
 
 // The components of an Exchange 2019 server (exchange-maintenance.md §3.3).
 func componentNames() []string {
-	return []string{"ServerWideOffline", "HubTransport", "FrontendTransport", "MailboxDeliveryProxy", "HighAvailability",
+	return []string{"ServerWideOffline", "HubTransport", "FrontendTransport", "UMCallRouter", "MailboxDeliveryProxy", "HighAvailability",
 		"Monitoring", "RecoveryActionsEnabled", "AutoDiscoverProxy", "ActiveSyncProxy", "EcpProxy", "EwsProxy", "ImapProxy",
 		"OabProxy", "OwaProxy", "PopProxy", "PushNotificationsProxy", "RpsProxy", "RwsProxy", "RpcProxy", "XropProxy",
 		"RestProxy", "MapiProxy", "DefaultProxy", "E4EProxy", "HttpProxyAvailabilityGroup", "RoutingUpdates", "RoutingService",
 		"SharedCache", "EdgeTransport", "Lsass", "CafeLAMv2", "LogExportProvider", "ForwardSyncDaemon", "ProvisioningRps"}
+}
+
+// serverComponents are the components s has: Unified Messaging, and with it UMCallRouter, is gone from
+// Exchange 2019 and SE (15.2); 2013 and 2016 have it (Microsoft Learn "Discontinued features in Exchange
+// Server 2019"; the maintenance guidance drains UMCallRouter on 2013/2016 only).
+func serverComponents(s *server) []string {
+	var out []string
+	for _, c := range componentNames() {
+		if c == "UMCallRouter" && versionAtLeast(s.spec.Version, 15, 2) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // RequesterState is one requester's entry for a component.
@@ -179,7 +193,7 @@ func (g *Org) reset() {
 			submission: spec.Queues.Submission, delivery: spec.Queues.Delivery, shadow: spec.Queues.Shadow,
 			poison: spec.Queues.Poison, unreachable: spec.Queues.Unreachable, stuck: spec.Queues.Stuck,
 			submissionSuspended: spec.Queues.SubmissionSuspended, setupRunning: spec.SetupRunning, files: map[string]string{}}
-		for _, c := range componentNames() {
+		for _, c := range serverComponents(s) {
 			st := "Active"
 			if c == "ForwardSyncDaemon" || c == "ProvisioningRps" {
 				st = "Inactive" // by design on-premises
@@ -729,7 +743,7 @@ func (g *Org) InjectFault(f Fault) error {
 		if len(parts) != 3 || f.Server == "" {
 			return fmt.Errorf("fault remote_component_state: want a server and target Component/Requester/State, got %q", f.Target)
 		}
-		comp, ok := canonicalComponent(parts[0])
+		comp, ok := canonicalComponent(g.lookup(f.Server), parts[0])
 		if !ok {
 			return fmt.Errorf("fault remote_component_state: unknown component %q", parts[0])
 		}
