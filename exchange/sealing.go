@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/exmaintd/exmaintd/gsswrap"
+	"github.com/exmaintd/exmaintd/sentinel"
 )
 
 // Idle limits of a sealed connection: past sealedIdleCheck it is probed before reuse (a server that closed
@@ -49,7 +50,7 @@ func (e *sealError) Error() string { return e.err.Error() }
 func (e *sealError) Unwrap() error { return e.err }
 
 // errContextLost is a 401 on an established connection: the server forgot the context (an IIS recycle).
-var errContextLost = errors.New("the server no longer knows this connection's Kerberos context")
+const errContextLost = sentinel.Error("the server no longer knows this connection's Kerberos context")
 
 func newKerberosSealer(krb *kerberosAuth, host string) *kerberosSealer {
 	if _, _, err := net.SplitHostPort(host); err != nil {

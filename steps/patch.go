@@ -13,8 +13,9 @@ import (
 
 // patchStep runs the configured commands in order: short ones in the session within their timeout,
 // detached ones as scheduled tasks (exchange.OpStartJob) that survive the WinRM shell, the session and
-// exmaintd, polled every PollInterval until done or their timeout, then unregistered. A non-zero exit code
-// fails the step (and the run reverses: the server leaves maintenance unpatched). Nothing to undo.
+// exmaintd, polled every PollInterval until done or their timeout, then unregistered. An exit code other
+// than 0, 3010 or 1641 fails the step (and the run reverses: the server leaves maintenance unpatched). A
+// patch cannot be undone; Undo waits for a task still running (patch_grace) before the reverse goes on.
 type patchStep struct{ runID string }
 
 func (patchStep) Name() string { return "patch" }
