@@ -199,6 +199,8 @@ type Env struct {
 	warnings []string
 	// drainLeft: the drain ended with messages left and drain_policy continue accepted it.
 	drainLeft bool
+	// rebootDone: the reboot step finished (restarted, or decided by the policy not to).
+	rebootDone bool
 }
 
 // patchOutcome is what the run's patch commands said about a restart.

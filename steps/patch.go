@@ -175,7 +175,8 @@ func (patchStep) Verify(context.Context, *Env, json.RawMessage) error { return n
 // to service. For each of the run's tasks that still runs it waits, polling, up to PatchGrace; a task that
 // outlasts it (or whose state cannot be read by then) is a HoldError: the reverse stops and the server
 // stays in maintenance as rollback_failed. An installer is never cut off, and a server never comes back
-// while one runs on it.
+// while one runs on it. Then, unless the run's reboot step has already done its part, a restart the patch
+// left pending is made before the reverse goes on.
 func (patchStep) Undo(ctx context.Context, env *Env, orig json.RawMessage) error {
 	o, err := decodeOrig[patchOrig]("patch", orig)
 	if err != nil {
@@ -208,7 +209,33 @@ func (patchStep) Undo(ctx context.Context, env *Env, orig json.RawMessage) error
 			}
 		}
 	}
-	return nil
+	if env.rebootDone {
+		return nil // the run's reboot step has decided and done its part: the exit follows its policy
+	}
+	// An install that finished (during the wait, or before the abort) may leave Windows waiting for a
+	// restart. The server is still in maintenance: restart it now rather than return it to service with the
+	// update half applied.
+	pr, err := env.Ex.PendingReboot(ctx)
+	if err != nil {
+		return fmt.Errorf("reading whether the patch left a restart pending: %w", err)
+	}
+	r := pr.Reasons()
+	if len(r) == 0 {
+		return nil
+	}
+	env.Logger.Warn("a restart is pending after the patch; restarting before the server leaves maintenance", "server", env.Target.Server, "pending", r)
+	boot, err := env.Ex.LastBootUpTime(ctx)
+	if err != nil {
+		return err
+	}
+	if err := env.Ex.RestartComputer(ctx); err != nil && !errors.Is(err, exchange.ErrSessionLost) {
+		return err
+	}
+	orig, err = encodeOrig(bootOrig{Boot: boot, Reboot: true, Why: "a restart pending after the patch, in the reverse"})
+	if err != nil {
+		return err
+	}
+	return rebootStep{}.Verify(ctx, env, orig)
 }
 
 func (patchStep) VerifyUndo(context.Context, *Env, json.RawMessage) error { return nil }
@@ -298,6 +325,7 @@ func (rebootStep) Verify(ctx context.Context, env *Env, orig json.RawMessage) er
 		return err
 	}
 	if !o.Reboot {
+		env.rebootDone = true
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, env.Settings.RebootTimeout)
@@ -311,6 +339,7 @@ func (rebootStep) Verify(ctx context.Context, env *Env, orig json.RawMessage) er
 		if last == nil {
 			good++
 			if good >= env.Settings.BackPolls {
+				env.rebootDone = true
 				return nil
 			}
 		} else {

@@ -277,8 +277,8 @@ func TestExitUndoFailureUndoesTheRest(t *testing.T) {
 }
 
 // TestAbortWaitsForTheRunningPatch: an abort while a patch task runs does not bring the server back while
-// it installs. The reverse waits (up to patch_grace) for the task; only once it has finished are the earlier
-// steps undone, and the server ends restored.
+// it installs. The reverse waits (up to patch_grace) for the task, restarts the server for the restart the
+// install left pending, and only then undoes the earlier steps; the server ends restored.
 func TestAbortWaitsForTheRunningPatch(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -287,6 +287,10 @@ func TestAbortWaitsForTheRunningPatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := h.env(t, "EX03", fastSettings())
+	boot, err := env.Ex.LastBootUpTime(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var patchDone atomic.Bool
@@ -315,6 +319,15 @@ func TestAbortWaitsForTheRunningPatch(t *testing.T) {
 	}
 	if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
 		t.Errorf("not restored after the abort: %v", diffs)
+	}
+	// The install finished during the wait and left a restart pending: the reverse restarted the server
+	// before returning it to service.
+	after, err := env.Ex.LastBootUpTime(t.Context())
+	if err != nil || !after.After(boot) {
+		t.Errorf("LastBootUpTime %v → %v (%v): the pending restart was not made before the server came back", boot, after, err)
+	}
+	if p, err := env.Ex.PendingReboot(t.Context()); err != nil || len(p.Reasons()) != 0 {
+		t.Errorf("still pending after the reverse: %+v, %v", p, err)
 	}
 }
 
