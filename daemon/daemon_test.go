@@ -57,6 +57,23 @@ func newFixture(tb testing.TB, o demo.Options) *fixture {
 	return &fixture{sim: sim, path: path, d: d, dir: dir}
 }
 
+// seedJournal writes records into the daemon's journal before it opens it, as an earlier run left them.
+func (f *fixture) seedJournal(t *testing.T, records ...journal.Record) {
+	t.Helper()
+	j, _, _, err := journal.Open(filepath.Join(f.d.Config().Daemon.StateDir, "journal.jsonl"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range records {
+		if _, err := j.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestAPIStartAndStatus drives the daemon through its HTTP API: the window starts on POST with the token,
 // the status shows the run, and the run succeeds.
 func TestAPIStartAndStatus(t *testing.T) {
@@ -257,22 +274,9 @@ func waitFor(tb testing.TB, limit time.Duration, f func() bool) {
 func TestUnrecoverableRunBlocks(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, demo.Options{})
-	cfg := f.d.Config()
-	j, _, _, err := journal.Open(filepath.Join(cfg.Daemon.StateDir, "journal.jsonl"), journal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range []journal.Record{
-		{Type: journal.RunStarted, Run: "r1", Window: "demo", Server: "EX01"},
-		{Type: journal.StepStarted, Run: "r1", Window: "demo", Server: "EX01", Step: "hubtransport-draining"},
-	} {
-		if _, err := j.Append(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := j.Close(); err != nil {
-		t.Fatal(err)
-	}
+	f.seedJournal(t,
+		journal.Record{Type: journal.RunStarted, Run: "r1", Window: "demo", Server: "EX01"},
+		journal.Record{Type: journal.StepStarted, Run: "r1", Window: "demo", Server: "EX01", Step: "hubtransport-draining"})
 	if err := os.Remove(filepath.Join(f.dir, "winrm-password")); err != nil {
 		t.Fatal(err)
 	}
@@ -465,17 +469,7 @@ func TestKerberosWindow(t *testing.T) {
 func TestStatusWhileClearing(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, demo.Options{})
-	cfg := f.d.Config()
-	j, _, _, err := journal.Open(filepath.Join(cfg.Daemon.StateDir, "journal.jsonl"), journal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := j.Append(journal.Record{Type: journal.RollbackFailed, Run: "r1", Window: "demo", Server: "EX01"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Close(); err != nil {
-		t.Fatal(err)
-	}
+	f.seedJournal(t, journal.Record{Type: journal.RollbackFailed, Run: "r1", Window: "demo", Server: "EX01"})
 	if err := f.d.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}

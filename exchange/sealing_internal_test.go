@@ -52,6 +52,20 @@ func mitAcceptor(t *testing.T, k *kdc.KDC, mode string) int {
 	return port
 }
 
+// mitTransport is exmaintd's transport (Kerberos over plain HTTP, so sealed) to an MIT acceptor in mode,
+// with a KDC of its own.
+func mitTransport(t *testing.T, mode string) *transport {
+	t.Helper()
+	k := startKDC(t)
+	port := mitAcceptor(t, k, mode)
+	tr, err := newTransport(mitEndpoint(t, k), fmt.Sprintf("http://127.0.0.1:%d/wsman", port), slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.close)
+	return tr
+}
+
 func mitEndpoint(t *testing.T, k *kdc.KDC) Endpoint {
 	t.Helper()
 	conf, err := os.ReadFile(k.Krb5Conf)
@@ -79,13 +93,7 @@ func envelope(i int) *soap.SoapMessage {
 // exmaintd opens: the two implementations agree on the context, the subkey, the token layout, the
 // rotation and the sequence numbers, over several messages on one connection and after a reconnect.
 func TestSealingWithMIT(t *testing.T) {
-	k := startKDC(t)
-	port := mitAcceptor(t, k, "echo")
-	tr, err := newTransport(mitEndpoint(t, k), fmt.Sprintf("http://127.0.0.1:%d/wsman", port), slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tr.close)
+	tr := mitTransport(t, "echo")
 	for i := range 6 {
 		if i == 3 {
 			tr.http.CloseIdleConnections() // a new connection: a new context
@@ -105,14 +113,8 @@ func TestSealingWithMIT(t *testing.T) {
 // TestSealingRefusesClearReplies: a server that takes sealed requests but answers in clear text is not
 // believed.
 func TestSealingRefusesClearReplies(t *testing.T) {
-	k := startKDC(t)
-	port := mitAcceptor(t, k, "clear")
-	tr, err := newTransport(mitEndpoint(t, k), fmt.Sprintf("http://127.0.0.1:%d/wsman", port), slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tr.close)
-	_, err = tr.post(t.Context(), "Echo", envelope(1))
+	tr := mitTransport(t, "clear")
+	_, err := tr.post(t.Context(), "Echo", envelope(1))
 	var pe *ProtocolError
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "clear text") {
 		t.Fatalf("clear reply: %v, want a ProtocolError about clear text", err)

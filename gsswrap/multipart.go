@@ -22,8 +22,14 @@ const ContentType = `multipart/encrypted;protocol="` + Protocol + `";boundary="`
 
 // IsSealed reports whether contentType is a sealed body this package opens.
 func IsSealed(contentType string) bool {
+	_, ok := sealedParams(contentType)
+	return ok
+}
+
+// sealedParams are the parameters of a sealed body's content type; ok is false for any other type.
+func sealedParams(contentType string) (params map[string]string, ok bool) {
 	mt, params, err := mime.ParseMediaType(contentType)
-	return err == nil && mt == "multipart/encrypted" && strings.EqualFold(params["protocol"], Protocol)
+	return params, err == nil && mt == "multipart/encrypted" && strings.EqualFold(params["protocol"], Protocol)
 }
 
 // Seal wraps msg, of MIME type originalType (application/soap+xml;charset=UTF-8), into a multipart body:
@@ -48,19 +54,20 @@ func Seal(c *Context, originalType string, msg []byte) ([]byte, error) {
 // Open checks and decrypts a body Seal made: it returns the original message and its MIME type. The
 // length the first part announces must be the decrypted length.
 func Open(c *Context, contentType string, body []byte) (msg []byte, originalType string, err error) {
-	if !IsSealed(contentType) {
+	params, ok := sealedParams(contentType)
+	if !ok {
 		return nil, "", fmt.Errorf("sealed message: content type %q is not multipart/encrypted with protocol %s", contentType, Protocol)
 	}
-	_, params, _ := mime.ParseMediaType(contentType)
-	delim := []byte("--" + params["boundary"])
 	if params["boundary"] == "" {
 		return nil, "", errors.New("sealed message: the content type names no boundary")
 	}
-	rest, ok := bytes.CutPrefix(body, append(append([]byte{}, delim...), "\r\n"...))
+	delim := "--" + params["boundary"]
+	partStart := []byte(delim + "\r\n")
+	rest, ok := bytes.CutPrefix(body, partStart)
 	if !ok {
 		return nil, "", errors.New("sealed message: does not start with its boundary")
 	}
-	head, rest, ok := bytes.Cut(rest, append(append([]byte{}, delim...), "\r\n"...))
+	head, rest, ok := bytes.Cut(rest, partStart)
 	if !ok {
 		return nil, "", errors.New("sealed message: no second part")
 	}
@@ -86,7 +93,7 @@ func Open(c *Context, contentType string, body []byte) (msg []byte, originalType
 	if eol < 0 || !strings.EqualFold(strings.TrimSpace(string(rest[:eol])), "Content-Type: application/octet-stream") {
 		return nil, "", errors.New("sealed message: second part is not application/octet-stream")
 	}
-	payload, ok := bytes.CutSuffix(rest[eol+2:], append(append([]byte{}, delim...), "--\r\n"...))
+	payload, ok := bytes.CutSuffix(rest[eol+2:], []byte(delim+"--\r\n"))
 	if !ok {
 		return nil, "", errors.New("sealed message: no closing boundary")
 	}

@@ -187,17 +187,16 @@ func (patchStep) Undo(ctx context.Context, env *Env, orig json.RawMessage) error
 		job := exchange.Job{ID: id, Task: exchange.TaskPath + exchange.TaskName(id)}
 		for {
 			j, err := env.Ex.PollJob(ctx, job)
-			switch {
-			case errors.Is(err, exchange.ErrJobLost):
-				// Never started, unregistered after it finished, or ended by a reboot: nothing runs.
-			case err == nil && !j.Running:
+			if errors.Is(err, exchange.ErrJobLost) {
+				break // never started, unregistered after it finished, or ended by a reboot: nothing runs
+			}
+			if err == nil && !j.Running {
 				removeJob(ctx, env, j)
-			case err == nil:
+				break
+			}
+			if err == nil {
 				env.Logger.Warn("a patch task still runs; waiting before the server leaves maintenance",
 					"server", env.Target.Server, "task", job.Task, "grace_left", end.Sub(env.Clock.Now()).Round(time.Second))
-			}
-			if errors.Is(err, exchange.ErrJobLost) || err == nil && !j.Running {
-				break
 			}
 			left := end.Sub(env.Clock.Now())
 			if left <= 0 || !env.Clock.Sleep(ctx, min(env.Settings.PollInterval, left)) {

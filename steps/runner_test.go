@@ -49,7 +49,13 @@ type harness struct {
 
 func newHarness(tb testing.TB) *harness {
 	tb.Helper()
-	sim := simtest.Start(tb, simtest.Options{})
+	return newScenarioHarness(tb, "")
+}
+
+// newScenarioHarness is newHarness on a built-in scenario ("" for the demo).
+func newScenarioHarness(tb testing.TB, scenario string) *harness {
+	tb.Helper()
+	sim := simtest.Start(tb, simtest.Options{Scenario: scenario})
 	path := filepath.Join(tb.TempDir(), "journal.jsonl")
 	j, _, _, err := journal.Open(path, journal.Options{})
 	if err != nil {
@@ -565,30 +571,19 @@ func TestUMCallRouterByVersion(t *testing.T) {
 	}{{"dag2", true}, {"dag2-2016", false}} {
 		t.Run(tc.scenario, func(t *testing.T) {
 			t.Parallel()
-			sim := simtest.Start(t, simtest.Options{Scenario: tc.scenario})
-			before := sim.Org().Snapshot()
-			path := filepath.Join(t.TempDir(), "journal.jsonl")
-			j, _, _, err := journal.Open(path, journal.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = j.Close() })
-			obs := &recorder{}
+			h := newScenarioHarness(t, tc.scenario)
+			before := h.sim.Org().Snapshot()
 			var sawDraining bool
-			obs.onFinish = func(_, step string, undo bool) {
+			h.obs.onFinish = func(_, step string, undo bool) {
 				if step == "umcallrouter-draining" && !undo {
-					for _, s := range sim.Org().Snapshot().Servers {
+					for _, s := range h.sim.Org().Snapshot().Servers {
 						if s.Name == "EX01" && s.Effective["UMCallRouter"] == "Draining" {
 							sawDraining = true
 						}
 					}
 				}
 			}
-			runner := &steps.Runner{Journal: j, Observer: obs, Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), ReverseTimeout: 2 * time.Minute}
-			c := simtest.Client(t, simtest.Endpoint(t, sim, "EX01", exchange.AuthNTLM), exchange.Options{ReadTimeout: 20 * time.Second, WriteTimeout: time.Minute})
-			env := &steps.Env{Ex: c, Target: target("EX01"), Settings: fastSettings(), Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: obs}
-			res := runner.Run(t.Context(), steps.ServerRun{RunID: "run-1", Window: "test", Procedure: steps.BuiltinProcedures()["dag"], Env: env,
-				Deadline: time.Now().Add(5 * time.Minute), PreGates: steps.PreGateOptions{Deadline: time.Now().Add(5 * time.Minute), Estimate: time.Minute, DAGMembers: []string{"EX01", "EX02"}}})
+			res := h.runner.Run(t.Context(), h.serverRun(h.env(t, "EX01", fastSettings()), steps.BuiltinProcedures()["dag"]))
 			if res.Outcome != steps.OutcomeCompleted {
 				t.Fatalf("outcome %s, err %v", res.Outcome, res.Err)
 			}
@@ -596,7 +591,7 @@ func TestUMCallRouterByVersion(t *testing.T) {
 			if tc.wantAbsent != strings.Contains(w, "has no UMCallRouter component") || tc.wantAbsent == sawDraining {
 				t.Errorf("warnings %q, UMCallRouter drained during the run: %v", w, sawDraining)
 			}
-			if diffs := before.Equivalent(sim.Org().Snapshot()); len(diffs) > 0 {
+			if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
 				t.Errorf("state not restored: %v", diffs)
 			}
 		})

@@ -24,12 +24,7 @@ import (
 // stops it as SIGTERM does (the context), and checks STOPPING=1 and a clean return.
 func TestRunNotifiesSystemd(t *testing.T) {
 	t.Parallel()
-	sim := simtest.Start(t, simtest.Options{})
-	dir := t.TempDir()
-	path, err := demo.WriteConfig(dir, sim, demo.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, path := demoConfig(t)
 	conn, env := notifySocket(t, dir)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -57,12 +52,7 @@ func TestRunNotifiesSystemd(t *testing.T) {
 // TestReloadOnSIGHUP: SIGHUP reloads the file; the new window is scheduled and its series are on /metrics
 // at once (0, not absent), while an invalid file keeps the configuration and says so in the metric.
 func TestReloadOnSIGHUP(t *testing.T) {
-	sim := simtest.Start(t, simtest.Options{})
-	dir := t.TempDir()
-	path, err := demo.WriteConfig(dir, sim, demo.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, path := demoConfig(t)
 	conn, env := notifySocket(t, dir)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -181,16 +171,11 @@ func (l *lockedBuffer) String() string {
 // server that needs it, instead of failing that server's window at night.
 func TestRunRefusesUnreadableSecrets(t *testing.T) {
 	t.Parallel()
-	sim := simtest.Start(t, simtest.Options{})
-	dir := t.TempDir()
-	path, err := demo.WriteConfig(dir, sim, demo.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, path := demoConfig(t)
 	if err := os.Remove(filepath.Join(dir, "winrm-password")); err != nil {
 		t.Fatal(err)
 	}
-	err = run(t.Context(), []string{"run", "-config", path}, func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
+	err := run(t.Context(), []string{"run", "-config", path}, func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
 	if exitCode(err) != 2 {
 		t.Fatalf("run without its password file: exit %d (%v), want 2", exitCode(err), err)
 	}
@@ -199,4 +184,15 @@ func TestRunRefusesUnreadableSecrets(t *testing.T) {
 			t.Errorf("the error does not name %q: %v", s, err)
 		}
 	}
+}
+
+// demoConfig starts exchsim and writes the demo's configuration for it into a temporary directory.
+func demoConfig(t *testing.T) (dir, path string) {
+	t.Helper()
+	dir = t.TempDir()
+	path, err := demo.WriteConfig(dir, simtest.Start(t, simtest.Options{}), demo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, path
 }

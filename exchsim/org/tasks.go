@@ -23,29 +23,27 @@ const (
 	taskStateRunning = "Running"
 )
 
+// schedTask is a registered task: what exchsim reads of its definition (the action it runs and
+// MultipleInstances) and its dynamic state.
 type schedTask struct {
-	name, path  string
-	execute     string
-	arguments   string
-	userID      string
-	runLevel    string
-	state       string
-	lastResult  int64
-	lastRun     time.Time
-	jobPID      int64 // the running instance's job, 0 when none
-	registered  time.Time
-	timeLimit   string
-	workingDir  string
-	logonType   string
-	multiple    string
-	description string
+	name, path string
+	execute    string
+	arguments  string
+	multiple   string
+	state      string
+	lastResult int64
+	lastRun    time.Time
+	jobPID     int64 // the running instance's job, 0 when none
 }
 
-func taskKey(path, name string) string {
-	if path == "" {
-		path = `\`
+func taskKey(path, name string) string { return strings.ToLower(path + name) }
+
+// taskPath is the call's -TaskPath, the root folder when none is given.
+func taskPath(inv ps.Invocation) string {
+	if p := arg(inv, "TaskPath"); p != "" {
+		return p
 	}
-	return strings.ToLower(path + name)
+	return `\`
 }
 
 // stateEnum is the module's generated StateEnum (Unknown 0, Disabled 1, Queued 2, Ready 3, Running 4).
@@ -99,12 +97,9 @@ func taskNotFound(cmd, name string) error {
 		Category: "ObjectNotFound", ErrorID: "CmdletizationQuery_NotFound_TaskName," + cmd}
 }
 
-func registerTask(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
+func registerTask(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	s := g.lookup(inv.Host)
-	name, path := arg(inv, "TaskName"), arg(inv, "TaskPath")
-	if path == "" {
-		path = `\`
-	}
+	name, path := arg(inv, "TaskName"), taskPath(inv)
 	key := taskKey(path, name)
 	if t := s.tasks[key]; t != nil && inv.Args["Force"] != true {
 		return nil, &ps.Error{Message: "Cannot create a file when that file already exists.", Category: "ResourceExists", ErrorID: "HRESULT 0x800700b7,Register-ScheduledTask"}
@@ -112,13 +107,9 @@ func registerTask(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 	if objString(inv.Args["Action"], "Execute") == "" {
 		return nil, &ps.Error{Message: "The task XML is missing a required element or attribute. (Actions)", Category: "InvalidArgument", ErrorID: "HRESULT 0x80041319,Register-ScheduledTask"}
 	}
-	t := &schedTask{name: name, path: path, state: taskStateReady, lastResult: taskHasNotRun, registered: now,
+	t := &schedTask{name: name, path: path, state: taskStateReady, lastResult: taskHasNotRun,
 		execute: objString(inv.Args["Action"], "Execute"), arguments: objString(inv.Args["Action"], "Arguments"),
-		workingDir: objString(inv.Args["Action"], "WorkingDirectory"),
-		userID:     objString(inv.Args["Principal"], "UserId"), logonType: objString(inv.Args["Principal"], "LogonType"),
-		runLevel:  objString(inv.Args["Principal"], "RunLevel"),
-		timeLimit: objString(inv.Args["Settings"], "ExecutionTimeLimit"), multiple: objString(inv.Args["Settings"], "MultipleInstances"),
-		description: arg(inv, "Description")}
+		multiple: objString(inv.Args["Settings"], "MultipleInstances")}
 	if old := s.tasks[key]; old != nil && old.jobPID != 0 {
 		t.jobPID, t.state = old.jobPID, old.state // re-registering does not stop a running instance
 	}
@@ -133,11 +124,7 @@ func taskObject(s *server, t *schedTask) *ps.Object {
 
 func (g *Org) task(inv ps.Invocation, cmd string) (*server, *schedTask, error) {
 	s := g.lookup(inv.Host)
-	path := arg(inv, "TaskPath")
-	if path == "" {
-		path = `\`
-	}
-	t := s.tasks[taskKey(path, arg(inv, "TaskName"))]
+	t := s.tasks[taskKey(taskPath(inv), arg(inv, "TaskName"))]
 	if t == nil {
 		return s, nil, taskNotFound(cmd, arg(inv, "TaskName"))
 	}

@@ -54,16 +54,22 @@ activate = 1
 		}
 	}
 	endpoint := fmt.Sprintf("%s://%s:%d/wsman", scheme, l.host, l.port)
-	args := append([]string{filepath.Join("testdata", "pywinrm_client.py"), endpoint, transport, user, password, ca}, command...)
-	cmd := exec.CommandContext(t.Context(), py, args...)
-	cmd.Env = append(append(os.Environ(), "OPENSSL_CONF="+cnf), env...)
+	return pythonJSON(t, append([]string{"OPENSSL_CONF=" + cnf}, env...), "pywinrm_client.py", append([]string{endpoint, transport, user, password, ca}, command...)...)
+}
+
+// pythonJSON runs testdata/<script> with Debian's /usr/bin/python3 (its modules are Debian packages) and
+// extra environment variables, and decodes the one JSON line the script prints.
+func pythonJSON(t *testing.T, env []string, script string, args ...string) map[string]any {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), "/usr/bin/python3", append([]string{filepath.Join("testdata", script)}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("pywinrm: %v\n%s", err, out)
+		t.Fatalf("%s: %v\n%s", script, err, out)
 	}
 	var res map[string]any
 	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("pywinrm output %q: %v", out, err)
+		t.Fatalf("%s output %q: %v", script, out, err)
 	}
 	return res
 }

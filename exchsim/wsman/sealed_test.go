@@ -1,7 +1,6 @@
 package wsman
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,18 +62,7 @@ func kerberosListener(t *testing.T) (*listener, []string) {
 
 func mitSealed(t *testing.T, l *listener, env []string, spnHost string, command ...string) map[string]any {
 	t.Helper()
-	args := append([]string{filepath.Join("testdata", "mit_sealed_client.py"), l.host, strconv.Itoa(l.port), spnHost, "/wsman"}, command...)
-	cmd := exec.CommandContext(t.Context(), "/usr/bin/python3", args...)
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("mit_sealed_client: %v\n%s", err, out)
-	}
-	var res map[string]any
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("mit_sealed_client output %q: %v", out, err)
-	}
-	return res
+	return pythonJSON(t, env, "mit_sealed_client.py", append([]string{l.host, strconv.Itoa(l.port), spnHost, "/wsman"}, command...)...)
 }
 
 // TestMITSealedKerberos: MIT krb5's GSSAPI seals every message (the way pyspnego does for WinRM) and
