@@ -120,7 +120,7 @@ func originalContent(v string) (typ string, length int, err error) {
 	if !ok {
 		return "", 0, fmt.Errorf("sealed message: OriginalContent %q has no type", v)
 	}
-	i := strings.LastIndex(strings.ToLower(rest), ";length=")
+	i := lastIndexFold(rest, ";length=")
 	if i < 0 {
 		return "", 0, fmt.Errorf("sealed message: OriginalContent %q has no Length", v)
 	}
@@ -129,4 +129,15 @@ func originalContent(v string) (typ string, length int, err error) {
 		return "", 0, fmt.Errorf("sealed message: OriginalContent %q: bad Length", v)
 	}
 	return rest[:i], length, nil
+}
+
+// lastIndexFold is strings.LastIndex ignoring ASCII case. strings.ToLower cannot stand in for it: it turns
+// invalid UTF-8 into U+FFFD and so moves every index after it (the fuzzer's finding).
+func lastIndexFold(s, sub string) int {
+	for i := len(s) - len(sub); i >= 0; i-- {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
 }
