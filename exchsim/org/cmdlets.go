@@ -106,6 +106,8 @@ func (g *Org) Cmdlets() []ps.Cmdlet {
 		{name: "Get-ClusterNode", params: []ps.Parameter{p("Name", 0), p("Cluster", -1)}, fn: getClusterNode},
 		{name: "Suspend-ClusterNode", params: []ps.Parameter{p("Name", 0), p("Cluster", -1), sw("Drain"), sw("Wait")}, fn: suspendClusterNode},
 		{name: "Resume-ClusterNode", params: []ps.Parameter{p("Name", 0), p("Cluster", -1), p("Failback", -1)}, fn: resumeClusterNode},
+		{name: "Get-ClusterGroup", params: []ps.Parameter{p("Name", 0), p("Cluster", -1)}, fn: getClusterGroup},
+		{name: "Move-ClusterGroup", params: []ps.Parameter{must(p("Name", 0)), p("Node", 1), p("Cluster", -1), p("Wait", -1)}, fn: moveClusterGroup},
 		{name: "Get-Service", params: []ps.Parameter{p("Name", 0)}, fn: getService},
 		{name: "Restart-Service", params: []ps.Parameter{must(p("Name", 0)), sw("Force")}, fn: restartService},
 		{name: "Get-CimInstance", params: []ps.Parameter{must(p("ClassName", 0)), p("ComputerName", -1)}, fn: getCimInstance},
@@ -631,43 +633,6 @@ func dismountDatabase(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	return nil, nil
 }
 
-func moveActiveMailboxDatabase(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
-	if f := g.faultFor("move_fails", arg(inv, "Server")); f != nil || g.faultFor("move_fails", inv.Host) != nil {
-		return nil, &ps.Error{Message: "An Active Manager operation failed. Error: The database action failed. Error: Operation failed with message: AmDbMoveMoveSuppressedBlackoutException: Move for database was suppressed because too many moves happened recently.",
-			Category: "InvalidOperation", ErrorID: "AmDbActionWrapperException,Microsoft.Exchange.Management.SystemConfigurationTasks.MoveActiveMailboxDatabase"}
-	}
-	var errs []string
-	var out []any
-	if id := arg(inv, "Identity"); id != "" {
-		d := g.dbs[strings.ToUpper(id)]
-		if d == nil {
-			return nil, notFound("Move-ActiveMailboxDatabase", id)
-		}
-		if err := g.moveActive(d, arg(inv, "ActivateOnServer")); err != nil {
-			return nil, &ps.Error{Message: err.Error(), Category: "InvalidOperation", ErrorID: "AmDbActionWrapperException,Microsoft.Exchange.Management.SystemConfigurationTasks.MoveActiveMailboxDatabase"}
-		}
-		return out, nil
-	}
-	srv := arg(inv, "Server")
-	if g.lookup(srv) == nil {
-		return nil, notFound("Move-ActiveMailboxDatabase", srv)
-	}
-	for _, k := range g.dbOrder {
-		d := g.dbs[k]
-		for _, c := range d.copies {
-			if c.status == "Mounted" && strings.EqualFold(c.server, srv) {
-				if err := g.moveActive(d, ""); err != nil {
-					errs = append(errs, err.Error())
-				}
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return nil, &ps.Error{Message: strings.Join(errs, " "), Category: "InvalidOperation", ErrorID: "AmDbActionWrapperException,Microsoft.Exchange.Management.SystemConfigurationTasks.MoveActiveMailboxDatabase"}
-	}
-	return out, nil
-}
-
 func policyEnum(p string) ps.Enum {
 	return enum("Microsoft.Exchange.Data.Directory.SystemConfiguration.DatabaseCopyAutoActivationPolicyType", p, map[string]int64{"Unrestricted": 0, "IntrasiteOnly": 1, "Blocked": 2})
 }
@@ -699,7 +664,7 @@ func getMailboxServer(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	return out, nil
 }
 
-func setMailboxServer(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+func setMailboxServer(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 	s, err := g.serverArg("Set-MailboxServer", inv, "Identity")
 	if err != nil {
 		return nil, err
@@ -723,17 +688,8 @@ func setMailboxServer(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 			return nil, &ps.Error{Message: "Cannot process argument transformation on parameter 'DatabaseCopyActivationDisabledAndMoveNow'. Use $true or $false.", Category: "InvalidData", ErrorID: "ParameterArgumentTransformationError,Microsoft.Exchange.Management.SystemConfigurationTasks.SetMailboxServer", Terminating: true}
 		}
 		s.moveNow = b
-		// "immediately moves any mounted databases ... if copies exist and are healthy"; Set-MailboxServer
-		// itself succeeds even when Active Manager refuses the moves (move_fails): the copies stay here.
-		if b && !g.hasFault("move_fails", s.spec.Name) {
-			for _, k := range g.dbOrder {
-				d := g.dbs[k]
-				for _, c := range d.copies {
-					if c.status == "Mounted" && c.server == strings.ToUpper(s.spec.Name) {
-						_ = g.moveActive(d, "")
-					}
-				}
-			}
+		if b {
+			g.startMoves(s, now)
 		}
 	}
 	return nil, nil
@@ -747,32 +703,6 @@ func (g *Org) dagMembers(dag string) []*server {
 		}
 	}
 	return out
-}
-
-func getDAG(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
-	var out []any
-	for _, d := range g.sc.DAGs {
-		if id := arg(inv, "Identity"); id != "" && !strings.EqualFold(id, d.Name) {
-			continue
-		}
-		var servers, stopped []any
-		pam := ""
-		for _, s := range g.dagMembers(d.Name) {
-			servers = append(servers, s.spec.Name)
-			if !s.downTil.IsZero() {
-				stopped = append(stopped, s.spec.Name)
-			} else if pam == "" {
-				pam = s.spec.Name
-			}
-		}
-		out = append(out, ps.NewObject("Microsoft.Exchange.Data.Directory.SystemConfiguration.DatabaseAvailabilityGroup",
-			"Name", d.Name, "Servers", servers, "StoppedMailboxServers", stopped, "PrimaryActiveManager", pam,
-			"WitnessServer", d.Witness, "WitnessShareInUse", enum("Microsoft.Exchange.Data.Directory.SystemConfiguration.WitnessShareUsage", "Primary", map[string]int64{"None": 0, "Primary": 1, "Alternate": 2, "InvalidConfiguration": 3})))
-	}
-	if id := arg(inv, "Identity"); id != "" && len(out) == 0 {
-		return nil, notFound("Get-DatabaseAvailabilityGroup", id)
-	}
-	return out, nil
 }
 
 func getExchangeServer(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
@@ -827,75 +757,6 @@ func testServiceHealth(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	}
 	return []any{ps.NewObject("Microsoft.Exchange.Monitoring.ExchangeServicesStatus", "Role", "Mailbox Server Role",
 		"RequiredServicesRunning", len(notRunning) == 0, "ServicesRunning", running, "ServicesNotRunning", notRunning)}, nil
-}
-
-func nodeState(st string) ps.Enum {
-	return enum("Microsoft.FailoverClusters.PowerShell.ClusterNodeState", st, map[string]int64{"Up": 0, "Down": 1, "Paused": 2, "Joining": 3})
-}
-
-func (g *Org) clusterOf(inv ps.Invocation, cmdlet string) (string, error) {
-	local := g.lookup(inv.Host)
-	if local == nil || local.spec.DAG == "" {
-		return "", &ps.Error{Message: "The cluster service is not running. Make sure that the service is running on all nodes in the cluster.", Category: "ConnectionError", ErrorID: "ClusterCmdletException," + cmdlet}
-	}
-	return local.spec.DAG, nil
-}
-
-func getClusterNode(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
-	dag, err := g.clusterOf(inv, "Get-ClusterNode")
-	if err != nil {
-		return nil, err
-	}
-	var out []any
-	for _, s := range g.dagMembers(dag) {
-		if n := arg(inv, "Name"); n != "" && !strings.EqualFold(n, s.spec.Name) {
-			continue
-		}
-		out = append(out, ps.NewObject("Microsoft.FailoverClusters.PowerShell.ClusterNode", "Name", s.spec.Name, "State", nodeState(s.node), "Cluster", dag))
-	}
-	if n := arg(inv, "Name"); n != "" && len(out) == 0 {
-		return nil, &ps.Error{Message: fmt.Sprintf("The cluster node '%s' was not found.", n), Category: "ObjectNotFound", ErrorID: "ClusterObjectNotFoundException,Get-ClusterNode"}
-	}
-	return out, nil
-}
-
-func (g *Org) nodeArg(inv ps.Invocation, cmdlet string) (*server, error) {
-	dag, err := g.clusterOf(inv, cmdlet)
-	if err != nil {
-		return nil, err
-	}
-	name := arg(inv, "Name")
-	if name == "" {
-		name = inv.Host
-	}
-	for _, s := range g.dagMembers(dag) {
-		if strings.EqualFold(s.spec.Name, name) {
-			return s, nil
-		}
-	}
-	return nil, &ps.Error{Message: fmt.Sprintf("The cluster node '%s' was not found.", name), Category: "ObjectNotFound", ErrorID: "ClusterObjectNotFoundException," + cmdlet}
-}
-
-func suspendClusterNode(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
-	s, err := g.nodeArg(inv, "Suspend-ClusterNode")
-	if err != nil {
-		return nil, err
-	}
-	if s.node == "Up" {
-		s.node = "Paused"
-	}
-	return []any{ps.NewObject("Microsoft.FailoverClusters.PowerShell.ClusterNode", "Name", s.spec.Name, "State", nodeState(s.node))}, nil
-}
-
-func resumeClusterNode(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
-	s, err := g.nodeArg(inv, "Resume-ClusterNode")
-	if err != nil {
-		return nil, err
-	}
-	if s.node == "Paused" {
-		s.node = "Up"
-	}
-	return []any{ps.NewObject("Microsoft.FailoverClusters.PowerShell.ClusterNode", "Name", s.spec.Name, "State", nodeState(s.node))}, nil
 }
 
 func serviceObject(name, status, startType string) any {
@@ -1020,6 +881,9 @@ func (g *Org) reboot(s *server, now time.Time) {
 			delete(g.jobs, pid) // a running install dies with the host; its files are never written
 			taskJobEnded(s, j, true)
 		}
+	}
+	if s.node == "Up" || s.node == "Paused" {
+		g.failOverPAM(s)
 	}
 	if s.node == "Up" {
 		s.node = "Down"

@@ -138,6 +138,9 @@ type database struct {
 	spec   DatabaseSpec
 	copies []*dbCopy // in activation-preference order
 	full   time.Time
+	// moveAt is when Active Manager finishes the move DatabaseCopyActivationDisabledAndMoveNow started
+	// (zero: none pending).
+	moveAt time.Time
 	// owner is Get-MailboxDatabase's Server: the owning server recorded in Active Directory, which a move
 	// does not update here (MountedOnServer, read live with -Status, is where the database is mounted).
 	owner string
@@ -158,7 +161,8 @@ type Org struct {
 	dbs           map[string]*database
 	dbOrder       []string
 	faults        []Fault
-	jobs          map[int64]*job // detached processes by PID
+	dags          map[string]*dagState // upper-case DAG name
+	jobs          map[int64]*job       // detached processes by PID
 	nextPID       int64
 }
 
@@ -250,6 +254,7 @@ func (g *Org) reset() {
 		g.dbs[key] = d
 		g.dbOrder = append(g.dbOrder, key)
 	}
+	g.resetDAGs()
 }
 
 // Reset returns the organisation to the scenario's initial state and clears faults.
@@ -326,6 +331,7 @@ func requesters(s *server, comp string) []RequesterState {
 
 // settle applies the passage of time to s: draining queues, reboots finishing. Callers hold g.mu.
 func (g *Org) settle(s *server, now time.Time) {
+	g.finishMoves(s, now)
 	for pid, j := range g.jobs {
 		if strings.EqualFold(j.server, s.spec.Name) && !now.Before(j.ends) {
 			if j.usesWindowsUpdate && j.task == "" {
@@ -537,6 +543,7 @@ func (g *Org) moveActive(d *database, target string) error {
 		return activeManagerError(fmt.Sprintf("An Active Manager operation failed. Error: The database action failed. Error: An error occurred while trying to validate the specified database copy for possible activation. Error: Database copy '%s' on server '%s' has no healthy copy that can be activated (copy queue length < 10, replay queue length < 50, content index healthy, server not blocked).", d.spec.Name, active.server))
 	}
 	active.status, best.status = "Healthy", "Mounted"
+	d.moveAt = time.Time{}
 	return nil
 }
 
@@ -549,6 +556,16 @@ func (e activeManagerError) Error() string { return string(e) }
 type Snapshot struct {
 	Servers   []ServerState   `json:"servers"`
 	Databases []DatabaseState `json:"databases"`
+	DAGs      []DAGState      `json:"dags,omitempty"`
+}
+
+// DAGState is one DAG's cluster in a Snapshot. Where the PAM is does not count as a difference in
+// Equivalent (maintenance moves it on purpose); an unplanned failover is for tests to look at.
+type DAGState struct {
+	Name                 string `json:"name"`
+	PrimaryActiveManager string `json:"primary_active_manager"`
+	// UnplannedPAMFailovers counts the times the PAM's server went down holding it.
+	UnplannedPAMFailovers int `json:"unplanned_pam_failovers"`
 }
 
 // ServerState is one server in a Snapshot.
@@ -617,6 +634,10 @@ func (g *Org) Snapshot() Snapshot {
 		}
 		snap.Databases = append(snap.Databases, ds)
 	}
+	for _, d := range g.sc.DAGs {
+		st := g.dags[strings.ToUpper(d.Name)]
+		snap.DAGs = append(snap.DAGs, DAGState{Name: d.Name, PrimaryActiveManager: st.pam, UnplannedPAMFailovers: st.unplannedPAM})
+	}
 	return snap
 }
 
@@ -675,7 +696,9 @@ func (s Snapshot) Equivalent(o Snapshot) []string {
 
 // Fault is a model-level fault (transport faults belong to exchsim/wsman).
 type Fault struct {
-	// Kind: stuck_queue, copy_failure, move_fails, cmdlet_error, reboot_never_returns, setup_running,
+	// Kind: stuck_queue, copy_failure, move_fails (Active Manager refuses every move off the server),
+	// move_suppressed (Target: how many moves it refuses as suppressed, default 1), witness_invalid
+	// (Target: the DAG, default all; WitnessShareInUse InvalidConfiguration), cmdlet_error, reboot_never_returns, setup_running,
 	// patch_fails (detached jobs exit 1 with an error in their log), patch_hangs (detached jobs started
 	// meanwhile run until the fault is cleared, then finish), patch_no_reboot (installs leave no reboot
 	// pending), patch_exit_code (Target: the installers' exit code, e.g. 3010 or 1641), pending_reboot (a
@@ -686,6 +709,8 @@ type Fault struct {
 	// Target is the database (copy_failure), cmdlet name (cmdlet_error) or Component/Requester/State.
 	Target  string `json:"target,omitempty"`
 	Message string `json:"message,omitempty"`
+	// refusals left (move_suppressed)
+	refusals int
 }
 
 // Rebooting reports whether server is down for a reboot.
@@ -709,6 +734,19 @@ func (g *Org) InjectFault(f Fault) error {
 	}
 	switch f.Kind {
 	case "stuck_queue", "move_fails", "reboot_never_returns", "patch_fails", "patch_hangs", "patch_no_reboot":
+	case "move_suppressed":
+		f.refusals = 1
+		if f.Target != "" {
+			n, err := strconv.Atoi(f.Target)
+			if err != nil || n < 1 {
+				return fmt.Errorf("fault move_suppressed: target %q is not a number of refusals", f.Target)
+			}
+			f.refusals = n
+		}
+	case "witness_invalid":
+		if f.Target != "" && g.dags[strings.ToUpper(f.Target)] == nil {
+			return fmt.Errorf("fault witness_invalid: unknown DAG %q", f.Target)
+		}
 	case "patch_exit_code":
 		if _, err := strconv.Atoi(f.Target); err != nil {
 			return fmt.Errorf("fault patch_exit_code: target %q is not an exit code", f.Target)
@@ -749,7 +787,7 @@ func (g *Org) InjectFault(f Fault) error {
 		}
 		setRequester(g.lookup(f.Server).remote, comp, parts[1], parts[2], g.clock.Now())
 	default:
-		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, cmdlet_error, reboot_never_returns, setup_running, patch_fails, patch_hangs, patch_no_reboot, patch_exit_code, pending_reboot, remote_component_state)", f.Kind)
+		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, move_suppressed, witness_invalid, cmdlet_error, reboot_never_returns, setup_running, patch_fails, patch_hangs, patch_no_reboot, patch_exit_code, pending_reboot, remote_component_state)", f.Kind)
 	}
 	g.faults = append(g.faults, f)
 	return nil

@@ -141,6 +141,7 @@ func TestMovesRespectHealthAndBlocked(t *testing.T) {
 	h := newHarness(t, "dag2")
 	// MoveNow moves EX01's actives (DB01, DB02) to EX02.
 	h.run("EX01", "Set-MailboxServer -Identity 'EX01' -DatabaseCopyAutoActivationPolicy 'Blocked'; Set-MailboxServer -Identity 'EX01' -DatabaseCopyActivationDisabledAndMoveNow $true")
+	h.clock.Advance(time.Second) // the moves run in the background
 	if got := h.run("EX01", "@(Get-MailboxDatabaseCopyStatus -Server 'EX01' | Where-Object { $_.Status -eq 'Mounted' }).Count"); got != "0" {
 		t.Errorf("mounted copies left on EX01: %s", got)
 	}
@@ -389,7 +390,7 @@ func TestRebootNeverReturns(t *testing.T) {
 	if !h.org.Rebooting("EX01") {
 		t.Error("EX01 came back despite reboot_never_returns")
 	}
-	if got := h.run("EX02", "(Get-DatabaseAvailabilityGroup -Identity 'DAG01' -Status).StoppedMailboxServers"); got != "EX01" {
+	if got := h.run("EX02", "(Get-DatabaseAvailabilityGroup -Identity 'DAG01' -Status).StoppedMailboxServers[0].Name"); got != "EX01" {
 		t.Errorf("StoppedMailboxServers = %q, want EX01", got)
 	}
 	h.org.ClearFaults()

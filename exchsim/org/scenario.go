@@ -38,6 +38,10 @@ type Scenario struct {
 		// CopyResync is how long a passive copy takes after its server's reboot to walk Initializing and
 		// Resynchronizing back to Healthy (default 1.5 s).
 		CopyResync Duration `toml:"copy_resync"`
+		// Move is how long Active Manager takes for each database that DatabaseCopyActivationDisabledAndMoveNow
+		// moves in the background, one after another (default 0.3 s): Set-MailboxServer returns before they
+		// are done.
+		Move Duration `toml:"move"`
 	} `toml:"timing"`
 	// Patch is what a detached job (the configured patch command) does on every server.
 	Patch struct {
@@ -88,6 +92,9 @@ type ServerSpec struct {
 type DAGSpec struct {
 	Name    string `toml:"name"`
 	Witness string `toml:"witness"` // file share witness server
+	// PAM is the member that owns the cluster core group at the start (the Primary Active Manager);
+	// default the first member.
+	PAM string `toml:"pam"`
 }
 
 // DatabaseSpec is a mailbox database; Copies lists the servers holding a copy in activation-preference
@@ -220,6 +227,18 @@ func ParseScenario(data []byte, source string) (*Scenario, error) {
 		case "Unrestricted", "IntrasiteOnly", "Blocked":
 		default:
 			errs = append(errs, fmt.Errorf("server %s: activation_policy %q is not one of Unrestricted, IntrasiteOnly, Blocked", s.Name, s.ActivationPolicy))
+		}
+	}
+	for _, d := range sc.DAGs {
+		if d.PAM == "" {
+			continue
+		}
+		member := false
+		for _, s := range sc.Servers {
+			member = member || (strings.EqualFold(s.Name, d.PAM) && strings.EqualFold(s.DAG, d.Name))
+		}
+		if !member {
+			errs = append(errs, fmt.Errorf("dag %s: pam %q is not a member of the DAG", d.Name, d.PAM))
 		}
 	}
 	for _, d := range sc.Databases {
