@@ -75,6 +75,9 @@ type Steps struct {
 	DrainStall          Duration `toml:"drain_stall"`
 	DrainPolicy         string   `toml:"drain_policy"`
 	MoveTimeout         Duration `toml:"move_timeout"`
+	MoveSettle          Duration `toml:"move_settle"`
+	MoveAttempts        int      `toml:"move_attempts"`
+	MoveRetryInterval   Duration `toml:"move_retry_interval"`
 	RebootTimeout       Duration `toml:"reboot_timeout"`
 	TransportBoot       Duration `toml:"transport_boot_timeout"`
 	BackPolls           int      `toml:"back_polls"`

@@ -140,7 +140,7 @@ func (c *Config) validateSteps(col *collector) {
 	s := c.Steps
 	pos := map[string]time.Duration{"poll_interval": s.PollInterval.Duration, "drain_timeout": s.DrainTimeout.Duration, "drain_stall": s.DrainStall.Duration,
 		"move_timeout": s.MoveTimeout.Duration, "reboot_timeout": s.RebootTimeout.Duration, "transport_boot_timeout": s.TransportBoot.Duration, "undo_backoff": s.UndoBackoff.Duration,
-		"patch_grace": s.PatchGrace.Duration}
+		"patch_grace": s.PatchGrace.Duration, "move_settle": s.MoveSettle.Duration, "move_retry_interval": s.MoveRetryInterval.Duration}
 	for k, v := range pos {
 		if v <= 0 {
 			col.add("steps."+k, "must be positive")
@@ -160,6 +160,12 @@ func (c *Config) validateSteps(col *collector) {
 	}
 	if s.QueueMax < 0 || s.CopyQueueMax <= 0 || s.ReplayQueueMax <= 0 {
 		col.add("steps", "queue_max must be ≥ 0, copy_queue_max and replay_queue_max > 0")
+	}
+	if s.MoveAttempts < 1 || s.MoveAttempts > 10 {
+		col.add("steps.move_attempts", "%d: want 1..10 (Microsoft's script makes 2)", s.MoveAttempts)
+	}
+	if s.MoveSettle.Duration >= s.MoveTimeout.Duration {
+		col.add("steps.move_settle", "%v must be shorter than move_timeout %v (the wait for background moves is part of the step)", s.MoveSettle.Duration, s.MoveTimeout.Duration)
 	}
 	if s.UndoAttempts < 1 || s.UndoAttempts > 20 {
 		col.add("steps.undo_attempts", "%d: want 1..20", s.UndoAttempts)

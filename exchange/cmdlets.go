@@ -229,11 +229,15 @@ func OpMoveActiveDatabases(server string) (Op, error) {
 	return exchangeOp(true, command("Move-ActiveMailboxDatabase", param("Server", s), param("MoveComment", "exmaintd maintenance"), noConfirm())), nil
 }
 
-// OpMoveActiveDatabase activates database on target.
+// OpMoveActiveDatabase switches database over: to target, or with target "" to the copy Active Manager's
+// best-copy selection picks (what a maintenance move wants: Active Manager knows the copies' health).
 func OpMoveActiveDatabase(database, target string) (Op, error) {
 	d, err := identity("database", database)
 	if err != nil {
 		return Op{}, err
+	}
+	if target == "" {
+		return exchangeOp(true, command("Move-ActiveMailboxDatabase", param("Identity", d), param("MoveComment", "exmaintd maintenance"), noConfirm())), nil
 	}
 	t, err := identity("server", target)
 	if err != nil {

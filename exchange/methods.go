@@ -235,6 +235,28 @@ func (c *Client) ResumeClusterNode(ctx context.Context, node string) error {
 	return c.write(ctx, op, err)
 }
 
+// CoreClusterGroup reads the cluster core group, whose owner is the DAG's Primary Active Manager.
+func (c *Client) CoreClusterGroup(ctx context.Context) (ClusterGroup, error) {
+	out, err := c.Exec(ctx, OpCoreClusterGroup())
+	if err != nil {
+		return ClusterGroup{}, err
+	}
+	rows, err := decodeRows[ClusterGroup]("Get-ClusterGroup", out)
+	if err != nil {
+		return ClusterGroup{}, err
+	}
+	if len(rows) != 1 {
+		return ClusterGroup{}, fmt.Errorf("Get-ClusterGroup %q: %d groups, want 1", CoreClusterGroup, len(rows))
+	}
+	return rows[0], nil
+}
+
+// MoveCoreClusterGroup moves the cluster core group (and the Primary Active Manager) to node.
+func (c *Client) MoveCoreClusterGroup(ctx context.Context, node string) error {
+	op, err := OpMoveCoreClusterGroup(node)
+	return c.write(ctx, op, err)
+}
+
 // DAG reads a DAG's status.
 func (c *Client) DAG(ctx context.Context, name string) (DAG, error) {
 	op, err := OpDAG(name)

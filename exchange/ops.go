@@ -47,6 +47,24 @@ func OpResumeClusterNode(node string) (Op, error) {
 	return Op{Cmdlet: "Resume-ClusterNode", Write: true, Script: writeJSON("Resume-ClusterNode -Name " + n)}, nil
 }
 
+// CoreClusterGroup is the cluster core group of every Windows failover cluster; in a DAG its owner node is
+// the Primary Active Manager.
+const CoreClusterGroup = "Cluster Group"
+
+// OpCoreClusterGroup reads the cluster core group (Get-ClusterGroup): its owner node and state.
+func OpCoreClusterGroup() Op {
+	return Op{Cmdlet: "Get-ClusterGroup", Script: selectJSON("Get-ClusterGroup -Name '"+CoreClusterGroup+"'", fStr("Name"), fStr("OwnerNode"), fStr("State"))}
+}
+
+// OpMoveCoreClusterGroup moves the cluster core group — and with it the Primary Active Manager — to node.
+func OpMoveCoreClusterGroup(node string) (Op, error) {
+	n, err := ident("cluster node", node)
+	if err != nil {
+		return Op{}, err
+	}
+	return Op{Cmdlet: "Move-ClusterGroup", Write: true, Script: writeJSON("Move-ClusterGroup -Name '" + CoreClusterGroup + "' -Node " + n)}, nil
+}
+
 // OpServices reads Get-Service for names (all services when none are given).
 func OpServices(names ...string) (Op, error) {
 	cmd := "Get-Service"
@@ -256,7 +274,7 @@ func AllCmdlets() []string {
 	c := []string{"Get-ServerComponentState", "Set-ServerComponentState", "Get-Queue", "Redirect-Message", "Resume-Queue", "Retry-Queue",
 		"Get-MailboxDatabaseCopyStatus", "Get-MailboxDatabase", "Get-Mailbox", "Suspend-MailboxDatabaseCopy", "Resume-MailboxDatabaseCopy",
 		"Mount-Database", "Dismount-Database", "Move-ActiveMailboxDatabase", "Get-MailboxServer", "Set-MailboxServer", "Get-ClusterNode",
-		"Suspend-ClusterNode", "Resume-ClusterNode", "Get-DatabaseAvailabilityGroup", "Get-ExchangeServer", "Test-ServiceHealth",
+		"Suspend-ClusterNode", "Resume-ClusterNode", "Get-ClusterGroup", "Move-ClusterGroup", "Get-DatabaseAvailabilityGroup", "Get-ExchangeServer", "Test-ServiceHealth",
 		"Get-Service", "Restart-Service", "Get-Process", "Get-CimInstance", "Restart-Computer", "Test-Path", "Get-Content",
 		"New-ScheduledTaskAction", "New-ScheduledTaskPrincipal", "New-ScheduledTaskSettingsSet", "Register-ScheduledTask",
 		"Start-ScheduledTask", "Get-ScheduledTask", "Get-ScheduledTaskInfo", "Unregister-ScheduledTask"}

@@ -129,6 +129,13 @@ type ClusterNode struct {
 	State string // Up, Down, Paused, Joining, Unknown
 }
 
+// ClusterGroup is one row of Get-ClusterGroup.
+type ClusterGroup struct {
+	Name      string
+	OwnerNode string
+	State     string // Online, Offline, Failed, PartialOnline, Pending
+}
+
 // DAG is the maintenance-relevant part of Get-DatabaseAvailabilityGroup -Status.
 type DAG struct {
 	Name                  string

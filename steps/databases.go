@@ -6,47 +6,127 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/exmaintd/exmaintd/exchange"
 )
 
-// moveActiveDatabases moves every active copy off the server (Move-ActiveMailboxDatabase -Server) and waits
-// until none is mounted there. Moves are not undone (as in Microsoft's script); exit can rebalance.
+// moveActiveDatabases moves every active copy off the server and waits until none is mounted there, as
+// StartDagServerMaintenance.ps1 does: first it waits for the moves DatabaseCopyActivationDisabledAndMoveNow
+// started in the background (block-activation) while they make progress (move_settle without one ends the
+// wait); then it moves what remains one database at a time (Move-ActiveMailboxDatabase -Identity, the target
+// left to Active Manager's best-copy selection), move_attempts times move_retry_interval apart (Microsoft:
+// 2 attempts, 60 s) — move suppression (AmDbMoveMoveSuppressedBlackoutException) and a copy not yet ready to
+// be activated are named in the error. Moves are not undone (as in Microsoft's script); exit can rebalance.
 type moveActiveDatabases struct{}
 
 func (moveActiveDatabases) Name() string { return "move-active-databases" }
 func (moveActiveDatabases) Describe() string {
-	return "Move-ActiveMailboxDatabase -Server, then wait until no copy is mounted on the server"
+	return "wait for the moves MoveNow started, then Move-ActiveMailboxDatabase per database still here (with retries)"
 }
 func (moveActiveDatabases) Record(context.Context, *Env) (json.RawMessage, error) { return nil, nil }
 
-func activeHere(ctx context.Context, env *Env) (int64, error) {
+// activeDatabases lists the databases whose active copy is on the server.
+func activeDatabases(ctx context.Context, env *Env) ([]string, error) {
 	cs, err := env.Ex.CopyStatus(ctx, env.Target.Server)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	var n int64
+	var out []string
 	for _, c := range cs {
 		if c.ActiveCopy || c.Status == "Mounted" {
-			n++
+			out = append(out, c.DatabaseName)
 		}
 	}
-	return n, nil
+	return out, nil
+}
+
+func activeHere(ctx context.Context, env *Env) (int64, error) {
+	dbs, err := activeDatabases(ctx, env)
+	return int64(len(dbs)), err
 }
 
 func (moveActiveDatabases) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
-	n, err := activeHere(ctx, env)
+	deadline := env.Clock.Now().Add(env.Settings.MoveTimeout)
+	if err := settleMoves(ctx, env, deadline); err != nil {
+		return err
+	}
+	dbs, err := activeDatabases(ctx, env)
 	if err != nil {
 		return err
 	}
-	if n > 0 {
-		if err := env.Ex.MoveActiveDatabases(ctx, env.Target.Server); err != nil {
+	for _, db := range dbs {
+		if err := moveOff(ctx, env, db); err != nil {
 			return err
 		}
 	}
-	return waitProgress(ctx, env, "move-active-databases", "active copies to move off", env.Settings.MoveTimeout, env.Settings.DrainStall, func(ctx context.Context) (int64, error) {
+	return waitProgress(ctx, env, "move-active-databases", "active copies to move off", max(deadline.Sub(env.Clock.Now()), env.Settings.PollInterval), env.Settings.DrainStall, func(ctx context.Context) (int64, error) {
 		return activeHere(ctx, env)
 	})
+}
+
+// settleMoves waits while the background moves make progress: until nothing is active here, until
+// move_settle passes without a database leaving, or until deadline.
+func settleMoves(ctx context.Context, env *Env, deadline time.Time) error {
+	best, lastProgress := int64(-1), env.Clock.Now()
+	for {
+		n, err := activeHere(ctx, env)
+		if err != nil {
+			return err
+		}
+		now := env.Clock.Now()
+		if n == 0 {
+			return nil
+		}
+		if best < 0 || n < best {
+			best, lastProgress = n, now
+		}
+		if now.Sub(lastProgress) >= env.Settings.MoveSettle || !now.Before(deadline) {
+			env.Logger.Info("moving the remaining databases one at a time", "server", env.Target.Server, "left", n)
+			return nil
+		}
+		if !env.Clock.Sleep(ctx, env.Settings.PollInterval) {
+			return fmt.Errorf("waiting for the background database moves: %w", ctx.Err())
+		}
+	}
+}
+
+// moveOff switches db over to another copy, retrying a refused move.
+func moveOff(ctx context.Context, env *Env, db string) error {
+	for attempt := 1; ; attempt++ {
+		dbs, err := activeDatabases(ctx, env)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(dbs, db) {
+			return nil // moved meanwhile (a background move finished)
+		}
+		err = env.Ex.MoveActiveDatabase(ctx, db, "")
+		if err == nil {
+			return nil
+		}
+		why := moveRefusal(err)
+		if attempt >= env.Settings.MoveAttempts {
+			return fmt.Errorf("database %s is still active on %s after %d move attempts %v apart%s: %w", db, env.Target.Server, attempt, env.Settings.MoveRetryInterval, why, err)
+		}
+		env.Logger.Warn("database move refused; trying again", "server", env.Target.Server, "database", db, "attempt", attempt, "retry_in", env.Settings.MoveRetryInterval, "reason", strings.TrimPrefix(why, ": "), "err", err)
+		if !env.Clock.Sleep(ctx, env.Settings.MoveRetryInterval) {
+			return fmt.Errorf("moving database %s: %w", db, ctx.Err())
+		}
+	}
+}
+
+// moveRefusal names the two refusals Active Manager makes to a maintenance move that time can cure.
+func moveRefusal(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "AmDbMoveMoveSuppressedBlackoutException"):
+		return ": Active Manager suppressed the move because the database moved too often recently " +
+			"(it lifts by itself; an administrator can move it with -SkipMoveSuppressionChecks)"
+	case strings.Contains(msg, "validate the specified database copy") || strings.Contains(msg, "AmBcs"):
+		return ": no other copy is ready to be activated (copy or replay queue, content index, or its server blocked)"
+	}
+	return ""
 }
 
 func (moveActiveDatabases) Verify(ctx context.Context, env *Env, _ json.RawMessage) error {

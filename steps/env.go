@@ -38,6 +38,12 @@ type Settings struct {
 	DrainPolicy string
 	// MoveTimeout bounds moving active copies off the server (default 15 min; stall: DrainStall).
 	MoveTimeout time.Duration
+	// MoveSettle is how long the wait for the moves DatabaseCopyActivationDisabledAndMoveNow started may go
+	// without a database leaving before the rest are moved one by one (default 1 min). MoveAttempts and
+	// MoveRetryInterval: each of those moves is tried this often, this far apart (Microsoft's script: 2, 60 s).
+	MoveSettle        time.Duration
+	MoveAttempts      int
+	MoveRetryInterval time.Duration
 	// RebootTimeout bounds a reboot: LastBootUpTime changed, WinRM answering, services running, copies
 	// caught up (default 30 min).
 	RebootTimeout time.Duration
@@ -126,6 +132,11 @@ func (s Settings) WithDefaults() Settings {
 		s.DrainPolicy = DrainFail
 	}
 	d(&s.MoveTimeout, 15*time.Minute)
+	d(&s.MoveSettle, time.Minute)
+	d(&s.MoveRetryInterval, time.Minute)
+	if s.MoveAttempts <= 0 {
+		s.MoveAttempts = 2
+	}
 	d(&s.RebootTimeout, 30*time.Minute)
 	if s.BackPolls <= 0 {
 		s.BackPolls = 3

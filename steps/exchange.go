@@ -27,9 +27,7 @@ type Exchange interface {
 	ResumeDatabaseCopy(ctx context.Context, copyIdentity string) error
 	MountDatabase(ctx context.Context, database string) error
 	DismountDatabase(ctx context.Context, database string) error
-	// MoveActiveDatabases moves every active copy off server (Move-ActiveMailboxDatabase -Server).
-	MoveActiveDatabases(ctx context.Context, server string) error
-	// MoveActiveDatabase activates database on target (rebalancing by activation preference).
+	// MoveActiveDatabase activates database on target, or with target "" on the copy Active Manager picks.
 	MoveActiveDatabase(ctx context.Context, database, target string) error
 
 	MailboxServer(ctx context.Context, server string) (exchange.MailboxServer, error)
@@ -38,6 +36,9 @@ type Exchange interface {
 	ClusterNodes(ctx context.Context) ([]exchange.ClusterNode, error)
 	SuspendClusterNode(ctx context.Context, node string) error
 	ResumeClusterNode(ctx context.Context, node string) error
+	// CoreClusterGroup reads the cluster core group: its owner node is the DAG's Primary Active Manager.
+	CoreClusterGroup(ctx context.Context) (exchange.ClusterGroup, error)
+	MoveCoreClusterGroup(ctx context.Context, node string) error
 	DAG(ctx context.Context, name string) (exchange.DAG, error)
 	ExchangeServers(ctx context.Context) ([]exchange.ExchangeServer, error)
 

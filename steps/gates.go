@@ -208,24 +208,38 @@ func preGates(ctx context.Context, env *Env, o PreGateOptions) error {
 }
 
 // dagMembersGate: every cluster node is Up (a paused or down peer means this server's copies are the
-// redundancy), and no other member is in maintenance (ServerWideOffline or HubTransport not Active).
+// redundancy, and quorum has one vote less to lose), Exchange lists no stopped member, the file share
+// witness is usable (WitnessShareInUse InvalidConfiguration: the cluster may lose quorum when this node
+// goes — Justin Beeden's DAG scripts refuse then), and no other member is in maintenance (ServerWideOffline
+// or HubTransport not Active).
 func dagMembersGate(ctx context.Context, env *Env, members []string) (string, error) {
 	if env.Target.DAG == "" {
 		return "", nil
+	}
+	var problems []string
+	dag, err := env.Ex.DAG(ctx, env.Target.DAG)
+	if err != nil {
+		return "", err
+	}
+	if dag.WitnessShareInUse == "InvalidConfiguration" {
+		problems = append(problems, fmt.Sprintf("DAG %s: the file share witness is InvalidConfiguration (WitnessShareInUse)", env.Target.DAG))
+	}
+	if len(dag.StoppedMailboxServers) > 0 {
+		problems = append(problems, fmt.Sprintf("DAG %s has stopped members: %s", env.Target.DAG, strings.Join(dag.StoppedMailboxServers, ", ")))
 	}
 	nodes, err := env.Ex.ClusterNodes(ctx)
 	if err != nil {
 		return "", err
 	}
-	var problems []string
 	for _, n := range nodes {
 		if n.State != "Up" {
 			problems = append(problems, fmt.Sprintf("cluster node %s is %s", n.Name, n.State))
 		}
 	}
 	for _, m := range members {
-		if strings.EqualFold(m, env.Target.Server) {
-			continue
+		stopped := slices.ContainsFunc(dag.StoppedMailboxServers, func(s string) bool { return strings.EqualFold(s, m) })
+		if strings.EqualFold(m, env.Target.Server) || stopped {
+			continue // a stopped member is reported above and cannot be asked
 		}
 		comps, err := env.Ex.ComponentStates(ctx, m)
 		if err != nil {

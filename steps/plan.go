@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/exmaintd/exmaintd/exchange"
@@ -91,8 +92,9 @@ func (a activationStep) plan(t Target, _ Settings) ([]exchange.Op, string) {
 }
 
 func (moveActiveDatabases) plan(t Target, s Settings) ([]exchange.Op, string) {
-	return ops(func() (exchange.Op, error) { return exchange.OpMoveActiveDatabases(t.Server) }, func() (exchange.Op, error) { return exchange.OpCopyStatus(t.Server) }),
-		"then polled every " + s.PollInterval.String() + " until no copy is mounted here (timeout " + s.MoveTimeout.String() + ")"
+	return ops(func() (exchange.Op, error) { return exchange.OpCopyStatus(t.Server) }, func() (exchange.Op, error) { return exchange.OpMoveActiveDatabase("DB", "") }),
+		fmt.Sprintf("polled every %v while the moves MoveNow started make progress (up to %v without one); then once per database still mounted here (DB stands for each), %d attempts %v apart; timeout %v",
+			s.PollInterval, s.MoveSettle, s.MoveAttempts, s.MoveRetryInterval, s.MoveTimeout)
 }
 
 func (verifyMaintenance) plan(t Target, _ Settings) ([]exchange.Op, string) {

@@ -35,6 +35,7 @@ func Catalogue() map[string]Step {
 		activationStep{name: "block-activation"},
 		activationStep{name: "activation-blocked", policyOnly: true},
 		moveActiveDatabases{},
+		movePAM{},
 		suspendCopies{},
 		dismountDatabases{},
 		verifyMaintenance{},
@@ -61,7 +62,7 @@ func BuiltinProcedures() map[string]Procedure {
 	return map[string]Procedure{
 		"dag": {Name: "dag", Steps: []string{"hubtransport-draining", "umcallrouter-draining", "restart-transport", "redirect-message", "drain-queues",
 			"suspend-cluster-node", "block-activation", "highavailability-inactive", "move-active-databases",
-			"serverwideoffline-inactive", "verify-maintenance"}},
+			"move-primary-active-manager", "serverwideoffline-inactive", "verify-maintenance"}},
 		"standalone": {Name: "standalone", Steps: []string{"hubtransport-draining", "umcallrouter-draining", "restart-transport", "redirect-message", "drain-queues",
 			"serverwideoffline-inactive"}},
 	}

@@ -22,7 +22,8 @@ import (
 func fastSettings() steps.Settings {
 	return steps.Settings{
 		PollInterval: 100 * time.Millisecond, DrainTimeout: 8 * time.Second, DrainStall: 2 * time.Second,
-		MoveTimeout: 20 * time.Second, RebootTimeout: 30 * time.Second, UndoAttempts: 3, UndoBackoff: 100 * time.Millisecond,
+		MoveTimeout: 20 * time.Second, MoveSettle: time.Second, MoveRetryInterval: 300 * time.Millisecond, RebootTimeout: 30 * time.Second,
+		UndoAttempts: 3, UndoBackoff: 100 * time.Millisecond,
 		Rebalance: true,
 		Patch:     []steps.PatchCommand{{Name: "cu", Command: `& 'D:\Setup.exe' /Mode:Upgrade`, Detached: true, Timeout: time.Minute}},
 	}.WithDefaults()
@@ -138,6 +139,7 @@ func TestFailureAtEveryStep(t *testing.T) {
 		{"block-activation", exchsim.Fault{Kind: "cmdlet_error", Target: "Set-MailboxServer"}, ""},
 		{"highavailability-inactive", exchsim.Fault{Kind: "cmdlet_error", Target: "Set-ServerComponentState"}, ""},
 		{"move-active-databases", exchsim.Fault{Kind: "move_fails"}, "block-activation"}, // MoveNow moves too
+		{"move-primary-active-manager", exchsim.Fault{Kind: "cmdlet_error", Target: "Move-ClusterGroup"}, ""},
 		{"verify-maintenance", exchsim.Fault{Kind: "cmdlet_error", Target: "Get-ServerComponentState"}, ""},
 	}
 	runs := []struct {

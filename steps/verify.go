@@ -8,13 +8,13 @@ import (
 )
 
 // verifyMaintenance checks the end state of entering maintenance the way ExchangeDsc's Test does: every
-// component except Monitoring and RecoveryActionsEnabled is not Active, the cluster node is Paused (DAG
-// members), no message is queued (Microsoft's filter) and no database copy is active on the server.
+// component except Monitoring and RecoveryActionsEnabled is not Active, the cluster node is Paused and not
+// the Primary Active Manager (DAG members), no message is queued (Microsoft's filter) and no database copy is active on the server.
 type verifyMaintenance struct{}
 
 func (verifyMaintenance) Name() string { return "verify-maintenance" }
 func (verifyMaintenance) Describe() string {
-	return "check: only Monitoring and RecoveryActionsEnabled Active, node Paused, 0 queued, 0 active databases"
+	return "check: only Monitoring and RecoveryActionsEnabled Active, node Paused and not PAM, 0 queued, 0 active databases"
 }
 func (verifyMaintenance) Record(context.Context, *Env) (json.RawMessage, error) { return nil, nil }
 func (verifyMaintenance) Do(context.Context, *Env, json.RawMessage) error       { return nil }
@@ -36,6 +36,9 @@ func (verifyMaintenance) Verify(ctx context.Context, env *Env, _ json.RawMessage
 	}
 	if env.Target.DAG != "" {
 		if err := expectNode(ctx, env, "Paused"); err != nil {
+			problems = append(problems, err.Error())
+		}
+		if err := notPAM(ctx, env); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}

@@ -1,0 +1,112 @@
+package steps_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/steps"
+)
+
+// TestPAMMovedBeforeTheReboot: EX01 starts as the Primary Active Manager (it owns the cluster core group).
+// The dag procedure moves the group to EX02 before the reboot, as StartDagServerMaintenance.ps1 does, so the
+// reboot forces no failover of it; the PAM stays on EX02 afterwards (nothing moves it back).
+func TestPAMMovedBeforeTheReboot(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	if got := h.sim.Org().Snapshot().DAGs[0].PrimaryActiveManager; got != "EX01" {
+		t.Fatalf("PAM at the start = %s, want EX01", got)
+	}
+	h.obs.onStart = func(server, step string) {
+		if step == "patch" {
+			if got := h.sim.Org().Snapshot().DAGs[0].PrimaryActiveManager; got != "EX02" {
+				t.Errorf("PAM in maintenance = %s, want EX02", got)
+			}
+		}
+	}
+	res := h.runner.Run(t.Context(), h.serverRun(h.env(t, "EX01", fastSettings()), steps.BuiltinProcedures()["dag"]))
+	if res.Outcome != steps.OutcomeCompleted {
+		t.Fatalf("outcome %s, err %v", res.Outcome, res.Err)
+	}
+	dag := h.sim.Org().Snapshot().DAGs[0]
+	if dag.UnplannedPAMFailovers != 0 {
+		t.Errorf("%d unplanned PAM failovers: the reboot took the core group down with it", dag.UnplannedPAMFailovers)
+	}
+	if dag.PrimaryActiveManager != "EX02" {
+		t.Errorf("PAM after the run = %s, want EX02", dag.PrimaryActiveManager)
+	}
+}
+
+// TestDAGClusterGates: a file share witness in InvalidConfiguration, or a member Exchange reports stopped,
+// keeps a DAG member from starting, before any change.
+func TestDAGClusterGates(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		fault exchsim.Fault
+		want  string
+	}{
+		{"witness", exchsim.Fault{Kind: "witness_invalid", Target: "DAG01"}, "file share witness is InvalidConfiguration"},
+		{"stopped member", exchsim.Fault{Kind: "reboot_never_returns", Server: "EX02"}, "DAG DAG01 has stopped members: EX02"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			before := h.sim.Org().Snapshot()
+			if err := h.sim.InjectFault(tc.fault); err != nil {
+				t.Fatal(err)
+			}
+			if tc.fault.Kind == "reboot_never_returns" {
+				peer := h.env(t, "EX02", fastSettings())
+				if err := peer.Ex.RestartComputer(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res := h.runner.Run(t.Context(), h.serverRun(h.env(t, "EX01", fastSettings()), steps.BuiltinProcedures()["dag"]))
+			if res.Outcome != steps.OutcomeSkipped || res.Err == nil || !strings.Contains(res.Err.Error(), tc.want) {
+				t.Fatalf("outcome %s, err %v; want skipped with %q", res.Outcome, res.Err, tc.want)
+			}
+			if diffs := before.Equivalent(h.sim.Org().Snapshot()); tc.fault.Kind == "witness_invalid" && len(diffs) > 0 {
+				t.Errorf("a refused server changed state: %v", diffs)
+			}
+		})
+	}
+}
+
+// TestMoveSuppression: Active Manager suppresses the moves off EX01 (the background moves MoveNow starts
+// and the first explicit attempt); the step tries again after move_retry_interval and the run completes.
+// Suppressed more often than move_attempts allows, the step fails naming the suppression and the server is
+// reversed.
+func TestMoveSuppression(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		refusals string
+		want     string
+	}{{"1", steps.OutcomeCompleted}, {"4", steps.OutcomeReversed}} {
+		t.Run(tc.refusals, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			before := h.sim.Org().Snapshot()
+			h.obs.onStart = func(server, step string) {
+				if step == "block-activation" {
+					if err := h.sim.InjectFault(exchsim.Fault{Kind: "move_suppressed", Server: "EX01", Target: tc.refusals}); err != nil {
+						t.Error(err)
+					}
+				}
+				if step == "patch" || step == "serverwideoffline-inactive" {
+					_ = h.sim.ClearFaults()
+				}
+			}
+			res := h.runner.Run(t.Context(), h.serverRun(h.env(t, "EX01", fastSettings()), steps.BuiltinProcedures()["dag"]))
+			if res.Outcome != tc.want {
+				t.Fatalf("outcome %s, err %v; want %s", res.Outcome, res.Err, tc.want)
+			}
+			if tc.want == steps.OutcomeReversed && !strings.Contains(res.Err.Error(), "after 2 move attempts") || tc.want == steps.OutcomeReversed && !strings.Contains(res.Err.Error(), "suppressed the move") {
+				t.Errorf("err = %v; want it to name the attempts and the suppression", res.Err)
+			}
+			if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 && tc.want == steps.OutcomeCompleted {
+				t.Errorf("state not restored: %v", diffs)
+			}
+		})
+	}
+}
