@@ -6,6 +6,7 @@ package workload
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/exmaintd/exmaintd/exchange"
 )
@@ -14,13 +15,13 @@ import (
 // e.g. 180 for a 30-minute drain polled every 10 s.
 type Window struct {
 	Server string // the DAG member under maintenance
-	Peer   string // another member, the redirect target
+	Peer   string // another member's FQDN: the redirect target and (its host name) the PAM's
 	DAG    string
 	Polls  int
 }
 
 // Ops returns how many operations Run performs.
-func (w Window) Ops() int { return 24 + 2*w.Polls }
+func (w Window) Ops() int { return 27 + 2*w.Polls }
 
 // Run performs the window's operations on c and leaves the server's state as it found it (every change is
 // reversed), so that it can run again.
@@ -45,6 +46,9 @@ func (w Window) Run(ctx context.Context, c *exchange.Client) error {
 		func() error {
 			return c.SetMailboxServer(ctx, w.Server, exchange.MailboxServerSettings{DatabaseCopyActivationDisabledAndMoveNow: &yes, DatabaseCopyAutoActivationPolicy: &blocked})
 		},
+		// the PAM off the server (the first member holds it in exchsim's scenarios)
+		func() error { _, err := c.CoreClusterGroup(ctx); return err },
+		func() error { node, _, _ := strings.Cut(w.Peer, "."); return c.MoveCoreClusterGroup(ctx, node) },
 	}
 	for range w.Polls {
 		steps = append(steps,
@@ -69,6 +73,8 @@ func (w Window) Run(ctx context.Context, c *exchange.Client) error {
 		func() error { _, err := c.CopyStatus(ctx, w.Server); return err },
 		func() error { _, err := c.ServiceHealth(ctx, w.Server); return err },
 		func() error { _, err := c.ClusterNodes(ctx); return err },
+		// the procedure leaves the PAM where it is; the workload moves it back so that it can run again
+		func() error { return c.MoveCoreClusterGroup(ctx, w.Server) },
 	)
 	for i, s := range steps {
 		if err := s(); err != nil {
