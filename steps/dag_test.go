@@ -37,9 +37,9 @@ func TestPAMMovedBeforeTheReboot(t *testing.T) {
 	}
 }
 
-// TestDAGClusterGates: a file share witness in InvalidConfiguration, or a member Exchange reports stopped,
-// keeps a DAG member from starting, before any change.
-func TestDAGClusterGates(t *testing.T) {
+// TestPreGateRefusals: a file share witness in InvalidConfiguration, a member Exchange reports stopped, or
+// Exchange setup running keeps a DAG member from starting, before any change.
+func TestPreGateRefusals(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name  string
@@ -48,6 +48,7 @@ func TestDAGClusterGates(t *testing.T) {
 	}{
 		{"witness", exchsim.Fault{Kind: "witness_invalid", Target: "DAG01"}, "file share witness is InvalidConfiguration"},
 		{"stopped member", exchsim.Fault{Kind: "reboot_never_returns", Server: "EX02"}, "DAG DAG01 has stopped members: EX02"},
+		{"setup", exchsim.Fault{Kind: "setup_running", Server: "EX01"}, "Exchange setup (ExSetup.exe) is running"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -66,7 +67,7 @@ func TestDAGClusterGates(t *testing.T) {
 			if res.Outcome != steps.OutcomeSkipped || res.Err == nil || !strings.Contains(res.Err.Error(), tc.want) {
 				t.Fatalf("outcome %s, err %v; want skipped with %q", res.Outcome, res.Err, tc.want)
 			}
-			if diffs := before.Equivalent(h.sim.Org().Snapshot()); tc.fault.Kind == "witness_invalid" && len(diffs) > 0 {
+			if diffs := before.Equivalent(h.sim.Org().Snapshot()); tc.fault.Kind != "reboot_never_returns" && len(diffs) > 0 {
 				t.Errorf("a refused server changed state: %v", diffs)
 			}
 		})
