@@ -47,9 +47,14 @@ type Record struct {
 
 // Journal appends records to one file. Safe for concurrent use.
 type Journal struct {
-	mu     sync.Mutex
-	f      *os.File
-	path   string
+	mu   sync.Mutex
+	f    *os.File
+	path string
+	// off is where the last durable record ends: a failed append is cut back to it.
+	off int64
+	// broken is set when a failed append could not be cut back: every later Append fails with it, so
+	// that nil from Append always means the record survives. Reopening repairs the file.
+	broken error
 	seq    uint64
 	now    func() time.Time
 	logger *slog.Logger
@@ -124,7 +129,7 @@ func Open(path string, o Options) (*Journal, []Record, Report, error) {
 	if rep.Corrupt > 0 {
 		o.Logger.Error("journal: records failed their checksum and were skipped", "path", path, "count", rep.Corrupt)
 	}
-	j := &Journal{f: f, path: path, now: o.Now, logger: o.Logger, afterSync: o.AfterSync}
+	j := &Journal{f: f, path: path, off: good, now: o.Now, logger: o.Logger, afterSync: o.AfterSync}
 	for _, r := range recs {
 		j.seq = max(j.seq, r.Seq)
 	}
@@ -218,6 +223,9 @@ func (j *Journal) Append(rec Record) (Record, error) {
 	if j.f == nil {
 		return rec, fmt.Errorf("journal %s: closed", j.path)
 	}
+	if j.broken != nil {
+		return rec, fmt.Errorf("journal %s: not writable until reopened: %w", j.path, j.broken)
+	}
 	j.seq++
 	rec.Seq = j.seq
 	if rec.Time.IsZero() {
@@ -229,15 +237,36 @@ func (j *Journal) Append(rec Record) (Record, error) {
 		return rec, fmt.Errorf("journal %s: encoding a %s record: %w", j.path, rec.Type, err)
 	}
 	if _, err := j.f.Write(line); err != nil {
-		return rec, fmt.Errorf("journal %s: writing a %s record: %w", j.path, rec.Type, err)
+		return rec, j.cutBack(fmt.Errorf("journal %s: writing a %s record: %w", j.path, rec.Type, err))
 	}
 	if err := j.f.Sync(); err != nil {
-		return rec, fmt.Errorf("journal %s: fsync after a %s record: %w", j.path, rec.Type, err)
+		return rec, j.cutBack(fmt.Errorf("journal %s: fsync after a %s record: %w", j.path, rec.Type, err))
 	}
+	j.off += int64(len(line))
 	if j.afterSync != nil {
 		j.afterSync(rec)
 	}
 	return rec, nil
+}
+
+// cutBack undoes a failed append: the file is truncated to the end of the last durable record and synced,
+// so that a partial line (a full disk mid-write) cannot swallow the next record on reopen, and the sequence
+// number is given back. If that fails too, the journal refuses every later append. Callers hold j.mu.
+func (j *Journal) cutBack(cause error) error {
+	j.seq--
+	err := j.f.Truncate(j.off)
+	if err == nil {
+		_, err = j.f.Seek(j.off, io.SeekStart)
+	}
+	if err == nil {
+		err = j.f.Sync()
+	}
+	if err != nil {
+		j.broken = fmt.Errorf("%w (and cutting the partial record back failed: %w)", cause, err)
+		j.logger.Error("journal: a failed append could not be cut back; refusing further appends", "path", j.path, "err", j.broken)
+		return j.broken
+	}
+	return cause
 }
 
 // Close closes the file.
