@@ -21,6 +21,9 @@ type Options struct {
 	// actions (403) rather than leaving them open.
 	Token  secret.Value
 	Logger *slog.Logger
+	// AllowedHosts are the host names requests may carry in Host (IP literals always pass; see allowHosts).
+	// Empty: DefaultAllowedHosts("").
+	AllowedHosts []string
 }
 
 // NewHandler returns the API's routes. The whole surface is listed here.
@@ -66,7 +69,11 @@ func NewHandler(o Options) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "cleared"})
 	}))
-	return jsonMuxErrors(mux, o.Logger)
+	allowed := o.AllowedHosts
+	if len(allowed) == 0 {
+		allowed = DefaultAllowedHosts("")
+	}
+	return allowHosts(jsonMuxErrors(mux, o.Logger), allowed, o.Logger)
 }
 
 // jsonMuxErrors gives the mux's own 404 and 405 answers the API's JSON error shape (keeping Allow), so
@@ -105,7 +112,7 @@ func requireToken(token secret.Value, logger *slog.Logger) func(http.HandlerFunc
 	return func(next http.HandlerFunc) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if token.Empty() {
-				writeError(w, logger, http.StatusForbidden, "forbidden", "actions are disabled: no api token configured (daemon.api_token_file)")
+				writeError(w, logger, http.StatusForbidden, "forbidden", "actions are disabled: no API token configured (daemon.api_token)")
 				return
 			}
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

@@ -164,7 +164,7 @@ func TestRoutes(t *testing.T) {
 func TestActionsDisabledWithoutToken(t *testing.T) {
 	base := start(t, &fakeController{}, "")
 	status, body := do(t, "POST", base+"/api/v1/runs/r1/abort", "")
-	if status != http.StatusForbidden || !strings.Contains(body, "api_token_file") {
+	if status != http.StatusForbidden || !strings.Contains(body, "(daemon.api_token)") {
 		t.Errorf("status %d body %s", status, body)
 	}
 }

@@ -18,9 +18,15 @@ type Config struct {
 
 // Daemon is [daemon].
 type Daemon struct {
-	StateDir       string   `toml:"state_dir"`
-	Listen         string   `toml:"listen"`
-	APIToken       Secret   `toml:"api_token"`
+	StateDir string `toml:"state_dir"`
+	Listen   string `toml:"listen"`
+	APIToken Secret `toml:"api_token"`
+	// AllowedHosts are the names clients may use for the API (Host header) besides IP addresses,
+	// localhost and this machine's name: a DNS-rebinding defence. ".example.com" allows every name below.
+	AllowedHosts []string `toml:"allowed_hosts"`
+	// TLSCert and TLSKey (PEM files) serve the API over HTTPS.
+	TLSCert        string   `toml:"tls_cert"`
+	TLSKey         string   `toml:"tls_key"`
 	LogLevel       string   `toml:"log_level"`
 	LogFormat      string   `toml:"log_format"`
 	TimeZone       string   `toml:"time_zone"`

@@ -242,3 +242,44 @@ func TestCAFileOnlyForHTTPS(t *testing.T) {
 		t.Errorf("EX03 over HTTPS: %v, want the missing ca_file named", err)
 	}
 }
+
+// TestAPIListener: a listener beyond loopback without TLS warns; tls_cert without tls_key, an unreadable
+// pair and an allowed_hosts entry with a port are errors naming their key.
+func TestAPIListener(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const listen = `listen = "127.0.0.1:9105"`
+	if !strings.Contains(string(base), listen) {
+		t.Fatalf("the example no longer has %q", listen)
+	}
+	for _, tc := range []struct {
+		name, replace, want string
+		warn                bool
+	}{
+		{"all interfaces", `listen = "0.0.0.0:9105"`, "daemon.listen 0.0.0.0:9105 is not a loopback address and the API has no TLS", true},
+		{"any host", `listen = ":9105"`, "daemon.listen :9105 is not a loopback address", true},
+		{"localhost", `listen = "localhost:9105"`, "", true},
+		{"cert without key", listen + "\ntls_cert = \"/nonexistent.pem\"", "daemon.tls_cert: tls_cert and tls_key go together", false},
+		{"unreadable pair", listen + "\ntls_cert = \"/nonexistent.pem\"\ntls_key = \"/nonexistent.key\"", "daemon.tls_cert: cannot load", false},
+		{"host with port", listen + "\nallowed_hosts = [\"exm01:9105\"]", "daemon.allowed_hosts[0]", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Parse("api.toml", strings.Replace(string(base), listen, tc.replace, 1))
+			if tc.warn {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := strings.Join(c.Warnings(), "\n")
+				if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+					t.Errorf("warnings %q, want %q", got, tc.want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -112,6 +112,9 @@ func (c *Config) Target(name string) steps.Target {
 // start: each is legitimate in a lab and a finding in production.
 func (c *Config) Warnings() []string {
 	var out []string
+	if host, _, err := net.SplitHostPort(c.Daemon.Listen); err == nil && c.Daemon.TLSCert == "" && !loopback(host) {
+		out = append(out, fmt.Sprintf("daemon.listen %s is not a loopback address and the API has no TLS (daemon.tls_cert, tls_key): the API token and the status travel in clear", c.Daemon.Listen))
+	}
 	for _, s := range c.Servers {
 		w := c.Merged(s)
 		switch {
@@ -328,4 +331,13 @@ func (c *Config) kerberos(s Server, w WinRM, getenv func(string) string) (*excha
 		}
 	}
 	return k, nil
+}
+
+// loopback reports whether a listen host accepts only local connections ("" and 0.0.0.0 accept all).
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

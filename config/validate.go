@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/url"
@@ -46,6 +47,18 @@ func (c *Config) validateDaemon(col *collector) {
 	}
 	if _, _, err := net.SplitHostPort(d.Listen); err != nil {
 		col.add("daemon.listen", "%q is not host:port: %v", d.Listen, err)
+	}
+	for i, h := range d.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, ":/ []") {
+			col.add(fmt.Sprintf("daemon.allowed_hosts[%d]", i), "%q: want a host name without port or scheme (\".example.com\" for every name below it)", h)
+		}
+	}
+	if (d.TLSCert == "") != (d.TLSKey == "") {
+		col.add("daemon.tls_cert", "tls_cert and tls_key go together (got only one)")
+	} else if d.TLSCert != "" {
+		if _, err := tls.LoadX509KeyPair(d.TLSCert, d.TLSKey); err != nil {
+			col.add("daemon.tls_cert", "cannot load the certificate and key: %v", err)
+		}
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, d.LogLevel) {
 		col.add("daemon.log_level", "%q: want debug, info, warn or error", d.LogLevel)

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +42,7 @@ func cmdClient(ctx context.Context, cmd string, args []string, getenv func(strin
 	if fs.NArg() != want {
 		return usageError("usage: exmaintd %s [flags]%s (got %d arguments)", cmd, arg, fs.NArg())
 	}
+	hc := &http.Client{}
 	if *cfgPath != "" && *addr == defaultAddr {
 		c, err := loadConfig(*cfgPath)
 		if err != nil {
@@ -47,6 +50,12 @@ func cmdClient(ctx context.Context, cmd string, args []string, getenv func(strin
 		}
 		if c.Daemon.Listen != "" {
 			*addr = "http://" + c.Daemon.Listen
+		}
+		if c.Daemon.TLSCert != "" {
+			*addr = "https://" + c.Daemon.Listen
+			if hc.Transport, err = trustCert(c.Daemon.TLSCert); err != nil {
+				return err
+			}
 		}
 	}
 	token := getenv("EXMAINTD_API_TOKEN")
@@ -63,7 +72,6 @@ func cmdClient(ctx context.Context, cmd string, args []string, getenv func(strin
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	hc := &http.Client{}
 	call := func(method, path string, out any) error {
 		req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(*addr, "/")+path, bytes.NewReader(nil))
 		if err != nil {
@@ -143,4 +151,23 @@ func printStatus(w io.Writer, st api.Status) error {
 		fmt.Fprintf(tw, "%s\t%s\t%v\n", s.Name, s.State, s.RollbackFailed)
 	}
 	return tw.Flush()
+}
+
+// trustCert is a transport that trusts the system's roots and the daemon's own certificate (a self-signed
+// one included), for the CLI reading the daemon's configuration.
+func trustCert(path string) (*http.Transport, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, exitError{code: 2, msg: fmt.Sprintf("daemon.tls_cert: %v", err)}
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, exitError{code: 2, msg: fmt.Sprintf("daemon.tls_cert %s: no PEM certificate", path)}
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return t, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -94,11 +95,21 @@ func serve(ctx context.Context, d *daemon.Daemon, c *config.Config, reg *prometh
 	if err != nil {
 		return fmt.Errorf("daemon.listen: %w", err)
 	}
+	if c.Daemon.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.Daemon.TLSCert, c.Daemon.TLSKey)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("daemon.tls_cert: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	hostname, _ := os.Hostname() // "" on failure: localhost and IP addresses still work
+	allowed := append(api.DefaultAllowedHosts(hostname), c.Daemon.AllowedHosts...)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	apiErr := make(chan error, 1)
 	go func() {
-		apiErr <- api.Serve(ctx, ln, api.NewHandler(api.Options{Controller: d, Gatherer: reg, Token: token, Logger: logger}), 10*time.Second)
+		apiErr <- api.Serve(ctx, ln, api.NewHandler(api.Options{Controller: d, Gatherer: reg, Token: token, Logger: logger, AllowedHosts: allowed}), 10*time.Second)
 	}()
 	if err := d.Open(ctx); err != nil {
 		cancel()

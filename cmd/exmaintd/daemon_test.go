@@ -53,20 +53,7 @@ func TestRunNotifiesSystemd(t *testing.T) {
 // at once (0, not absent), while an invalid file keeps the configuration and says so in the metric.
 func TestReloadOnSIGHUP(t *testing.T) {
 	dir, path := demoConfig(t)
-	conn, env := notifySocket(t, dir)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	stderr := &lockedBuffer{}
-	go func() {
-		done <- run(ctx, []string{"run", "-config", path}, func(k string) string { return env[k] }, &bytes.Buffer{}, stderr)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	awaitNotify(t, conn, "READY=1", stderr)
+	conn, stderr := startDaemon(t, dir, path)
 	var addr []string
 	for deadline := time.Now().Add(30 * time.Second); addr == nil; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -195,4 +182,25 @@ func demoConfig(t *testing.T) (dir, path string) {
 		t.Fatal(err)
 	}
 	return dir, path
+}
+
+// startDaemon runs `exmaintd run -config path` as systemd would until the test ends and returns once it has
+// sent READY=1; its sd_notify messages arrive on conn and its log in the buffer.
+func startDaemon(t *testing.T, dir, path string) (*net.UnixConn, *lockedBuffer) {
+	t.Helper()
+	conn, env := notifySocket(t, dir)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	stderr := &lockedBuffer{}
+	go func() {
+		done <- run(ctx, []string{"run", "-config", path}, func(k string) string { return env[k] }, &bytes.Buffer{}, stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	awaitNotify(t, conn, "READY=1", stderr)
+	return conn, stderr
 }
