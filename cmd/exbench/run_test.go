@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/exmaintd/exmaintd/exchange/workload"
 )
 
 func TestRunZeroCost(t *testing.T) {
@@ -11,7 +14,7 @@ func TestRunZeroCost(t *testing.T) {
 	if err := run(t.Context(), []string{"-profile", "zero", "-polls", "2"}, func(string) string { return "" }, &out, &errb); err != nil {
 		t.Fatalf("run: %v\n%s", err, errb.String())
 	}
-	for _, want := range []string{"window: 28 operations", "session", "command", "remote overhead of the persistent session"} {
+	for _, want := range []string{fmt.Sprintf("window: %d operations", workload.Window{Polls: 2}.Ops()), "session", "command", "remote overhead of the persistent session"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
