@@ -185,6 +185,7 @@ func (d *Daemon) Schedule(ctx context.Context) error {
 	for {
 		cfg := d.Config()
 		now := d.o.Clock.Now()
+		d.flushJournal()
 		d.windowMetrics(cfg, now)
 		wake := now.Add(time.Hour)
 		type due struct {
@@ -239,7 +240,7 @@ func (d *Daemon) Schedule(ctx context.Context) error {
 				j := d.journal
 				d.mu.Unlock()
 				data, _ := json.Marshal(map[string]any{"event": "window_started", "start": s.occ.Start, "skipped": err.Error()})
-				_, _ = j.Append(journal.Record{Type: journal.Note, Window: s.w.Name, Outcome: "skipped", Data: data})
+				_ = j.Defer(journal.Record{Type: journal.Note, Window: s.w.Name, Outcome: "skipped", Data: data})
 				if d.o.Metrics != nil {
 					d.o.Metrics.Missed(s.w.Name, "skipped")
 				}
@@ -252,9 +253,35 @@ func (d *Daemon) Schedule(ctx context.Context) error {
 			d.wg.Wait()
 			return nil
 		case <-d.reloadCh:
-		case <-time.After(min(wait, 30*time.Second)):
+		case <-time.After(min(wait, journalRetry(d.journal), 30*time.Second)):
 		}
 	}
+}
+
+// flushJournal writes the records a reverse had to defer (a full disk) once the journal can be written
+// again; the loop tries at least every journalRetry while it fails.
+func (d *Daemon) flushJournal() {
+	d.mu.Lock()
+	j := d.journal
+	d.mu.Unlock()
+	if j.Failing() == nil {
+		return
+	}
+	if err := j.Flush(); err != nil {
+		d.logger.Error("journal still cannot be written; no window starts until it can", "err", err)
+		return
+	}
+	if j.Failing() == nil {
+		d.logger.Info("journal writable again; deferred records written")
+	}
+}
+
+// journalRetry is how soon the scheduling loop tries a failing journal again.
+func journalRetry(j *journal.Journal) time.Duration {
+	if j.Failing() != nil {
+		return 10 * time.Second
+	}
+	return time.Hour
 }
 
 // catchUp handles occurrences missed while the daemon was down.

@@ -119,7 +119,11 @@ func (d *Daemon) Open(ctx context.Context) error {
 	}
 	cfg := d.cfg
 	path := filepath.Join(cfg.Daemon.StateDir, "journal.jsonl")
-	j, recs, rep, err := journal.Open(path, journal.Options{Logger: d.logger})
+	jo := journal.Options{Logger: d.logger}
+	if m := d.o.Metrics; m != nil {
+		jo.OnError, jo.OnPending = func(error) { m.JournalError() }, m.JournalPending
+	}
+	j, recs, rep, err := journal.Open(path, jo)
 	if err != nil {
 		d.mu.Unlock()
 		return err
@@ -254,11 +258,13 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 	d.mu.Unlock()
 
 	note, _ := json.Marshal(map[string]any{"event": "window_started", "start": occ.Start, "end": occ.End, "servers": w.Servers})
+	// The first write of the run is the probe: while the journal cannot be written (or still holds a
+	// reverse's deferred records, which Append writes first) no window starts.
 	if _, err := j.Append(journal.Record{Type: journal.Note, Run: id, Window: w.Name, Data: note}); err != nil {
 		cancel()
 		d.finishRun(r, "failed", nil)
 		d.wg.Done()
-		return "", err
+		return "", fmt.Errorf("window %s: not started, the journal cannot be written: %w", w.Name, err)
 	}
 	envErrs := steps.WindowResult{} // servers that could not even be connected: skipped, and the run is not a success
 	var groups []steps.Group

@@ -55,9 +55,15 @@ type Journal struct {
 	// broken is set when a failed append could not be cut back: every later Append fails with it, so
 	// that nil from Append always means the record survives. Reopening repairs the file.
 	broken error
-	seq    uint64
-	now    func() time.Time
-	logger *slog.Logger
+	// pending are records Defer could not write yet, in order; every later write flushes them first.
+	pending []Record
+	// failing is the error of the latest write attempt (nil once one succeeds with nothing pending).
+	failing error
+	onError func(error)
+	onPend  func(int)
+	seq     uint64
+	now     func() time.Time
+	logger  *slog.Logger
 	// afterSync, when set, runs after each record is durable (tests kill the process there).
 	afterSync func(Record)
 }
@@ -67,6 +73,10 @@ type Options struct {
 	Now       func() time.Time
 	Logger    *slog.Logger
 	AfterSync func(Record)
+	// OnError is told of every failed write (the journal-errors metric); OnPending of the number of
+	// deferred records whenever it changes.
+	OnError   func(error)
+	OnPending func(int)
 }
 
 // Report says what Open found.
@@ -129,7 +139,13 @@ func Open(path string, o Options) (*Journal, []Record, Report, error) {
 	if rep.Corrupt > 0 {
 		o.Logger.Error("journal: records failed their checksum and were skipped", "path", path, "count", rep.Corrupt)
 	}
-	j := &Journal{f: f, path: path, off: good, now: o.Now, logger: o.Logger, afterSync: o.AfterSync}
+	if o.OnError == nil {
+		o.OnError = func(error) {}
+	}
+	if o.OnPending == nil {
+		o.OnPending = func(int) {}
+	}
+	j := &Journal{f: f, path: path, off: good, now: o.Now, logger: o.Logger, afterSync: o.AfterSync, onError: o.OnError, onPend: o.OnPending}
 	for _, r := range recs {
 		j.seq = max(j.seq, r.Seq)
 	}
@@ -216,10 +232,82 @@ func Encode(rec Record) ([]byte, error) {
 }
 
 // Append writes rec (with the next sequence number and the time) and fsyncs it. When Append returns nil the
-// record survives a crash; the caller may then act on it.
+// record survives a crash; the caller may then act on it. Records deferred earlier are written first.
 func (j *Journal) Append(rec Record) (Record, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if err := j.flushLocked(); err != nil {
+		return rec, err
+	}
+	rec, err := j.write(rec)
+	j.noteLocked(err)
+	return rec, err
+}
+
+// Defer is Append for records that must not stop what they describe: the undos of a reverse, which run
+// even when the disk is full (they are idempotent and verified against the live server). If the record
+// cannot be written now it is kept, in order, and written by the next successful Append or Flush; the
+// error says so. Its time is the time of the event, not of the write.
+func (j *Journal) Defer(rec Record) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if rec.Time.IsZero() {
+		rec.Time = j.now().UTC()
+	}
+	err := j.flushLocked()
+	if err == nil {
+		_, err = j.write(rec)
+		j.noteLocked(err)
+	}
+	if err != nil {
+		j.pending = append(j.pending, rec)
+		j.onPend(len(j.pending))
+		return fmt.Errorf("%w (the record is kept and written when the journal can be written again)", err)
+	}
+	return nil
+}
+
+// Flush writes the deferred records; nil when none is left.
+func (j *Journal) Flush() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.flushLocked()
+}
+
+// Failing returns why the journal cannot be written — the latest write failed or records are still
+// deferred — or nil. No new window or step should start while it fails.
+func (j *Journal) Failing() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.failing == nil && len(j.pending) > 0 {
+		return fmt.Errorf("journal %s: %d records waiting to be written", j.path, len(j.pending))
+	}
+	return j.failing
+}
+
+func (j *Journal) flushLocked() error {
+	for len(j.pending) > 0 {
+		_, err := j.write(j.pending[0])
+		j.noteLocked(err)
+		if err != nil {
+			return err
+		}
+		j.pending = j.pending[1:]
+		j.onPend(len(j.pending))
+	}
+	return nil
+}
+
+// noteLocked keeps the latest write's outcome and reports a failure.
+func (j *Journal) noteLocked(err error) {
+	j.failing = err
+	if err != nil {
+		j.onError(err)
+	}
+}
+
+// write appends one record and fsyncs it, or cuts the file back. Callers hold j.mu.
+func (j *Journal) write(rec Record) (Record, error) {
 	if j.f == nil {
 		return rec, fmt.Errorf("journal %s: closed", j.path)
 	}
@@ -275,6 +363,9 @@ func (j *Journal) Close() error {
 	defer j.mu.Unlock()
 	if j.f == nil {
 		return nil
+	}
+	if err := j.flushLocked(); err != nil {
+		j.logger.Error("journal: closing with records that could not be written", "path", j.path, "lost", len(j.pending), "err", err)
 	}
 	err := j.f.Close()
 	j.f = nil

@@ -25,6 +25,8 @@ type Metrics struct {
 	blocked map[string]bool   // servers whose rollback failed
 
 	reloadOK, reloadTime                           prometheus.Gauge
+	journalErrors                                  prometheus.Counter
+	journalPending                                 prometheus.Gauge
 	windowOpen, windowNextStart, windowNextEnd     *prometheus.GaugeVec
 	windowInterval, windowTrackedSince             *prometheus.GaugeVec
 	runActive, runDeadline                         *prometheus.GaugeVec
@@ -65,8 +67,12 @@ func New(reg prometheus.Registerer, version string, k Known) *Metrics {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
 	}
 	m := &Metrics{
-		current:            map[string]string{},
-		blocked:            map[string]bool{},
+		current: map[string]string{},
+		blocked: map[string]bool{},
+		journalErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "exmaintd_journal_errors_total",
+			Help: "Failed journal writes (full disk, I/O error). While the journal fails no window or step starts; a reverse goes on and its records wait."}),
+		journalPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_journal_pending_records",
+			Help: "Journal records a reverse could not write yet; written when the journal can be written again."}),
 		reloadOK:           prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_config_last_reload_successful", Help: "1 if the last configuration reload succeeded (or none happened yet), 0 if the previous configuration is still in force."}),
 		reloadTime:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_config_last_reload_success_timestamp_seconds", Help: "When the configuration was last loaded successfully."}),
 		windowOpen:         g("exmaintd_window_open", "1 while an occurrence of the window is open (between its start and its hard end).", "window"),
@@ -102,7 +108,7 @@ func New(reg prometheus.Registerer, version string, k Known) *Metrics {
 	info.WithLabelValues(version, runtime.Version()).Set(1)
 	m.reloadOK.Set(1)
 	m.reloadTime.Set(float64(time.Now().Unix()))
-	reg.MustRegister(info, m.reloadOK, m.reloadTime, m.windowOpen, m.windowNextStart, m.windowNextEnd, m.windowInterval, m.windowTrackedSince,
+	reg.MustRegister(info, m.journalErrors, m.journalPending, m.reloadOK, m.reloadTime, m.windowOpen, m.windowNextStart, m.windowNextEnd, m.windowInterval, m.windowTrackedSince,
 		m.runActive, m.runDeadline, m.runs, m.lastSuccess, m.lastCompletion, m.runDuration, m.serverState, m.rollbackFailed, m.inRun,
 		m.stepStarted, m.stepDuration, m.stepFailures, m.gateChecks, m.queue, m.copyQueue, m.replayQueue, m.unhealthyCopies, m.stall,
 		m.winrmRequests, m.winrmDuration, m.silences)
@@ -206,6 +212,12 @@ func (m *Metrics) init(k Known) {
 		}
 	}
 }
+
+// JournalError counts a failed journal write (a full disk, an I/O error).
+func (m *Metrics) JournalError() { m.journalErrors.Inc() }
+
+// JournalPending sets how many records wait to be written to the journal.
+func (m *Metrics) JournalPending(n int) { m.journalPending.Set(float64(n)) }
 
 // ConfigReloaded records a reload's outcome.
 func (m *Metrics) ConfigReloaded(ok bool) {

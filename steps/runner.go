@@ -71,6 +71,15 @@ func (r *Runner) journal(rec journal.Record) error {
 	return nil
 }
 
+// journalAnyway records what a reverse does without letting a failing journal stop it: a server must not
+// stay drained because the disk is full. The record is written as soon as the journal can be written again
+// (journal.Defer); meanwhile the journal-errors metric and its alert say so.
+func (r *Runner) journalAnyway(rec journal.Record) {
+	if err := r.Journal.Defer(rec); err != nil {
+		r.logger().Error("journal cannot be written; going on with the reverse", "server", rec.Server, "record", rec.Type, "step", rec.Step, "err", err)
+	}
+}
+
 // Run runs sr's procedure: pre-gates; then per step gate → record → do → verify → gate; the patch and the
 // reboot; then the exit (every step's Undo in reverse, verified), exit checks, post-gates and the health watch.
 // Any failure, an abort (ctx cancelled) or the deadline reverses every step that started. Each journal record
@@ -93,9 +102,7 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 		if res.Err != nil {
 			x.Error = res.Err.Error()
 		}
-		if err := r.journal(x); err != nil && res.Err == nil {
-			res.Err = err
-		}
+		r.journalAnyway(x) // the outcome is written even if it has to wait for the disk
 		if res.Outcome != OutcomeRollbackFailed {
 			r.Observer.ServerState(srv, StateIdle)
 		}
@@ -157,7 +164,9 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 		r.Observer.StepFinished(srv, s.Name(), false, env.Clock.Now().Sub(at), err)
 		if err != nil {
 			serr := &StepError{Server: srv, Step: s.Name(), Phase: phase, Err: err}
-			_ = rec(journal.StepFailed, s.Name(), nil, serr)
+			x := base
+			x.Type, x.Step, x.Error = journal.StepFailed, s.Name(), serr.Error()
+			r.journalAnyway(x)
 			return serr
 		}
 		if err := rec(journal.StepDone, s.Name(), nil, nil); err != nil {
@@ -258,9 +267,7 @@ func (r *Runner) undoOne(ctx context.Context, env *Env, base journal.Record, s s
 	srv, name := env.Target.Server, s.step.Name()
 	x := base
 	x.Type, x.Step = journal.UndoStarted, name
-	if err := r.journal(x); err != nil {
-		return err
-	}
+	r.journalAnyway(x)
 	backoff := env.Settings.UndoBackoff
 	var err error
 	for attempt := 1; attempt <= env.Settings.UndoAttempts; attempt++ {
@@ -272,8 +279,9 @@ func (r *Runner) undoOne(ctx context.Context, env *Env, base journal.Record, s s
 		}
 		r.Observer.StepFinished(srv, name, true, env.Clock.Now().Sub(at), err)
 		if err == nil {
-			x.Type = journal.UndoDone
-			return r.journal(x)
+			x.Type, x.Time = journal.UndoDone, time.Time{}
+			r.journalAnyway(x)
+			return nil
 		}
 		err = &StepError{Server: srv, Step: name, Phase: phase, Err: err}
 		r.logger().Warn("undo failed", "server", srv, "step", name, "attempt", attempt, "err", err)
@@ -292,7 +300,7 @@ func (r *Runner) undoOne(ctx context.Context, env *Env, base journal.Record, s s
 func (r *Runner) markRollbackFailed(env *Env, base journal.Record, err error) Result {
 	x := base
 	x.Type, x.Error = journal.RollbackFailed, err.Error()
-	_ = r.journal(x)
+	r.journalAnyway(x)
 	r.Observer.RollbackFailed(env.Target.Server, true)
 	r.Observer.ServerState(env.Target.Server, StateRollbackFailed)
 	r.logger().Error("rollback failed: exmaintd will not touch this server until an operator clears it", "server", env.Target.Server, "err", err)
@@ -345,7 +353,7 @@ func (r *Runner) Recover(ctx context.Context, sr *journal.ServerRun, env *Env, p
 		res := r.markRollbackFailed(env, base, fmt.Errorf("run %s was interrupted; recovery policy %q leaves %s for an operator", sr.Run, policy, sr.Server))
 		x := base
 		x.Type, x.Outcome, x.Error = journal.RunFinished, res.Outcome, res.Err.Error()
-		_ = r.journal(x)
+		r.journalAnyway(x)
 		return res
 	}
 	cat := Catalogue()
@@ -370,7 +378,7 @@ func (r *Runner) Recover(ctx context.Context, sr *journal.ServerRun, env *Env, p
 	if res.Err != nil {
 		x.Error = res.Err.Error()
 	}
-	_ = r.journal(x)
+	r.journalAnyway(x)
 	if res.Outcome != OutcomeRollbackFailed {
 		r.Observer.ServerState(sr.Server, StateIdle)
 	}

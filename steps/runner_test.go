@@ -56,8 +56,14 @@ func newHarness(tb testing.TB) *harness {
 // newScenarioHarness is newHarness on a built-in scenario ("" for the demo).
 func newScenarioHarness(tb testing.TB, scenario string) *harness {
 	tb.Helper()
+	return newHarnessIn(tb, scenario, tb.TempDir())
+}
+
+// newHarnessIn keeps the journal in dir.
+func newHarnessIn(tb testing.TB, scenario, dir string) *harness {
+	tb.Helper()
 	sim := simtest.Start(tb, simtest.Options{Scenario: scenario})
-	path := filepath.Join(tb.TempDir(), "journal.jsonl")
+	path := filepath.Join(dir, "journal.jsonl")
 	j, _, _, err := journal.Open(path, journal.Options{})
 	if err != nil {
 		tb.Fatal(err)
