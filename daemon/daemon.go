@@ -151,34 +151,72 @@ func (d *Daemon) Open(ctx context.Context) error {
 	}
 	unfinished := journal.Unfinished(recs)
 	d.mu.Unlock()
-	d.expireLeftovers(ctx, recs)
 	d.logger.Info("journal opened", "path", path, "records", rep.Records, "corrupt", rep.Corrupt, "torn_bytes", rep.TornBytes, "unfinished", len(unfinished))
+	d.recoverRuns(ctx, cfg, unfinished, windowEnds(recs))
+	// Only now: a silence left by the crashed process covers the server while its recovery reverse runs.
+	d.expireLeftovers(ctx, recs)
+	d.mu.Lock()
+	d.ready = true
+	d.mu.Unlock()
+	return nil
+}
+
+// recoverRuns handles the runs a crash interrupted: each is journaled as interrupted, shown in the status,
+// its servers recovered by the recovery policy, and then finished with the result "interrupted" (the
+// window_finished note, the run metrics and the end notification), so that a crash is never a run without
+// an outcome.
+func (d *Daemon) recoverRuns(ctx context.Context, cfg *config.Config, unfinished []*journal.ServerRun, ends map[string]time.Time) {
+	runs := map[string]*run{}
+	results := map[string]steps.WindowResult{}
+	var order []*run
 	for _, sr := range unfinished {
+		r := runs[sr.Run]
+		if r == nil {
+			r = &run{id: sr.Run, window: sr.Window, started: sr.Started, deadline: ends[sr.Run], cancel: func() {}, errs: map[string]string{}}
+			runs[sr.Run], results[sr.Run] = r, steps.WindowResult{}
+			order = append(order, r)
+			d.mu.Lock()
+			d.runs = append(d.runs, r)
+			d.mu.Unlock()
+			data, _ := json.Marshal(map[string]any{"event": "window_interrupted"})
+			if err := d.journal.Defer(journal.Record{Type: journal.Note, Run: r.id, Window: r.window, Outcome: "interrupted", Data: data}); err != nil {
+				d.logger.Error("journaling an interrupted run", "run", r.id, "err", err)
+			}
+		}
+		r.servers = append(r.servers, sr.Server)
 		env, closeFn, err := d.env(cfg, sr.Server)
 		if err != nil {
 			// The server may still be half in maintenance: no window may take that state for its original
 			// one. It stays blocked (in memory: the next start tries the recovery again) until cleared.
 			d.logger.Error("cannot recover an interrupted run; the server is blocked until an operator clears it", "server", sr.Server, "run", sr.Run, "err", err)
-			d.mu.Lock()
-			d.blocked[sr.Server] = true
-			d.mu.Unlock()
 			d.progress.RollbackFailed(sr.Server, true)
 			d.progress.ServerState(sr.Server, steps.StateRollbackFailed)
+			results[sr.Run][sr.Server] = steps.Result{Outcome: steps.OutcomeRollbackFailed, Err: fmt.Errorf("recovery not possible: %w", err)}
 			continue
 		}
 		res := d.runner.Recover(ctx, sr, env, cfg.Daemon.Recovery)
 		closeFn()
 		d.logger.Warn("interrupted run handled", "server", sr.Server, "run", sr.Run, "outcome", res.Outcome, "err", res.Err)
-		if res.Outcome == steps.OutcomeRollbackFailed {
-			d.mu.Lock()
-			d.blocked[sr.Server] = true
-			d.mu.Unlock()
+		results[sr.Run][sr.Server] = res
+	}
+	for _, r := range order {
+		d.finishRun(r, "interrupted", results[r.id])
+	}
+}
+
+// windowEnds maps run ids to their window's hard end, from the window_started notes.
+func windowEnds(recs []journal.Record) map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, r := range recs {
+		var n struct {
+			Event string    `json:"event"`
+			End   time.Time `json:"end"`
+		}
+		if r.Type == journal.Note && r.Run != "" && json.Unmarshal(r.Data, &n) == nil && n.Event == "window_started" {
+			out[r.Run] = n.End
 		}
 	}
-	d.mu.Lock()
-	d.ready = true
-	d.mu.Unlock()
-	return nil
+	return out
 }
 
 // env connects to a server and builds its step environment; closeFn ends the session.
@@ -389,7 +427,9 @@ func (d *Daemon) finishRun(r *run, result string, res steps.WindowResult) {
 	d.notify(alerting.Event{Event: event, Window: r.window, Run: r.id, Servers: r.servers, Start: r.started, End: r.deadline, Result: result})
 	data, _ := json.Marshal(map[string]any{"event": "window_finished", "result": result})
 	if j != nil {
-		_, _ = j.Append(journal.Record{Type: journal.Note, Run: r.id, Window: r.window, Outcome: result, Data: data})
+		if err := j.Defer(journal.Record{Type: journal.Note, Run: r.id, Window: r.window, Outcome: result, Data: data}); err != nil {
+			d.logger.Error("journaling the window's end", "run", r.id, "err", err)
+		}
 	}
 	d.logger.Info("window finished", "window", r.window, "run", r.id, "result", result)
 }

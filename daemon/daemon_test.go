@@ -40,15 +40,7 @@ type fixture struct {
 func newFixture(tb testing.TB, o demo.Options) *fixture {
 	tb.Helper()
 	sim := simtest.Start(tb, simtest.Options{})
-	dir := tb.TempDir()
-	path, err := demo.WriteConfig(dir, sim, o)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	dir, path, cfg := writeDemoConfig(tb, sim, o)
 	d, err := daemon.New(daemon.Options{ConfigPath: path, Config: cfg, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler), Version: "test"})
 	if err != nil {
 		tb.Fatal(err)
@@ -511,4 +503,18 @@ func TestNoWindowAfterShutdown(t *testing.T) {
 	if id, err := f.d.StartWindow(t.Context(), "demo"); err == nil || !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "shutting down") {
 		t.Fatalf("StartWindow after shutdown = %q, %v; want a conflict: shutting down", id, err)
 	}
+}
+
+// writeDemoConfig writes the demo configuration for sim into a new directory and loads it.
+func writeDemoConfig(tb testing.TB, sim *exchsim.Sim, o demo.Options) (dir, path string, cfg *config.Config) {
+	tb.Helper()
+	dir = tb.TempDir()
+	path, err := demo.WriteConfig(dir, sim, o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if cfg, err = config.Load(path); err != nil {
+		tb.Fatal(err)
+	}
+	return dir, path, cfg
 }

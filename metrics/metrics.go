@@ -53,7 +53,7 @@ type Known struct {
 
 // Results of a window run.
 func Results() []string {
-	return []string{"success", "failed", "aborted", "rolled_back", "missed", "skipped"}
+	return []string{"success", "failed", "aborted", "rolled_back", "interrupted", "missed", "skipped"}
 }
 
 // Gates lists the gate names the runner reports.
