@@ -1,8 +1,10 @@
 package alerting_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -45,6 +47,8 @@ type fakeAM struct {
 	mu      sync.Mutex
 	created []map[string]any
 	deleted []string
+	// failDeletes answers that many DELETEs with 503 first (Alertmanager down or restarting).
+	failDeletes int
 }
 
 func (f *fakeAM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -56,6 +60,9 @@ func (f *fakeAM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		f.created = append(f.created, body)
 		_, _ = io.WriteString(w, `{"silenceID":"s-1"}`)
+	case r.Method == http.MethodDelete && f.failDeletes > 0:
+		f.failDeletes--
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
 	case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/api/v2/silence/"):
 		f.deleted = append(f.deleted, strings.TrimPrefix(r.URL.Path, "/api/v2/silence/"))
 	default:
@@ -153,5 +160,55 @@ func TestWebhook(t *testing.T) {
 	got = alerting.Event{}
 	if err := w.Send(t.Context(), alerting.Event{Event: "start", Window: "monthly"}); err != nil || got.Event != "" {
 		t.Errorf("an unwanted event was sent: %+v, %v", got, err)
+	}
+}
+
+// TestSilenceExpiryRetried: an expiry Alertmanager refuses keeps the silence counted (the gauge tells the
+// truth — before, it was forgotten at the first attempt) and is retried with backoff until it succeeds; a
+// silence that has ended by itself is given up.
+func TestSilenceExpiryRetried(t *testing.T) {
+	fake := &fakeAM{failDeletes: 2}
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	s, err := alerting.NewSilencer(alerting.SilencerOptions{URL: srv.URL, Matchers: []string{`server="{{server}}"`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC)
+	if _, err := s.Silence(t.Context(), "EX01", "test", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Expire(t.Context(), "EX01", ""); err == nil || s.Active() != 1 {
+		t.Fatalf("a refused expiry: err %v, active %d; want an error and the silence still counted", err, s.Active())
+	}
+	var waits []time.Duration
+	sleep := func(_ context.Context, d time.Duration) bool { waits = append(waits, d); return true }
+	if err := s.ExpireRetrying(t.Context(), "EX01", time.Second, func() time.Time { return now }, sleep); err != nil {
+		t.Fatal(err)
+	}
+	fake.mu.Lock()
+	deleted := fmt.Sprint(fake.deleted)
+	fake.failDeletes = 1000
+	fake.mu.Unlock()
+	if s.Active() != 0 || deleted != "[s-1]" || fmt.Sprint(waits) != "[1s]" {
+		t.Errorf("after the retry: active %d, deleted %v, waits %v; want 0, [s-1], [1s]", s.Active(), deleted, waits)
+	}
+
+	if _, err := s.Silence(t.Context(), "EX02", "test", now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	clock := now
+	sleep = func(_ context.Context, d time.Duration) bool { clock = clock.Add(d); return true }
+	if err := s.ExpireRetrying(t.Context(), "EX02", 10*time.Second, func() time.Time { return clock }, sleep); err != nil || s.Active() != 0 {
+		t.Errorf("a silence past its end: err %v, active %d; want it given up", err, s.Active())
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := s.Silence(t.Context(), "EX03", "test", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	stop := func(context.Context, time.Duration) bool { return false }
+	if err := s.ExpireRetrying(ctx, "EX03", time.Second, func() time.Time { return now }, stop); err == nil || s.Active() != 1 {
+		t.Errorf("stopped retrying: err %v, active %d; want an error and the silence still counted", err, s.Active())
 	}
 }

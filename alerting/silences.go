@@ -29,7 +29,13 @@ type Silencer struct {
 	record    func(server, id string, ends time.Time, expired bool) // journals silence ids
 
 	mu  sync.Mutex
-	ids map[string]string // server → silence id
+	ids map[string]silence // server → its silence, until an expiry succeeds or it has ended
+}
+
+// silence is one silence this Silencer created.
+type silence struct {
+	id   string
+	ends time.Time
 }
 
 // SilencerOptions configure a Silencer.
@@ -59,7 +65,7 @@ func NewSilencer(o SilencerOptions) (*Silencer, error) {
 	if o.CreatedBy == "" {
 		o.CreatedBy = "exmaintd"
 	}
-	return &Silencer{base: strings.TrimRight(o.URL, "/"), matchers: o.Matchers, createdBy: o.CreatedBy, http: o.Client, logger: o.Logger, record: o.Record, ids: map[string]string{}}, nil
+	return &Silencer{base: strings.TrimRight(o.URL, "/"), matchers: o.Matchers, createdBy: o.CreatedBy, http: o.Client, logger: o.Logger, record: o.Record, ids: map[string]silence{}}, nil
 }
 
 // Silence creates a silence for server until ends (the window's end plus a margin, so that a crashed
@@ -82,7 +88,7 @@ func (s *Silencer) Silence(ctx context.Context, server, comment string, ends tim
 		return "", fmt.Errorf("silence for %s: %w", server, err)
 	}
 	s.mu.Lock()
-	s.ids[server] = out.SilenceID
+	s.ids[server] = silence{id: out.SilenceID, ends: ends}
 	s.mu.Unlock()
 	if s.record != nil {
 		s.record(server, out.SilenceID, ends, false)
@@ -91,13 +97,14 @@ func (s *Silencer) Silence(ctx context.Context, server, comment string, ends tim
 	return out.SilenceID, nil
 }
 
-// Expire ends server's silence (or the given id when known from the journal).
+// Expire ends server's silence (or the given id when known from the journal). A silence whose expiry
+// fails stays counted in Active, so the gauge tells the truth; ExpireRetrying tries again.
 func (s *Silencer) Expire(ctx context.Context, server, id string) error {
 	s.mu.Lock()
-	if id == "" {
-		id = s.ids[server]
+	known := id == ""
+	if known {
+		id = s.ids[server].id
 	}
-	delete(s.ids, server)
 	s.mu.Unlock()
 	if id == "" {
 		return nil
@@ -105,11 +112,44 @@ func (s *Silencer) Expire(ctx context.Context, server, id string) error {
 	if err := s.do(ctx, http.MethodDelete, "/api/v2/silence/"+url.PathEscape(id), nil, nil); err != nil {
 		return fmt.Errorf("expiring the silence for %s: %w", server, err)
 	}
+	s.mu.Lock()
+	if known || s.ids[server].id == id {
+		delete(s.ids, server)
+	}
+	s.mu.Unlock()
 	if s.record != nil {
 		s.record(server, id, time.Time{}, true)
 	}
 	s.logger.Info("silence expired", "server", server, "id", id)
 	return nil
+}
+
+// ExpireRetrying expires server's silence, retrying with backoff (from first, doubling, at most a minute)
+// until it succeeds, the silence has ended by itself (then it is forgotten), or ctx ends. sleep waits
+// (a clock's Sleep: false when ctx ended).
+func (s *Silencer) ExpireRetrying(ctx context.Context, server string, first time.Duration, now func() time.Time, sleep func(context.Context, time.Duration) bool) error {
+	backoff := first
+	for {
+		err := s.Expire(ctx, server, "")
+		if err == nil {
+			return nil
+		}
+		s.mu.Lock()
+		sil, ok := s.ids[server]
+		if ok && !now().Before(sil.ends) {
+			delete(s.ids, server) // Alertmanager ends it by itself now
+			ok = false
+		}
+		s.mu.Unlock()
+		if !ok {
+			return nil
+		}
+		s.logger.Warn("expiring a silence failed; retrying", "server", server, "id", sil.id, "retry_in", backoff, "err", err)
+		if !sleep(ctx, backoff) {
+			return fmt.Errorf("giving up expiring the silence for %s (it ends at %s): %w", server, sil.ends.Format(time.RFC3339), err)
+		}
+		backoff = min(2*backoff, time.Minute)
+	}
 }
 
 // Active is the number of silences this Silencer holds.

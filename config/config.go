@@ -165,6 +165,9 @@ type Alertmanager struct {
 	SilenceMatchers []string `toml:"silence_matchers"`
 	Margin          Duration `toml:"margin"`
 	CreatedBy       string   `toml:"created_by"`
+	// OnError is what a server does when its silence cannot be created: "continue" (the default: it runs,
+	// its alerts may fire) or "refuse" (it is skipped).
+	OnError string `toml:"on_error"`
 }
 
 // Notify is one [[notify]] webhook.

@@ -283,3 +283,25 @@ func TestAPIListener(t *testing.T) {
 		})
 	}
 }
+
+// TestAlertmanagerBounds: the silence margin must cover a reverse after the window's end and be bounded;
+// on_error is continue or refuse.
+func TestAlertmanagerBounds(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ from, to, want string }{
+		{`margin = "1h"`, `margin = "30m"`, "alertmanager.margin: 30m0s: want at least daemon.reverse_timeout 40m0s"},
+		{`margin = "1h"`, `margin = "48h"`, "at most 12h"},
+		{`on_error = "continue"`, `on_error = "ignore"`, `alertmanager.on_error: "ignore"`},
+	} {
+		if !strings.Contains(string(base), tc.from) {
+			t.Fatalf("the example no longer has %q", tc.from)
+		}
+		_, err := config.Parse("am.toml", strings.Replace(string(base), tc.from, tc.to, 1))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.to, err, tc.want)
+		}
+	}
+}

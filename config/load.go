@@ -21,7 +21,7 @@ func Default() Config {
 			MoveTimeout: Duration{15 * time.Minute}, MoveSettle: Duration{time.Minute}, MoveAttempts: 2, MoveRetryInterval: Duration{time.Minute}, RebootTimeout: Duration{30 * time.Minute}, TransportBoot: Duration{5 * time.Minute}, QueueMax: 500, CopyQueueMax: 10, ReplayQueueMax: 50,
 			UndoAttempts: 3, UndoBackoff: Duration{10 * time.Second}, PatchGrace: Duration{30 * time.Minute}, DefaultStepEstimate: Duration{5 * time.Minute}, Rebalance: true},
 		Prometheus:   Prometheus{Timeout: Duration{10 * time.Second}},
-		Alertmanager: Alertmanager{Margin: Duration{30 * time.Minute}, CreatedBy: "exmaintd"},
+		Alertmanager: Alertmanager{Margin: Duration{time.Hour}, CreatedBy: "exmaintd", OnError: "continue"},
 	}
 }
 

@@ -390,6 +390,15 @@ func (c *Config) validateIntegrations(col *collector) {
 			col.add(fmt.Sprintf("alertmanager.silence_matchers[%d]", i), "%q: want name=\"value\" (=, !=, =~, !~; {{server}} is replaced by the server name)", m)
 		}
 	}
+	if c.Alertmanager.URL != "" {
+		am := c.Alertmanager
+		if rt := c.Daemon.ReverseTimeout.Duration; am.Margin.Duration < rt || am.Margin.Duration > 12*time.Hour {
+			col.add("alertmanager.margin", "%v: want at least daemon.reverse_timeout %v (a reverse after the window's end stays silenced) and at most 12h (a silence a crash leaves behind ends by itself)", am.Margin.Duration, rt)
+		}
+		if am.OnError != "continue" && am.OnError != "refuse" {
+			col.add("alertmanager.on_error", "%q: want continue (the default: the server runs, its alerts may fire) or refuse (the server is skipped)", am.OnError)
+		}
+	}
 	if c.Alertmanager.URL != "" && len(c.Alertmanager.SilenceMatchers) == 0 {
 		col.add("alertmanager.silence_matchers", "required with alertmanager.url: a silence needs matchers that select one server's alerts")
 	}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/exmaintd/exmaintd/alerting"
@@ -10,29 +11,54 @@ import (
 	"github.com/exmaintd/exmaintd/steps"
 )
 
-// silence creates server's silence for its run; a failure is logged, not fatal (alerts then fire as usual).
-func (d *Daemon) silence(ctx context.Context, server, run string, until time.Time) {
+// silence creates server's silence for its run, once its pre-gates have passed. A failure is counted and
+// logged; the server then runs unsilenced (its alerts may fire), or with alertmanager.on_error = "refuse"
+// it is skipped.
+func (d *Daemon) silence(ctx context.Context, server, run string, until time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	if _, err := d.o.Silencer.Silence(ctx, server, "exmaintd maintenance run "+run, until); err != nil {
-		d.logger.Warn("could not silence the server's alerts; they will fire during maintenance", "server", server, "err", err)
-	}
+	_, err := d.o.Silencer.Silence(ctx, server, "exmaintd maintenance run "+run, until)
 	d.silenceMetric()
+	if err == nil {
+		return nil
+	}
+	if d.o.Metrics != nil {
+		d.o.Metrics.SilenceError("create")
+	}
+	if d.o.SilenceRequired {
+		return fmt.Errorf("%s not started: its alerts could not be silenced (alertmanager.on_error = \"refuse\"): %w", server, err)
+	}
+	d.logger.Warn("could not silence the server's alerts; it runs anyway and they may fire (alertmanager.on_error = \"continue\")", "server", server, "err", err)
+	return nil
 }
 
 // unsilence expires the silence when the server's run ends, whatever the outcome: back in service its
 // alerts matter again, and left rollback_failed (half in maintenance) its own alerts are part of what the
-// operator must see — a silence must never hide a problem exmaintd could not fix.
+// operator must see — a silence must never hide a problem exmaintd could not fix. A failed expiry is
+// retried in the background with backoff until it succeeds or the silence has ended by itself.
 func (d *Daemon) unsilence(ctx context.Context, server string, r steps.Result) {
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
 	if r.Outcome == steps.OutcomeRollbackFailed {
 		d.logger.Warn("server left rollback_failed: expiring its silence so that its alerts show what is wrong", "server", server)
 	}
-	if err := d.o.Silencer.Expire(ctx, server, ""); err != nil {
-		d.logger.Warn("could not expire the server's silence; it ends at the window's end plus the margin", "server", server, "err", err)
-	}
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	err := d.o.Silencer.Expire(tctx, server, "")
+	cancel()
 	d.silenceMetric()
+	if err == nil {
+		return
+	}
+	if d.o.Metrics != nil {
+		d.o.Metrics.SilenceError("expire")
+	}
+	d.logger.Warn("could not expire the server's silence; retrying in the background", "server", server, "err", err)
+	d.retries.Add(1)
+	go func() {
+		defer d.retries.Done()
+		if err := d.o.Silencer.ExpireRetrying(d.retryCtx, server, 5*time.Second, d.o.Clock.Now, d.o.Clock.Sleep); err != nil {
+			d.logger.Warn("stopped retrying a silence expiry; the next start expires it", "server", server, "err", err)
+		}
+		d.silenceMetric()
+	}()
 }
 
 func (d *Daemon) silenceMetric() {

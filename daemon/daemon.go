@@ -44,6 +44,8 @@ type Options struct {
 	Silencer *alerting.Silencer
 	// SilenceMargin extends each silence past the window's end (a crashed daemon cannot leave one forever).
 	SilenceMargin time.Duration
+	// SilenceRequired skips a server whose silence cannot be created (alertmanager.on_error = "refuse").
+	SilenceRequired bool
 	// AlertGate is the Prometheus pre-gate; may be nil.
 	AlertGate steps.PreGate
 	// Webhooks receive the user notifications.
@@ -72,6 +74,12 @@ type Daemon struct {
 	reloadCh chan struct{}
 
 	wg sync.WaitGroup // running windows
+
+	// Silence expiries that failed are retried in the background until they succeed or the silence ends;
+	// Close cancels them (the journal still holds the silence, so the next start expires it).
+	retryCtx    context.Context
+	retryCancel context.CancelFunc
+	retries     sync.WaitGroup
 }
 
 type run struct {
@@ -98,8 +106,9 @@ func New(o Options) (*Daemon, error) {
 	if o.Getenv == nil {
 		o.Getenv = func(string) string { return "" }
 	}
+	retryCtx, retryCancel := context.WithCancel(context.Background())
 	return &Daemon{o: o, logger: o.Logger, progress: newProgress(o.Observer), cfg: o.Config, busy: map[string]string{},
-		last: map[string]time.Time{}, reloadCh: make(chan struct{}, 1)}, nil
+		last: map[string]time.Time{}, reloadCh: make(chan struct{}, 1), retryCtx: retryCtx, retryCancel: retryCancel}, nil
 }
 
 // Config is the configuration in force.
@@ -240,6 +249,8 @@ func (d *Daemon) env(cfg *config.Config, server string) (*steps.Env, func(), err
 // Close waits for running windows and closes the journal.
 func (d *Daemon) Close() error {
 	d.wg.Wait()
+	d.retryCancel()
+	d.retries.Wait()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.journal == nil {
@@ -331,7 +342,7 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 			}
 			if d.o.Silencer != nil {
 				server, until := sv.Name, occ.End.Add(d.o.SilenceMargin)
-				sr.Begin = func(ctx context.Context) { d.silence(ctx, server, id, until) }
+				sr.Begin = func(ctx context.Context) error { return d.silence(ctx, server, id, until) }
 				sr.End = func(ctx context.Context, r steps.Result) { d.unsilence(ctx, server, r) }
 			}
 			g.Servers = append(g.Servers, sr)

@@ -225,7 +225,7 @@ scrape_configs:
 [alertmanager]
 url = %q
 silence_matchers = ['server="{{server}}"']
-margin = "10m"
+margin = "1h"
 
 [prometheus]
 url = %q

@@ -43,6 +43,7 @@ type Metrics struct {
 	winrmRequests                                  *prometheus.CounterVec
 	winrmDuration                                  *prometheus.HistogramVec
 	silences                                       prometheus.Gauge
+	silenceErrors                                  *prometheus.CounterVec
 }
 
 // Known lists the label values to export from the start.
@@ -102,7 +103,9 @@ func New(reg prometheus.Registerer, version string, k Known) *Metrics {
 		winrmRequests:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "exmaintd_winrm_requests_total", Help: "WinRM requests by server and result."}, []string{"server", "result"}),
 		winrmDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "exmaintd_winrm_request_duration_seconds", Help: "WinRM request latency by verb (Receive includes the long poll).",
 			Buckets: []float64{0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60}}, []string{"verb"}),
-		silences: prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_alertmanager_silences_active", Help: "Alertmanager silences exmaintd holds for servers in maintenance."}),
+		silences: prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_alertmanager_silences_active", Help: "Alertmanager silences exmaintd holds for servers in maintenance, including ones whose expiry is still being retried."}),
+		silenceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "exmaintd_alertmanager_errors_total",
+			Help: "Failed Alertmanager calls by operation: create (the server runs unsilenced, or is skipped with on_error = refuse) or expire (retried)."}, []string{"op"}),
 	}
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "exmaintd_build_info", Help: "exmaintd's version and Go version (always 1)."}, []string{"version", "goversion"})
 	info.WithLabelValues(version, runtime.Version()).Set(1)
@@ -111,7 +114,10 @@ func New(reg prometheus.Registerer, version string, k Known) *Metrics {
 	reg.MustRegister(info, m.journalErrors, m.journalPending, m.reloadOK, m.reloadTime, m.windowOpen, m.windowNextStart, m.windowNextEnd, m.windowInterval, m.windowTrackedSince,
 		m.runActive, m.runDeadline, m.runs, m.lastSuccess, m.lastCompletion, m.runDuration, m.serverState, m.rollbackFailed, m.inRun,
 		m.stepStarted, m.stepDuration, m.stepFailures, m.gateChecks, m.queue, m.copyQueue, m.replayQueue, m.unhealthyCopies, m.stall,
-		m.winrmRequests, m.winrmDuration, m.silences)
+		m.winrmRequests, m.winrmDuration, m.silences, m.silenceErrors)
+	for _, op := range []string{"create", "expire"} {
+		m.silenceErrors.WithLabelValues(op)
+	}
 	m.init(k)
 	m.known = k
 	return m
@@ -272,6 +278,9 @@ func (m *Metrics) LastSuccess(window string, at time.Time) {
 
 // Missed counts a missed occurrence.
 func (m *Metrics) Missed(window, result string) { m.runs.WithLabelValues(window, result).Inc() }
+
+// SilenceError counts a failed Alertmanager call (op: create or expire).
+func (m *Metrics) SilenceError(op string) { m.silenceErrors.WithLabelValues(op).Inc() }
 
 // Silences sets the number of active silences.
 func (m *Metrics) Silences(n int) { m.silences.Set(float64(n)) }

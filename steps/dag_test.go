@@ -1,6 +1,8 @@
 package steps_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -63,7 +65,12 @@ func TestPreGateRefusals(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			res := h.runner.Run(t.Context(), h.serverRun(h.env(t, "EX01", fastSettings()), steps.BuiltinProcedures()["dag"]))
+			sr := h.serverRun(h.env(t, "EX01", fastSettings()), steps.BuiltinProcedures()["dag"])
+			sr.Begin = func(context.Context) error {
+				t.Error("Begin (the silence) ran for a server the pre-gates refused")
+				return nil
+			}
+			res := h.runner.Run(t.Context(), sr)
 			if res.Outcome != steps.OutcomeSkipped || res.Err == nil || !strings.Contains(res.Err.Error(), tc.want) {
 				t.Fatalf("outcome %s, err %v; want skipped with %q", res.Outcome, res.Err, tc.want)
 			}
@@ -109,5 +116,27 @@ func TestMoveSuppression(t *testing.T) {
 				t.Errorf("state not restored: %v", diffs)
 			}
 		})
+	}
+}
+
+// TestBeginRunsAfterThePreGates: Begin (where the daemon silences the server) runs once the pre-gates have
+// passed and before the first change; an error from it skips the server with nothing changed.
+func TestBeginRunsAfterThePreGates(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	before := h.sim.Org().Snapshot()
+	sr := h.serverRun(h.env(t, "EX03", fastSettings()), steps.BuiltinProcedures()["standalone"])
+	sr.Begin = func(context.Context) error {
+		if got := h.obs.states("EX03"); !strings.Contains(got, "prechecks") || strings.Contains(got, "entering") {
+			t.Errorf("Begin ran at states %q; want after the pre-checks, before entering", got)
+		}
+		return errors.New("alertmanager unreachable")
+	}
+	res := h.runner.Run(t.Context(), sr)
+	if res.Outcome != steps.OutcomeSkipped || res.Err == nil || res.Err.Error() != "alertmanager unreachable" {
+		t.Fatalf("outcome %s, err %v; want skipped with Begin's error", res.Outcome, res.Err)
+	}
+	if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
+		t.Errorf("a server Begin refused changed state: %v", diffs)
 	}
 }

@@ -39,9 +39,10 @@ type ServerRun struct {
 	Deadline      time.Time // the window's hard end: the forward phases stop there and the reverse begins
 	PreGates      PreGateOptions
 	AllowOutage   bool
-	// Begin and End, when set, run just before and after the server's run in RunWindow (the daemon creates
-	// and expires the server's Alertmanager silence there).
-	Begin func(ctx context.Context)
+	// Begin, when set, runs once the pre-gates have passed, before the first change (the daemon creates the
+	// server's Alertmanager silence there: a server that is skipped is never silenced); an error skips the
+	// server. End runs after the server's run in RunWindow, whatever its outcome (the silence is expired).
+	Begin func(ctx context.Context) error
 	End   func(ctx context.Context, r Result)
 }
 
@@ -129,6 +130,11 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 	r.Observer.ServerState(srv, StatePrechecks)
 	if err := preGates(fwd, env, sr.PreGates); err != nil {
 		return finish(Result{Outcome: OutcomeSkipped, Err: err})
+	}
+	if sr.Begin != nil {
+		if err := sr.Begin(fwd); err != nil {
+			return finish(Result{Outcome: OutcomeSkipped, Err: err})
+		}
 	}
 
 	var done []started

@@ -60,10 +60,7 @@ func (r *Runner) RunWindow(ctx context.Context, groups []Group, parallel int, bl
 					set(srv, Result{Outcome: OutcomeSkipped, Err: errStopped(g.Name, lastFailed)})
 					continue
 				}
-				if sr.Begin != nil {
-					sr.Begin(ctx)
-				}
-				x := r.Run(ctx, sr)
+				x := r.Run(ctx, sr) // calls sr.Begin once the pre-gates have passed
 				if sr.End != nil {
 					sr.End(context.WithoutCancel(ctx), x)
 				}

@@ -202,7 +202,7 @@ func integrations(c *config.Config, getenv func(string) string, logger *slog.Log
 		if err != nil {
 			return err
 		}
-		o.Silencer, o.SilenceMargin = s, c.Alertmanager.Margin.Duration
+		o.Silencer, o.SilenceMargin, o.SilenceRequired = s, c.Alertmanager.Margin.Duration, c.Alertmanager.OnError == "refuse"
 	}
 	if c.Prometheus.URL != "" {
 		g, err := alerting.NewAlertGate(c.Prometheus.URL, c.Prometheus.AlertMatchers, c.Prometheus.FailOpen, c.Prometheus.Timeout.Duration)
