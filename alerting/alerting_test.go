@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -75,7 +76,7 @@ func TestSilencer(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	var recorded []string
-	s, err := alerting.NewSilencer(alerting.SilencerOptions{URL: srv.URL, Matchers: []string{`server="{{server}}"`},
+	s, err := alerting.NewSilencer(alerting.SilencerOptions{Endpoint: alerting.Endpoint{URL: srv.URL}, Matchers: []string{`server="{{server}}"`},
 		Record: func(server, id string, _ time.Time, expired bool) {
 			recorded = append(recorded, server+" "+id+" "+map[bool]string{true: "expired", false: "created"}[expired])
 		}})
@@ -101,7 +102,7 @@ func TestSilencer(t *testing.T) {
 	if strings.Join(recorded, ";") != "EX01 s-1 created;EX01 s-1 expired" {
 		t.Errorf("recorded %v", recorded)
 	}
-	if _, err := alerting.NewSilencer(alerting.SilencerOptions{URL: srv.URL, Matchers: []string{"bad"}}); err == nil {
+	if _, err := alerting.NewSilencer(alerting.SilencerOptions{Endpoint: alerting.Endpoint{URL: srv.URL}, Matchers: []string{"bad"}}); err == nil {
 		t.Error("a bad matcher was accepted")
 	}
 }
@@ -115,7 +116,7 @@ func TestAlertGate(t *testing.T) {
 		_, _ = io.WriteString(w, reply)
 	}))
 	t.Cleanup(srv.Close)
-	g, err := alerting.NewAlertGate(srv.URL, []string{`severity="page"`, `instance=~"{{server}}.*"`}, false, time.Second)
+	g, err := alerting.NewAlertGate(alerting.Endpoint{URL: srv.URL, Timeout: time.Second}, []string{`severity="page"`, `instance=~"{{server}}.*"`}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestAlertGate(t *testing.T) {
 	if err := g.Check(t.Context(), steps.Target{Server: "ex01"}); err == nil {
 		t.Error("Prometheus unreachable: the gate passed (must fail closed)")
 	}
-	open, _ := alerting.NewAlertGate(srv.URL, nil, true, time.Second)
+	open, _ := alerting.NewAlertGate(alerting.Endpoint{URL: srv.URL, Timeout: time.Second}, nil, true)
 	if err := open.Check(t.Context(), steps.Target{Server: "ex01"}); err != nil {
 		t.Errorf("fail_open: %v", err)
 	}
@@ -149,7 +150,7 @@ func TestWebhook(t *testing.T) {
 		_ = json.NewDecoder(r.Body).Decode(&got)
 	}))
 	t.Cleanup(srv.Close)
-	w := alerting.Webhook{Name: "users", URL: srv.URL, Events: []string{"ahead", "abort"}, Token: secret.New("tkn")}
+	w := alerting.Webhook{Name: "users", Endpoint: alerting.Endpoint{URL: srv.URL, BearerToken: secret.New("tkn")}, Events: []string{"ahead", "abort"}}
 	start := time.Date(2026, 11, 14, 22, 0, 0, 0, time.UTC)
 	if err := w.Send(t.Context(), alerting.Event{Event: "ahead", Window: "monthly", Servers: []string{"EX01"}, Start: start, End: start.Add(6 * time.Hour)}); err != nil {
 		t.Fatal(err)
@@ -170,7 +171,7 @@ func TestSilenceExpiryRetried(t *testing.T) {
 	fake := &fakeAM{failDeletes: 2}
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	s, err := alerting.NewSilencer(alerting.SilencerOptions{URL: srv.URL, Matchers: []string{`server="{{server}}"`}})
+	s, err := alerting.NewSilencer(alerting.SilencerOptions{Endpoint: alerting.Endpoint{URL: srv.URL}, Matchers: []string{`server="{{server}}"`}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,5 +211,64 @@ func TestSilenceExpiryRetried(t *testing.T) {
 	stop := func(context.Context, time.Duration) bool { return false }
 	if err := s.ExpireRetrying(ctx, "EX03", time.Second, func() time.Time { return now }, stop); err == nil || s.Active() != 1 {
 		t.Errorf("stopped retrying: err %v, active %d; want an error and the silence still counted", err, s.Active())
+	}
+}
+
+// TestEndpointsKeepSecretsOutOfErrors: a URL's path and query may hold a secret (a webhook's token, an API
+// key); errors name only scheme and host. A base URL's query is kept after the API path, and bearer and
+// basic authentication are sent.
+func TestEndpointsKeepSecretsOutOfErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	_ = ln.Close() // nothing listens there now: every call fails in the transport
+	g, err := alerting.NewAlertGate(alerting.Endpoint{URL: dead + "/prom?key=SECRET-KEY", Timeout: time.Second}, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := alerting.Webhook{Name: "users", Endpoint: alerting.Endpoint{URL: dead + "/hooks/SECRET-TOKEN"}}
+	s, err := alerting.NewSilencer(alerting.SilencerOptions{Endpoint: alerting.Endpoint{URL: dead + "/am?SECRET-Q=1"}, Matchers: []string{`server="{{server}}"`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, serr := s.Silence(t.Context(), "EX01", "c", time.Now().Add(time.Hour))
+	for name, err := range map[string]error{
+		"gate":     g.Check(t.Context(), steps.Target{Server: "EX01"}),
+		"webhook":  w.Send(t.Context(), alerting.Event{Event: "start", Window: "w"}),
+		"silencer": serr,
+	} {
+		if err == nil || strings.Contains(err.Error(), "SECRET") || !strings.Contains(err.Error(), dead) {
+			t.Errorf("%s: error %v; want one naming %s and nothing of the path or query", name, err, dead)
+		}
+	}
+	if got := alerting.Redacted("https://user:pw@prom.example:9090/x?y=z"); got != "https://prom.example:9090" {
+		t.Errorf("Redacted = %q", got)
+	}
+
+	var gotURL, gotAuth string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotURL, gotAuth = r.URL.String(), r.Header.Get("Authorization")
+		_, _ = io.WriteString(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
+	}))
+	t.Cleanup(srv.Close)
+	for _, tc := range []struct {
+		ep       alerting.Endpoint
+		wantAuth string
+	}{
+		{alerting.Endpoint{URL: srv.URL + "/prom/?tenant=a", BearerToken: secret.New("tok")}, "Bearer tok"},
+		{alerting.Endpoint{URL: srv.URL + "/prom?tenant=a", BasicUser: "u", BasicPassword: secret.New("p")}, "Basic dTpw"},
+	} {
+		g, err := alerting.NewAlertGate(tc.ep, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Check(t.Context(), steps.Target{Server: "EX01"}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(gotURL, "/prom/api/v1/query?") || !strings.Contains(gotURL, "tenant=a") || !strings.Contains(gotURL, "query=ALERTS") || gotAuth != tc.wantAuth {
+			t.Errorf("request %s with Authorization %q; want /prom/api/v1/query with tenant=a and the query, %q", gotURL, gotAuth, tc.wantAuth)
+		}
 	}
 }

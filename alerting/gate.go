@@ -17,23 +17,27 @@ import (
 // AlertGate is the pre-gate "alerts": a server does not start while alerts matching the configured
 // matchers fire. It reads Prometheus' ALERTS series, which exmaintd's own Alertmanager silences do not hide.
 type AlertGate struct {
-	base     string
+	ep       Endpoint
 	matchers []string
 	failOpen bool
 	http     *http.Client
 }
 
-// NewAlertGate validates the matchers.
-func NewAlertGate(promURL string, matchers []string, failOpen bool, timeout time.Duration) (*AlertGate, error) {
+// NewAlertGate validates the matchers. Prometheus is ep (default timeout 10 s).
+func NewAlertGate(ep Endpoint, matchers []string, failOpen bool) (*AlertGate, error) {
 	for _, m := range matchers {
 		if _, err := ParseMatcher(m, "EX01"); err != nil {
 			return nil, fmt.Errorf("prometheus.alert_matchers: %w", err)
 		}
 	}
-	if timeout <= 0 {
-		timeout = 10 * time.Second
+	if ep.Timeout <= 0 {
+		ep.Timeout = 10 * time.Second
 	}
-	return &AlertGate{base: strings.TrimRight(promURL, "/"), matchers: matchers, failOpen: failOpen, http: &http.Client{Timeout: timeout}}, nil
+	c, err := ep.client()
+	if err != nil {
+		return nil, fmt.Errorf("prometheus: %w", err)
+	}
+	return &AlertGate{ep: ep, matchers: matchers, failOpen: failOpen, http: c}, nil
 }
 
 // Name implements steps.PreGate.
@@ -66,11 +70,11 @@ func (g *AlertGate) Check(ctx context.Context, t steps.Target) error {
 }
 
 func (g *AlertGate) firing(ctx context.Context, q string) ([]string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.base+"/api/v1/query?query="+url.QueryEscape(q), nil)
+	req, err := g.ep.request(ctx, http.MethodGet, "/api/v1/query", url.Values{"query": {q}}, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := g.http.Do(req)
+	resp, err := g.ep.do(g.http, req)
 	if err != nil {
 		return nil, err
 	}

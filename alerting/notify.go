@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"time"
-
-	"github.com/exmaintd/exmaintd/secret"
 )
 
 // Event is a user notification: a generic JSON body any Teams/Slack relay can map.
@@ -27,12 +25,11 @@ type Event struct {
 
 // Webhook is one configured notification target.
 type Webhook struct {
-	Name   string
-	URL    string
-	Events []string
-	Lead   time.Duration
-	Token  secret.Value
-	Client *http.Client
+	Name     string
+	Endpoint Endpoint // its URL, token (BearerToken) and CA
+	Events   []string
+	Lead     time.Duration
+	Client   *http.Client
 }
 
 // Wants tells whether the webhook takes this event.
@@ -52,19 +49,18 @@ func (w Webhook) Send(ctx context.Context, e Event) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
+	req, err := w.Endpoint.request(ctx, http.MethodPost, "", nil, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("notify %s: %w", w.Name, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if !w.Token.Empty() {
-		req.Header.Set("Authorization", "Bearer "+w.Token.Reveal())
-	}
 	c := w.Client
 	if c == nil {
-		c = &http.Client{Timeout: 15 * time.Second}
+		if c, err = w.Endpoint.client(); err != nil {
+			return fmt.Errorf("notify %s: %w", w.Name, err)
+		}
 	}
-	resp, err := c.Do(req)
+	resp, err := w.Endpoint.do(c, req)
 	if err != nil {
 		return fmt.Errorf("notify %s: %w", w.Name, err)
 	}

@@ -21,7 +21,7 @@ func OwnAlerts() Matcher {
 
 // Silencer creates and expires Alertmanager silences for servers in maintenance.
 type Silencer struct {
-	base      string
+	ep        Endpoint
 	matchers  []string
 	createdBy string
 	http      *http.Client
@@ -40,7 +40,7 @@ type silence struct {
 
 // SilencerOptions configure a Silencer.
 type SilencerOptions struct {
-	URL       string   // Alertmanager base URL
+	Endpoint  Endpoint // Alertmanager
 	Matchers  []string // config alertmanager.silence_matchers ({{server}} replaced)
 	CreatedBy string
 	Client    *http.Client
@@ -57,7 +57,11 @@ func NewSilencer(o SilencerOptions) (*Silencer, error) {
 		}
 	}
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 15 * time.Second}
+		c, err := o.Endpoint.client()
+		if err != nil {
+			return nil, fmt.Errorf("alertmanager: %w", err)
+		}
+		o.Client = c
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -65,7 +69,7 @@ func NewSilencer(o SilencerOptions) (*Silencer, error) {
 	if o.CreatedBy == "" {
 		o.CreatedBy = "exmaintd"
 	}
-	return &Silencer{base: strings.TrimRight(o.URL, "/"), matchers: o.Matchers, createdBy: o.CreatedBy, http: o.Client, logger: o.Logger, record: o.Record, ids: map[string]silence{}}, nil
+	return &Silencer{ep: o.Endpoint, matchers: o.Matchers, createdBy: o.CreatedBy, http: o.Client, logger: o.Logger, record: o.Record, ids: map[string]silence{}}, nil
 }
 
 // Silence creates a silence for server until ends (the window's end plus a margin, so that a crashed
@@ -160,14 +164,14 @@ func (s *Silencer) Active() int {
 }
 
 func (s *Silencer) do(ctx context.Context, method, path string, body []byte, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, s.base+path, bytes.NewReader(body))
+	req, err := s.ep.request(ctx, method, path, nil, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := s.http.Do(req)
+	resp, err := s.ep.do(s.http, req)
 	if err != nil {
 		return fmt.Errorf("alertmanager %s %s: %w", method, path, err)
 	}

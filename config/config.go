@@ -153,7 +153,7 @@ type Window struct {
 
 // Prometheus is [prometheus]: the alert gate.
 type Prometheus struct {
-	URL           string   `toml:"url"`
+	Service
 	AlertMatchers []string `toml:"alert_matchers"`
 	FailOpen      bool     `toml:"fail_open"`
 	Timeout       Duration `toml:"timeout"`
@@ -161,7 +161,7 @@ type Prometheus struct {
 
 // Alertmanager is [alertmanager]: silences while a server is in maintenance.
 type Alertmanager struct {
-	URL             string   `toml:"url"`
+	Service
 	SilenceMatchers []string `toml:"silence_matchers"`
 	Margin          Duration `toml:"margin"`
 	CreatedBy       string   `toml:"created_by"`
@@ -173,8 +173,9 @@ type Alertmanager struct {
 // Notify is one [[notify]] webhook.
 type Notify struct {
 	Name   string   `toml:"name"`
-	URL    string   `toml:"url"`
+	URL    URL      `toml:"url"`
 	Events []string `toml:"events"`
 	Lead   Duration `toml:"lead"`
 	Token  Secret   `toml:"token"`
+	CAFile string   `toml:"ca_file"`
 }

@@ -305,3 +305,39 @@ func TestAlertmanagerBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceSecrets: a service URL may come from a secret (it can carry a token); bearer and basic
+// authentication and a CA file are read into the endpoint; invalid combinations name their key.
+func TestServiceSecrets(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const prom = `url = "http://127.0.0.1:9090"`
+	src := strings.Replace(string(base), prom, `url = { env = "PROM_URL" }`+"\n"+`basic_auth = { user = "exm", password = { env = "PROM_PW" } }`, 1)
+	c, err := config.Parse("svc.toml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"PROM_URL": "https://prom.example/p?key=SECRET", "PROM_PW": "pw"}
+	ep, err := config.ServiceEndpoint("prometheus", c.Prometheus.Service, 0, func(k string) string { return env[k] })
+	if err != nil || ep.URL != env["PROM_URL"] || ep.BasicUser != "exm" || ep.BasicPassword.Reveal() != "pw" {
+		t.Fatalf("endpoint %+v, err %v", ep, err)
+	}
+	delete(env, "PROM_URL")
+	if _, err := config.ServiceEndpoint("prometheus", c.Prometheus.Service, 0, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "prometheus.url") {
+		t.Errorf("a missing URL secret: %v; want an error naming prometheus.url", err)
+	}
+	for _, tc := range []struct{ to, want string }{
+		{`url = { env = "X", file = "/y" }`, "prometheus.url: set one of file, env, credential"},
+		{prom + "\nbasic_auth = { user = \"u\" }", "prometheus.basic_auth.password: required"},
+		{prom + "\nbearer_token = { env = \"T\" }\nbasic_auth = { user = \"u\", password = { env = \"P\" } }", "prometheus.basic_auth: set bearer_token or basic_auth, not both"},
+		{prom + "\nca_file = \"ca.pem\"", "prometheus.ca_file"},
+		{`url = "ftp://prom.example/secret-path"`, "prometheus.url: ftp://prom.example… is not an http(s) URL"},
+	} {
+		_, err := config.Parse("svc.toml", strings.Replace(string(base), prom, tc.to, 1))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "secret-path") {
+			t.Errorf("%s: err = %v, want %q (and no URL path)", tc.to, err, tc.want)
+		}
+	}
+}

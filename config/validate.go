@@ -369,17 +369,12 @@ func (c *Config) validateWindows(col *collector, servers, patches map[string]boo
 
 func (c *Config) validateIntegrations(col *collector) {
 	matcherRE := regexp.MustCompile(`^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"\s*$`)
-	checkURL := func(key, u string) {
-		if u == "" {
-			return
-		}
-		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			col.add(key, "%q is not an http(s) URL", u)
-		}
+	if c.Prometheus.URL.Set() {
+		validateService(col, "prometheus", c.Prometheus.Service)
 	}
-	checkURL("prometheus.url", c.Prometheus.URL)
-	checkURL("alertmanager.url", c.Alertmanager.URL)
+	if c.Alertmanager.URL.Set() {
+		validateService(col, "alertmanager", c.Alertmanager.Service)
+	}
 	for i, m := range c.Prometheus.AlertMatchers {
 		if !matcherRE.MatchString(m) {
 			col.add(fmt.Sprintf("prometheus.alert_matchers[%d]", i), "%q: want name=\"value\" (=, !=, =~, !~)", m)
@@ -390,7 +385,7 @@ func (c *Config) validateIntegrations(col *collector) {
 			col.add(fmt.Sprintf("alertmanager.silence_matchers[%d]", i), "%q: want name=\"value\" (=, !=, =~, !~; {{server}} is replaced by the server name)", m)
 		}
 	}
-	if c.Alertmanager.URL != "" {
+	if c.Alertmanager.URL.Set() {
 		am := c.Alertmanager
 		if rt := c.Daemon.ReverseTimeout.Duration; am.Margin.Duration < rt || am.Margin.Duration > 12*time.Hour {
 			col.add("alertmanager.margin", "%v: want at least daemon.reverse_timeout %v (a reverse after the window's end stays silenced) and at most 12h (a silence a crash leaves behind ends by itself)", am.Margin.Duration, rt)
@@ -399,15 +394,15 @@ func (c *Config) validateIntegrations(col *collector) {
 			col.add("alertmanager.on_error", "%q: want continue (the default: the server runs, its alerts may fire) or refuse (the server is skipped)", am.OnError)
 		}
 	}
-	if c.Alertmanager.URL != "" && len(c.Alertmanager.SilenceMatchers) == 0 {
+	if c.Alertmanager.URL.Set() && len(c.Alertmanager.SilenceMatchers) == 0 {
 		col.add("alertmanager.silence_matchers", "required with alertmanager.url: a silence needs matchers that select one server's alerts")
 	}
 	for i, n := range c.Notify {
 		key := fmt.Sprintf("notify[%d]", i)
-		checkURL(key+".url", n.URL)
-		if n.URL == "" {
+		if !n.URL.Set() {
 			col.add(key+".url", "required")
 		}
+		validateService(col, key, Service{URL: n.URL, CAFile: n.CAFile})
 		for _, e := range n.Events {
 			if !slices.Contains([]string{"ahead", "start", "end", "abort"}, e) {
 				col.add(key+".events", "%q: want ahead, start, end or abort", e)

@@ -72,7 +72,7 @@ func TestInterruptedRunHasAnOutcome(t *testing.T) {
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
-	sil, err := alerting.NewSilencer(alerting.SilencerOptions{URL: am.URL, Logger: slog.New(slog.DiscardHandler)})
+	sil, err := alerting.NewSilencer(alerting.SilencerOptions{Endpoint: alerting.Endpoint{URL: am.URL}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

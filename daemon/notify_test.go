@@ -45,7 +45,7 @@ func TestNotifications(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, err := daemon.New(daemon.Options{ConfigPath: path, Config: cfg, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler),
-		Webhooks: []alerting.Webhook{{Name: "users", URL: hook.URL, Events: []string{"ahead", "start", "end", "abort"}, Lead: time.Hour}}})
+		Webhooks: []alerting.Webhook{{Name: "users", Endpoint: alerting.Endpoint{URL: hook.URL}, Events: []string{"ahead", "start", "end", "abort"}, Lead: time.Hour}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -23,7 +25,6 @@ import (
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/metrics"
 	"github.com/exmaintd/exmaintd/sdnotify"
-	"github.com/exmaintd/exmaintd/secret"
 )
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -196,31 +197,41 @@ func known(c *config.Config) metrics.Known {
 
 // integrations builds the Alertmanager silencer, the Prometheus alert gate and the webhooks from c.
 func integrations(c *config.Config, getenv func(string) string, logger *slog.Logger, o *daemon.Options, record func(string, string, time.Time, bool)) error {
-	if c.Alertmanager.URL != "" {
-		s, err := alerting.NewSilencer(alerting.SilencerOptions{URL: c.Alertmanager.URL, Matchers: c.Alertmanager.SilenceMatchers,
+	if c.Alertmanager.URL.Set() {
+		ep, err := config.ServiceEndpoint("alertmanager", c.Alertmanager.Service, 0, getenv)
+		if err != nil {
+			return err
+		}
+		s, err := alerting.NewSilencer(alerting.SilencerOptions{Endpoint: ep, Matchers: c.Alertmanager.SilenceMatchers,
 			CreatedBy: c.Alertmanager.CreatedBy, Logger: logger, Record: record})
 		if err != nil {
 			return err
 		}
 		o.Silencer, o.SilenceMargin, o.SilenceRequired = s, c.Alertmanager.Margin.Duration, c.Alertmanager.OnError == "refuse"
 	}
-	if c.Prometheus.URL != "" {
-		g, err := alerting.NewAlertGate(c.Prometheus.URL, c.Prometheus.AlertMatchers, c.Prometheus.FailOpen, c.Prometheus.Timeout.Duration)
+	if c.Prometheus.URL.Set() {
+		ep, err := config.ServiceEndpoint("prometheus", c.Prometheus.Service, c.Prometheus.Timeout.Duration, getenv)
+		if err != nil {
+			return err
+		}
+		g, err := alerting.NewAlertGate(ep, c.Prometheus.AlertMatchers, c.Prometheus.FailOpen)
 		if err != nil {
 			return err
 		}
 		o.AlertGate = g
 	}
 	for i, n := range c.Notify {
-		var token secret.Value
-		if n.Token != (config.Secret{}) {
-			t, err := config.LoadSecret(n.Token, getenv)
-			if err != nil {
-				return fmt.Errorf("notify[%d].token: %w", i, err)
-			}
-			token = t
+		key := fmt.Sprintf("notify[%d]", i)
+		ep, err := config.ServiceEndpoint(key, config.Service{URL: n.URL, CAFile: n.CAFile}, 0, getenv)
+		if err != nil {
+			return err
 		}
-		o.Webhooks = append(o.Webhooks, alerting.Webhook{Name: n.Name, URL: n.URL, Events: n.Events, Lead: n.Lead.Duration, Token: token})
+		if n.Token != (config.Secret{}) {
+			if ep.BearerToken, err = config.LoadSecret(n.Token, getenv); err != nil {
+				return fmt.Errorf("%s.token: %w", key, err)
+			}
+		}
+		o.Webhooks = append(o.Webhooks, alerting.Webhook{Name: n.Name, Endpoint: ep, Events: n.Events, Lead: n.Lead.Duration})
 	}
 	return nil
 }
@@ -236,6 +247,21 @@ func unreadableSecrets(c *config.Config, getenv func(string) string) []string {
 	}
 	for _, s := range c.Servers {
 		if _, _, err := c.Endpoint(s.Name, getenv); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	services := map[string]config.Service{}
+	if c.Prometheus.URL.Set() {
+		services["prometheus"] = c.Prometheus.Service
+	}
+	if c.Alertmanager.URL.Set() {
+		services["alertmanager"] = c.Alertmanager.Service
+	}
+	for i, n := range c.Notify {
+		services[fmt.Sprintf("notify[%d]", i)] = config.Service{URL: n.URL, BearerToken: n.Token, CAFile: n.CAFile}
+	}
+	for _, key := range slices.Sorted(maps.Keys(services)) {
+		if _, err := config.ServiceEndpoint(key, services[key], 0, getenv); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}
