@@ -21,23 +21,25 @@ import (
 
 func TestParseMatcher(t *testing.T) {
 	tests := []struct {
-		in, server string
-		want       alerting.Matcher
-		promql     string
+		in, server, fqdn string
+		want             alerting.Matcher
+		promql           string
 	}{
-		{`server="{{server}}"`, "EX01", alerting.Matcher{Name: "server", Value: "EX01", IsEqual: true}, `server="EX01"`},
-		{`instance=~"{{server}}(:.*)?"`, "ex.01", alerting.Matcher{Name: "instance", Value: `ex\.01(:.*)?`, IsRegex: true, IsEqual: true}, `instance=~"ex\\.01(:.*)?"`},
-		{`severity!="info"`, "", alerting.Matcher{Name: "severity", Value: "info"}, `severity!="info"`},
-		{`job!~"a|b"`, "", alerting.Matcher{Name: "job", Value: "a|b", IsRegex: true}, `job!~"a|b"`},
+		{`server="{{server}}"`, "EX01", "", alerting.Matcher{Name: "server", Value: "EX01", IsEqual: true}, `server="EX01"`},
+		{`instance=~"(?i)({{server}}|{{fqdn}})(:[0-9]+)?"`, "EX01", "ex01.exlab.local", alerting.Matcher{Name: "instance", Value: `(?i)(EX01|ex01\.exlab\.local)(:[0-9]+)?`, IsRegex: true, IsEqual: true}, `instance=~"(?i)(EX01|ex01\\.exlab\\.local)(:[0-9]+)?"`},
+		{`host="{{fqdn}}"`, "EX01", "", alerting.Matcher{Name: "host", Value: "EX01", IsEqual: true}, `host="EX01"`},
+		{`instance=~"{{server}}(:.*)?"`, "ex.01", "", alerting.Matcher{Name: "instance", Value: `ex\.01(:.*)?`, IsRegex: true, IsEqual: true}, `instance=~"ex\\.01(:.*)?"`},
+		{`severity!="info"`, "", "", alerting.Matcher{Name: "severity", Value: "info"}, `severity!="info"`},
+		{`job!~"a|b"`, "", "", alerting.Matcher{Name: "job", Value: "a|b", IsRegex: true}, `job!~"a|b"`},
 	}
 	for _, tt := range tests {
-		got, err := alerting.ParseMatcher(tt.in, tt.server)
+		got, err := alerting.ParseMatcher(tt.in, tt.server, tt.fqdn)
 		if err != nil || got != tt.want || got.PromQL() != tt.promql {
 			t.Errorf("ParseMatcher(%q) = %+v %q, %v; want %+v %q", tt.in, got, got.PromQL(), err, tt.want, tt.promql)
 		}
 	}
-	for _, bad := range []string{"server", `server="x`, `9x="y"`, `a=="b"`} {
-		if _, err := alerting.ParseMatcher(bad, "EX01"); err == nil {
+	for _, bad := range []string{"server", `server="x`, `9x="y"`, `a=="b"`, `instance=~"({{server}}"`} {
+		if _, err := alerting.ParseMatcher(bad, "EX01", ""); err == nil {
 			t.Errorf("ParseMatcher(%q) accepted", bad)
 		}
 	}
@@ -84,7 +86,7 @@ func TestSilencer(t *testing.T) {
 		t.Fatal(err)
 	}
 	ends := time.Date(2026, 11, 29, 4, 30, 0, 0, time.UTC)
-	id, err := s.Silence(t.Context(), "EX01", "test", ends)
+	id, err := s.Silence(t.Context(), "EX01", "", "test", ends)
 	if err != nil || id != "s-1" || s.Active() != 1 {
 		t.Fatalf("Silence = %q, %v, active %d", id, err, s.Active())
 	}
@@ -176,7 +178,7 @@ func TestSilenceExpiryRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC)
-	if _, err := s.Silence(t.Context(), "EX01", "test", now.Add(time.Hour)); err != nil {
+	if _, err := s.Silence(t.Context(), "EX01", "", "test", now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Expire(t.Context(), "EX01", ""); err == nil || s.Active() != 1 {
@@ -195,7 +197,7 @@ func TestSilenceExpiryRetried(t *testing.T) {
 		t.Errorf("after the retry: active %d, deleted %v, waits %v; want 0, [s-1], [1s]", s.Active(), deleted, waits)
 	}
 
-	if _, err := s.Silence(t.Context(), "EX02", "test", now.Add(time.Minute)); err != nil {
+	if _, err := s.Silence(t.Context(), "EX02", "", "test", now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	clock := now
@@ -205,7 +207,7 @@ func TestSilenceExpiryRetried(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := s.Silence(t.Context(), "EX03", "test", now.Add(time.Hour)); err != nil {
+	if _, err := s.Silence(t.Context(), "EX03", "", "test", now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	stop := func(context.Context, time.Duration) bool { return false }
@@ -233,7 +235,7 @@ func TestEndpointsKeepSecretsOutOfErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, serr := s.Silence(t.Context(), "EX01", "c", time.Now().Add(time.Hour))
+	_, serr := s.Silence(t.Context(), "EX01", "", "c", time.Now().Add(time.Hour))
 	for name, err := range map[string]error{
 		"gate":     g.Check(t.Context(), steps.Target{Server: "EX01"}),
 		"webhook":  w.Send(t.Context(), alerting.Event{Event: "start", Window: "w"}),

@@ -26,7 +26,7 @@ type AlertGate struct {
 // NewAlertGate validates the matchers. Prometheus is ep (default timeout 10 s).
 func NewAlertGate(ep Endpoint, matchers []string, failOpen bool) (*AlertGate, error) {
 	for _, m := range matchers {
-		if _, err := ParseMatcher(m, "EX01"); err != nil {
+		if _, err := ParseMatcher(m, "EX01", "ex01.example.com"); err != nil {
 			return nil, fmt.Errorf("prometheus.alert_matchers: %w", err)
 		}
 	}
@@ -43,11 +43,11 @@ func NewAlertGate(ep Endpoint, matchers []string, failOpen bool) (*AlertGate, er
 // Name implements steps.PreGate.
 func (g *AlertGate) Name() string { return "alerts" }
 
-// Query is the PromQL the gate runs for server.
-func (g *AlertGate) Query(server string) string {
+// Query is the PromQL the gate runs for a server.
+func (g *AlertGate) Query(t steps.Target) string {
 	sel := []string{`alertstate="firing"`}
 	for _, m := range g.matchers {
-		pm, _ := ParseMatcher(m, server)
+		pm, _ := ParseMatcher(m, t.Server, t.FQDN)
 		sel = append(sel, pm.PromQL())
 	}
 	return "ALERTS{" + strings.Join(sel, ",") + "}"
@@ -55,7 +55,7 @@ func (g *AlertGate) Query(server string) string {
 
 // Check implements steps.PreGate. Prometheus unreachable fails the gate (closed) unless fail_open.
 func (g *AlertGate) Check(ctx context.Context, t steps.Target) error {
-	q := g.Query(t.Server)
+	q := g.Query(t)
 	names, err := g.firing(ctx, q)
 	if err != nil {
 		if g.failOpen {

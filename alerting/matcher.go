@@ -15,9 +15,11 @@ type Matcher struct {
 	IsEqual bool   `json:"isEqual"`
 }
 
-// ParseMatcher reads `name="value"` with =, !=, =~ or !~; "{{server}}" in the value becomes server (quoted
-// for a regex when the operator is a regex one).
-func ParseMatcher(s, server string) (Matcher, error) {
+// ParseMatcher reads `name="value"` with =, !=, =~ or !~; "{{server}}" in the value becomes server and
+// "{{fqdn}}" its DNS name (fqdn, or the server name when none is known), quoted for a regex when the
+// operator is a regex one. Exporters usually label targets by FQDN (instance="ex01.exlab.local:9182"), so a
+// matcher for a server's alerts needs both: instance=~"(?i)({{server}}|{{fqdn}})(:[0-9]+)?".
+func ParseMatcher(s, server, fqdn string) (Matcher, error) {
 	re := regexp.MustCompile(`^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*")\s*$`)
 	m := re.FindStringSubmatch(s)
 	if m == nil {
@@ -28,11 +30,22 @@ func ParseMatcher(s, server string) (Matcher, error) {
 		return Matcher{}, fmt.Errorf("matcher %q: %w", s, err)
 	}
 	isRegex := strings.Contains(m[2], "~")
-	repl := server
-	if isRegex {
-		repl = regexp.QuoteMeta(server)
+	if fqdn == "" {
+		fqdn = server
 	}
-	return Matcher{Name: m[1], Value: strings.ReplaceAll(v, "{{server}}", repl), IsRegex: isRegex, IsEqual: !strings.HasPrefix(m[2], "!")}, nil
+	quote := func(x string) string {
+		if isRegex {
+			return regexp.QuoteMeta(x)
+		}
+		return x
+	}
+	v = strings.NewReplacer("{{server}}", quote(server), "{{fqdn}}", quote(fqdn)).Replace(v)
+	if isRegex {
+		if _, err := regexp.Compile(v); err != nil {
+			return Matcher{}, fmt.Errorf("matcher %q: %w", s, err)
+		}
+	}
+	return Matcher{Name: m[1], Value: v, IsRegex: isRegex, IsEqual: !strings.HasPrefix(m[2], "!")}, nil
 }
 
 // PromQL renders the matcher as a PromQL label matcher.

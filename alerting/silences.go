@@ -52,7 +52,7 @@ type SilencerOptions struct {
 // NewSilencer returns a Silencer; it validates the matchers.
 func NewSilencer(o SilencerOptions) (*Silencer, error) {
 	for _, m := range o.Matchers {
-		if _, err := ParseMatcher(m, "EX01"); err != nil {
+		if _, err := ParseMatcher(m, "EX01", "ex01.example.com"); err != nil {
 			return nil, fmt.Errorf("alertmanager.silence_matchers: %w", err)
 		}
 	}
@@ -74,10 +74,10 @@ func NewSilencer(o SilencerOptions) (*Silencer, error) {
 
 // Silence creates a silence for server until ends (the window's end plus a margin, so that a crashed
 // exmaintd cannot leave it forever) and returns its id.
-func (s *Silencer) Silence(ctx context.Context, server, comment string, ends time.Time) (string, error) {
+func (s *Silencer) Silence(ctx context.Context, server, fqdn, comment string, ends time.Time) (string, error) {
 	ms := []Matcher{OwnAlerts()}
 	for _, m := range s.matchers {
-		pm, err := ParseMatcher(m, server)
+		pm, err := ParseMatcher(m, server, fqdn)
 		if err != nil {
 			return "", err
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/exmaintd/exmaintd/alerting"
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/scheduler"
 	"github.com/exmaintd/exmaintd/steps"
@@ -376,13 +377,13 @@ func (c *Config) validateIntegrations(col *collector) {
 		validateService(col, "alertmanager", c.Alertmanager.Service)
 	}
 	for i, m := range c.Prometheus.AlertMatchers {
-		if !matcherRE.MatchString(m) {
-			col.add(fmt.Sprintf("prometheus.alert_matchers[%d]", i), "%q: want name=\"value\" (=, !=, =~, !~)", m)
+		if _, err := alerting.ParseMatcher(m, "EX01", "ex01.example.com"); err != nil || !matcherRE.MatchString(m) {
+			col.add(fmt.Sprintf("prometheus.alert_matchers[%d]", i), "%q: want name=\"value\" (=, !=, =~, !~; {{server}} becomes the server's name, {{fqdn}} its DNS name)", m)
 		}
 	}
 	for i, m := range c.Alertmanager.SilenceMatchers {
-		if !matcherRE.MatchString(strings.ReplaceAll(m, "{{server}}", "X")) {
-			col.add(fmt.Sprintf("alertmanager.silence_matchers[%d]", i), "%q: want name=\"value\" (=, !=, =~, !~; {{server}} is replaced by the server name)", m)
+		if _, err := alerting.ParseMatcher(m, "EX01", "ex01.example.com"); err != nil || !matcherRE.MatchString(m) {
+			col.add(fmt.Sprintf("alertmanager.silence_matchers[%d]", i), "%q: want name=\"value\" (=, !=, =~, !~; {{server}} becomes the server's name, {{fqdn}} its DNS name)", m)
 		}
 	}
 	if c.Alertmanager.URL.Set() {

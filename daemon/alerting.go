@@ -14,10 +14,10 @@ import (
 // silence creates server's silence for its run, once its pre-gates have passed. A failure is counted and
 // logged; the server then runs unsilenced (its alerts may fire), or with alertmanager.on_error = "refuse"
 // it is skipped.
-func (d *Daemon) silence(ctx context.Context, server, run string, until time.Time) error {
+func (d *Daemon) silence(ctx context.Context, server, fqdn, run string, until time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	_, err := d.o.Silencer.Silence(ctx, server, "exmaintd maintenance run "+run, until)
+	_, err := d.o.Silencer.Silence(ctx, server, fqdn, "exmaintd maintenance run "+run, until)
 	d.silenceMetric()
 	if err == nil {
 		return nil

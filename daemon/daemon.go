@@ -341,8 +341,8 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 				sr.PreGates.Extra = []steps.PreGate{d.o.AlertGate}
 			}
 			if d.o.Silencer != nil {
-				server, until := sv.Name, occ.End.Add(d.o.SilenceMargin)
-				sr.Begin = func(ctx context.Context) error { return d.silence(ctx, server, id, until) }
+				server, fqdn, until := sv.Name, cfg.FQDN(sv), occ.End.Add(d.o.SilenceMargin)
+				sr.Begin = func(ctx context.Context) error { return d.silence(ctx, server, fqdn, id, until) }
 				sr.End = func(ctx context.Context, r steps.Result) { d.unsilence(ctx, server, r) }
 			}
 			g.Servers = append(g.Servers, sr)

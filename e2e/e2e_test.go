@@ -154,7 +154,7 @@ func silenceFor(ctx context.Context, am, server string) (amSilence, bool, error)
 	}
 	for _, s := range ss {
 		for _, m := range s.Matchers {
-			if m.Name == "server" && m.Value == server {
+			if m.Name == "instance" && strings.Contains(m.Value, server) {
 				return s, true, nil
 			}
 		}
@@ -224,7 +224,7 @@ scrape_configs:
 	path, err := demo.WriteConfig(dir, sim, demo.Options{DrainStall: "2s", Extra: fmt.Sprintf(`
 [alertmanager]
 url = %q
-silence_matchers = ['server="{{server}}"']
+silence_matchers = ['instance=~"(?i)({{server}}|{{fqdn}})(:[0-9]+)?"']
 margin = "1h"
 
 [prometheus]
@@ -274,6 +274,46 @@ alert_matchers = ['severity="page"', 'server="{{server}}"']
 	waitFor(t, "EX01's silence", 30*time.Second, func() (bool, error) {
 		s, ok, err := silenceFor(ctx, am, "EX01")
 		return ok && s.Status.State == "active", err
+	})
+	// An exporter's alert for EX01, labelled by FQDN as node/windows exporters are, is silenced by the
+	// example's matcher (the {{server}}-only matcher of earlier examples missed it and it paged).
+	postAlert := func() error {
+		body := `[{"labels":{"alertname":"WindowsServiceDown","instance":"ex01.exlab.local:9182","severity":"critical"}}]`
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, am+"/api/v2/alerts", strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("posting an alert: %s", resp.Status)
+		}
+		return nil
+	}
+	waitFor(t, "EX01's FQDN-labelled alert silenced", 30*time.Second, func() (bool, error) {
+		if err := postAlert(); err != nil {
+			return false, err
+		}
+		var alerts []struct {
+			Labels map[string]string `json:"labels"`
+			Status struct {
+				State      string   `json:"state"`
+				SilencedBy []string `json:"silencedBy"`
+			} `json:"status"`
+		}
+		if err := getJSON(ctx, am+"/api/v2/alerts", &alerts); err != nil {
+			return false, err
+		}
+		for _, a := range alerts {
+			if a.Labels["alertname"] == "WindowsServiceDown" {
+				return a.Status.State == "suppressed" && len(a.Status.SilencedBy) > 0, nil
+			}
+		}
+		return false, nil
 	})
 	// The stuck-drain alert arrives in Alertmanager, and exmaintd's own silence does not suppress it.
 	waitFor(t, "ExmaintdDrainStuck in Alertmanager", 60*time.Second, func() (bool, error) {
