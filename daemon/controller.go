@@ -126,6 +126,13 @@ func (d *Daemon) ClearServer(_ context.Context, server string) error {
 	return nil
 }
 
+// Alive reports whether the scheduling loop has gone round within within: the watchdog pets systemd only
+// then, so a wedged loop gets the daemon restarted (and its journal reverses what it left).
+func (d *Daemon) Alive(within time.Duration) bool {
+	last := d.beat.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) < within
+}
+
 // Ready implements api.Controller.
 func (d *Daemon) Ready(context.Context) error {
 	d.mu.Lock()
@@ -185,6 +192,7 @@ func (d *Daemon) Schedule(ctx context.Context) error {
 	for {
 		cfg := d.Config()
 		now := d.o.Clock.Now()
+		d.beat.Store(time.Now().UnixNano()) // wall time: the watchdog's clock, not the scheduling clock
 		d.flushJournal()
 		d.windowMetrics(cfg, now)
 		wake := now.Add(time.Hour)

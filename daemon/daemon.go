@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/exmaintd/exmaintd/alerting"
@@ -74,6 +75,8 @@ type Daemon struct {
 	reloadCh chan struct{}
 
 	wg sync.WaitGroup // running windows
+
+	beat atomic.Int64 // when the scheduling loop last went round (Unix ns); 0 before it starts
 
 	// Silence expiries that failed are retried in the background until they succeed or the silence ends;
 	// Close cancels them (the journal still holds the silence, so the next start expires it).

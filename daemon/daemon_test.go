@@ -518,3 +518,24 @@ func writeDemoConfig(tb testing.TB, sim *exchsim.Sim, o demo.Options) (dir, path
 	}
 	return dir, path, cfg
 }
+
+// TestAliveFollowsTheSchedulingLoop: the watchdog's health is the scheduling loop going round — not the
+// journal being open — so it is false before the loop runs and true once it does.
+func TestAliveFollowsTheSchedulingLoop(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, demo.Options{})
+	if err := f.d.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if f.d.Alive(time.Minute) {
+		t.Fatal("alive before the scheduling loop started")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.d.Schedule(ctx) }()
+	waitFor(t, 30*time.Second, func() bool { return f.d.Alive(time.Minute) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

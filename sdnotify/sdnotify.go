@@ -54,6 +54,39 @@ func (n *Notifier) Reloading() error {
 // Stopping tells systemd that shutdown started.
 func (n *Notifier) Stopping(status string) error { return n.send("STOPPING=1", "STATUS="+status) }
 
+// ExtendTimeout asks systemd for d more to finish the current phase (start-up or stop) — EXTEND_TIMEOUT_USEC.
+func (n *Notifier) ExtendTimeout(d time.Duration) error {
+	return n.send(fmt.Sprintf("EXTEND_TIMEOUT_USEC=%d", d.Microseconds()))
+}
+
+// ExtendWhile keeps extending systemd's timeout by d, every d/3, until stop is called or ctx ends: a start-up
+// that recovers interrupted runs (a reverse of up to reverse_timeout) must not be killed by
+// TimeoutStartSec, while a start-up that hangs with no progress loop still is. stop waits for the goroutine.
+func (n *Notifier) ExtendWhile(ctx context.Context, d time.Duration) (stop func()) {
+	if !n.Enabled() {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(d / 3)
+		defer t.Stop()
+		for {
+			_ = n.ExtendTimeout(d) // a lost datagram is retried on the next tick
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
 // Watchdog pets the watchdog.
 func (n *Notifier) Watchdog() error { return n.send("WATCHDOG=1") }
 

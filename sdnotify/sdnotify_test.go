@@ -50,6 +50,7 @@ func TestMessages(t *testing.T) {
 		{"reloading", n.Reloading, "RELOADING=1"},
 		{"stopping", func() error { return n.Stopping("finishing EX01 exit") }, "STOPPING=1\nSTATUS=finishing EX01 exit"},
 		{"watchdog", n.Watchdog, "WATCHDOG=1"},
+		{"extend", func() error { return n.ExtendTimeout(90 * time.Second) }, "EXTEND_TIMEOUT_USEC=90000000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,4 +114,32 @@ func TestBadSocket(t *testing.T) {
 	if err := n.Ready("x"); err == nil || !strings.Contains(err.Error(), "neither a path") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// TestExtendWhile: extensions start at once and repeat until stop, which waits for the last one.
+func TestExtendWhile(t *testing.T) {
+	path, read := listen(t)
+	n := New(env(map[string]string{"NOTIFY_SOCKET": path}), 42)
+	stop := n.ExtendWhile(t.Context(), 30*time.Millisecond)
+	for range 3 {
+		if got := read(); got != "EXTEND_TIMEOUT_USEC=30000" {
+			t.Fatalf("got %q", got)
+		}
+	}
+	stop()
+	if err := n.Status("after"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		got := read()
+		if got == "STATUS=after" {
+			break
+		}
+		if got != "EXTEND_TIMEOUT_USEC=30000" {
+			t.Fatalf("got %q", got)
+		}
+	}
+	done := make(chan struct{})
+	go func() { New(env(nil), 1).ExtendWhile(t.Context(), time.Second)(); close(done) }()
+	<-done // disabled: returns a stop that returns at once
 }

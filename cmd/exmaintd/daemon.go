@@ -112,7 +112,13 @@ func serve(ctx context.Context, d *daemon.Daemon, c *config.Config, reg *prometh
 	go func() {
 		apiErr <- api.Serve(ctx, ln, api.NewHandler(api.Options{Controller: d, Gatherer: reg, Token: token, Logger: logger, AllowedHosts: allowed}), 10*time.Second)
 	}()
-	if err := d.Open(ctx); err != nil {
+	// Recovering an interrupted run reverses servers (up to reverse_timeout): keep systemd's start timeout
+	// from killing it, one extension at a time, while Open runs.
+	_ = notify.Status("recovering interrupted runs from the journal")
+	stopExtend := notify.ExtendWhile(ctx, 90*time.Second)
+	err = d.Open(ctx)
+	stopExtend()
+	if err != nil {
 		cancel()
 		if aerr := <-apiErr; aerr != nil {
 			logger.Debug("api stopped", "err", aerr) // the open error is the one to report
@@ -123,7 +129,7 @@ func serve(ctx context.Context, d *daemon.Daemon, c *config.Config, reg *prometh
 	wdDone := make(chan struct{})
 	go func() {
 		defer close(wdDone)
-		notify.RunWatchdog(ctx, func() bool { return d.Ready(ctx) == nil })
+		notify.RunWatchdog(ctx, func() bool { return d.Alive(2 * time.Minute) })
 	}()
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- d.Schedule(ctx) }()

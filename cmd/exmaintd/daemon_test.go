@@ -33,6 +33,7 @@ func TestRunNotifiesSystemd(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"run", "-config", path}, func(k string) string { return env[k] }, &bytes.Buffer{}, stderr)
 	}()
+	awaitNotify(t, conn, "EXTEND_TIMEOUT_USEC=90000000", stderr) // the journal recovery may take a reverse
 	awaitNotify(t, conn, "READY=1", stderr)
 	cancel()
 	awaitNotify(t, conn, "STOPPING=1", stderr)
