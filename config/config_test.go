@@ -341,3 +341,20 @@ func TestServiceSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestBasicOverHTTPAdvice: the refusal of Basic over plain HTTP points at HTTPS or Kerberos — never at NTLM,
+// which is no more encrypted over HTTP.
+func TestBasicOverHTTPAdvice(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const from = "port = 5986\nhttps = true\nauth = \"basic\""
+	if !strings.Contains(string(base), from) {
+		t.Fatalf("the example no longer has %q", from)
+	}
+	_, err = config.Parse("basic.toml", strings.Replace(string(base), from, "port = 5985\nhttps = false\nauth = \"basic\"", 1))
+	if err == nil || !strings.Contains(err.Error(), `auth = "kerberos"`) || strings.Contains(err.Error(), `auth = "ntlm"`) {
+		t.Errorf("err = %v; want advice for https or kerberos, not ntlm", err)
+	}
+}

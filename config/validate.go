@@ -221,7 +221,7 @@ func (c *Config) validateServers(col *collector) map[string]bool {
 		w := c.Merged(s)
 		validateWinRM(col, key+".winrm", s.WinRM, false)
 		if w.Auth == exchange.AuthBasic && !boolOr(w.HTTPS, true) {
-			col.add(key+".winrm.auth", "basic over plain HTTP would send the password in clear: use https = true or auth = \"ntlm\"")
+			col.add(key+".winrm.auth", "basic over plain HTTP would send the password in clear: use https = true, or auth = \"kerberos\" (sealed even over HTTP); NTLM over HTTP is not encrypted either")
 		}
 		if w.Auth == exchange.AuthCertificate && (w.ClientCertFile == "" || w.ClientKeyFile == "") {
 			col.add(key+".winrm.client_cert_file", "auth = \"certificate\" needs client_cert_file and client_key_file")
