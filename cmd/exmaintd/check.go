@@ -25,9 +25,10 @@ func loadConfig(path string) (*config.Config, error) {
 	return c, nil
 }
 
-func cmdCheck(args []string, stdout, stderr io.Writer) error {
+func cmdCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flags("check", stderr)
 	path := fs.String("config", "", "configuration file")
+	secrets := fs.Bool("secrets", true, "also read every secret and file the configuration names (false: check the file alone, e.g. away from the host that holds them)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -37,6 +38,15 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	for _, w := range c.Warnings() {
 		fmt.Fprintln(stderr, "warning:", w)
+	}
+	if *secrets {
+		// Every one at once, as the daemon would meet them at start (it refuses to run with exit 2).
+		if problems := unreadableSecrets(c, getenv); len(problems) > 0 {
+			for _, p := range problems {
+				fmt.Fprintln(stderr, "secret:", p)
+			}
+			return exitError{code: 2, msg: fmt.Sprintf("%s: %d secrets or files cannot be read (check -secrets=false checks the file alone)", *path, len(problems))}
+		}
 	}
 	_, err = fmt.Fprintf(stdout, "%s: OK (%d servers, %d DAGs, %d windows)\n", *path, len(c.Servers), len(c.DAGs), len(c.Windows))
 	return err

@@ -264,7 +264,13 @@ func unreadableSecrets(c *config.Config, getenv func(string) string) []string {
 		services["alertmanager"] = c.Alertmanager.Service
 	}
 	for i, n := range c.Notify {
-		services[fmt.Sprintf("notify[%d]", i)] = config.Service{URL: n.URL, BearerToken: n.Token, CAFile: n.CAFile}
+		key := fmt.Sprintf("notify[%d]", i)
+		services[key] = config.Service{URL: n.URL, CAFile: n.CAFile}
+		if n.Token != (config.Secret{}) {
+			if _, err := config.LoadSecret(n.Token, getenv); err != nil {
+				problems = append(problems, key+".token: "+err.Error())
+			}
+		}
 	}
 	for _, key := range slices.Sorted(maps.Keys(services)) {
 		if _, err := config.ServiceEndpoint(key, services[key], 0, getenv); err != nil {

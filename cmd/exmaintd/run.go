@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "run":
 		err = cmdRun(ctx, rest, getenv, stdout, stderr)
 	case "check":
-		err = cmdCheck(rest, stdout, stderr)
+		err = cmdCheck(rest, getenv, stdout, stderr)
 	case "plan":
 		err = cmdPlan(ctx, rest, getenv, stdout, stderr)
 	case "next":
