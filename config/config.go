@@ -1,5 +1,7 @@
 package config
 
+import "fmt"
+
 // Config is the whole file. Field comments name the TOML keys; defaults are in Default and documented in
 // config.example.toml.
 type Config struct {
@@ -168,6 +170,14 @@ type Alertmanager struct {
 	// OnError is what a server does when its silence cannot be created: "continue" (the default: it runs,
 	// its alerts may fire) or "refuse" (it is skipped).
 	OnError string `toml:"on_error"`
+}
+
+// NotifyKey names the i-th [[notify]] in messages: notify "users", or notify[i] when it has no name.
+func NotifyKey(n Notify, i int) string {
+	if n.Name != "" {
+		return fmt.Sprintf("notify %q", n.Name)
+	}
+	return fmt.Sprintf("notify[%d]", i)
 }
 
 // Notify is one [[notify]] webhook.

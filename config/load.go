@@ -47,6 +47,7 @@ func Parse(name, src string) (*Config, error) {
 		// A type error from decoding ("toml: line 12 (last key "winrm.port"): incompatible types …").
 		return nil, Problems{{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: ")}}
 	}
+	col.nameTables(&c)
 	for _, k := range md.Undecoded() {
 		col.add(k.String(), "unknown key (see config.example.toml for the keys exmaintd knows)")
 	}

@@ -44,10 +44,53 @@ type collector struct {
 	file  string
 	lines lineIndex
 	ps    Problems
+	// names maps a table of an array ("window[0]") to how an operator knows it (window "monthly-patch").
+	names map[string]string
 }
 
 func (c *collector) add(key, format string, args ...any) {
-	c.ps = append(c.ps, Problem{File: c.file, Line: c.lines.line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
+	c.ps = append(c.ps, Problem{File: c.file, Line: c.lines.line(key), Key: c.display(key), Msg: fmt.Sprintf(format, args...)})
+}
+
+// display names an array element by its name: window[0].schedule → window "monthly-patch".schedule.
+func (c *collector) display(key string) string {
+	head, rest, _ := strings.Cut(key, ".")
+	if n, ok := c.names[head]; ok {
+		if rest == "" {
+			return n
+		}
+		return n + "." + rest
+	}
+	return key
+}
+
+// nameTables records the names of the configuration's windows, servers, DAGs, procedures, patches and
+// notifications for display; one without a name keeps its index.
+func (c *collector) nameTables(cfg *Config) {
+	c.names = map[string]string{}
+	set := func(table string, i int, name string) {
+		if name != "" {
+			c.names[fmt.Sprintf("%s[%d]", table, i)] = fmt.Sprintf("%s %q", table, name)
+		}
+	}
+	for i, x := range cfg.Windows {
+		set("window", i, x.Name)
+	}
+	for i, x := range cfg.Servers {
+		set("server", i, x.Name)
+	}
+	for i, x := range cfg.DAGs {
+		set("dag", i, x.Name)
+	}
+	for i, x := range cfg.Procedures {
+		set("procedure", i, x.Name)
+	}
+	for i, x := range cfg.Patches {
+		set("patch", i, x.Name)
+	}
+	for i, x := range cfg.Notify {
+		set("notify", i, x.Name)
+	}
 }
 
 func (c *collector) err() error {

@@ -227,7 +227,7 @@ func integrations(c *config.Config, getenv func(string) string, logger *slog.Log
 		o.AlertGate = g
 	}
 	for i, n := range c.Notify {
-		key := fmt.Sprintf("notify[%d]", i)
+		key := config.NotifyKey(n, i)
 		ep, err := config.ServiceEndpoint(key, config.Service{URL: n.URL, CAFile: n.CAFile}, 0, getenv)
 		if err != nil {
 			return err
@@ -264,7 +264,7 @@ func unreadableSecrets(c *config.Config, getenv func(string) string) []string {
 		services["alertmanager"] = c.Alertmanager.Service
 	}
 	for i, n := range c.Notify {
-		key := fmt.Sprintf("notify[%d]", i)
+		key := config.NotifyKey(n, i)
 		services[key] = config.Service{URL: n.URL, CAFile: n.CAFile}
 		if n.Token != (config.Secret{}) {
 			if _, err := config.LoadSecret(n.Token, getenv); err != nil {

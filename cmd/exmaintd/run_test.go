@@ -44,7 +44,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"check"}, 2, ""},
 		{[]string{"check", "-secrets=false", "-config", "../../config.example.toml"}, 0, "OK (3 servers, 1 DAGs, 1 windows)"},
 		// The example's secrets are not on this machine: check names every one and exits 2.
-		{[]string{"check", "-config", "../../config.example.toml"}, 2, "secret: notify[0].token: "},
+		{[]string{"check", "-config", "../../config.example.toml"}, 2, `secret: notify "users".token: `},
 		{[]string{"next", "-config", "../../config.example.toml", "-n", "2"}, 0, "monthly-patch"},
 		// The Saturday after Patch Tuesday in March 2027 (Patch Tuesday 03-09), shown in Berlin and in UTC.
 		{[]string{"next", "-config", "../../config.example.toml", "-n", "1", "-from", "2027-03-01T00:00:00Z"}, 0,
