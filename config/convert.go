@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/scheduler"
 	"github.com/exmaintd/exmaintd/secret"
 	"github.com/exmaintd/exmaintd/steps"
 )
@@ -112,6 +113,17 @@ func (c *Config) Target(name string) steps.Target {
 // start: each is legitimate in a lab and a finding in production.
 func (c *Config) Warnings() []string {
 	var out []string
+	for _, w := range c.Windows {
+		rule, ok := strings.CutPrefix(strings.TrimSpace(w.Schedule), "monthly ")
+		if !ok {
+			continue
+		}
+		if r, err := scheduler.ParseNthWeekday(rule, time.UTC); err == nil {
+			for _, cv := range r.Caveats() {
+				out = append(out, fmt.Sprintf("window %q: schedule %q: %s", w.Name, w.Schedule, cv))
+			}
+		}
+	}
 	if host, _, err := net.SplitHostPort(c.Daemon.Listen); err == nil && c.Daemon.TLSCert == "" && !loopback(host) {
 		out = append(out, fmt.Sprintf("daemon.listen %s is not a loopback address and the API has no TLS (daemon.tls_cert, tls_key): the API token and the status travel in clear", c.Daemon.Listen))
 	}

@@ -49,6 +49,30 @@ func (r NthWeekday) Next(t time.Time) time.Time {
 	return time.Time{}
 }
 
+// Caveats says how the rule departs from "once a month": a 5th weekday exists only in some months (the
+// others have no window), and an offset can move the day into the next month (or the previous one), so a
+// month can have two windows or none. check prints them as warnings.
+func (r NthWeekday) Caveats() []string {
+	var out []string
+	if r.Week == 5 {
+		out = append(out, fmt.Sprintf("a 5th %s exists in only 4 or 5 months a year: the other months have no window", r.Weekday))
+	}
+	// The rule's own day (before the offset) is always in its month: the Nth weekday is the 7N-6th to the
+	// 7Nth (a 5th one at most the 31st), the last one the 22nd to the 31st. February has 28 days.
+	earliest, latest := 7*(r.Week-1)+1, min(7*r.Week, 31)
+	if r.Week == -1 {
+		earliest, latest = 22, 31
+	}
+	earliest, latest = earliest+r.OffsetDays, latest+r.OffsetDays
+	if r.OffsetDays > 0 && latest > 28 {
+		out = append(out, fmt.Sprintf("the offset %+dd can move the day past the month's end: in some months the window runs early in the next one, so a month can have two windows or none", r.OffsetDays))
+	}
+	if r.OffsetDays < 0 && earliest < 1 {
+		out = append(out, fmt.Sprintf("the offset %+dd can move the day before the month's start: in some months the window runs late in the previous one", r.OffsetDays))
+	}
+	return out
+}
+
 // dayIn is the rule's day for month m of year y (ok false when the month has no such weekday, e.g. a 5th).
 func (r NthWeekday) dayIn(y int, m time.Month, loc *time.Location) (time.Time, bool) {
 	first := time.Date(y, m, 1, 12, 0, 0, 0, loc)

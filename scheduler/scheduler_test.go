@@ -226,3 +226,48 @@ func TestParsePrefixMatchingZone(t *testing.T) {
 		t.Errorf("Next = %s, want %s", at.UTC(), want)
 	}
 }
+
+// TestCaveats: check warns about rules that are not "once a month" — a 5th weekday, and offsets that can
+// leave the month — and about nothing else; each warning is borne out by the calendar 2026-2040.
+func TestCaveats(t *testing.T) {
+	for _, tc := range []struct {
+		rule string
+		want []string // substrings, one per caveat
+	}{
+		{"2nd tuesday +4d 22:00", nil},
+		{"4th tuesday 22:00", nil},
+		{"5th friday 22:00", []string{"5th Friday exists in only"}},
+		{"4th tuesday +7d 22:00", []string{"+7d can move the day past the month's end"}},
+		{"last sunday +1d 02:00", []string{"+1d can move the day past"}},
+		{"1st monday -1d 22:00", []string{"-1d can move the day before the month's start"}},
+		{"last sunday -3d 02:00", nil},
+	} {
+		r, err := scheduler.ParseNthWeekday(tc.rule, time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := r.Caveats()
+		if len(got) != len(tc.want) {
+			t.Errorf("%s: caveats %q, want %d", tc.rule, got, len(tc.want))
+			continue
+		}
+		for i, w := range tc.want {
+			if !strings.Contains(got[i], w) {
+				t.Errorf("%s: caveat %q, want %q", tc.rule, got[i], w)
+			}
+		}
+		// The calendar agrees: a rule without caveats puts exactly one day in every month.
+		perMonth := map[string]int{}
+		for at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC); at.Year() < 2041; {
+			at = r.Next(at)
+			perMonth[at.Format("2006-01")]++
+		}
+		regular := len(perMonth) == 15*12+1 // one per month (the last Next lands in 2041-01)
+		for _, n := range perMonth {
+			regular = regular && n == 1
+		}
+		if regular != (len(got) == 0) {
+			t.Errorf("%s: one window in every month = %v, but %d caveats", tc.rule, regular, len(got))
+		}
+	}
+}
