@@ -44,6 +44,13 @@ func (d *Daemon) Status(context.Context) api.Status {
 	}
 	d.mu.Lock()
 	for _, r := range d.runs {
+		if r.finished == nil { // a run started by hand is open too, whatever the schedule says
+			for i := range st.Windows {
+				if st.Windows[i].Name == r.window {
+					st.Windows[i].Open = true
+				}
+			}
+		}
 		rs := api.RunStatus{ID: r.id, Window: r.window, Started: r.started.UTC(), Deadline: r.deadline.UTC(), Finished: r.finished, Result: r.result}
 		for _, s := range r.servers {
 			rs.Servers = append(rs.Servers, api.ServerRun{Server: s, Error: r.errs[s]})

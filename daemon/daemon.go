@@ -161,6 +161,7 @@ func (d *Daemon) Open(ctx context.Context) error {
 			}
 		}
 	}
+	d.runs = runHistory(recs, 20)
 	unfinished := journal.Unfinished(recs)
 	d.mu.Unlock()
 	d.logger.Info("journal opened", "path", path, "records", rep.Records, "corrupt", rep.Corrupt, "torn_bytes", rep.TornBytes, "unfinished", len(unfinished))
@@ -214,6 +215,47 @@ func (d *Daemon) recoverRuns(ctx context.Context, cfg *config.Config, unfinished
 	for _, r := range order {
 		d.finishRun(r, "interrupted", results[r.id])
 	}
+}
+
+// runHistory rebuilds the last n finished runs from the journal (window_started and window_finished notes,
+// each server's run_finished), so that the status shows what ran before a restart.
+func runHistory(recs []journal.Record, n int) []*run {
+	byID := map[string]*run{}
+	var order []*run
+	for _, r := range recs {
+		if r.Run == "" {
+			continue
+		}
+		var note struct {
+			Event   string    `json:"event"`
+			End     time.Time `json:"end"`
+			Servers []string  `json:"servers"`
+		}
+		_ = json.Unmarshal(r.Data, &note)
+		x := byID[r.Run]
+		switch {
+		case r.Type == journal.Note && note.Event == "window_started" && x == nil:
+			x = &run{id: r.Run, window: r.Window, started: r.Time, deadline: note.End, servers: note.Servers, cancel: func() {}, errs: map[string]string{}}
+			byID[r.Run] = x
+			order = append(order, x)
+		case x == nil:
+		case r.Type == journal.Note && note.Event == "window_finished":
+			at := r.Time
+			x.finished, x.result = &at, r.Outcome
+		case r.Type == journal.RunFinished && r.Error != "":
+			x.errs[r.Server] = r.Error
+		}
+	}
+	var out []*run
+	for _, x := range order {
+		if x.finished != nil {
+			out = append(out, x)
+		}
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return out
 }
 
 // windowEnds maps run ids to their window's hard end, from the window_started notes.

@@ -539,3 +539,44 @@ func TestAliveFollowsTheSchedulingLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStatusAfterRestart: a window started by hand shows as open while it runs (its schedule says
+// closed), and after a restart the status still lists the finished run — result, finish time and the
+// servers' errors come from the journal.
+func TestStatusAfterRestart(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, demo.Options{})
+	if err := f.d.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	id, err := f.d.StartWindow(t.Context(), "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := f.d.Status(t.Context()).Windows; len(ws) != 1 || !ws[0].Open {
+		t.Errorf("windows while a manual run is active: %+v; want demo open", ws)
+	}
+	result, _, err := f.d.Wait(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := daemon.New(daemon.Options{ConfigPath: f.path, Config: cfg, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d2.Close() })
+	if err := d2.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	runs := d2.Status(t.Context()).Runs
+	if len(runs) != 1 || runs[0].ID != id || runs[0].Result != result || runs[0].Finished == nil || runs[0].Window != "demo" || len(runs[0].Servers) != 3 {
+		t.Fatalf("runs after the restart: %+v; want %s (%s, finished, 3 servers)", runs, id, result)
+	}
+}

@@ -138,13 +138,16 @@ func printStatus(w io.Writer, st api.Status) error {
 	for _, x := range st.Windows {
 		fmt.Fprintf(tw, "%s\t%v\t%s\t%s\n", x.Name, x.Open, x.NextStart.Format(time.RFC3339), strings.Join(x.Servers, ","))
 	}
-	fmt.Fprintf(tw, "\nRUN\tRESULT\tSTARTED\n")
+	fmt.Fprintf(tw, "\nRUN\tWINDOW\tRESULT\tSTARTED\tFINISHED\tDURATION\n")
 	for _, r := range st.Runs {
-		res := r.Result
+		res, finished, took := r.Result, "-", st.Now.Sub(r.Started).Round(time.Second).String()+" so far"
 		if res == "" {
 			res = "running"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.ID, res, r.Started.Format(time.RFC3339))
+		if r.Finished != nil {
+			finished, took = r.Finished.UTC().Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Window, res, r.Started.Format(time.RFC3339), finished, took)
 	}
 	fmt.Fprintf(tw, "\nSERVER\tSTATE\tROLLBACK FAILED\n")
 	for _, s := range st.Servers {

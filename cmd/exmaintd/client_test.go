@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -60,8 +61,14 @@ func TestClientCommands(t *testing.T) {
 	if out, err := cli("abort", "-addr", srv.URL, id); err != nil || !strings.Contains(out, "abort requested") {
 		t.Fatalf("abort: %v\n%s", err, out)
 	}
-	if result, _, err := d.Wait(t.Context(), id); err != nil || (result != "aborted" && result != "rolled_back") {
+	result, _, err := d.Wait(t.Context(), id)
+	if err != nil || (result != "aborted" && result != "rolled_back") {
 		t.Errorf("after abort: %s, %v", result, err)
+	}
+	out, err = cli("status", "-addr", srv.URL)
+	if err != nil || !strings.Contains(out, "RUN") || !strings.Contains(out, "FINISHED") || !strings.Contains(out, "DURATION") ||
+		!regexp.MustCompile(regexp.QuoteMeta(id)+`\s+demo\s+`+result+`\s+\S+\s+\S+Z\s+\d`).MatchString(out) {
+		t.Errorf("status after the run: %v; want its window, result, finish time and duration\n%s", err, out)
 	}
 	env["EXMAINTD_API_TOKEN"] = "wrong"
 	if _, err := cli("start", "-addr", srv.URL, "demo"); err == nil || !strings.Contains(err.Error(), "401") {
