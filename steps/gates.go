@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -122,6 +123,9 @@ type PreGateOptions struct {
 	DAGMembers    []string      // the other members of the server's DAG
 	Extra         []PreGate     // e.g. the Prometheus alert gate
 	SkipRedundant bool          // standalone: no redundancy check
+	// All evaluates every gate and returns all failures (errors.Join) instead of stopping at the first:
+	// exmaintd plan shows the whole verdict. The runner stops at the first, before any change.
+	All bool
 }
 
 // preGates runs the checks before a server starts; the first failure stops the server's run before any change.
@@ -184,9 +188,13 @@ func preGates(ctx context.Context, env *Env, o PreGateOptions) error {
 		{"queues", func(ctx context.Context) (string, error) { return queueGate(ctx, env) }},
 		{"copies", func(ctx context.Context) (string, error) { return copyGate(ctx, env) }},
 	}
+	var failed []error
 	for _, g := range gates {
 		if err := check(ctx, env, g.name, g.f); err != nil {
-			return err
+			if !o.All {
+				return err
+			}
+			failed = append(failed, err)
 		}
 	}
 	for _, g := range o.Extra {
@@ -200,8 +208,14 @@ func preGates(ctx context.Context, env *Env, o PreGateOptions) error {
 			}
 			return "", nil
 		}); err != nil {
-			return err
+			if !o.All {
+				return err
+			}
+			failed = append(failed, err)
 		}
+	}
+	if len(failed) > 0 {
+		return errors.Join(failed...)
 	}
 	env.Logger.Info("pre-gates passed", "server", srv)
 	return nil

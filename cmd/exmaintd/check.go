@@ -121,7 +121,14 @@ func cmdPlan(ctx context.Context, args []string, getenv func(string) string, std
 		if *window != "" && w.Name != *window {
 			continue
 		}
-		fmt.Fprintf(stdout, "window %s: %s (%s), %v\n", w.Name, w.Schedule, w.TimeZone, w.Duration.Duration)
+		zone := "time zone: unknown"
+		if loc, err := c.Location(w); err == nil {
+			zone = loc.String()
+			if w.TimeZone == "" {
+				zone += ", from daemon.time_zone or the host"
+			}
+		}
+		fmt.Fprintf(stdout, "window %s: %s (%s), %v\n", w.Name, w.Schedule, zone, w.Duration.Duration)
 		for _, group := range c.Groups(w) {
 			for _, s := range group {
 				if *server != "" && !strings.EqualFold(s, *server) {
@@ -199,7 +206,7 @@ func planServer(ctx context.Context, c *config.Config, w config.Window, name str
 		return false, nil
 	}
 	defer cl.Close()
-	obs := &gatePrinter{w: stdout}
+	obs := &gatePrinter{w: stdout, s: settings}
 	env := &steps.Env{Ex: cl, Target: t, Settings: settings, Clock: steps.RealClock{}, Logger: discardLogger(), Observer: obs}
 	gctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -222,20 +229,35 @@ func planServer(ctx context.Context, c *config.Config, w config.Window, name str
 		}
 	}
 	fmt.Fprintln(stdout, "  live pre-gates (read-only):")
-	if err := steps.CheckPreGates(gctx, env, steps.PreGateOptions{BackupMaxAge: c.Steps.BackupMaxAge.Duration, DAGMembers: c.DAGOf(sv.Name).Servers}); err != nil {
-		fmt.Fprintf(stdout, "    → would not start: %v\n", err)
+	// Every gate, not only up to the first failure: the operator sees the whole verdict at once.
+	if err := steps.CheckPreGates(gctx, env, steps.PreGateOptions{BackupMaxAge: c.Steps.BackupMaxAge.Duration, DAGMembers: c.DAGOf(sv.Name).Servers, All: true}); err != nil {
+		fmt.Fprintln(stdout, "    → would not start:")
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stdout, "      - %s\n", line)
+		}
 		return false, nil
 	}
 	fmt.Fprintln(stdout, "    → all passed")
 	return true, nil
 }
 
-// gatePrinter prints gate results as they come.
+// gatePrinter prints gate results as they come, with the values the queue and copy gates read against
+// their thresholds.
 type gatePrinter struct {
 	steps.NopObserver
 	w io.Writer
+	s steps.Settings
 }
 
 func (g *gatePrinter) GateChecked(server, gate, result string) {
-	fmt.Fprintf(g.w, "    %-12s %s\n", gate, result)
+	fmt.Fprintf(g.w, "    %-14s %s\n", gate, result)
+}
+
+func (g *gatePrinter) Queues(_ string, q exchange.QueueSummary) {
+	fmt.Fprintf(g.w, "    %-14s %d active vs queue_max %d (%d shadow, %d poison, %d retry, %d unreachable)\n", "  read:", q.Active, g.s.QueueMax, q.Shadow, q.Poison, q.Retry, q.Unreachable)
+}
+
+func (g *gatePrinter) Copies(_ string, maxCQ, maxRQ int64, unhealthy int) {
+	fmt.Fprintf(g.w, "    %-14s worst copy queue %d vs copy_queue_max %d, replay queue %d vs replay_queue_max %d, %d unhealthy copies\n",
+		"  read:", maxCQ, g.s.CopyQueueMax, maxRQ, g.s.ReplayQueueMax, unhealthy)
 }

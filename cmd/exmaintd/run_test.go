@@ -149,7 +149,8 @@ func TestPlanLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"server EX01 (procedure dag, DAG DAG01)", "version: Exchange Server SE (15.2.2562.17)", "live pre-gates (read-only):", "redundancy   pass", "→ all passed"} {
+	for _, want := range []string{"server EX01 (procedure dag, DAG DAG01)", "version: Exchange Server SE (15.2.2562.17)", "live pre-gates (read-only):", "redundancy     pass", "→ all passed",
+		"active vs queue_max 500", "worst copy queue 0 vs copy_queue_max 10", "(UTC, from daemon.time_zone or the host)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan output lacks %q:\n%s", want, out)
 		}
@@ -176,8 +177,15 @@ func TestPlanWouldNotStart(t *testing.T) {
 	if err := sim.InjectFault(exchsim.Fault{Kind: "cmdlet_error", Target: "Get-MailboxDatabaseCopyStatus", Server: "EX01", Message: "Couldn't read the copy status (injected)."}); err != nil {
 		t.Fatal(err)
 	}
+	// A second gate fails too: plan shows both, not only the first.
+	if err := sim.InjectFault(exchsim.Fault{Kind: "setup_running", Server: "EX01"}); err != nil {
+		t.Fatal(err)
+	}
 	out, _, err := runCmd(t, "plan", "-config", path, "-server", "EX01")
 	if exitCode(err) != 3 || !strings.Contains(out, "→ would not start") || !strings.Contains(err.Error(), "would not start on EX01") {
 		t.Errorf("plan with a failing gate: exit %d (%v), want 3\n%s", exitCode(err), err, out)
+	}
+	if !strings.Contains(out, "Exchange setup (ExSetup.exe) is running") || !strings.Contains(out, "Couldn't read the copy status") {
+		t.Errorf("plan did not report every failing gate:\n%s", out)
 	}
 }
