@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,8 +82,15 @@ func TestProblems(t *testing.T) {
 func TestSyntaxError(t *testing.T) {
 	_, err := config.Parse("x.toml", "[daemon]\nlisten = \n")
 	var ps config.Problems
-	if !errors.As(err, &ps) || ps[0].Line != 2 {
-		t.Errorf("syntax error = %v, want line 2", err)
+	if !errors.As(err, &ps) || !slices.ContainsFunc(ps, func(p config.Problem) bool { return p.Line == 2 && p.Key == "daemon.listen" }) {
+		t.Errorf("syntax error = %v, want daemon.listen at line 2", err)
+	}
+	// Every value of the wrong type or form is reported, each with its key and line, not only the first.
+	_, err = config.Parse("x.toml", "[daemon]\nlisten = \"x\nparallel = \"two\"\n[steps]\ndrain_timeout = \"30 minutes\"\nmove_timeout = 5\n")
+	for _, want := range []string{"x.toml:2: daemon.listen:", "x.toml:3: daemon.parallel: incompatible types", "x.toml:5: steps.drain_timeout: \"30 minutes\" is not a duration", "x.toml:6: steps.move_timeout:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("problems %v; want %q among them", err, want)
+		}
 	}
 	_, err = config.Parse("x.toml", "[winrm]\nport = \"5986\"\n")
 	if err == nil || !strings.Contains(err.Error(), "winrm.port") {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,12 +42,14 @@ func Parse(name, src string) (*Config, error) {
 	col := &collector{file: name, lines: indexLines(src)}
 	md, err := toml.Decode(src, &c)
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, Problems{{File: name, Line: pe.Position.Line, Msg: strings.TrimSpace(pe.Message)}}
+		// Report this error and every later one the decoder finds with the offending lines blanked, then
+		// validate the rest of the file as if those lines were absent.
+		decodeProblems, rest := decodeErrors(name, src, err)
+		c = Default()
+		if md, err = toml.Decode(rest, &c); err != nil {
+			return nil, decodeProblems
 		}
-		// A type error from decoding ("toml: line 12 (last key "winrm.port"): incompatible types …").
-		return nil, Problems{{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: ")}}
+		col.ps = append(col.ps, decodeProblems...)
 	}
 	col.nameTables(&c)
 	for _, k := range md.Undecoded() {
@@ -56,4 +60,36 @@ func Parse(name, src string) (*Config, error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// decodeErrors reports every syntax error and value of the wrong type or form (a string for a number,
+// "30 minutes" for a duration), not only the first: the decoder stops at one, so its line is blanked (line
+// numbers kept) and the file decoded again, a bounded number of times. rest is the source without those
+// lines.
+func decodeErrors(name, src string, first error) (ps Problems, rest string) {
+	re := regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]+)"\): (.*)$`)
+	lines := strings.Split(src, "\n")
+	err := first
+	for range 50 {
+		var p Problem
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			p = Problem{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: strings.TrimSpace(pe.Message)}
+		} else if m := re.FindStringSubmatch(strings.TrimSpace(err.Error())); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			p = Problem{File: name, Line: n, Key: m[2], Msg: m[3]}
+		} else {
+			p = Problem{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+		}
+		ps = append(ps, p)
+		if p.Line < 1 || p.Line > len(lines) || strings.TrimSpace(lines[p.Line-1]) == "" {
+			break // nothing left to blank: stop rather than loop
+		}
+		lines[p.Line-1] = ""
+		c := Default()
+		if _, err = toml.Decode(strings.Join(lines, "\n"), &c); err == nil {
+			break
+		}
+	}
+	return ps, strings.Join(lines, "\n")
 }
