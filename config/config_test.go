@@ -366,3 +366,25 @@ func TestBasicOverHTTPAdvice(t *testing.T) {
 		t.Errorf("err = %v; want advice for https or kerberos, not ntlm", err)
 	}
 }
+
+// TestMissingRequiredKey: a required key that is absent is reported at the line of the table it belongs
+// to, named by the table's name where it has one.
+func TestMissingRequiredKey(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(base), "\n")
+	header := slices.Index(lines, "[[window]]") + 1
+	var kept []string
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "schedule = ") {
+			kept = append(kept, l)
+		}
+	}
+	_, err = config.Parse("m.toml", strings.Join(kept, "\n"))
+	want := fmt.Sprintf(`m.toml:%d: window "monthly-patch".schedule: required`, header)
+	if header == 0 || err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v; want %q", err, want)
+	}
+}

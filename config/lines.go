@@ -45,7 +45,8 @@ func indexLines(src string) lineIndex {
 	return idx
 }
 
-// line finds path, or a path equal to it once array indexes are removed (toml's undecoded keys carry none).
+// line finds path, or a path equal to it once array indexes are removed (toml's undecoded keys carry none),
+// or — for a key that is missing — the line of the table it belongs to ([[window]] for window[0].schedule).
 func (l lineIndex) line(path string) int {
 	if n, ok := l[path]; ok {
 		return n
@@ -54,6 +55,11 @@ func (l lineIndex) line(path string) int {
 	for k, n := range l {
 		if stripIndexes(k) == path && (best == 0 || n < best) {
 			best = n
+		}
+	}
+	if best == 0 {
+		if i := strings.LastIndex(path, "."); i > 0 {
+			return l.line(path[:i])
 		}
 	}
 	return best

@@ -331,13 +331,18 @@ func (c *Config) validateWindows(col *collector, servers, patches map[string]boo
 	names := map[string]bool{}
 	for i, w := range c.Windows {
 		key := fmt.Sprintf("window[%d]", i)
-		if err := exchange.ValidateIdentity("window", w.Name); err != nil || names[w.Name] {
+		switch {
+		case w.Name == "":
+			col.add(key+".name", "required (the name you start it by and see it under in metrics)")
+		case exchange.ValidateIdentity("window", w.Name) != nil || names[w.Name]:
 			col.add(key+".name", "%q is invalid or defined twice", w.Name)
 		}
 		names[w.Name] = true
 		loc, err := c.Location(w)
 		if err != nil {
 			col.add(key+".time_zone", "%v", err)
+		} else if strings.TrimSpace(w.Schedule) == "" {
+			col.add(key+".schedule", "required: a cron spec (\"0 22 * * 6\") or a monthly rule (\"monthly 2nd tuesday +4d 22:00\")")
 		} else if _, err := scheduler.Parse(w.Schedule, loc); err != nil {
 			col.add(key+".schedule", "%v", err)
 		}
