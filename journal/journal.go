@@ -66,6 +66,7 @@ type Journal struct {
 	logger  *slog.Logger
 	// afterSync, when set, runs after each record is durable (tests kill the process there).
 	afterSync func(Record)
+	midWrite  func(Record)
 }
 
 // Options configure Open.
@@ -73,6 +74,9 @@ type Options struct {
 	Now       func() time.Time
 	Logger    *slog.Logger
 	AfterSync func(Record)
+	// MidWrite, when set, runs with half of each record's line written and synced (tests kill the process
+	// there: a torn record, as a crash during a write leaves one).
+	MidWrite func(Record)
 	// OnError is told of every failed write (the journal-errors metric); OnPending of the number of
 	// deferred records whenever it changes.
 	OnError   func(error)
@@ -145,7 +149,7 @@ func Open(path string, o Options) (*Journal, []Record, Report, error) {
 	if o.OnPending == nil {
 		o.OnPending = func(int) {}
 	}
-	j := &Journal{f: f, path: path, off: good, now: o.Now, logger: o.Logger, afterSync: o.AfterSync, onError: o.OnError, onPend: o.OnPending}
+	j := &Journal{f: f, path: path, off: good, now: o.Now, logger: o.Logger, afterSync: o.AfterSync, midWrite: o.MidWrite, onError: o.OnError, onPend: o.OnPending}
 	for _, r := range recs {
 		j.seq = max(j.seq, r.Seq)
 	}
@@ -324,13 +328,24 @@ func (j *Journal) write(rec Record) (Record, error) {
 		j.seq--
 		return rec, fmt.Errorf("journal %s: encoding a %s record: %w", j.path, rec.Type, err)
 	}
+	size := int64(len(line))
+	if j.midWrite != nil {
+		half := line[:len(line)/2]
+		if _, err := j.f.Write(half); err != nil {
+			return rec, j.cutBack(fmt.Errorf("journal %s: writing a %s record: %w", j.path, rec.Type, err))
+		}
+		if j.f.Sync() == nil {
+			j.midWrite(rec)
+		}
+		line = line[len(half):]
+	}
 	if _, err := j.f.Write(line); err != nil {
 		return rec, j.cutBack(fmt.Errorf("journal %s: writing a %s record: %w", j.path, rec.Type, err))
 	}
 	if err := j.f.Sync(); err != nil {
 		return rec, j.cutBack(fmt.Errorf("journal %s: fsync after a %s record: %w", j.path, rec.Type, err))
 	}
-	j.off += int64(len(line))
+	j.off += size
 	if j.afterSync != nil {
 		j.afterSync(rec)
 	}

@@ -1,6 +1,7 @@
 package steps_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,12 +36,17 @@ func TestCrashChild(t *testing.T) {
 	}
 	killAt, _ := strconv.Atoi(os.Getenv("CRASH_KILL_AT"))
 	port, _ := strconv.Atoi(os.Getenv("CRASH_PORT"))
-	j, _, _, err := journal.Open(os.Getenv("CRASH_JOURNAL"), journal.Options{AfterSync: func(r journal.Record) {
+	kill := func(r journal.Record) {
 		if int(r.Seq) == killAt {
 			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			select {} // the signal is on its way
 		}
-	}})
+	}
+	o := journal.Options{AfterSync: kill}
+	if os.Getenv("CRASH_TORN") == "1" { // killed half-way through writing the record: a torn line
+		o = journal.Options{MidWrite: kill}
+	}
+	j, _, _, err := journal.Open(os.Getenv("CRASH_JOURNAL"), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,27 +60,28 @@ func TestCrashChild(t *testing.T) {
 	fmt.Printf("CHILD-OUTCOME %s %v\n", res.Outcome, res.Err)
 }
 
-// runChild runs one crash case; it returns the journal path and whether the child was killed.
-func runChild(t *testing.T, port int, user, password, dir string, killAt int) (string, bool) {
-	t.Helper()
+// runChild runs one crash case (torn: killed half-way through writing record killAt, else right after it
+// is durable); it returns the journal path and whether the child was SIGKILLed. An error is a child that
+// neither was killed nor completed its window.
+func runChild(ctx context.Context, port int, user, password, dir string, killAt int, torn bool) (string, bool, error) {
 	path := filepath.Join(dir, "journal.jsonl")
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), childEnv+"=1", "CRASH_KILL_AT="+strconv.Itoa(killAt), "CRASH_PORT="+strconv.Itoa(port),
-		"CRASH_JOURNAL="+path, "CRASH_USER="+user, "CRASH_PASSWORD="+password)
+		"CRASH_JOURNAL="+path, "CRASH_USER="+user, "CRASH_PASSWORD="+password, "CRASH_TORN="+map[bool]string{true: "1", false: "0"}[torn])
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-			return path, true
+			return path, true, nil
 		}
 	}
 	if err != nil {
-		t.Fatalf("child (kill at %d): %v\n%s", killAt, err, out)
+		return path, false, fmt.Errorf("child (kill at %d): %w\n%s", killAt, err, out)
 	}
 	if !strings.Contains(string(out), "CHILD-OUTCOME completed") {
-		t.Fatalf("child (kill at %d) did not complete:\n%s", killAt, out)
+		return path, false, fmt.Errorf("child (kill at %d) did not complete:\n%s", killAt, out)
 	}
-	return path, false
+	return path, false, nil
 }
 
 func TestCrashMatrix(t *testing.T) {
@@ -85,9 +92,9 @@ func TestCrashMatrix(t *testing.T) {
 	// How many records does an uninterrupted window write?
 	probe := simtest.Start(t, simtest.Options{})
 	ep := simtest.Endpoint(t, probe, "EX01", exchange.AuthNTLM)
-	path, killed := runChild(t, ep.Port, ep.User, probe.Password(), t.TempDir(), 1<<30)
-	if killed {
-		t.Fatal("the probe run was killed")
+	path, killed, err := runChild(t.Context(), ep.Port, ep.User, probe.Password(), t.TempDir(), 1<<30, false)
+	if err != nil || killed {
+		t.Fatalf("the probe run: killed %v, %v", killed, err)
 	}
 	j, recs, _, err := journal.Open(path, journal.Options{})
 	if err != nil {
@@ -95,52 +102,101 @@ func TestCrashMatrix(t *testing.T) {
 	}
 	_ = j.Close()
 	total := len(recs)
-	t.Logf("an uninterrupted dag window writes %d journal records: %d crash points", total, total)
+	if total == 0 {
+		t.Fatal("the probe window wrote no journal record: no crash point")
+	}
+	// Every record, killed right after it is durable; and the first record of each type once more, killed
+	// half-way through writing it (a torn line the recovery must cut).
+	cases := make([]crashOutcome, 0, total+16)
+	for n := 1; n <= total; n++ {
+		cases = append(cases, crashOutcome{n: n, typ: recs[n-1].Type})
+	}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if !seen[r.Type] {
+			seen[r.Type] = true
+			cases = append(cases, crashOutcome{n: int(r.Seq), typ: r.Type, torn: true})
+		}
+	}
+	t.Logf("an uninterrupted dag window writes %d journal records of %d types: %d crash cases", total, len(seen), len(cases))
 
-	results := make([]crashOutcome, total)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 6) // each case mostly waits on exchsim's drain and reboot timings
-	for n := 1; n <= total; n++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for i := range cases {
+		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[n-1] = crashCase(t, n)
-		}()
+			crashCase(t, &cases[i])
+		})
 	}
 	wg.Wait()
 	failed := 0
-	for _, o := range results {
+	for _, o := range cases {
+		var why []string
+		switch {
+		case o.err != nil:
+			why = append(why, o.err.Error())
+		case !o.killed:
+			why = append(why, "the child was not killed")
+		case o.lastSeq != o.n-btoi(o.torn):
+			why = append(why, fmt.Sprintf("the journal ends at record %d, want %d", o.lastSeq, o.n-btoi(o.torn)))
+		case o.torn && o.tornBytes == 0:
+			why = append(why, "no torn record was left to cut")
+		}
 		if len(o.diffs) > 0 {
+			why = append(why, "state not restored:\n  "+strings.Join(o.diffs, "\n  "))
+		}
+		if len(why) > 0 {
 			failed++
-			t.Errorf("kill after record %d (killed %v, recovery %s): state not restored:\n  %s", o.n, o.killed, o.result, strings.Join(o.diffs, "\n  "))
+			t.Errorf("kill %s record %d (%s; recovery %s): %s", map[bool]string{true: "while writing", false: "after"}[o.torn], o.n, o.typ, o.result, strings.Join(why, "; "))
 		}
 	}
-	t.Logf("crash matrix: %d cases, %d restored, %d not", total, total-failed, failed)
+	t.Logf("crash matrix: %d cases, %d killed as intended and restored, %d not", len(cases), len(cases)-failed, failed)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 type crashOutcome struct {
-	n      int
-	killed bool
-	result string
-	diffs  []string
+	n    int    // the record the child dies at
+	typ  string // its type
+	torn bool   // killed half-way through writing it
+
+	killed    bool
+	lastSeq   int   // the last complete record the recovery found
+	tornBytes int64 // the partial line it cut
+	result    string
+	diffs     []string
+	err       error
 }
 
-func crashCase(t *testing.T, n int) (o crashOutcome) {
+// crashCase runs one case on its own exchsim and recovers from the journal the child left. It runs on a
+// worker goroutine: failures are recorded in o, never t.Fatal.
+func crashCase(t *testing.T, o *crashOutcome) {
 	t.Helper()
-	o.n = n
 	sim := simtest.Start(t, simtest.Options{})
 	before := sim.Org().Snapshot()
 	ep := simtest.Endpoint(t, sim, "EX01", exchange.AuthNTLM)
-	path, killed := runChild(t, ep.Port, ep.User, sim.Password(), t.TempDir(), n)
+	path, killed, err := runChild(t.Context(), ep.Port, ep.User, sim.Password(), t.TempDir(), o.n, o.torn)
 	o.killed = killed
-	j, recs, _, err := journal.Open(path, journal.Options{})
 	if err != nil {
-		t.Error(err)
-		return o
+		o.err = err
+		return
+	}
+	j, recs, rep, err := journal.Open(path, journal.Options{})
+	if err != nil {
+		o.err = err
+		return
 	}
 	defer j.Close()
+	o.tornBytes = rep.TornBytes
+	if len(recs) > 0 {
+		o.lastSeq = int(recs[len(recs)-1].Seq)
+	}
 	r := &steps.Runner{Journal: j, Observer: steps.NopObserver{}, Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), ReverseTimeout: 2 * time.Minute}
 	c := simtest.Client(t, ep, exchange.Options{ReadTimeout: 20 * time.Second, WriteTimeout: time.Minute})
 	env := &steps.Env{Ex: c, Target: target("EX01"), Settings: fastSettings(), Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: steps.NopObserver{}}
@@ -149,7 +205,7 @@ func crashCase(t *testing.T, n int) (o crashOutcome) {
 		res := r.Recover(t.Context(), sr, env, steps.RecoverReverse)
 		o.result = res.Outcome
 		if res.Outcome == steps.OutcomeRollbackFailed {
-			t.Errorf("kill after record %d: recovery failed: %v", n, res.Err)
+			o.err = fmt.Errorf("recovery failed: %w", res.Err)
 		}
 	}
 	// Let a reboot the child started finish before comparing (the org settles on its own).
@@ -158,5 +214,4 @@ func crashCase(t *testing.T, n int) (o crashOutcome) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	o.diffs = before.Equivalent(sim.Org().Snapshot())
-	return o
 }

@@ -140,3 +140,46 @@ func TestBeginRunsAfterThePreGates(t *testing.T) {
 		t.Errorf("a server Begin refused changed state: %v", diffs)
 	}
 }
+
+// dag3Target is a member of dag3's DAG02 (three members, three copies of each database).
+func dag3Target(server string) steps.Target {
+	t := steps.Target{Server: server, FQDN: strings.ToLower(server) + ".exlab.local", DAG: "DAG02"}
+	for _, m := range []string{"EX11", "EX12", "EX13"} {
+		if m != server {
+			t.Peers = append(t.Peers, steps.Peer{Server: m, FQDN: strings.ToLower(m) + ".exlab.local"})
+		}
+	}
+	return t
+}
+
+// TestThreeMemberDAG runs the dag procedure on two members of a three-member DAG, one after the other:
+// EX13 keeps IntrasiteOnly activation and holds a poison message (which never drains: counted as active,
+// the drain would stall and the run reverse), EX11 owns the PAM. Each ends patched and back exactly as it
+// was — IntrasiteOnly restored, not a default.
+func TestThreeMemberDAG(t *testing.T) {
+	t.Parallel()
+	h := newScenarioHarness(t, "dag3")
+	before := h.sim.Org().Snapshot()
+	for _, server := range []string{"EX13", "EX11"} {
+		env := h.env(t, server, fastSettings())
+		env.Target = dag3Target(server)
+		sr := h.serverRun(env, steps.BuiltinProcedures()["dag"])
+		sr.PreGates.DAGMembers = []string{"EX11", "EX12", "EX13"}
+		res := h.runner.Run(t.Context(), sr)
+		if res.Outcome != steps.OutcomeCompleted {
+			t.Fatalf("%s: outcome %s, err %v", server, res.Outcome, res.Err)
+		}
+	}
+	after := h.sim.Org().Snapshot()
+	if diffs := before.Equivalent(after); len(diffs) > 0 {
+		t.Errorf("not restored:\n  %s", strings.Join(diffs, "\n  "))
+	}
+	for _, s := range after.Servers {
+		if s.Name == "EX13" && (s.ActivationPolicy != "IntrasiteOnly" || s.Queues["poison"] != 1) {
+			t.Errorf("EX13 after its run: policy %s, poison %d; want IntrasiteOnly and the poison message left alone", s.ActivationPolicy, s.Queues["poison"])
+		}
+	}
+	if dag := after.DAGs[0]; dag.UnplannedPAMFailovers != 0 {
+		t.Errorf("%d unplanned PAM failovers", dag.UnplannedPAMFailovers)
+	}
+}

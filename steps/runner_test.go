@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -219,6 +220,19 @@ func (r *recorder) states(server string) string {
 	return strings.Join(out, " ")
 }
 
+// undos lists the steps whose Undo finished on server, in order (a retried one once).
+func (r *recorder) undos(server string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		if s, ok := strings.CutPrefix(e, "undo "+server+" "); ok && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func (r *recorder) stalled(server, step string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -236,6 +250,9 @@ func (r *recorder) StepStarted(server, step string, _ time.Time) {
 }
 func (r *recorder) StepFinished(server, step string, undo bool, _ time.Duration, err error) {
 	r.add("finish " + server + " " + step)
+	if undo {
+		r.add("undo " + server + " " + step)
+	}
 	if r.onFinish != nil {
 		r.onFinish(server, step, undo)
 	}
