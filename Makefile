@@ -6,7 +6,7 @@ FUZZTIME  ?= 10s
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: all build test deps unit rules lint fmt-check vet staticcheck golangci fuzz bench ci demo
+.PHONY: all build test deps unit rules lint fmt-check vet staticcheck golangci fuzz bench ci demo mutate
 
 all: build
 
@@ -47,6 +47,13 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# Mutation testing (gremlins, pinned in tools/mutate/go.mod): plants bugs and checks the tests notice.
+# Scores and the survivors' reasons are in TESTING.md. Not part of `make ci` (see TESTING.md).
+MUTATE_PKGS ?= journal scheduler config
+mutate:
+	@for p in $(MUTATE_PKGS); do echo "== $$p"; \
+		$(GO) tool -modfile=tools/mutate/go.mod gremlins unleash --workers 2 -S lt ./$$p || exit 1; done
 
 demo:
 	$(GO) run ./cmd/exmaintd demo

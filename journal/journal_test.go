@@ -156,3 +156,29 @@ func TestStepDurations(t *testing.T) {
 		t.Errorf("durations = %v, want the median 5m for drain-queues only", got)
 	}
 }
+
+// TestRecordedButNotStarted: a crash between a step's recorded and step_started records leaves its
+// original values journaled; the step is undone (Undo is idempotent), while a step with neither is not.
+func TestRecordedButNotStarted(t *testing.T) {
+	recs := []journal.Record{
+		{Type: journal.RunStarted, Run: "r1", Server: "EX01"},
+		{Type: journal.Recorded, Run: "r1", Server: "EX01", Step: "hubtransport-draining", Data: []byte(`{"component":"HubTransport","state":"Active"}`)},
+		{Type: journal.StepStarted, Run: "r1", Server: "EX01", Step: "hubtransport-draining"},
+		{Type: journal.UndoStarted, Run: "r1", Server: "EX01", Step: "hubtransport-draining"},
+		{Type: journal.UndoDone, Run: "r1", Server: "EX01", Step: "hubtransport-draining"},
+		{Type: journal.Recorded, Run: "r1", Server: "EX01", Step: "block-activation", Data: []byte(`{"policy":"Blocked"}`)},
+		{Type: journal.StepFailed, Run: "r1", Server: "EX01", Step: "verify-maintenance"},
+	}
+	un := journal.Unfinished(recs)
+	if len(un) != 1 {
+		t.Fatalf("unfinished = %+v", un)
+	}
+	todo := un[0].ToUndo()
+	if len(todo) != 1 || todo[0].Name != "block-activation" {
+		names := []string{}
+		for _, s := range todo {
+			names = append(names, s.Name)
+		}
+		t.Fatalf("to undo %v; want only block-activation (recorded, never started; the undone and the never-recorded step not)", names)
+	}
+}

@@ -241,6 +241,13 @@ func TestCaveats(t *testing.T) {
 		{"last sunday +1d 02:00", []string{"+1d can move the day past"}},
 		{"1st monday -1d 22:00", []string{"-1d can move the day before the month's start"}},
 		{"last sunday -3d 02:00", nil},
+		// The boundaries: the 3rd weekday is at most the 21st (+7d: the 28th, still in February); the 4th
+		// at most the 28th (+1d crosses); the 2nd at least the 8th (-7d: the 1st).
+		{"3rd tuesday +7d 22:00", nil},
+		{"4th tuesday +1d 22:00", []string{"+1d can move the day past"}},
+		{"2nd monday -7d 22:00", nil},
+		{"2nd monday -8d 22:00", []string{"-8d can move the day before"}},
+		{"last friday +6d 22:00", []string{"+6d can move the day past"}},
 	} {
 		r, err := scheduler.ParseNthWeekday(tc.rule, time.UTC)
 		if err != nil {
