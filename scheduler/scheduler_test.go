@@ -139,6 +139,9 @@ func TestParseErrors(t *testing.T) {
 		{"monthly 2nd tusday 22:00", `unknown weekday "tusday"`},
 		{"monthly 2nd tuesday 25:00", `time "25:00"`},
 		{"monthly 2nd tuesday +40d 22:00", `offset "+40d"`},
+		{"monthly 2nd tuesday +28d 22:00", `offset "+28d"`}, // the bounds: 27 days at most, 23:59 at the latest
+		{"monthly 2nd tuesday 24:00", `time "24:00"`},
+		{"monthly 2nd tuesday 22:60", `time "22:60"`},
 		{"monthly 2nd tuesday", "want"},
 		{"0 22 8-14 * 6", "restricts both day-of-month (8-14) and day-of-week (6)"},
 		{"every full moon", `schedule "every full moon"`},
@@ -154,6 +157,15 @@ func TestParseErrors(t *testing.T) {
 		_, err := scheduler.Parse(tt.spec, time.UTC)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Parse(%q) = %v, want an error containing %q", tt.spec, err, tt.want)
+		}
+	}
+}
+
+// TestParseBounds: the largest values the rules accept are accepted.
+func TestParseBounds(t *testing.T) {
+	for _, spec := range []string{"monthly 2nd tuesday +27d 23:59", "monthly 1st monday -27d 00:00", "monthly last sunday 00:00"} {
+		if _, err := scheduler.Parse(spec, time.UTC); err != nil {
+			t.Errorf("Parse(%q) = %v, want it accepted", spec, err)
 		}
 	}
 }
