@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,18 +32,30 @@ func need(tb testing.TB, bin, pkg string) string {
 	return p
 }
 
-func freePort(tb testing.TB) int {
+// boundAddr waits until the program logging to logPath reports the address it bound — every program here
+// listens on 127.0.0.1:0 and picks its own port, so no port is picked by the test and released for another
+// process to take first. pattern's first group is the host:port.
+func boundAddr(tb testing.TB, logPath, pattern string) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	re := regexp.MustCompile(pattern)
+	var addr string
+	waitFor(tb, "the listen address in "+filepath.Base(logPath), 30*time.Second, func() (bool, error) {
+		b, err := os.ReadFile(logPath)
+		if m := re.FindSubmatch(b); m != nil {
+			addr = string(m[1])
+			return true, nil
+		}
+		return false, err
+	})
+	return addr
 }
 
-// start runs a program until the test ends (SIGTERM, then the context's kill).
-func start(tb testing.TB, name string, args ...string) *exec.Cmd {
+// listeningOn is how Prometheus and Alertmanager (exporter-toolkit) log the address they bound.
+const listeningOn = `msg="Listening on" address=(127\.0\.0\.1:\d+)`
+
+// start runs a program until the test ends (SIGTERM, then the context's kill); it returns the process and
+// the file its output goes to.
+func start(tb testing.TB, name string, args ...string) (*exec.Cmd, string) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, name, args...)
@@ -66,7 +78,7 @@ func start(tb testing.TB, name string, args ...string) *exec.Cmd {
 			tb.Logf("--- %s log (tail) ---\n%s", name, tail(string(b), 40))
 		}
 	})
-	return cmd
+	return cmd, logf.Name()
 }
 
 func tail(s string, n int) string {
@@ -177,13 +189,13 @@ func TestStuckDrainReachesAlertmanager(t *testing.T) {
 	dir := t.TempDir()
 
 	// Alertmanager.
-	amPort := freePort(t)
 	amCfg := filepath.Join(dir, "alertmanager.yml")
 	if err := os.WriteFile(amCfg, []byte("route:\n  receiver: 'null'\n  group_wait: 1s\n  group_interval: 1s\nreceivers:\n  - name: 'null'\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	am := fmt.Sprintf("http://127.0.0.1:%d", amPort)
-	start(t, amBin, "--config.file="+amCfg, "--storage.path="+filepath.Join(dir, "am"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", amPort), "--cluster.listen-address=")
+	_, amLog := start(t, amBin, "--config.file="+amCfg, "--storage.path="+filepath.Join(dir, "am"), "--web.listen-address=127.0.0.1:0", "--cluster.listen-address=")
+	amAddr := boundAddr(t, amLog, listeningOn)
+	am := "http://" + amAddr
 
 	// exchsim, EX01's queue stuck before anything starts.
 	sim := simtest.Start(t, simtest.Options{})
@@ -191,26 +203,31 @@ func TestStuckDrainReachesAlertmanager(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Prometheus scrapes exmaintd and evaluates the shipped rules.
-	exPort, promPort := freePort(t), freePort(t)
+	// Prometheus evaluates the shipped rules; it learns exmaintd's address (a scrape target) once exmaintd
+	// has bound one, through a configuration reload.
 	rules := filepath.Join(dir, "rules.yml")
 	fastRules(t, rules)
 	promCfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(promCfg, []byte(fmt.Sprintf(`global:
+	writePromCfg := func(target string) {
+		t.Helper()
+		scrape := ""
+		if target != "" {
+			scrape = fmt.Sprintf("scrape_configs:\n  - job_name: exmaintd\n    static_configs: [{targets: [%q]}]\n", target)
+		}
+		if err := os.WriteFile(promCfg, []byte(fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
 rule_files: [%q]
 alerting:
   alertmanagers:
-    - static_configs: [{targets: ["127.0.0.1:%d"]}]
-scrape_configs:
-  - job_name: exmaintd
-    static_configs: [{targets: ["127.0.0.1:%d"]}]
-`, rules, amPort, exPort)), 0o600); err != nil {
-		t.Fatal(err)
+    - static_configs: [{targets: [%q]}]
+`, rules, amAddr)+scrape), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	prom := fmt.Sprintf("http://127.0.0.1:%d", promPort)
-	start(t, promBin, "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(dir, "prom"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", promPort))
+	writePromCfg("")
+	promCmd, promLog := start(t, promBin, "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(dir, "prom"), "--web.listen-address=127.0.0.1:0")
+	prom := "http://" + boundAddr(t, promLog, listeningOn)
 
 	// exmaintd, the real binary, with a configuration for exchsim.
 	bin := filepath.Join(dir, "exmaintd")
@@ -238,13 +255,18 @@ alert_matchers = ['severity="page"', 'server="{{server}}"']
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg = []byte(strings.Replace(string(cfg), `listen = "127.0.0.1:0"`, fmt.Sprintf("listen = \"127.0.0.1:%d\"\napi_token = { file = %q }\nlog_format = \"text\"", exPort, token), 1))
+	cfg = []byte(strings.Replace(string(cfg), `listen = "127.0.0.1:0"`, fmt.Sprintf("listen = \"127.0.0.1:0\"\napi_token = { file = %q }\nlog_format = \"text\"", token), 1))
 	cfg = []byte(strings.Replace(string(cfg), `drain_timeout = "20s"`, `drain_timeout = "40s"`, 1))
 	if err := os.WriteFile(path, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ex := fmt.Sprintf("http://127.0.0.1:%d", exPort)
-	start(t, bin, "run", "-config", path)
+	_, exLog := start(t, bin, "run", "-config", path)
+	exAddr := boundAddr(t, exLog, `msg="exmaintd running".* listen=(127\.0\.0\.1:\d+)`)
+	ex := "http://" + exAddr
+	writePromCfg(exAddr)
+	if err := promCmd.Process.Signal(syscall.SIGHUP); err != nil { // Prometheus reloads its configuration on SIGHUP
+		t.Fatal(err)
+	}
 	waitFor(t, "exmaintd ready", 30*time.Second, func() (bool, error) {
 		var v map[string]any
 		err := getJSON(ctx, ex+"/readyz", &v)

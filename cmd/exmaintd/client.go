@@ -25,7 +25,7 @@ func cmdClient(ctx context.Context, cmd string, args []string, getenv func(strin
 	fs := flags(cmd, stderr)
 	const defaultAddr = "http://127.0.0.1:9105"
 	addr := fs.String("addr", defaultAddr, "the daemon's API (daemon.listen)")
-	cfgPath := fs.String("config", "", "read the API address from this configuration's daemon.listen")
+	cfgPath := fs.String("config", "", "read the API address from this configuration's daemon.listen (and trust its daemon.tls_cert)")
 	tokenFile := fs.String("token-file", "", "file holding the API token (default: $EXMAINTD_API_TOKEN)")
 	arg := map[string]string{"status": "", "start": " WINDOW", "abort": " RUN", "clear": " SERVER"}[cmd]
 	fs.Usage = func() {
@@ -43,19 +43,21 @@ func cmdClient(ctx context.Context, cmd string, args []string, getenv func(strin
 		return usageError("usage: exmaintd %s [flags]%s (got %d arguments)", cmd, arg, fs.NArg())
 	}
 	hc := &http.Client{}
-	if *cfgPath != "" && *addr == defaultAddr {
+	if *cfgPath != "" {
+		// The configuration gives the address (unless -addr does) and, with TLS, the certificate to trust.
 		c, err := loadConfig(*cfgPath)
 		if err != nil {
 			return err
 		}
-		if c.Daemon.Listen != "" {
-			*addr = "http://" + c.Daemon.Listen
-		}
+		scheme := "http://"
 		if c.Daemon.TLSCert != "" {
-			*addr = "https://" + c.Daemon.Listen
+			scheme = "https://"
 			if hc.Transport, err = trustCert(c.Daemon.TLSCert); err != nil {
 				return err
 			}
+		}
+		if *addr == defaultAddr && c.Daemon.Listen != "" {
+			*addr = scheme + c.Daemon.Listen
 		}
 	}
 	token := getenv("EXMAINTD_API_TOKEN")

@@ -55,16 +55,10 @@ func TestRunNotifiesSystemd(t *testing.T) {
 func TestReloadOnSIGHUP(t *testing.T) {
 	dir, path := demoConfig(t)
 	conn, stderr := startDaemon(t, dir, path)
-	var addr []string
-	for deadline := time.Now().Add(30 * time.Second); addr == nil; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no listen address in the log:\n%s", stderr.String())
-		}
-		addr = regexp.MustCompile(`"msg":"exmaintd running".*"listen":"([^"]+)"`).FindStringSubmatch(stderr.String())
-	}
+	addr := listenAddr(t, stderr)
 	metricsText := func() string {
 		t.Helper()
-		resp, err := http.Get("http://" + addr[1] + "/metrics")
+		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,4 +198,19 @@ func startDaemon(t *testing.T, dir, path string) (*net.UnixConn, *lockedBuffer) 
 	})
 	awaitNotify(t, conn, "READY=1", stderr)
 	return conn, stderr
+}
+
+// listenAddr waits for the daemon's start-up log line and returns the address it bound (daemon.listen is
+// 127.0.0.1:0 in tests: the daemon picks the port itself).
+func listenAddr(t *testing.T, log *lockedBuffer) string {
+	t.Helper()
+	re := regexp.MustCompile(`"msg":"exmaintd running".*"listen":"([^"]+)"`)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if m := re.FindStringSubmatch(log.String()); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no listen address in the log:\n%s", log.String())
+		}
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,24 +34,18 @@ func TestRunServesTLS(t *testing.T) {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// status -config reads the address from the file, so it needs a fixed port.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
 	src, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := strings.Replace(string(src), `listen = "127.0.0.1:0"`, "listen = \""+addr+"\"\ntls_cert = \""+certFile+"\"\ntls_key = \""+keyFile+"\"", 1)
+	cfg := strings.Replace(string(src), `listen = "127.0.0.1:0"`, "listen = \"127.0.0.1:0\"\ntls_cert = \""+certFile+"\"\ntls_key = \""+keyFile+"\"", 1)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startDaemon(t, dir, path)
+	_, stderr := startDaemon(t, dir, path)
+	addr := listenAddr(t, stderr) // bound by the daemon itself: no port picked here and released
 	var out bytes.Buffer
-	if err := run(t.Context(), []string{"status", "-config", path}, func(string) string { return "" }, &out, &out); err != nil {
+	if err := run(t.Context(), []string{"status", "-config", path, "-addr", "https://" + addr}, func(string) string { return "" }, &out, &out); err != nil {
 		t.Fatalf("status over TLS: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "EX01") {
