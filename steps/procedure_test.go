@@ -146,7 +146,10 @@ func TestAbortAndDeadline(t *testing.T) {
 				}
 			}
 			if mode == "deadline" {
-				sr.Deadline = time.Now().Add(4 * time.Second)
+				// The drain never ends, so the deadline is what stops it. It must fall after the pre-gates and the
+				// steps before the drain (well under a second alone, several seconds with the suite in parallel on
+				// two cores): 15 s is a generous bound, not a measure.
+				sr.Deadline = time.Now().Add(15 * time.Second)
 				sr.PreGates.Deadline = sr.Deadline
 				sr.PreGates.Estimate = time.Second
 			}
