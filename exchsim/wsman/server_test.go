@@ -506,19 +506,29 @@ func TestMasterzenSwallowsFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	// The shell vanishes before the command's first Receive is handled: every Receive is held 500 ms
+	// before the server looks at it, and the shell is dropped in that time. Each Receive then gets fault
+	// 2150858843, which masterzen turns into an empty success and asks again. (Without the hold, a Receive
+	// the server already waited on when the shell went saw its process killed and reported Done — the race
+	// that made a time-boxed version of this test flaky.)
+	l.srv.SetFault(Fault{Kind: FaultSlow, Delay: 500 * time.Millisecond, Actions: []string{"Receive"}})
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	cmd, err := shell.ExecuteWithContext(ctx, "hang")
 	if err != nil {
 		t.Fatal(err)
 	}
+	l.srv.DropShells()
 	go func() { _, _ = io.Copy(io.Discard, cmd.Stdout) }()
 	go func() { _, _ = io.Copy(io.Discard, cmd.Stderr) }()
-	l.srv.DropShells()
-	cmd.Wait()
-	if n := l.srv.Requests()["Receive"]; n < 20 {
-		t.Errorf("only %d Receives in 1s after the shell vanished: masterzen now surfaces faults?", n)
+	// However long the machine takes: 10 Receives on a shell that no longer exists, within a generous 60 s.
+	for deadline := time.Now().Add(60 * time.Second); l.srv.Requests()["Receive"] < 10; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d Receives on the vanished shell: masterzen now surfaces faults?", l.srv.Requests()["Receive"])
+		}
 	}
+	cancel()
+	cmd.Wait()
 }
 
 func between(s, start, end string) string {
