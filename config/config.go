@@ -1,7 +1,5 @@
 package config
 
-import "fmt"
-
 // Config is the whole file. Field comments name the TOML keys; defaults are in Default and documented in
 // config.example.toml.
 type Config struct {
@@ -173,12 +171,7 @@ type Alertmanager struct {
 }
 
 // NotifyKey names the i-th [[notify]] in messages: notify "users", or notify[i] when it has no name.
-func NotifyKey(n Notify, i int) string {
-	if n.Name != "" {
-		return fmt.Sprintf("notify %q", n.Name)
-	}
-	return fmt.Sprintf("notify[%d]", i)
-}
+func NotifyKey(n Notify, i int) string { return tableKey("notify", i, n.Name) }
 
 // Notify is one [[notify]] webhook.
 type Notify struct {

@@ -69,9 +69,7 @@ func (c *collector) display(key string) string {
 func (c *collector) nameTables(cfg *Config) {
 	c.names = map[string]string{}
 	set := func(table string, i int, name string) {
-		if name != "" {
-			c.names[fmt.Sprintf("%s[%d]", table, i)] = fmt.Sprintf("%s %q", table, name)
-		}
+		c.names[fmt.Sprintf("%s[%d]", table, i)] = tableKey(table, i, name)
 	}
 	for i, x := range cfg.Windows {
 		set("window", i, x.Name)
@@ -99,4 +97,13 @@ func (c *collector) err() error {
 	}
 	sort.SliceStable(c.ps, func(i, j int) bool { return c.ps[i].Line < c.ps[j].Line })
 	return c.ps
+}
+
+// tableKey names the i-th element of an array of tables in messages: window "monthly-patch", or window[0]
+// when it has no name.
+func tableKey(table string, i int, name string) string {
+	if name != "" {
+		return fmt.Sprintf("%s %q", table, name)
+	}
+	return fmt.Sprintf("%s[%d]", table, i)
 }
