@@ -37,8 +37,9 @@ func Redacted(raw string) string {
 	return u.Scheme + "://" + u.Host
 }
 
-// client is the endpoint's HTTP client (its timeout and trusted CAs).
-func (e Endpoint) client() (*http.Client, error) {
+// Client is the endpoint's HTTP client (its timeout and trusted CAs); build it once per endpoint, so that
+// calls reuse its connections.
+func (e Endpoint) Client() (*http.Client, error) {
 	timeout := e.Timeout
 	if timeout <= 0 {
 		timeout = 15 * time.Second

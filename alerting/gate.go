@@ -33,7 +33,7 @@ func NewAlertGate(ep Endpoint, matchers []string, failOpen bool) (*AlertGate, er
 	if ep.Timeout <= 0 {
 		ep.Timeout = 10 * time.Second
 	}
-	c, err := ep.client()
+	c, err := ep.Client()
 	if err != nil {
 		return nil, fmt.Errorf("prometheus: %w", err)
 	}

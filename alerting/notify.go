@@ -56,7 +56,7 @@ func (w Webhook) Send(ctx context.Context, e Event) error {
 	req.Header.Set("Content-Type", "application/json")
 	c := w.Client
 	if c == nil {
-		if c, err = w.Endpoint.client(); err != nil {
+		if c, err = w.Endpoint.Client(); err != nil {
 			return fmt.Errorf("notify %s: %w", w.Name, err)
 		}
 	}

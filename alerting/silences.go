@@ -57,7 +57,7 @@ func NewSilencer(o SilencerOptions) (*Silencer, error) {
 		}
 	}
 	if o.Client == nil {
-		c, err := o.Endpoint.client()
+		c, err := o.Endpoint.Client()
 		if err != nil {
 			return nil, fmt.Errorf("alertmanager: %w", err)
 		}

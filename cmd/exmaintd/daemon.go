@@ -237,7 +237,11 @@ func integrations(c *config.Config, getenv func(string) string, logger *slog.Log
 				return fmt.Errorf("%s.token: %w", key, err)
 			}
 		}
-		o.Webhooks = append(o.Webhooks, alerting.Webhook{Name: n.Name, Endpoint: ep, Events: n.Events, Lead: n.Lead.Duration})
+		hc, err := ep.Client()
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		o.Webhooks = append(o.Webhooks, alerting.Webhook{Name: n.Name, Endpoint: ep, Events: n.Events, Lead: n.Lead.Duration, Client: hc})
 	}
 	return nil
 }
