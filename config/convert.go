@@ -83,14 +83,15 @@ func (c *Config) Target(name string) steps.Target {
 	if t.Server == "" {
 		t.Server = name
 	}
+	seen := map[string]bool{strings.ToLower(name): true} // a set: a linear search made this O(n²) per server
 	add := func(o Server) {
-		for _, p := range t.Peers {
-			if strings.EqualFold(p.Server, o.Name) {
-				return
-			}
+		key := strings.ToLower(o.Name)
+		if seen[key] {
+			return
 		}
-		if !strings.EqualFold(o.Name, name) && c.FQDN(o) != "" {
-			t.Peers = append(t.Peers, steps.Peer{Server: o.Name, FQDN: c.FQDN(o)})
+		seen[key] = true
+		if fqdn := c.FQDN(o); fqdn != "" {
+			t.Peers = append(t.Peers, steps.Peer{Server: o.Name, FQDN: fqdn})
 		}
 	}
 	for _, m := range c.DAGOf(name).Servers {

@@ -33,7 +33,9 @@ func (c *Config) validate(col *collector) {
 			col.add(key+".procedure", "unknown procedure %q (built in: dag, standalone; or a [[procedure]])", proc)
 			continue
 		}
-		if _, err := p.Resolve(c.Target(s.Name), s.AllowOutage); err != nil {
+		// The server and its DAG are all a plan-time refusal looks at; the peers (every other server) would
+		// make this loop quadratic in the organisation's size.
+		if _, err := p.Resolve(steps.Target{Server: s.Name, DAG: c.DAGOf(s.Name).Name}, s.AllowOutage); err != nil {
 			col.add(key+".procedure", "%v", err)
 		}
 	}
