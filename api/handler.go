@@ -9,14 +9,12 @@ import (
 	"strings"
 
 	"github.com/exmaintd/exmaintd/secret"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Options are the handler's dependencies.
 type Options struct {
 	Controller Controller
-	Gatherer   prometheus.Gatherer
+	Metrics    http.Handler // GET /metrics (metrics.Metrics.Handler); nil: 404
 	// Token authorises the POST actions (Authorization: Bearer <token>). An empty token disables the
 	// actions (403) rather than leaving them open.
 	Token  secret.Value
@@ -29,10 +27,9 @@ type Options struct {
 // NewHandler returns the API's routes. The whole surface is listed here.
 func NewHandler(o Options) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(o.Logger.Handler(), slog.LevelError),
-		MaxRequestsInFlight: 4,
-	}))
+	if o.Metrics != nil {
+		mux.Handle("GET /metrics", o.Metrics)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -18,6 +18,7 @@ import (
 
 	"github.com/exmaintd/exmaintd/secret"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 var update = flag.Bool("update", false, "update golden files")
@@ -82,7 +83,7 @@ func start(t *testing.T, c Controller, token string) string {
 	reg := prometheus.NewRegistry()
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_test_value", Help: "A test gauge."})
 	reg.MustRegister(g)
-	h := NewHandler(Options{Controller: c, Gatherer: reg, Token: secret.New(token), Logger: slog.New(slog.DiscardHandler)})
+	h := NewHandler(Options{Controller: c, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Token: secret.New(token), Logger: slog.New(slog.DiscardHandler)})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/exmaintd/exmaintd/secret"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestHostAllowlist: a request whose Host names a host outside the allowlist — what a DNS-rebinding page
@@ -75,7 +74,7 @@ func TestHostAllowlist(t *testing.T) {
 // TestStalledBodyIsCut: a POST that declares 100,000 body bytes and sends one used to hold its connection
 // open forever; with the read limit the server answers and closes it.
 func TestStalledBodyIsCut(t *testing.T) {
-	h := NewHandler(Options{Controller: &fakeController{}, Gatherer: prometheus.NewRegistry(), Token: secret.New("x"), Logger: slog.New(slog.DiscardHandler)})
+	h := NewHandler(Options{Controller: &fakeController{}, Token: secret.New("x"), Logger: slog.New(slog.DiscardHandler)})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

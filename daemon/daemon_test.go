@@ -74,7 +74,7 @@ func TestAPIStartAndStatus(t *testing.T) {
 	if err := f.d.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.NewHandler(api.Options{Controller: f.d, Gatherer: prometheus.NewRegistry(), Token: secret.New("t0ken"), Logger: slog.New(slog.DiscardHandler)}))
+	srv := httptest.NewServer(api.NewHandler(api.Options{Controller: f.d, Token: secret.New("t0ken"), Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
 	post := func(path, token string) (int, map[string]string) {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+path, nil)

@@ -20,30 +20,24 @@ import (
 // Metrics holds the collectors.
 type Metrics struct {
 	mu      sync.Mutex
-	current map[string]string // server → step in progress
-	known   Known             // the windows and servers whose series are exported (Track changes it)
-	blocked map[string]bool   // servers whose rollback failed
+	known   Known // the windows and servers whose series are exported (Track changes it)
+	servers *servers
 
-	reloadOK, reloadTime                           prometheus.Gauge
-	journalErrors                                  prometheus.Counter
-	journalPending                                 prometheus.Gauge
-	windowOpen, windowNextStart, windowNextEnd     *prometheus.GaugeVec
-	windowInterval, windowTrackedSince             *prometheus.GaugeVec
-	runActive, runDeadline                         *prometheus.GaugeVec
-	runs                                           *prometheus.CounterVec
-	lastSuccess, lastCompletion                    *prometheus.GaugeVec
-	runDuration                                    *prometheus.HistogramVec
-	serverState, rollbackFailed, inRun             *prometheus.GaugeVec
-	stepStarted                                    *prometheus.GaugeVec
-	stepDuration                                   *prometheus.HistogramVec
-	stepFailures                                   *prometheus.CounterVec
-	gateChecks                                     *prometheus.CounterVec
-	queue                                          *prometheus.GaugeVec
-	copyQueue, replayQueue, unhealthyCopies, stall *prometheus.GaugeVec
-	winrmRequests                                  *prometheus.CounterVec
-	winrmDuration                                  *prometheus.HistogramVec
-	silences                                       prometheus.Gauge
-	silenceErrors                                  *prometheus.CounterVec
+	reloadOK, reloadTime                       prometheus.Gauge
+	journalErrors                              prometheus.Counter
+	journalPending                             prometheus.Gauge
+	windowOpen, windowNextStart, windowNextEnd *prometheus.GaugeVec
+	windowInterval, windowTrackedSince         *prometheus.GaugeVec
+	runActive, runDeadline                     *prometheus.GaugeVec
+	runs                                       *prometheus.CounterVec
+	lastSuccess, lastCompletion                *prometheus.GaugeVec
+	runDuration                                *prometheus.HistogramVec
+	stepDuration                               *prometheus.HistogramVec
+	stepFailures                               *prometheus.CounterVec
+	gateChecks                                 *prometheus.CounterVec
+	winrmDuration                              *prometheus.HistogramVec
+	silences                                   prometheus.Gauge
+	silenceErrors                              *prometheus.CounterVec
 }
 
 // Known lists the label values to export from the start.
@@ -68,8 +62,7 @@ func New(reg prometheus.Registerer, version string, k Known) *Metrics {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
 	}
 	m := &Metrics{
-		current: map[string]string{},
-		blocked: map[string]bool{},
+		servers: newServers(),
 		journalErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "exmaintd_journal_errors_total",
 			Help: "Failed journal writes (full disk, I/O error). While the journal fails no window or step starts; a reverse goes on and its records wait."}),
 		journalPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_journal_pending_records",
@@ -88,19 +81,9 @@ func New(reg prometheus.Registerer, version string, k Known) *Metrics {
 		lastCompletion:     g("exmaintd_window_last_completion_timestamp_seconds", "When a run of the window last ended, whatever the result (0: never).", "window"),
 		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "exmaintd_window_run_duration_seconds", Help: "Duration of window runs.",
 			Buckets: []float64{60, 300, 900, 1800, 3600, 7200, 14400, 28800}}, []string{"window"}),
-		serverState:     g("exmaintd_server_state", "1 for the server's current maintenance state, 0 for the others.", "server", "state"),
-		rollbackFailed:  g("exmaintd_server_rollback_failed", "1 when an undo failed after its retries: exmaintd will not touch the server until an operator clears it.", "server"),
-		inRun:           g("exmaintd_server_in_run", "1 while the server is part of a window run in progress.", "server"),
-		stepStarted:     g("exmaintd_server_step_started_timestamp_seconds", "Start of the step in progress on the server (0 for the other steps).", "server", "step"),
-		stepDuration:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "exmaintd_step_duration_seconds", Help: "Duration of step executions (do and undo).", Buckets: []float64{0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600}}, []string{"step"}),
-		stepFailures:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "exmaintd_step_failures_total", Help: "Failed step executions by phase (do, undo)."}, []string{"step", "phase"}),
-		gateChecks:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "exmaintd_gate_checks_total", Help: "Gate evaluations by gate and result (pass, fail, error)."}, []string{"gate", "result"}),
-		queue:           g("exmaintd_transport_queue_messages", "Messages queued on the server by class: active (Microsoft's filter), poison, shadow, unreachable and retry (both part of active).", "server", "class"),
-		copyQueue:       g("exmaintd_database_copy_queue_length_max", "Largest CopyQueueLength among the server's database copies.", "server"),
-		replayQueue:     g("exmaintd_database_replay_queue_length_max", "Largest ReplayQueueLength among the server's database copies.", "server"),
-		unhealthyCopies: g("exmaintd_database_copies_unhealthy", "The server's database copies that fail the copy gate.", "server"),
-		stall:           g("exmaintd_drain_stalled", "1 when a waiting step (queue drain, active copies moving off) made no progress for drain_stall.", "server", "step"),
-		winrmRequests:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "exmaintd_winrm_requests_total", Help: "WinRM requests by server and result."}, []string{"server", "result"}),
+		stepDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "exmaintd_step_duration_seconds", Help: "Duration of step executions (do and undo).", Buckets: []float64{0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600}}, []string{"step"}),
+		stepFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "exmaintd_step_failures_total", Help: "Failed step executions by phase (do, undo)."}, []string{"step", "phase"}),
+		gateChecks:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "exmaintd_gate_checks_total", Help: "Gate evaluations by gate and result (pass, fail, error)."}, []string{"gate", "result"}),
 		winrmDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "exmaintd_winrm_request_duration_seconds", Help: "WinRM request latency by verb (Receive includes the long poll).",
 			Buckets: []float64{0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60}}, []string{"verb"}),
 		silences: prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_alertmanager_silences_active", Help: "Alertmanager silences exmaintd holds for servers in maintenance, including ones whose expiry is still being retried."}),
@@ -112,13 +95,13 @@ func New(reg prometheus.Registerer, version string, k Known) *Metrics {
 	m.reloadOK.Set(1)
 	m.reloadTime.Set(float64(time.Now().Unix()))
 	reg.MustRegister(info, m.journalErrors, m.journalPending, m.reloadOK, m.reloadTime, m.windowOpen, m.windowNextStart, m.windowNextEnd, m.windowInterval, m.windowTrackedSince,
-		m.runActive, m.runDeadline, m.runs, m.lastSuccess, m.lastCompletion, m.runDuration, m.serverState, m.rollbackFailed, m.inRun,
-		m.stepStarted, m.stepDuration, m.stepFailures, m.gateChecks, m.queue, m.copyQueue, m.replayQueue, m.unhealthyCopies, m.stall,
-		m.winrmRequests, m.winrmDuration, m.silences, m.silenceErrors)
+		m.runActive, m.runDeadline, m.runs, m.lastSuccess, m.lastCompletion, m.runDuration,
+		m.stepDuration, m.stepFailures, m.gateChecks, m.winrmDuration, m.silences, m.silenceErrors)
 	for _, op := range []string{"create", "expire"} {
 		m.silenceErrors.WithLabelValues(op)
 	}
 	m.init(k)
+	m.servers.track(k.Servers)
 	m.known = k
 	return m
 }
@@ -130,7 +113,7 @@ func New(reg prometheus.Registerer, version string, k Known) *Metrics {
 func (m *Metrics) Track(k Known) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	added := Known{Windows: missing(k.Windows, m.known.Windows), Servers: missing(k.Servers, m.known.Servers)}
+	added := Known{Windows: missing(k.Windows, m.known.Windows)}
 	for _, w := range missing(m.known.Windows, k.Windows) {
 		l := prometheus.Labels{"window": w}
 		for _, v := range []*prometheus.GaugeVec{m.windowOpen, m.windowNextStart, m.windowNextEnd, m.windowInterval, m.windowTrackedSince, m.runActive, m.runDeadline, m.lastSuccess, m.lastCompletion} {
@@ -139,17 +122,7 @@ func (m *Metrics) Track(k Known) {
 		m.runs.DeletePartialMatch(l)
 		m.runDuration.DeletePartialMatch(l)
 	}
-	for _, s := range missing(m.known.Servers, k.Servers) {
-		l := prometheus.Labels{"server": s}
-		for _, v := range []*prometheus.GaugeVec{m.serverState, m.inRun, m.stepStarted, m.queue, m.copyQueue, m.replayQueue, m.unhealthyCopies, m.stall} {
-			v.DeletePartialMatch(l)
-		}
-		m.winrmRequests.DeletePartialMatch(l)
-		if !m.blocked[s] {
-			m.rollbackFailed.DeleteLabelValues(s)
-		}
-		delete(m.current, s)
-	}
+	m.servers.track(k.Servers)
 	m.init(added)
 	m.known = Known{Windows: slices.Clone(k.Windows), Servers: slices.Clone(k.Servers)}
 }
@@ -175,33 +148,7 @@ func (m *Metrics) init(k Known) {
 			m.runs.WithLabelValues(w, r)
 		}
 	}
-	for _, s := range k.Servers {
-		for _, st := range steps.AllServerStates() {
-			v := 0.0
-			if st == steps.StateIdle {
-				v = 1
-			}
-			m.serverState.WithLabelValues(s, string(st)).Set(v)
-		}
-		m.rollbackFailed.WithLabelValues(s)
-		m.inRun.WithLabelValues(s)
-		for _, c := range []string{"active", "poison", "shadow", "unreachable", "retry"} {
-			m.queue.WithLabelValues(s, c)
-		}
-		m.copyQueue.WithLabelValues(s)
-		m.replayQueue.WithLabelValues(s)
-		m.unhealthyCopies.WithLabelValues(s)
-		for _, step := range []string{"drain-queues", "move-active-databases"} {
-			m.stall.WithLabelValues(s, step)
-		}
-		for _, r := range exchange.RequestResults() {
-			m.winrmRequests.WithLabelValues(s, r)
-		}
-	}
 	for _, step := range append(steps.StepNames(), "patch", "reboot") {
-		for _, s := range k.Servers {
-			m.stepStarted.WithLabelValues(s, step)
-		}
 		m.stepDuration.WithLabelValues(step)
 		m.stepFailures.WithLabelValues(step, "do")
 		m.stepFailures.WithLabelValues(step, "undo")
@@ -249,7 +196,7 @@ func (m *Metrics) RunStarted(window string, deadline time.Time, servers []string
 	m.runActive.WithLabelValues(window).Set(1)
 	m.runDeadline.WithLabelValues(window).Set(ts(deadline))
 	for _, s := range servers {
-		m.inRun.WithLabelValues(s).Set(1)
+		m.servers.update(s, func(r *serverRecord) { r.inRun = true })
 	}
 }
 
@@ -267,7 +214,7 @@ func (m *Metrics) RunFinished(window, result string, took time.Duration, servers
 		m.runDuration.WithLabelValues(window).Observe(took.Seconds())
 	}
 	for _, s := range servers {
-		m.inRun.WithLabelValues(s).Set(0)
+		m.servers.update(s, func(r *serverRecord) { r.inRun = false })
 	}
 }
 
@@ -287,28 +234,18 @@ func (m *Metrics) Silences(n int) { m.silences.Set(float64(n)) }
 
 // ServerState implements steps.Observer.
 func (m *Metrics) ServerState(server string, state steps.ServerState) {
-	for _, st := range steps.AllServerStates() {
-		m.serverState.WithLabelValues(server, string(st)).Set(b2f(st == state))
-	}
-	if state == steps.StateIdle {
-		m.mu.Lock()
-		if step := m.current[server]; step != "" {
-			m.stepStarted.WithLabelValues(server, step).Set(0)
-			delete(m.current, server)
+	i := m.servers.stateIndex(state)
+	m.servers.update(server, func(r *serverRecord) {
+		r.state = i
+		if state == steps.StateIdle {
+			r.step, r.stepStarted = "", 0
 		}
-		m.mu.Unlock()
-	}
+	})
 }
 
 // StepStarted implements steps.Observer.
 func (m *Metrics) StepStarted(server, step string, at time.Time) {
-	m.mu.Lock()
-	if prev := m.current[server]; prev != "" && prev != step {
-		m.stepStarted.WithLabelValues(server, prev).Set(0)
-	}
-	m.current[server] = step
-	m.mu.Unlock()
-	m.stepStarted.WithLabelValues(server, step).Set(ts(at))
+	m.servers.stepStartedAt(server, step, at)
 }
 
 // StepFinished implements steps.Observer.
@@ -321,12 +258,7 @@ func (m *Metrics) StepFinished(server, step string, undo bool, took time.Duratio
 		}
 		m.stepFailures.WithLabelValues(step, phase).Inc()
 	}
-	m.mu.Lock()
-	if m.current[server] == step {
-		m.stepStarted.WithLabelValues(server, step).Set(0)
-		delete(m.current, server)
-	}
-	m.mu.Unlock()
+	m.servers.stepEnded(server, step)
 }
 
 // GateChecked implements steps.Observer.
@@ -336,44 +268,31 @@ func (m *Metrics) GateChecked(_, gate, result string) {
 
 // Queues implements steps.Observer.
 func (m *Metrics) Queues(server string, s exchange.QueueSummary) {
-	m.queue.WithLabelValues(server, "active").Set(float64(s.Active))
-	m.queue.WithLabelValues(server, "poison").Set(float64(s.Poison))
-	m.queue.WithLabelValues(server, "shadow").Set(float64(s.Shadow))
-	m.queue.WithLabelValues(server, "unreachable").Set(float64(s.Unreachable))
-	m.queue.WithLabelValues(server, "retry").Set(float64(s.Retry))
+	m.servers.update(server, func(r *serverRecord) {
+		copy(r.queue, []float64{float64(s.Active), float64(s.Poison), float64(s.Shadow), float64(s.Unreachable), float64(s.Retry)})
+	})
 }
 
 // Copies implements steps.Observer.
 func (m *Metrics) Copies(server string, maxCQ, maxRQ int64, unhealthy int) {
-	m.copyQueue.WithLabelValues(server).Set(float64(maxCQ))
-	m.replayQueue.WithLabelValues(server).Set(float64(maxRQ))
-	m.unhealthyCopies.WithLabelValues(server).Set(float64(unhealthy))
+	m.servers.update(server, func(r *serverRecord) {
+		r.copyQueue, r.replayQueue, r.unhealthy = float64(maxCQ), float64(maxRQ), float64(unhealthy)
+	})
 }
 
 // DrainStalled implements steps.Observer.
 func (m *Metrics) DrainStalled(server, step string, stalled bool) {
-	m.stall.WithLabelValues(server, step).Set(b2f(stalled))
+	m.servers.drainStalled(server, step, stalled)
 }
 
 // RollbackFailed implements steps.Observer.
 func (m *Metrics) RollbackFailed(server string, failed bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if failed {
-		m.blocked[server] = true
-	} else {
-		delete(m.blocked, server)
-		if !slices.Contains(m.known.Servers, server) { // cleared after it left the configuration
-			m.rollbackFailed.DeleteLabelValues(server)
-			return
-		}
-	}
-	m.rollbackFailed.WithLabelValues(server).Set(b2f(failed))
+	m.servers.setRollbackFailed(server, failed)
 }
 
 // WinRMRequest is the exchange client's RequestObserver.
 func (m *Metrics) WinRMRequest(server, verb, result string, took time.Duration) {
-	m.winrmRequests.WithLabelValues(server, result).Inc()
+	m.servers.winrmRequest(server, result)
 	m.winrmDuration.WithLabelValues(strings.ToLower(verb)).Observe(took.Seconds())
 }
 

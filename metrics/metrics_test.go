@@ -20,7 +20,9 @@ var _ steps.Observer = (*metrics.Metrics)(nil)
 func newMetrics(tb testing.TB) (*metrics.Metrics, *prometheus.Registry) {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	return metrics.New(reg, "test", metrics.Known{Windows: []string{"monthly"}, Servers: []string{"EX01", "EX02"}}), reg
+	m := metrics.New(reg, "test", metrics.Known{Windows: []string{"monthly"}, Servers: []string{"EX01", "EX02"}})
+	reg.MustRegister(m.ServerCollector()) // Handler renders these itself; through the registry for the tests
+	return m, reg
 }
 
 // TestLint runs promtool's metric lint (client_golang's promlint) on everything exmaintd registers.
@@ -78,6 +80,52 @@ exmaintd_drain_stalled{server="EX02",step="move-active-databases"} 0
 	}
 	if v := testutil.ToFloat64(gaugeWith(t, reg, "exmaintd_server_state", map[string]string{"server": "EX01", "state": "entering"})); v != 1 {
 		t.Errorf("state entering = %v", v)
+	}
+}
+
+// TestStepInProgress: one start timestamp per server, and the step as a label only while it runs.
+func TestStepInProgress(t *testing.T) {
+	m, reg := newMetrics(t)
+	info := func() []string {
+		var out []string
+		for _, s := range seriesWith(t, reg, "exmaintd_server_step_info", nil) {
+			for _, lp := range s.GetLabel() {
+				if lp.GetName() == "step" {
+					out = append(out, lp.GetValue())
+				}
+			}
+		}
+		return out
+	}
+	if n := len(seriesWith(t, reg, "exmaintd_server_step_started_timestamp_seconds", nil)); n != 2 {
+		t.Errorf("%d step_started series for 2 servers, want 2", n)
+	}
+	if got := info(); len(got) != 0 {
+		t.Errorf("step_info before any step: %v", got)
+	}
+	m.StepStarted("EX01", "drain-queues", time.Unix(1000, 0))
+	m.StepStarted("EX01", "suspend-cluster-node", time.Unix(1060, 0)) // the next step replaces it
+	if got := info(); len(got) != 1 || got[0] != "suspend-cluster-node" {
+		t.Errorf("step_info = %v, want [suspend-cluster-node]", got)
+	}
+	if v := testutil.ToFloat64(gaugeWith(t, reg, "exmaintd_server_step_started_timestamp_seconds", map[string]string{"server": "EX01"})); v != 1060 {
+		t.Errorf("step_started = %v, want 1060", v)
+	}
+	m.StepFinished("EX01", "drain-queues", false, time.Second, nil) // a late report of the previous step changes nothing
+	if got := info(); len(got) != 1 {
+		t.Errorf("step_info after another step's end = %v", got)
+	}
+	m.StepFinished("EX01", "suspend-cluster-node", false, time.Second, nil)
+	if got := info(); len(got) != 0 {
+		t.Errorf("step_info after the step ended = %v", got)
+	}
+	if v := testutil.ToFloat64(gaugeWith(t, reg, "exmaintd_server_step_started_timestamp_seconds", map[string]string{"server": "EX01"})); v != 0 {
+		t.Errorf("step_started = %v after the step, want 0", v)
+	}
+	m.StepStarted("EX02", "patch", time.Unix(2000, 0))
+	m.ServerState("EX02", steps.StateIdle) // the run ended (an abort) without StepFinished
+	if got := info(); len(got) != 0 {
+		t.Errorf("step_info after the server went idle = %v", got)
 	}
 }
 

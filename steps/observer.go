@@ -30,6 +30,9 @@ func AllServerStates() []ServerState {
 		StateRebooting, StateExiting, StateWatching, StateRollingBack, StateRollbackFailed}
 }
 
+// WaitingSteps are the steps that wait for the server to make progress and report stalls (DrainStalled).
+func WaitingSteps() []string { return []string{"drain-queues", "move-active-databases"} }
+
 // Gate results as reported to the Observer.
 const (
 	GatePass  = "pass"

@@ -107,7 +107,7 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 		if res.Outcome != OutcomeRollbackFailed {
 			r.Observer.ServerState(srv, StateIdle)
 		}
-		for _, w := range []string{"drain-queues", "move-active-databases"} {
+		for _, w := range WaitingSteps() {
 			r.Observer.DrainStalled(srv, w, false)
 		}
 		return res

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/exmaintd/exmaintd/api"
 	"github.com/exmaintd/exmaintd/config"
 	"github.com/exmaintd/exmaintd/daemon"
@@ -41,7 +39,7 @@ func TestClientCommands(t *testing.T) {
 	if err := d.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.NewHandler(api.Options{Controller: d, Gatherer: prometheus.NewRegistry(), Token: secret.New("s3cret"), Logger: slog.New(slog.DiscardHandler)}))
+	srv := httptest.NewServer(api.NewHandler(api.Options{Controller: d, Token: secret.New("s3cret"), Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
 	env := map[string]string{"EXMAINTD_API_TOKEN": "s3cret"}
 	cli := func(args ...string) (string, error) {

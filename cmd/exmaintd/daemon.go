@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -78,10 +79,10 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, _, s
 		return err
 	}
 	notify := sdnotify.New(getenv, os.Getpid())
-	return serve(ctx, d, c, reg, logger, getenv, notify)
+	return serve(ctx, d, c, m.Handler(reg, logger), logger, getenv, notify)
 }
 
-func serve(ctx context.Context, d *daemon.Daemon, c *config.Config, reg *prometheus.Registry, logger *slog.Logger, getenv func(string) string, notify *sdnotify.Notifier) error {
+func serve(ctx context.Context, d *daemon.Daemon, c *config.Config, metricsHandler http.Handler, logger *slog.Logger, getenv func(string) string, notify *sdnotify.Notifier) error {
 	token, err := config.LoadSecret(c.Daemon.APIToken, getenv)
 	if err != nil && c.Daemon.APIToken != (config.Secret{}) {
 		return fmt.Errorf("daemon.api_token: %w", err)
@@ -110,7 +111,7 @@ func serve(ctx context.Context, d *daemon.Daemon, c *config.Config, reg *prometh
 	defer cancel()
 	apiErr := make(chan error, 1)
 	go func() {
-		apiErr <- api.Serve(ctx, ln, api.NewHandler(api.Options{Controller: d, Gatherer: reg, Token: token, Logger: logger, AllowedHosts: allowed}), 10*time.Second)
+		apiErr <- api.Serve(ctx, ln, api.NewHandler(api.Options{Controller: d, Metrics: metricsHandler, Token: token, Logger: logger, AllowedHosts: allowed}), 10*time.Second)
 	}()
 	// Recovering an interrupted run reverses servers (up to reverse_timeout): keep systemd's start timeout
 	// from killing it, one extension at a time, while Open runs.

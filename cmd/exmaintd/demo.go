@@ -136,7 +136,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer stop()
 	served := make(chan error, 1)
 	go func() {
-		served <- api.Serve(sctx, ln, api.NewHandler(api.Options{Controller: d, Gatherer: reg, Logger: slog.New(slog.DiscardHandler)}), 5*time.Second)
+		served <- api.Serve(sctx, ln, api.NewHandler(api.Options{Controller: d, Metrics: m.Handler(reg, slog.New(slog.DiscardHandler)), Logger: slog.New(slog.DiscardHandler)}), 5*time.Second)
 	}()
 	defer func() {
 		stop()
