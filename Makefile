@@ -6,7 +6,7 @@ FUZZTIME  ?= 10s
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: all build test deps unit rules lint fmt-check vet staticcheck golangci fuzz bench ci demo mutate
+.PHONY: all build test deps unit rules lint fmt-check vet staticcheck golangci fuzz bench scale ci demo mutate
 
 all: build
 
@@ -47,6 +47,11 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# exmaintd at scale: an idle daemon at 500 and 2,000 servers, then a parallel window (BENCHMARKS.md).
+scale:
+	$(GO) run ./cmd/exscale -mode idle
+	$(GO) run ./cmd/exscale -mode window
 
 # Mutation testing (gremlins, pinned in tools/mutate/go.mod): plants bugs and checks the tests notice.
 # Scores and the survivors' reasons are in TESTING.md. Not part of `make ci` (see TESTING.md).
