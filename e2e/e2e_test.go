@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,6 +179,38 @@ func silenceFor(ctx context.Context, am, server string) (amSilence, bool, error)
 // Prometheus evaluating the shipped rules (timings divided by 60) and Alertmanager. The stuck-drain alert
 // arrives in Alertmanager, not silenced; EX01's silence exists while it is in maintenance and is expired
 // after; promtool finds nothing wrong with the live /metrics.
+type panelQuery struct{ panel, expr string }
+
+// dashboardQueries reads every target expression of a dashboard, with Grafana's interval variables
+// replaced by what Grafana would send for a 1 h view.
+func dashboardQueries(tb testing.TB, path string) []panelQuery {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		tb.Fatal(err)
+	}
+	vars := strings.NewReplacer("$__rate_interval", "1m", "$__interval", "15s", "$__range", "1h")
+	var out []panelQuery
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			out = append(out, panelQuery{p.Title, vars.Replace(tg.Expr)})
+		}
+	}
+	if len(out) < 10 {
+		tb.Fatalf("%s: only %d queries", path, len(out))
+	}
+	return out
+}
+
 func TestStuckDrainReachesAlertmanager(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
@@ -358,6 +391,34 @@ alert_matchers = ['severity="page"', 'server="{{server}}"']
 		}
 		return false, nil
 	})
+	// Every dashboard query runs against this Prometheus without error while EX01 drains, and the steps
+	// table shows the drain (exmaintd_server_step_info exists only while a step runs).
+	for _, q := range dashboardQueries(t, "../monitoring/exmaintd-dashboard.json") {
+		var r struct {
+			Status   string `json:"status"`
+			Error    string `json:"error"`
+			Warnings []string
+			Data     struct {
+				Result []struct{ Metric map[string]string }
+			} `json:"data"`
+		}
+		if err := getJSON(ctx, prom+"/api/v1/query?query="+url.QueryEscape(q.expr), &r); err != nil || r.Status != "success" {
+			t.Errorf("panel %q: %s: %v %s", q.panel, q.expr, err, r.Error)
+			continue
+		}
+		if len(r.Warnings) > 0 {
+			t.Errorf("panel %q: %s: warnings %v", q.panel, q.expr, r.Warnings)
+		}
+		if q.panel == "Steps in progress" { // EX03 (standalone) runs beside the DAG: it may show too
+			draining := false
+			for _, res := range r.Data.Result {
+				draining = draining || res.Metric["server"] == "EX01" && res.Metric["step"] == "drain-queues"
+			}
+			if !draining {
+				t.Errorf("panel %q while EX01 drains: %+v, want EX01 drain-queues among them", q.panel, r.Data.Result)
+			}
+		}
+	}
 	// promtool's metric lint on the live /metrics.
 	metrics, err := http.Get(ex + "/metrics") //nolint:noctx // a one-off GET in a test
 	if err != nil {

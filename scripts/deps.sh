@@ -8,14 +8,29 @@
 #                           Kerberos acceptor with a client nobody here wrote
 #   python3-gssapi          MIT krb5's GSSAPI from Python: seals and opens WinRM messages (gss_wrap_iov) to
 #                           check exmaintd's and exchsim's Kerberos message encryption both ways
+#   nodejs, npm             (only when npm is missing) for tsc and @grafana/schema, pinned in
+#                           monitoring/schema/package-lock.json: the dashboard is type-checked against
+#                           Grafana's published schema
 # Services are not started: a policy-rc.d refuses it, the tests start their own on loopback.
 set -euo pipefail
 pkgs=(python3-winrm prometheus prometheus-alertmanager krb5-kdc krb5-admin-server krb5-user python3-requests-kerberos python3-gssapi)
+command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# The npm packages of the dashboard's schema check, exactly as locked (npm ci), when not installed yet.
+npm_deps() {
+  local dir=monitoring/schema
+  if [ ! -x "$dir/node_modules/.bin/tsc" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "installing $dir's npm packages (npm ci)"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+  fi
+}
+if [ ${#missing[@]} -eq 0 ]; then
+  npm_deps
+  exit 0
+fi
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
   echo "missing Debian packages: ${missing[*]}" >&2
   echo "install them with: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
@@ -31,3 +46,4 @@ trap '[ $created_policy -eq 1 ] && rm -f "$policy"' EXIT
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+npm_deps
