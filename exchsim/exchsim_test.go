@@ -283,8 +283,8 @@ func TestPywinrmReadsCmdletJSON(t *testing.T) {
 	}
 	for _, transport := range []string{"ntlm", "basic"} {
 		res := run(transport, sim.Password())
-		if strings.TrimSpace(fmt.Sprint(res["stdout"])) != `[{"Name":"EX02","Policy":"IntrasiteOnly"}]` {
-			t.Errorf("%s: pywinrm got %v", transport, res)
+		if strings.TrimSpace(fmt.Sprint(res["stdout"])) != `[{"Name":"EX02","Policy":"IntrasiteOnly"}]` || res["stderr"] != "" || res["code"] != 0.0 {
+			t.Errorf("%s: pywinrm got %v, want the policy on stdout, nothing on stderr, exit code 0", transport, res)
 		}
 		if res := run(transport, "wrong"); res["error"] != "InvalidCredentialsError" {
 			t.Errorf("%s: bad password: %v", transport, res)

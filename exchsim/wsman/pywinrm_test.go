@@ -74,20 +74,31 @@ func pythonJSON(t *testing.T, env []string, script string, args ...string) map[s
 	return res
 }
 
+// numberedLines is what the test launcher's "lines n" writes: every line, in order, none lost or doubled
+// across the Receive responses a long output takes.
+func numberedLines(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "line %07d %s\r\n", i, strings.Repeat("x", 40))
+	}
+	return b.String()
+}
+
 func TestPywinrm(t *testing.T) {
 	tests := []struct {
 		name, transport, user, password string
 		https                           bool
 		command                         []string
-		wantStdout                      string
-		wantCode                        float64
-		wantError                       string
+		// wantStdout and wantStderr are the whole streams.
+		wantStdout, wantStderr string
+		wantCode               float64
+		wantError              string
 	}{
 		{name: "basic", transport: "basic", user: testUser, password: testPassword, command: []string{"echo", "from python"}, wantStdout: "from python\r\n"},
 		{name: "ntlm", transport: "ntlm", user: `EXLAB\` + testUser, password: testPassword, command: []string{"echo", "ntlm ok"}, wantStdout: "ntlm ok\r\n"},
 		{name: "ssl", transport: "ssl", user: testUser, password: testPassword, https: true, command: []string{"echo", "tls ok"}, wantStdout: "tls ok\r\n"},
-		{name: "exit code and stderr", transport: "basic", user: testUser, password: testPassword, command: []string{"fail", "7 bad"}, wantCode: 7},
-		{name: "long output", transport: "ntlm", user: `EXLAB\` + testUser, password: testPassword, command: []string{"lines", "5000"}, wantStdout: "line 0004999 "},
+		{name: "exit code and stderr", transport: "basic", user: testUser, password: testPassword, command: []string{"fail", "7 bad"}, wantStderr: "bad", wantCode: 7},
+		{name: "long output", transport: "ntlm", user: `EXLAB\` + testUser, password: testPassword, command: []string{"lines", "5000"}, wantStdout: numberedLines(5000)},
 		{name: "bad password basic", transport: "basic", user: testUser, password: "nope", command: []string{"echo", "x"}, wantError: "InvalidCredentialsError"},
 		{name: "bad password ntlm", transport: "ntlm", user: `EXLAB\` + testUser, password: "nope", command: []string{"echo", "x"}, wantError: "InvalidCredentialsError"},
 	}
@@ -99,13 +110,19 @@ func TestPywinrm(t *testing.T) {
 				if res["error"] != tt.wantError {
 					t.Fatalf("got %v, want error %s", res, tt.wantError)
 				}
+				if _, has := res["stdout"]; has {
+					t.Errorf("a refused client got output: %v", res)
+				}
 				return
 			}
 			if res["error"] != nil {
 				t.Fatalf("pywinrm failed: %v", res)
 			}
-			if stdout, _ := res["stdout"].(string); !strings.Contains(stdout, tt.wantStdout) {
-				t.Errorf("stdout %.200q lacks %q", stdout, tt.wantStdout)
+			if stdout, _ := res["stdout"].(string); stdout != tt.wantStdout {
+				t.Errorf("stdout (%d bytes) %.200q, want %d bytes %.200q", len(stdout), stdout, len(tt.wantStdout), tt.wantStdout)
+			}
+			if stderr, _ := res["stderr"].(string); stderr != tt.wantStderr {
+				t.Errorf("stderr %.200q, want %q", stderr, tt.wantStderr)
 			}
 			if res["code"] != tt.wantCode {
 				t.Errorf("exit code %v, want %v", res["code"], tt.wantCode)
