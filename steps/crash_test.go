@@ -123,10 +123,11 @@ func TestCrashMatrix(t *testing.T) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 6) // each case mostly waits on exchsim's drain and reboot timings
 	for i := range cases {
+		dir := t.TempDir() // here: t.TempDir may call t.Fatal, which a worker goroutine must not
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			crashCase(t, &cases[i])
+			crashCase(t.Context(), dir, &cases[i])
 		})
 	}
 	wg.Wait()
@@ -175,13 +176,21 @@ type crashOutcome struct {
 }
 
 // crashCase runs one case on its own exchsim and recovers from the journal the child left. It runs on a
-// worker goroutine: failures are recorded in o, never t.Fatal.
-func crashCase(t *testing.T, o *crashOutcome) {
-	t.Helper()
-	sim := simtest.Start(t, simtest.Options{})
+// worker goroutine: every failure is recorded in o (the summary counts it), nothing calls t.Fatal.
+func crashCase(ctx context.Context, dir string, o *crashOutcome) {
+	sim, stop, err := simtest.New(simtest.Options{})
+	if err != nil {
+		o.err = err
+		return
+	}
+	defer stop()
 	before := sim.Org().Snapshot()
-	ep := simtest.Endpoint(t, sim, "EX01", exchange.AuthNTLM)
-	path, killed, err := runChild(t.Context(), ep.Port, ep.User, sim.Password(), t.TempDir(), o.n, o.torn)
+	ep, err := simtest.EndpointOf(sim, "EX01", exchange.AuthNTLM)
+	if err != nil {
+		o.err = err
+		return
+	}
+	path, killed, err := runChild(ctx, ep.Port, ep.User, sim.Password(), dir, o.n, o.torn)
 	o.killed = killed
 	if err != nil {
 		o.err = err
@@ -198,11 +207,16 @@ func crashCase(t *testing.T, o *crashOutcome) {
 		o.lastSeq = int(recs[len(recs)-1].Seq)
 	}
 	r := &steps.Runner{Journal: j, Observer: steps.NopObserver{}, Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), ReverseTimeout: 2 * time.Minute}
-	c := simtest.Client(t, ep, exchange.Options{ReadTimeout: 20 * time.Second, WriteTimeout: time.Minute})
+	c, err := simtest.NewClient(ep, exchange.Options{ReadTimeout: 20 * time.Second, WriteTimeout: time.Minute})
+	if err != nil {
+		o.err = err
+		return
+	}
+	defer func() { _ = c.Close() }()
 	env := &steps.Env{Ex: c, Target: target("EX01"), Settings: fastSettings(), Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: steps.NopObserver{}}
 	o.result = "nothing to recover"
 	for _, sr := range journal.Unfinished(recs) {
-		res := r.Recover(t.Context(), sr, env, steps.RecoverReverse)
+		res := r.Recover(ctx, sr, env, steps.RecoverReverse)
 		o.result = res.Outcome
 		if res.Outcome == steps.OutcomeRollbackFailed {
 			o.err = fmt.Errorf("recovery failed: %w", res.Err)

@@ -4,6 +4,7 @@ package simtest
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -35,29 +36,48 @@ type Options struct {
 // Start starts exchsim on 127.0.0.1 with free ports and stops it when the test ends.
 func Start(tb testing.TB, o Options) *exchsim.Sim {
 	tb.Helper()
+	sim, stop, err := New(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(stop)
+	return sim
+}
+
+// New is Start for a goroutine that must not call tb.Fatal (a worker of a parallel matrix): it returns
+// the error, and stop, which the caller must call.
+func New(o Options) (sim *exchsim.Sim, stop func(), err error) {
 	if o.Scenario == "" {
 		o.Scenario = "demo"
 	}
 	sc, err := org.BuiltinScenario(o.Scenario)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sim, err := exchsim.Start(ctx, exchsim.Options{Scenario: sc, Listen: "127.0.0.1:0", HTTPS: o.HTTPS, Cost: o.Cost, CertMappings: o.CertMappings, Kerberos: o.Kerberos, DisableNTLM: o.DisableNTLM, RequireEncryption: o.RequireEncryption, Logger: slog.New(slog.DiscardHandler)})
+	sim, err = exchsim.Start(ctx, exchsim.Options{Scenario: sc, Listen: "127.0.0.1:0", HTTPS: o.HTTPS, Cost: o.Cost, CertMappings: o.CertMappings, Kerberos: o.Kerberos, DisableNTLM: o.DisableNTLM, RequireEncryption: o.RequireEncryption, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		cancel()
-		tb.Fatal(err)
+		return nil, nil, err
 	}
-	tb.Cleanup(func() {
+	return sim, func() {
 		cancel()
 		_ = sim.Close()
-	})
-	return sim
+	}, nil
 }
 
 // Endpoint is server's listener on sim with auth (HTTPS when sim serves it).
 func Endpoint(tb testing.TB, sim *exchsim.Sim, server, auth string) exchange.Endpoint {
 	tb.Helper()
+	ep, err := EndpointOf(sim, server, auth)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ep
+}
+
+// EndpointOf is Endpoint returning its error.
+func EndpointOf(sim *exchsim.Sim, server, auth string) (exchange.Endpoint, error) {
 	for _, e := range sim.Servers() {
 		if e.Name != server {
 			continue
@@ -68,22 +88,26 @@ func Endpoint(tb testing.TB, sim *exchsim.Sim, server, auth string) exchange.End
 		}
 		return exchange.Endpoint{Name: e.Name, Host: e.Host, Port: e.Port, HTTPS: e.HTTPS, TLSServerName: e.Fqdn, CACertPEM: sim.CACertPEM(),
 			Auth: auth, User: user, Password: secret.New(sim.Password()), ExchangeURL: e.ExchangeURL(),
-			AllowUnencrypted: !e.HTTPS} // loopback
+			AllowUnencrypted: !e.HTTPS}, nil // loopback
 	}
-	tb.Fatalf("no server %s in the simulation", server)
-	return exchange.Endpoint{}
+	return exchange.Endpoint{}, fmt.Errorf("no server %s in the simulation", server)
 }
 
 // Client connects to ep and closes the client when the test ends. A zero Backoff becomes 10 ms.
 func Client(tb testing.TB, ep exchange.Endpoint, opts exchange.Options) *exchange.Client {
 	tb.Helper()
-	if opts.Backoff == 0 {
-		opts.Backoff = 10 * time.Millisecond
-	}
-	c, err := exchange.New(ep, opts)
+	c, err := NewClient(ep, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// NewClient is Client returning its error; the caller closes the client.
+func NewClient(ep exchange.Endpoint, opts exchange.Options) (*exchange.Client, error) {
+	if opts.Backoff == 0 {
+		opts.Backoff = 10 * time.Millisecond
+	}
+	return exchange.New(ep, opts)
 }
