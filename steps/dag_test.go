@@ -3,6 +3,7 @@ package steps_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -143,8 +144,13 @@ func TestBeginRunsAfterThePreGates(t *testing.T) {
 
 // dag3Target is a member of dag3's DAG02 (three members, three copies of each database).
 func dag3Target(server string) steps.Target {
-	t := steps.Target{Server: server, FQDN: strings.ToLower(server) + ".exlab.local", DAG: "DAG02"}
-	for _, m := range []string{"EX11", "EX12", "EX13"} {
+	return dagTarget(server, "DAG02", "EX11", "EX12", "EX13")
+}
+
+// dagTarget is server as a member of dag with the other members as peers.
+func dagTarget(server, dag string, members ...string) steps.Target {
+	t := steps.Target{Server: server, FQDN: strings.ToLower(server) + ".exlab.local", DAG: dag}
+	for _, m := range members {
 		if m != server {
 			t.Peers = append(t.Peers, steps.Peer{Server: m, FQDN: strings.ToLower(m) + ".exlab.local"})
 		}
@@ -181,5 +187,63 @@ func TestThreeMemberDAG(t *testing.T) {
 	}
 	if dag := after.DAGs[0]; dag.UnplannedPAMFailovers != 0 {
 		t.Errorf("%d unplanned PAM failovers", dag.UnplannedPAMFailovers)
+	}
+}
+
+// TestLaggedCopyAndAnotherRequester runs the dag procedure on EX21, then EX23, of dag3lag, where EX23 holds lagged
+// copies (a replay queue of 4,200 logs by design) and a health probe (requester Functional) already holds
+// EX21's ActiveSyncProxy Inactive. The lagged copies are exempt from the replay threshold (the copy gates
+// and "back after the reboot" would otherwise fail), count as no redundancy (redundancy_min_copies 1 is
+// met by EX22 alone) and are never activated (exchsim refuses, as Active Manager's best-copy selection
+// skips them); the other requester's hold is left exactly as it was.
+func TestLaggedCopyAndAnotherRequester(t *testing.T) {
+	t.Parallel()
+	h := newScenarioHarness(t, "dag3lag")
+	settings := fastSettings()
+	settings.RedundancyMinCopies = 1
+	env := h.env(t, "EX21", settings)
+	env.Target = dagTarget("EX21", "DAG03", "EX21", "EX22", "EX23")
+	if err := env.Ex.SetComponentState(t.Context(), "EX21", "ActiveSyncProxy", "Inactive", "Functional"); err != nil {
+		t.Fatal(err)
+	}
+	before := h.sim.Org().Snapshot()
+	// EX21 holds active copies whose partners are lagged; EX23 holds the lagged copies themselves (its own
+	// copy gate and "back" check read a replay queue of 4,200).
+	for i, server := range []string{"EX21", "EX23"} {
+		e := env
+		if server != "EX21" {
+			e = h.env(t, server, settings)
+			e.Target = dagTarget(server, "DAG03", "EX21", "EX22", "EX23")
+		}
+		sr := h.serverRun(e, steps.BuiltinProcedures()["dag"])
+		sr.RunID = fmt.Sprintf("run-%d", i+1)
+		sr.PreGates.DAGMembers = []string{"EX21", "EX22", "EX23"}
+		if res := h.runner.Run(t.Context(), sr); res.Outcome != steps.OutcomeCompleted {
+			t.Fatalf("%s: outcome %s, err %v", server, res.Outcome, res.Err)
+		}
+	}
+	after := h.sim.Org().Snapshot()
+	if diffs := before.Equivalent(after); len(diffs) > 0 {
+		t.Errorf("not restored:\n  %s", strings.Join(diffs, "\n  "))
+	}
+	held := false
+	for _, s := range after.Servers {
+		for _, r := range s.Components["ActiveSyncProxy"] {
+			held = held || s.Name == "EX21" && r.Requester == "Functional" && r.State == "Inactive"
+		}
+	}
+	if !held {
+		t.Error("the Functional requester's hold on EX21's ActiveSyncProxy is gone; exmaintd must leave other requesters alone")
+	}
+	// With redundancy demanding two copies, the lagged one does not count: the pre-gate refuses.
+	settings.RedundancyMinCopies = 2
+	env2 := h.env(t, "EX21", settings)
+	env2.Target = env.Target
+	sr := h.serverRun(env2, steps.BuiltinProcedures()["dag"])
+	sr.RunID = "run-3"
+	sr.PreGates.DAGMembers = []string{"EX21", "EX22", "EX23"}
+	res := h.runner.Run(t.Context(), sr)
+	if res.Outcome == steps.OutcomeCompleted || res.Err == nil || !strings.Contains(res.Err.Error(), "non-lagged") {
+		t.Errorf("redundancy 2 with one lagged copy: outcome %s, err %v; want the redundancy gate to refuse", res.Outcome, res.Err)
 	}
 }

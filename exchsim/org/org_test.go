@@ -331,7 +331,7 @@ func TestBuiltinScenarioShapes(t *testing.T) {
 		name            string
 		servers, dags   int
 		standaloneFirst string
-	}{{"dag2", 2, 1, ""}, {"dag3", 3, 1, ""}, {"standalone", 1, 0, "EX03"}, {"demo", 3, 1, "EX03"}, {"org50", 50, 5, "EX041"}}
+	}{{"dag2", 2, 1, ""}, {"dag3", 3, 1, ""}, {"standalone", 1, 0, "EX03"}, {"demo", 3, 1, "EX03"}, {"org50", 50, 5, "EX041"}, {"dag3lag", 3, 1, ""}}
 	for _, tt := range tests {
 		sc, err := BuiltinScenario(tt.name)
 		if err != nil {
