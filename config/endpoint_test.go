@@ -1,0 +1,155 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exmaintd/exmaintd/config"
+)
+
+// endpointConfig is a configuration whose servers each override one thing of [winrm].
+func endpointConfig(tb testing.TB) *config.Config {
+	tb.Helper()
+	dir := tb.TempDir()
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	src := `[daemon]
+state_dir = "/var/lib/exmaintd"
+time_zone = "Europe/Berlin"
+[winrm]
+port = 5986
+auth = "ntlm"
+user = 'EXLAB\svc'
+password = { file = "` + pw + `" }
+attempts = 3
+operation_timeout = "20s"
+read_timeout = "1m"
+[[server]]
+name = "EX01"
+host = "ex01.exlab.local"
+site = "Berlin"
+[[server]]
+name = "EX02"
+host = "10.0.0.2"
+fqdn = "ex02.exlab.local"
+site = "Munich"
+[server.winrm]
+port = 15986
+attempts = 5
+read_timeout = "2m"
+[[server]]
+name = "EX03"
+host = "ex03.exlab.local"
+site = "Berlin"
+[server.winrm]
+https = false
+allow_unencrypted = true
+port = 5985
+[[server]]
+name = "EX04"
+host = "ex04"
+fqdn = "ex04.exlab.local"
+site = "Munich"
+[server.winrm]
+exchange_url = "https://mail.exlab.local/PowerShell"
+[[window]]
+name = "w"
+schedule = "monthly 2nd tuesday +4d 22:00"
+duration = "4h"
+servers = ["EX01"]
+[[window]]
+name = "utc"
+schedule = "monthly 2nd tuesday +4d 22:00"
+time_zone = "UTC"
+duration = "4h"
+servers = ["EX02"]
+`
+	c, err := config.Parse("endpoint.toml", src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// TestEndpoint: a server's overrides win over [winrm] one by one, and everything not overridden is
+// [winrm]'s; the TLS name, the Exchange URL and the password follow from the merged settings.
+func TestEndpoint(t *testing.T) {
+	c := endpointConfig(t)
+	getenv := func(string) string { return "" }
+	for _, tc := range []struct {
+		server                 string
+		port, attempts         int
+		https                  bool
+		tlsName, exchangeURL   string
+		readTimeout, opTimeout time.Duration
+	}{
+		{"EX01", 5986, 3, true, "", "https://ex01.exlab.local/PowerShell", time.Minute, 20 * time.Second},
+		{"EX02", 15986, 5, true, "ex02.exlab.local", "https://ex02.exlab.local/PowerShell", 2 * time.Minute, 20 * time.Second},
+		{"EX03", 5985, 3, false, "", "http://ex03.exlab.local/PowerShell", time.Minute, 20 * time.Second},
+		{"EX04", 5986, 3, true, "ex04.exlab.local", "https://mail.exlab.local/PowerShell", time.Minute, 20 * time.Second},
+	} {
+		t.Run(tc.server, func(t *testing.T) {
+			ep, opts, err := c.Endpoint(tc.server, getenv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ep.Port != tc.port || ep.HTTPS != tc.https || ep.TLSServerName != tc.tlsName || ep.ExchangeURL != tc.exchangeURL {
+				t.Errorf("port %d https %v tls name %q exchange %q; want %d %v %q %q", ep.Port, ep.HTTPS, ep.TLSServerName, ep.ExchangeURL, tc.port, tc.https, tc.tlsName, tc.exchangeURL)
+			}
+			if opts.Attempts != tc.attempts || opts.ReadTimeout != tc.readTimeout || opts.OperationTimeout != tc.opTimeout {
+				t.Errorf("attempts %d read %v operation %v; want %d %v %v", opts.Attempts, opts.ReadTimeout, opts.OperationTimeout, tc.attempts, tc.readTimeout, tc.opTimeout)
+			}
+			if ep.Auth != "ntlm" || ep.User != `EXLAB\svc` || ep.Password.Reveal() != "s3cret" {
+				t.Errorf("auth %s user %s password %q: want [winrm]'s", ep.Auth, ep.User, ep.Password.Reveal())
+			}
+			if ep.AllowUnencrypted != (tc.server == "EX03") {
+				t.Errorf("allow_unencrypted %v", ep.AllowUnencrypted)
+			}
+		})
+	}
+	if _, _, err := c.Endpoint("EX09", getenv); err == nil || !strings.Contains(err.Error(), `no server "EX09"`) {
+		t.Errorf("unknown server: %v", err)
+	}
+}
+
+// TestTargetPeers: a server's peers are the other servers of its site first, then the rest; a server given
+// by an IP address is a peer by its fqdn.
+func TestTargetPeers(t *testing.T) {
+	c := endpointConfig(t)
+	var names []string
+	tg := c.Target("ex02") // case-insensitive lookup, the configured spelling kept
+	for _, p := range tg.Peers {
+		names = append(names, p.Server+"="+p.FQDN)
+	}
+	if tg.Server != "EX02" || tg.FQDN != "ex02.exlab.local" || strings.Join(names, " ") != "EX04=ex04.exlab.local EX01=ex01.exlab.local EX03=ex03.exlab.local" {
+		t.Errorf("target %s %s, peers %v; want EX04 (same site) first", tg.Server, tg.FQDN, names)
+	}
+	if tg := c.Target("EX99"); tg.Server != "EX99" || len(tg.Peers) != 4 {
+		t.Errorf("unknown server: %+v", tg)
+	}
+}
+
+// TestLocation: a window's zone, else [daemon] time_zone.
+func TestLocation(t *testing.T) {
+	c := endpointConfig(t)
+	for name, want := range map[string]string{"w": "Europe/Berlin", "utc": "UTC"} {
+		w, ok := c.Window(name)
+		if !ok {
+			t.Fatalf("no window %s", name)
+		}
+		loc, err := c.Location(w)
+		if err != nil || loc.String() != want {
+			t.Errorf("window %s: %v %v, want %s", name, loc, err, want)
+		}
+	}
+	c.Daemon.TimeZone = ""
+	w, _ := c.Window("w")
+	if loc, err := c.Location(w); err != nil || loc != time.Local {
+		t.Errorf("no zone anywhere: %v %v, want the host's", loc, err)
+	}
+}
