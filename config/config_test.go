@@ -72,10 +72,16 @@ func TestProblems(t *testing.T) {
 		`bad.toml:48: patch "inline-as-gmsa".run_as: "EXLAB\\gmsa-patch$": only a detached command runs as a scheduled task`,
 	}
 	text := err.Error()
+	last := -1
 	for _, w := range want {
-		if !strings.Contains(text, w) {
+		i := strings.Index(text, w)
+		switch {
+		case i < 0:
 			t.Errorf("missing problem %q in:\n%s", w, text)
+		case i < last:
+			t.Errorf("problem %q is reported before the one above it: want them in line order", w)
 		}
+		last = max(last, i)
 	}
 }
 
@@ -331,6 +337,13 @@ func TestServiceSecrets(t *testing.T) {
 	ep, err := config.ServiceEndpoint("prometheus", c.Prometheus.Service, 0, func(k string) string { return env[k] })
 	if err != nil || ep.URL != env["PROM_URL"] || ep.BasicUser != "exm" || ep.BasicPassword.Reveal() != "pw" {
 		t.Fatalf("endpoint %+v, err %v", ep, err)
+	}
+	for url, ok := range map[string]bool{"http://prom.example:9090": true, "ftp://prom.example": false, "https://": false, "prom.example:9090": false} {
+		env["PROM_URL"] = url
+		_, err := config.ServiceEndpoint("prometheus", c.Prometheus.Service, 0, func(k string) string { return env[k] })
+		if (err == nil) != ok || !ok && !strings.Contains(err.Error(), "prometheus.url: the secret does not hold an http(s) URL") {
+			t.Errorf("URL secret %q: err %v, want accepted %v", url, err, ok)
+		}
 	}
 	delete(env, "PROM_URL")
 	if _, err := config.ServiceEndpoint("prometheus", c.Prometheus.Service, 0, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "prometheus.url") {
