@@ -2,6 +2,7 @@ package journal_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,5 +181,27 @@ func TestRecordedButNotStarted(t *testing.T) {
 			names = append(names, s.Name)
 		}
 		t.Fatalf("to undo %v; want only block-activation (recorded, never started; the undone and the never-recorded step not)", names)
+	}
+}
+
+// TestOnErrorOnlyForFailures: successful appends never reach OnError (it feeds the journal-errors metric and
+// its alert), and Failing stays nil.
+func TestOnErrorOnlyForFailures(t *testing.T) {
+	var errs []error
+	j, _, _, err := journal.Open(filepath.Join(t.TempDir(), "journal.jsonl"), journal.Options{OnError: func(err error) { errs = append(errs, err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	for i := range 3 {
+		if _, err := j.Append(journal.Record{Type: journal.Note, Run: fmt.Sprintf("r%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Defer(journal.Record{Type: journal.Note, Run: "deferred"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(errs) != 0 || j.Failing() != nil {
+		t.Errorf("OnError called %d times (%v), Failing %v; want neither after successful writes", len(errs), errs, j.Failing())
 	}
 }

@@ -1,7 +1,9 @@
 // Package metrics is exmaintd's Prometheus instrumentation: every collector is registered on a passed-in
 // registry, named exmaintd_* in base units, and every known series exists from the start (value 0) so that
-// alerts and dashboards never see a gap. *Metrics implements steps.Observer and provides the exchange
-// client's RequestObserver.
+// alerts and dashboards never see a gap — except exmaintd_server_step_info, whose label is the step in
+// progress (docs/observability.md). The per-server families are one record per server, which Handler
+// writes straight to the text format (servers.go, exposition.go). *Metrics implements steps.Observer and
+// provides the exchange client's RequestObserver.
 package metrics
 
 import (
