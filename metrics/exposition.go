@@ -150,28 +150,27 @@ func (s *servers) writeText(w *bufio.Writer) {
 		if f.label == "" {
 			order = []int{0}
 		}
-		byServer := func(i int) {
-			for k := range snap {
-				if r := &snap[k]; r.configured || f.all {
-					value := ""
-					if f.label != "" {
-						value = f.values[i]
-					}
-					sample(f.name, f.label, value, r.name, f.value(r, i))
-				}
+		emit := func(r *namedRecord, i int) {
+			if !r.configured && !f.all {
+				return
 			}
+			value := ""
+			if f.label != "" {
+				value = f.values[i]
+			}
+			sample(f.name, f.label, value, r.name, f.value(r, i))
 		}
 		if f.label < "server" { // sorted by the second label first, then by server
 			for _, i := range order {
-				byServer(i)
+				for k := range snap {
+					emit(&snap[k], i)
+				}
 			}
 			continue
 		}
 		for k := range snap {
-			if r := &snap[k]; r.configured {
-				for _, i := range order {
-					sample(f.name, f.label, f.values[i], r.name, f.value(r, i))
-				}
+			for _, i := range order {
+				emit(&snap[k], i)
 			}
 		}
 	}

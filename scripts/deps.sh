@@ -27,23 +27,22 @@ npm_deps() {
     npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
   fi
 }
-if [ ${#missing[@]} -eq 0 ]; then
-  npm_deps
-  exit 0
-fi
-if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-  echo "missing Debian packages: ${missing[*]}" >&2
-  echo "install them with: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
-  exit 1
-fi
-echo "installing Debian packages: ${missing[*]}"
-policy=/usr/sbin/policy-rc.d
-created_policy=0
-if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; created_policy=1
-fi
-trap '[ $created_policy -eq 1 ] && rm -f "$policy"' EXIT
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt_install() {
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    echo "missing Debian packages: ${missing[*]}" >&2
+    echo "install them with: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "installing Debian packages: ${missing[*]}"
+  policy=/usr/sbin/policy-rc.d
+  created_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; created_policy=1
+  fi
+  trap '[ $created_policy -eq 1 ] && rm -f "$policy"' EXIT
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+[ ${#missing[@]} -eq 0 ] || apt_install
 npm_deps

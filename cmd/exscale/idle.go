@@ -83,13 +83,13 @@ func measureIdle(ctx context.Context, bin, dir string, n, scrapes int) (idleResu
 	go func() { _, _ = io.Copy(io.Discard, logs) }() // the daemon must never block on a full pipe
 	base := "http://" + addr
 	// Settle: the first scrape builds the series' descriptors, the scheduler computes every window once.
-	if _, _, err := scrape(ctx, base, promAccept, true); err != nil {
+	if _, err := scrape(ctx, base, promAccept, true); err != nil {
 		return r, err
 	}
 	if r.rssIdle, err = rss(cmd.Process.Pid); err != nil {
 		return r, err
 	}
-	body, _, err := scrape(ctx, base, "text/plain;version=0.0.4", false)
+	body, err := scrape(ctx, base, "text/plain;version=0.0.4", false)
 	if err != nil {
 		return r, err
 	}
@@ -98,7 +98,7 @@ func measureIdle(ctx context.Context, bin, dir string, n, scrapes int) (idleResu
 	var took []time.Duration
 	for range scrapes {
 		start := time.Now()
-		gz, _, err := scrape(ctx, base, promAccept, true)
+		gz, err := scrape(ctx, base, promAccept, true)
 		if err != nil {
 			return r, err
 		}
@@ -146,10 +146,10 @@ func listenAddress(logs io.Reader) (string, error) {
 }
 
 // scrape GETs /metrics with the given Accept header; gzip asks for (and keeps) the compressed body.
-func scrape(ctx context.Context, base, accept string, gzip bool) ([]byte, string, error) {
+func scrape(ctx context.Context, base, accept string, gzip bool) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	req.Header.Set("Accept", accept)
 	if gzip {
@@ -157,17 +157,17 @@ func scrape(ctx context.Context, base, accept string, gzip bool) ([]byte, string
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, "", fmt.Errorf("GET /metrics: %s: %s", resp.Status, body)
+		return nil, fmt.Errorf("GET /metrics: %s: %s", resp.Status, body)
 	}
-	return body, resp.Header.Get("Content-Type"), nil
+	return body, nil
 }
 
 // countSeries counts the samples of a text-format exposition: every line that is not a comment.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -249,7 +248,7 @@ type requestTotals struct {
 
 // winrmTotals reads exmaintd_winrm_request_duration_seconds from /metrics, every verb but Receive.
 func winrmTotals(ctx context.Context, base string) (requestTotals, error) {
-	body, _, err := scrape(ctx, base, "text/plain;version=0.0.4", false)
+	body, err := scrape(ctx, base, "text/plain;version=0.0.4", false)
 	if err != nil {
 		return requestTotals{}, err
 	}
@@ -338,14 +337,10 @@ func getJSON(ctx context.Context, url string, out any) error {
 		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	return json.NewDecoder(bytes.NewReader(body)).Decode(out)
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // groupSpans reads each group's own time in a run from the journal (its first server's run_started to its
