@@ -1,17 +1,11 @@
 package journal
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -45,16 +39,11 @@ type Record struct {
 	Data    json.RawMessage `json:"data,omitempty"`
 }
 
-// Journal appends records to one file. Safe for concurrent use.
+// Journal appends records to a Store (one local file by default). Safe for concurrent use.
 type Journal struct {
-	mu   sync.Mutex
-	f    *os.File
-	path string
-	// off is where the last durable record ends: a failed append is cut back to it.
-	off int64
-	// broken is set when a failed append could not be cut back: every later Append fails with it, so
-	// that nil from Append always means the record survives. Reopening repairs the file.
-	broken error
+	mu     sync.Mutex
+	store  Store
+	closed bool
 	// pending are records Defer could not write yet, in order; every later write flushes them first.
 	pending []Record
 	// failing is the error of the latest write attempt (nil once one succeeds with nothing pending).
@@ -66,16 +55,15 @@ type Journal struct {
 	logger  *slog.Logger
 	// afterSync, when set, runs after each record is durable (tests kill the process there).
 	afterSync func(Record)
-	midWrite  func(Record)
 }
 
-// Options configure Open.
+// Options configure Open and OpenStore.
 type Options struct {
 	Now       func() time.Time
 	Logger    *slog.Logger
 	AfterSync func(Record)
 	// MidWrite, when set, runs with half of each record's line written and synced (tests kill the process
-	// there: a torn record, as a crash during a write leaves one).
+	// there: a torn record, as a crash during a write leaves one). Only the file store can tear a record.
 	MidWrite func(Record)
 	// OnError is told of every failed write (the journal-errors metric); OnPending of the number of
 	// deferred records whenever it changes.
@@ -86,62 +74,36 @@ type Options struct {
 // Report says what Open found.
 type Report struct {
 	Records   int
-	Corrupt   int   // lines in the middle that failed their checksum: skipped, reported
+	Corrupt   int   // records in the middle that failed their checksum: skipped, reported
 	TornBytes int64 // a partial last line cut off (a crash during a write)
 }
 
 // checksum is CRC-32C (crc32.MakeTable returns the package's cached Castagnoli table).
 func checksum(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
 
-// Open opens (or creates) the journal at path, reads every record, cuts a torn last line and positions for
-// appending.
+// Open opens (or creates) the journal file at path, reads every record, cuts a torn last line and
+// positions for appending.
 func Open(path string, o Options) (*Journal, []Record, Report, error) {
+	fs, err := OpenFileStore(path, o.MidWrite, o.Logger)
+	if err != nil {
+		return nil, nil, Report{}, err
+	}
+	j, recs, rep, err := OpenStore(fs, o)
+	if err != nil {
+		_ = fs.Close()
+		return nil, nil, rep, err
+	}
+	return j, recs, rep, nil
+}
+
+// OpenStore reads every record of s and returns a Journal that appends to it. The Journal owns s and
+// closes it.
+func OpenStore(s Store, o Options) (*Journal, []Record, Report, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, nil, Report{}, fmt.Errorf("journal %s: %w", path, err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
-	if err != nil {
-		return nil, nil, Report{}, fmt.Errorf("journal %s: %w", path, err)
-	}
-	recs, good, rep, err := read(f)
-	if err != nil {
-		_ = f.Close()
-		return nil, nil, rep, fmt.Errorf("journal %s: %w", path, err)
-	}
-	size, err := f.Seek(0, io.SeekEnd)
-	if err != nil {
-		_ = f.Close()
-		return nil, nil, rep, fmt.Errorf("journal %s: %w", path, err)
-	}
-	if size > good {
-		rep.TornBytes = size - good
-		o.Logger.Warn("journal: cutting a torn last record", "path", path, "bytes", rep.TornBytes)
-		if err := f.Truncate(good); err != nil {
-			_ = f.Close()
-			return nil, nil, rep, fmt.Errorf("journal %s: truncating a torn record: %w", path, err)
-		}
-		if err := f.Sync(); err != nil {
-			_ = f.Close()
-			return nil, nil, rep, fmt.Errorf("journal %s: %w", path, err)
-		}
-	}
-	if _, err := f.Seek(good, io.SeekStart); err != nil {
-		_ = f.Close()
-		return nil, nil, rep, fmt.Errorf("journal %s: %w", path, err)
-	}
-	if err := syncDir(dir); err != nil {
-		_ = f.Close()
-		return nil, nil, rep, fmt.Errorf("journal %s: %w", path, err)
-	}
-	if rep.Corrupt > 0 {
-		o.Logger.Error("journal: records failed their checksum and were skipped", "path", path, "count", rep.Corrupt)
 	}
 	if o.OnError == nil {
 		o.OnError = func(error) {}
@@ -149,78 +111,18 @@ func Open(path string, o Options) (*Journal, []Record, Report, error) {
 	if o.OnPending == nil {
 		o.OnPending = func(int) {}
 	}
-	j := &Journal{f: f, path: path, off: good, now: o.Now, logger: o.Logger, afterSync: o.AfterSync, midWrite: o.MidWrite, onError: o.OnError, onPend: o.OnPending}
+	recs, rep, err := s.Load()
+	if err != nil {
+		return nil, nil, rep, err
+	}
+	if rep.Corrupt > 0 {
+		o.Logger.Error("journal: records failed their checksum and were skipped", "store", s.String(), "count", rep.Corrupt)
+	}
+	j := &Journal{store: s, now: o.Now, logger: o.Logger, afterSync: o.AfterSync, onError: o.OnError, onPend: o.OnPending}
 	for _, r := range recs {
 		j.seq = max(j.seq, r.Seq)
 	}
 	return j, recs, rep, nil
-}
-
-// ReadFile reads the records of the journal at path without changing it: a torn last line is left in
-// place (and not returned), so another process may be appending meanwhile.
-func ReadFile(path string) ([]Record, Report, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, Report{}, fmt.Errorf("journal %s: %w", path, err)
-	}
-	defer f.Close()
-	recs, good, rep, err := read(f)
-	if err != nil {
-		return nil, rep, fmt.Errorf("journal %s: %w", path, err)
-	}
-	if size, err := f.Seek(0, io.SeekEnd); err == nil && size > good {
-		rep.TornBytes = size - good
-	}
-	return recs, rep, nil
-}
-
-// read parses every line; good is the offset after the last complete line.
-func read(r io.ReadSeeker) (recs []Record, good int64, rep Report, err error) {
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return nil, 0, rep, err
-	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	var off int64
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 && line[len(line)-1] == '\n' {
-			off += int64(len(line))
-			rec, perr := parseLine(line[:len(line)-1])
-			if perr != nil {
-				rep.Corrupt++
-			} else {
-				recs = append(recs, rec)
-				rep.Records++
-			}
-			good = off
-		}
-		if errors.Is(err, io.EOF) {
-			// A final line without '\n' is a torn write: everything before it is kept.
-			return recs, good, rep, nil
-		}
-		if err != nil {
-			return nil, 0, rep, err
-		}
-	}
-}
-
-func parseLine(line []byte) (Record, error) {
-	sum, body, ok := bytes.Cut(line, []byte{' '})
-	if !ok || len(sum) != 8 {
-		return Record{}, errors.New("no checksum")
-	}
-	want, err := strconv.ParseUint(string(sum), 16, 32)
-	if err != nil || checksum(body) != uint32(want) {
-		return Record{}, errors.New("checksum mismatch")
-	}
-	var rec Record
-	if err := json.Unmarshal(body, &rec); err != nil {
-		return Record{}, err
-	}
-	if rec.Type == "" {
-		return Record{}, errors.New("no type")
-	}
-	return rec, nil
 }
 
 // Encode renders one record as a journal line (with its checksum and newline).
@@ -284,7 +186,7 @@ func (j *Journal) Failing() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.failing == nil && len(j.pending) > 0 {
-		return fmt.Errorf("journal %s: %d records waiting to be written", j.path, len(j.pending))
+		return fmt.Errorf("%s: %d records waiting to be written", j.store, len(j.pending))
 	}
 	return j.failing
 }
@@ -310,92 +212,52 @@ func (j *Journal) noteLocked(err error) {
 	}
 }
 
-// write appends one record and fsyncs it, or cuts the file back. Callers hold j.mu.
+// write gives rec the next sequence number and puts it in the store. Callers hold j.mu.
 func (j *Journal) write(rec Record) (Record, error) {
-	if j.f == nil {
-		return rec, fmt.Errorf("journal %s: closed", j.path)
+	if j.closed {
+		return rec, fmt.Errorf("%s: closed", j.store)
 	}
-	if j.broken != nil {
-		return rec, fmt.Errorf("journal %s: not writable until reopened: %w", j.path, j.broken)
-	}
-	j.seq++
-	rec.Seq = j.seq
+	rec.Seq = j.seq + 1
 	if rec.Time.IsZero() {
 		rec.Time = j.now().UTC()
 	}
 	line, err := Encode(rec)
 	if err != nil {
-		j.seq--
-		return rec, fmt.Errorf("journal %s: encoding a %s record: %w", j.path, rec.Type, err)
+		return rec, fmt.Errorf("%s: encoding a %s record: %w", j.store, rec.Type, err)
 	}
-	size := int64(len(line))
-	if j.midWrite != nil {
-		half := line[:len(line)/2]
-		if _, err := j.f.Write(half); err != nil {
-			return rec, j.cutBack(fmt.Errorf("journal %s: writing a %s record: %w", j.path, rec.Type, err))
+	err = j.store.Put(rec, line)
+	if taken := (*SeqTakenError)(nil); errors.As(err, &taken) {
+		// A write we were told had failed (its outcome unknown) did land. What it recorded is true or
+		// harmless — the action after it never ran, as after a crash between the two — so move past it.
+		j.logger.Warn("journal: an earlier write reported as failed is in the store; continuing after it", "store", j.store.String(), "seq", rec.Seq)
+		rec.Seq++
+		if line, err = Encode(rec); err == nil {
+			err = j.store.Put(rec, line)
 		}
-		if j.f.Sync() == nil {
-			j.midWrite(rec)
+		if err == nil {
+			j.seq = rec.Seq - 1
 		}
-		line = line[len(half):]
 	}
-	if _, err := j.f.Write(line); err != nil {
-		return rec, j.cutBack(fmt.Errorf("journal %s: writing a %s record: %w", j.path, rec.Type, err))
+	if err != nil {
+		return rec, err
 	}
-	if err := j.f.Sync(); err != nil {
-		return rec, j.cutBack(fmt.Errorf("journal %s: fsync after a %s record: %w", j.path, rec.Type, err))
-	}
-	j.off += size
+	j.seq = rec.Seq
 	if j.afterSync != nil {
 		j.afterSync(rec)
 	}
 	return rec, nil
 }
 
-// cutBack undoes a failed append: the file is truncated to the end of the last durable record and synced,
-// so that a partial line (a full disk mid-write) cannot swallow the next record on reopen, and the sequence
-// number is given back. If that fails too, the journal refuses every later append. Callers hold j.mu.
-func (j *Journal) cutBack(cause error) error {
-	j.seq--
-	err := j.f.Truncate(j.off)
-	if err == nil {
-		_, err = j.f.Seek(j.off, io.SeekStart)
-	}
-	if err == nil {
-		err = j.f.Sync()
-	}
-	if err != nil {
-		j.broken = fmt.Errorf("%w (and cutting the partial record back failed: %w)", cause, err)
-		j.logger.Error("journal: a failed append could not be cut back; refusing further appends", "path", j.path, "err", j.broken)
-		return j.broken
-	}
-	return cause
-}
-
-// Close closes the file.
+// Close flushes what it can and closes the store.
 func (j *Journal) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.f == nil {
+	if j.closed {
 		return nil
 	}
 	if err := j.flushLocked(); err != nil {
-		j.logger.Error("journal: closing with records that could not be written", "path", j.path, "lost", len(j.pending), "err", err)
+		j.logger.Error("journal: closing with records that could not be written", "store", j.store.String(), "lost", len(j.pending), "err", err)
 	}
-	err := j.f.Close()
-	j.f = nil
-	return err
-}
-
-// syncDir makes a newly created file's directory entry durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
+	j.closed = true
+	return j.store.Close()
 }

@@ -8,12 +8,14 @@
 #                           Kerberos acceptor with a client nobody here wrote
 #   python3-gssapi          MIT krb5's GSSAPI from Python: seals and opens WinRM messages (gss_wrap_iov) to
 #                           check exmaintd's and exchsim's Kerberos message encryption both ways
+#   etcd-server             a real etcd cluster (3 members on loopback) for the etcd journal store, its
+#                           fencing, and the high-availability tests (docs/ha.md)
 #   nodejs, npm             (only when npm is missing) for tsc and @grafana/schema, pinned in
 #                           monitoring/schema/package-lock.json: the dashboard is type-checked against
 #                           Grafana's published schema
 # Services are not started: a policy-rc.d refuses it, the tests start their own on loopback.
 set -euo pipefail
-pkgs=(python3-winrm prometheus prometheus-alertmanager krb5-kdc krb5-admin-server krb5-user python3-requests-kerberos python3-gssapi)
+pkgs=(python3-winrm prometheus prometheus-alertmanager etcd-server krb5-kdc krb5-admin-server krb5-user python3-requests-kerberos python3-gssapi)
 command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do

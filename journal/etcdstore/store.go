@@ -1,0 +1,157 @@
+// Package etcdstore keeps exmaintd's journal in etcd, so that instances on several hosts share it and a
+// standby can finish what a dead leader started (docs/ha.md). Every record is one key under a prefix,
+// "<prefix>records/<seq, 20 digits>", holding the same checksummed line as the file journal (etcdctl get
+// shows what tail shows). A record is written in one transaction that never overwrites a key and, once a
+// fence is set, succeeds only while the leader's election key still exists with the revision it won at:
+// a leader that lost its lease cannot write, and so cannot start anything the journal must record first.
+package etcdstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/exmaintd/exmaintd/journal"
+)
+
+// Fence is the election key a leader's writes are conditioned on: the key and the create revision it
+// had when this instance won. When the leader's lease ends, etcd deletes the key and every write fails.
+type Fence struct {
+	Key      string
+	Revision int64
+}
+
+// FencedError is Put's error when the fence no longer holds: this instance is not the leader any more.
+type FencedError struct{ Fence Fence }
+
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("leadership lost: election key %s (revision %d) no longer holds", e.Fence.Key, e.Fence.Revision)
+}
+
+// Options configure New.
+type Options struct {
+	// Prefix is the key prefix of this organisation's journal, ending in "/" ("/exmaintd/").
+	Prefix string
+	// Timeout bounds each request to etcd (default 5 s). A write that times out may still land; the
+	// journal then finds it and moves past it (journal.SeqTakenError).
+	Timeout time.Duration
+	// PageSize is how many records Load reads per request (default 1,000).
+	PageSize int64
+}
+
+// Store is a journal.Store in etcd. Safe for concurrent use; the journal serialises its writes anyway.
+type Store struct {
+	c        *clientv3.Client
+	prefix   string
+	timeout  time.Duration
+	pageSize int64
+	mu       sync.Mutex
+	fence    *Fence
+}
+
+// New returns a store on c, which stays the caller's (Close does not close it: the election shares it).
+func New(c *clientv3.Client, o Options) (*Store, error) {
+	if o.Prefix == "" || o.Prefix[len(o.Prefix)-1] != '/' {
+		return nil, fmt.Errorf("etcd journal prefix %q: must be set and end in /", o.Prefix)
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
+	if o.PageSize <= 0 {
+		o.PageSize = 1000
+	}
+	return &Store{c: c, prefix: o.Prefix, timeout: o.Timeout, pageSize: o.PageSize}, nil
+}
+
+func (s *Store) String() string { return "journal etcd:" + s.prefix }
+
+// SetFence conditions every later Put on f; nil removes the condition (a single instance, or a migration).
+func (s *Store) SetFence(f *Fence) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fence = f
+}
+
+// Key is where the record with sequence number seq lives.
+func (s *Store) Key(seq uint64) string { return fmt.Sprintf("%srecords/%020d", s.prefix, seq) }
+
+// Load reads every record in sequence order, a page at a time. A value that fails its checksum, or whose
+// sequence number is not its key's, is counted as corrupt and skipped.
+func (s *Store) Load() ([]journal.Record, journal.Report, error) {
+	var recs []journal.Record
+	var rep journal.Report
+	from := s.prefix + "records/"
+	end := clientv3.GetPrefixRangeEnd(from)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		resp, err := s.c.Get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(s.pageSize),
+			clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+		cancel()
+		if err != nil {
+			return nil, rep, fmt.Errorf("%s: reading records from %q: %w", s, from, err)
+		}
+		for _, kv := range resp.Kvs {
+			rec, err := journal.ParseLine(bytes.TrimSuffix(kv.Value, []byte{'\n'}))
+			if err != nil || s.Key(rec.Seq) != string(kv.Key) {
+				rep.Corrupt++
+				continue
+			}
+			recs = append(recs, rec)
+			rep.Records++
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return recs, rep, nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// Put writes line under rec's key in one transaction: only if the key does not exist and, with a fence,
+// only while the fence holds.
+func (s *Store) Put(rec journal.Record, line []byte) error {
+	s.mu.Lock()
+	fence := s.fence
+	s.mu.Unlock()
+	key := s.Key(rec.Seq)
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)}
+	orElse := []clientv3.Op{clientv3.OpGet(key)}
+	if fence != nil {
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(fence.Key), "=", fence.Revision))
+		orElse = append(orElse, clientv3.OpGet(fence.Key))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	resp, err := s.c.Txn(ctx).If(cmps...).Then(clientv3.OpPut(key, string(line))).Else(orElse...).Commit()
+	if err != nil {
+		return fmt.Errorf("%s: writing a %s record (seq %d): %w", s, rec.Type, rec.Seq, err)
+	}
+	if resp.Succeeded {
+		return nil
+	}
+	if fence != nil {
+		if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) == 0 || kvs[0].CreateRevision != fence.Revision {
+			return fmt.Errorf("%s: writing a %s record (seq %d): %w", s, rec.Type, rec.Seq, &FencedError{Fence: *fence})
+		}
+	}
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+		if bytes.Equal(kvs[0].Value, line) {
+			return nil // an earlier attempt of this very write landed (its answer was lost)
+		}
+		return fmt.Errorf("%s: writing a %s record: %w", s, rec.Type, &journal.SeqTakenError{Seq: rec.Seq})
+	}
+	return fmt.Errorf("%s: writing a %s record (seq %d): transaction refused for no reason etcd reported", s, rec.Type, rec.Seq)
+}
+
+// Close releases nothing: the client is the caller's.
+func (s *Store) Close() error { return nil }
+
+// IsFenced reports whether err says this instance lost its leadership.
+func IsFenced(err error) bool {
+	var f *FencedError
+	return errors.As(err, &f)
+}
