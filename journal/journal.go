@@ -48,6 +48,9 @@ type Journal struct {
 	pending []Record
 	// failing is the error of the latest write attempt (nil once one succeeds with nothing pending).
 	failing error
+	// lost is set once the store said this instance may not write any more (IsLost): every later write
+	// fails with it, without asking the store.
+	lost    error
 	onError func(error)
 	onPend  func(int)
 	seq     uint64
@@ -165,6 +168,9 @@ func (j *Journal) Defer(rec Record) error {
 		_, err = j.write(rec)
 		j.noteLocked(err)
 	}
+	if IsLost(err) {
+		return err // not kept: this instance will never write it, and must not act as if it would
+	}
 	if err != nil {
 		j.pending = append(j.pending, rec)
 		j.onPend(len(j.pending))
@@ -217,6 +223,9 @@ func (j *Journal) write(rec Record) (Record, error) {
 	if j.closed {
 		return rec, fmt.Errorf("%s: closed", j.store)
 	}
+	if j.lost != nil {
+		return rec, j.lost
+	}
 	rec.Seq = j.seq + 1
 	if rec.Time.IsZero() {
 		rec.Time = j.now().UTC()
@@ -237,6 +246,11 @@ func (j *Journal) write(rec Record) (Record, error) {
 		if err == nil {
 			j.seq = rec.Seq - 1
 		}
+	}
+	if IsLost(err) {
+		j.lost = err
+		j.pending = nil // never to be written by this instance; the new leader reads the live servers
+		j.onPend(0)
 	}
 	if err != nil {
 		return rec, err

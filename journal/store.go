@@ -1,6 +1,9 @@
 package journal
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Store is where the records live: a local file (the default, [FileStore]) or etcd (package
 // journal/etcdstore, for instances that share one journal). [Journal] gives every store the same rules —
@@ -25,4 +28,12 @@ type SeqTakenError struct{ Seq uint64 }
 
 func (e *SeqTakenError) Error() string {
 	return fmt.Sprintf("a record with sequence number %d exists already", e.Seq)
+}
+
+// IsLost reports whether err says this instance may not write the journal at all any more: another instance
+// leads (the etcd store's fence failed). Journal never defers such a record, and whoever acts on a server
+// must stop at once: the new leader owns the server from now on.
+func IsLost(err error) bool {
+	var l interface{ Lost() bool }
+	return errors.As(err, &l) && l.Lost()
 }

@@ -59,3 +59,57 @@ func TestFileStoreSuite(t *testing.T) {
 		}
 	})
 }
+
+// lostStore refuses every write from the n-th on as lost leadership, counting the attempts.
+type lostStore struct {
+	journal.Store
+	from, puts int
+}
+
+type lostErr struct{}
+
+func (lostErr) Error() string { return "injected: leadership lost" }
+func (lostErr) Lost() bool    { return true }
+
+func (s *lostStore) Put(r journal.Record, line []byte) error {
+	s.puts++
+	if s.puts >= s.from {
+		return lostErr{}
+	}
+	return s.Store.Put(r, line)
+}
+
+// TestLostLeadership: once the store says this instance may not write (journal.IsLost), nothing is kept to
+// be written later (Defer's usual promise would let a deposed leader act), and every later write fails at
+// once without asking the store again.
+func TestLostLeadership(t *testing.T) {
+	fs, err := journal.OpenFileStore(filepath.Join(t.TempDir(), "j.jsonl"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := -1
+	s := &lostStore{Store: fs, from: 2}
+	j, _, _, err := journal.OpenStore(s, journal.Options{OnPending: func(n int) { pending = n }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	if _, err := j.Append(journal.Record{Type: journal.Note}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Defer(journal.Record{Type: journal.UndoStarted}); !journal.IsLost(err) {
+		t.Fatalf("Defer: %v; want lost", err)
+	}
+	if pending > 0 {
+		t.Fatalf("%d records kept for later after leadership was lost", pending)
+	}
+	if _, err := j.Append(journal.Record{Type: journal.Note}); !journal.IsLost(err) {
+		t.Fatalf("Append after the loss: %v; want lost", err)
+	}
+	if err := j.Failing(); !journal.IsLost(err) {
+		t.Fatalf("Failing: %v; want lost", err)
+	}
+	if s.puts != 2 {
+		t.Fatalf("the store was asked %d times; want 2 (nothing after the loss)", s.puts)
+	}
+}

@@ -18,6 +18,9 @@ const (
 	OutcomeReversed       = "reversed"        // a failure or abort: every started step was undone and verified
 	OutcomeRollbackFailed = "rollback_failed" // an Undo failed after retries: hands off until an operator clears it
 	OutcomeRecovered      = "recovered"       // an interrupted run (crash) was brought back on start
+	// OutcomeHandedOver: this instance lost its leadership (the journal refused its writes) and stopped at
+	// once, acting no more on the server; the new leader recovers it from the journal.
+	OutcomeHandedOver = "handed_over"
 )
 
 // Runner runs procedures on servers and journals every transition before acting on it.
@@ -74,11 +77,23 @@ func (r *Runner) journal(rec journal.Record) error {
 
 // journalAnyway records what a reverse does without letting a failing journal stop it: a server must not
 // stay drained because the disk is full. The record is written as soon as the journal can be written again
-// (journal.Defer); meanwhile the journal-errors metric and its alert say so.
-func (r *Runner) journalAnyway(rec journal.Record) {
-	if err := r.Journal.Defer(rec); err != nil {
+// (journal.Defer); meanwhile the journal-errors metric and its alert say so. The one error it returns is
+// lost leadership (journal.IsLost): then another instance owns the server and this one must stop at once.
+func (r *Runner) journalAnyway(rec journal.Record) error {
+	err := r.Journal.Defer(rec)
+	if journal.IsLost(err) {
+		r.logger().Error("leadership lost: stopping without touching the server again", "server", rec.Server, "record", rec.Type, "step", rec.Step, "err", err)
+		return err
+	}
+	if err != nil {
 		r.logger().Error("journal cannot be written; going on with the reverse", "server", rec.Server, "record", rec.Type, "step", rec.Step, "err", err)
 	}
+	return nil
+}
+
+// handedOver is the result of a run this instance stopped because it lost its leadership.
+func handedOver(err error) Result {
+	return Result{Outcome: OutcomeHandedOver, Err: fmt.Errorf("leadership lost; the new leader recovers this server: %w", err)}
 }
 
 // Run runs sr's procedure: pre-gates; then per step gate → record → do → verify → gate; the patch and the
@@ -103,7 +118,7 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 		if res.Err != nil {
 			x.Error = res.Err.Error()
 		}
-		r.journalAnyway(x) // the outcome is written even if it has to wait for the disk
+		_ = r.journalAnyway(x) // the outcome is written even if it has to wait for the disk
 		if res.Outcome != OutcomeRollbackFailed {
 			r.Observer.ServerState(srv, StateIdle)
 		}
@@ -139,6 +154,9 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 
 	var done []started
 	fail := func(err error) Result {
+		if journal.IsLost(err) {
+			return handedOver(err) // no reverse: the new leader owns the server
+		}
 		r.logger().Error("server run failed; reversing", "server", srv, "run", sr.RunID, "err", err)
 		return finish(r.reverse(ctx, env, base, done, err))
 	}
@@ -172,7 +190,9 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 			serr := &StepError{Server: srv, Step: s.Name(), Phase: phase, Err: err}
 			x := base
 			x.Type, x.Step, x.Error = journal.StepFailed, s.Name(), serr.Error()
-			r.journalAnyway(x)
+			if err := r.journalAnyway(x); err != nil {
+				return err
+			}
 			return serr
 		}
 		if err := rec(journal.StepDone, s.Name(), nil, nil); err != nil {
@@ -250,6 +270,9 @@ func (r *Runner) reverse(ctx context.Context, env *Env, base journal.Record, don
 	var failed error
 	for i := len(done) - 1; i >= 0; i-- {
 		err := r.undoOne(rctx, env, base, done[i])
+		if journal.IsLost(err) {
+			return handedOver(err)
+		}
 		var hold *HoldError
 		if errors.As(err, &hold) {
 			failed = err // undoing the earlier steps would return a server that is still patching to service
@@ -273,7 +296,9 @@ func (r *Runner) undoOne(ctx context.Context, env *Env, base journal.Record, s s
 	srv, name := env.Target.Server, s.step.Name()
 	x := base
 	x.Type, x.Step = journal.UndoStarted, name
-	r.journalAnyway(x)
+	if err := r.journalAnyway(x); err != nil {
+		return err // not one more action on a server another instance now owns
+	}
 	backoff := env.Settings.UndoBackoff
 	var err error
 	for attempt := 1; attempt <= env.Settings.UndoAttempts; attempt++ {
@@ -286,8 +311,7 @@ func (r *Runner) undoOne(ctx context.Context, env *Env, base journal.Record, s s
 		r.Observer.StepFinished(srv, name, true, env.Clock.Now().Sub(at), err)
 		if err == nil {
 			x.Type, x.Time = journal.UndoDone, time.Time{}
-			r.journalAnyway(x)
-			return nil
+			return r.journalAnyway(x)
 		}
 		err = &StepError{Server: srv, Step: name, Phase: phase, Err: err}
 		r.logger().Warn("undo failed", "server", srv, "step", name, "attempt", attempt, "err", err)
@@ -306,7 +330,7 @@ func (r *Runner) undoOne(ctx context.Context, env *Env, base journal.Record, s s
 func (r *Runner) markRollbackFailed(env *Env, base journal.Record, err error) Result {
 	x := base
 	x.Type, x.Error = journal.RollbackFailed, err.Error()
-	r.journalAnyway(x)
+	_ = r.journalAnyway(x) // lost leadership: the new leader finds the server as it is and decides
 	r.Observer.RollbackFailed(env.Target.Server, true)
 	r.Observer.ServerState(env.Target.Server, StateRollbackFailed)
 	r.logger().Error("rollback failed: exmaintd will not touch this server until an operator clears it", "server", env.Target.Server, "err", err)
@@ -359,7 +383,7 @@ func (r *Runner) Recover(ctx context.Context, sr *journal.ServerRun, env *Env, p
 		res := r.markRollbackFailed(env, base, fmt.Errorf("run %s was interrupted; recovery policy %q leaves %s for an operator", sr.Run, policy, sr.Server))
 		x := base
 		x.Type, x.Outcome, x.Error = journal.RunFinished, res.Outcome, res.Err.Error()
-		r.journalAnyway(x)
+		_ = r.journalAnyway(x)
 		return res
 	}
 	cat := Catalogue()
@@ -376,6 +400,9 @@ func (r *Runner) Recover(ctx context.Context, sr *journal.ServerRun, env *Env, p
 	}
 	r.logger().Warn("recovering an interrupted run", "server", sr.Server, "run", sr.Run, "steps_to_undo", len(done))
 	res := r.reverse(ctx, env, base, done, errors.New("interrupted run recovered on start"))
+	if res.Outcome == OutcomeHandedOver {
+		return res
+	}
 	if res.Outcome == OutcomeReversed {
 		res.Outcome = OutcomeRecovered
 	}
@@ -384,7 +411,7 @@ func (r *Runner) Recover(ctx context.Context, sr *journal.ServerRun, env *Env, p
 	if res.Err != nil {
 		x.Error = res.Err.Error()
 	}
-	r.journalAnyway(x)
+	_ = r.journalAnyway(x)
 	if res.Outcome != OutcomeRollbackFailed {
 		r.Observer.ServerState(sr.Server, StateIdle)
 	}

@@ -26,10 +26,20 @@ type Fence struct {
 	Revision int64
 }
 
-// FencedError is Put's error when the fence no longer holds: this instance is not the leader any more.
-type FencedError struct{ Fence Fence }
+// FencedError is Put's error when the fence no longer holds: this instance is not the leader any more
+// (its key is gone), or its session ended while etcd could not be reached (Cause says so).
+type FencedError struct {
+	Fence Fence
+	Cause string
+}
+
+// Lost marks the error for journal.IsLost: this instance must stop writing and acting.
+func (e *FencedError) Lost() bool { return true }
 
 func (e *FencedError) Error() string {
+	if e.Cause != "" {
+		return fmt.Sprintf("leadership lost: %s (election key %s)", e.Cause, e.Fence.Key)
+	}
 	return fmt.Sprintf("leadership lost: election key %s (revision %d) no longer holds", e.Fence.Key, e.Fence.Revision)
 }
 
@@ -42,6 +52,8 @@ type Options struct {
 	Timeout time.Duration
 	// PageSize is how many records Load reads per request (default 1,000).
 	PageSize int64
+	// RetryInterval is the pause between attempts of a fenced write that etcd did not answer (default 1 s).
+	RetryInterval time.Duration
 }
 
 // Store is a journal.Store in etcd. Safe for concurrent use; the journal serialises its writes anyway.
@@ -50,8 +62,10 @@ type Store struct {
 	prefix   string
 	timeout  time.Duration
 	pageSize int64
+	retry    time.Duration
 	mu       sync.Mutex
 	fence    *Fence
+	done     <-chan struct{}
 }
 
 // New returns a store on c, which stays the caller's (Close does not close it: the election shares it).
@@ -65,16 +79,22 @@ func New(c *clientv3.Client, o Options) (*Store, error) {
 	if o.PageSize <= 0 {
 		o.PageSize = 1000
 	}
-	return &Store{c: c, prefix: o.Prefix, timeout: o.Timeout, pageSize: o.PageSize}, nil
+	if o.RetryInterval <= 0 {
+		o.RetryInterval = time.Second
+	}
+	return &Store{c: c, prefix: o.Prefix, timeout: o.Timeout, pageSize: o.PageSize, retry: o.RetryInterval}, nil
 }
 
 func (s *Store) String() string { return "journal etcd:" + s.prefix }
 
-// SetFence conditions every later Put on f; nil removes the condition (a single instance, or a migration).
-func (s *Store) SetFence(f *Fence) {
+// SetFence conditions every later Put on f, the leadership of the session whose Done channel is done; nil
+// removes the condition (a migration). A fenced Put that etcd does not answer (no quorum, no route) is
+// tried again until it lands or the session ends: a leader never acts on a write it could not make, and
+// resumes when etcd answers again — unless its lease ran out meanwhile, and then it is leader no more.
+func (s *Store) SetFence(f *Fence, done <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.fence = f
+	s.fence, s.done = f, done
 }
 
 // Key is where the record with sequence number seq lives.
@@ -112,11 +132,27 @@ func (s *Store) Load() ([]journal.Record, journal.Report, error) {
 }
 
 // Put writes line under rec's key in one transaction: only if the key does not exist and, with a fence,
-// only while the fence holds.
+// only while the fence holds (see SetFence for the retries).
 func (s *Store) Put(rec journal.Record, line []byte) error {
 	s.mu.Lock()
-	fence := s.fence
+	fence, done := s.fence, s.done
 	s.mu.Unlock()
+	for {
+		err := s.put(rec, line, fence)
+		var taken *journal.SeqTakenError
+		if err == nil || fence == nil || journal.IsLost(err) || errors.As(err, &taken) {
+			return err
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("%s: writing a %s record (seq %d): %w (last error: %w)", s, rec.Type, rec.Seq,
+				&FencedError{Fence: *fence, Cause: "the session ended while etcd could not be reached"}, err)
+		case <-time.After(s.retry):
+		}
+	}
+}
+
+func (s *Store) put(rec journal.Record, line []byte, fence *Fence) error {
 	key := s.Key(rec.Seq)
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)}
 	orElse := []clientv3.Op{clientv3.OpGet(key)}

@@ -1,9 +1,8 @@
 package etcdstore_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,7 +70,7 @@ func TestFencing(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = sess.Close() })
-		e := concurrency.NewElection(sess, "/fence/leader/")
+		e := concurrency.NewElection(sess, "/fence/leader")
 		if err := e.Campaign(ctx, name); err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +78,7 @@ func TestFencing(t *testing.T) {
 	}
 	sessA, fenceA := campaign("a")
 	a := newStore(t, c, "/fence/", 0)
-	a.SetFence(&fenceA)
+	a.SetFence(&fenceA, sessA.Done())
 	ja, _, _, err := journal.OpenStore(a, journal.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -88,10 +87,14 @@ func TestFencing(t *testing.T) {
 		t.Fatalf("leader's write: %v", err)
 	}
 	// A standby waits in its own campaign; it wins when A's lease ends.
-	won := make(chan etcdstore.Fence, 1)
+	type win struct {
+		sess  *concurrency.Session
+		fence etcdstore.Fence
+	}
+	won := make(chan win, 1)
 	go func() {
-		_, f := campaign("b")
-		won <- f
+		sess, f := campaign("b")
+		won <- win{sess, f}
 	}()
 	if _, err := c.Revoke(ctx, sessA.Lease()); err != nil {
 		t.Fatal(err)
@@ -100,15 +103,15 @@ func TestFencing(t *testing.T) {
 	if !etcdstore.IsFenced(err) {
 		t.Fatalf("write after the lease ended: %v; want leadership lost", err)
 	}
-	var fenceB etcdstore.Fence
+	var b win
 	select {
-	case fenceB = <-won:
+	case b = <-won:
 	case <-time.After(30 * time.Second):
 		t.Fatal("the standby did not win within 30 s of the leader's lease ending")
 	}
-	b := newStore(t, c, "/fence/", 0)
-	b.SetFence(&fenceB)
-	jb, recs, _, err := journal.OpenStore(b, journal.Options{})
+	sb := newStore(t, c, "/fence/", 0)
+	sb.SetFence(&b.fence, b.sess.Done())
+	jb, recs, _, err := journal.OpenStore(sb, journal.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,8 +127,8 @@ func TestFencing(t *testing.T) {
 	}
 }
 
-// TestPutTimesOut: a write etcd cannot answer (quorum lost) fails within the store's timeout instead of
-// hanging the run; it names the record.
+// TestPutTimesOut: an unfenced write etcd cannot answer (quorum lost) fails — by the store's timeout or
+// etcd's own — instead of hanging; it names the record. (Fenced writes retry: TestFencedWriteWaitsForQuorum.)
 func TestPutTimesOut(t *testing.T) {
 	cluster := etcdtest.Start(t, 3)
 	c := cluster.Client(t)
@@ -143,8 +146,8 @@ func TestPutTimesOut(t *testing.T) {
 		}
 	}
 	_, err = j.Append(journal.Record{Type: journal.StepStarted, Server: "EX01", Step: "drain"})
-	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("write without quorum: %v; want a deadline error", err)
+	if err == nil || !strings.Contains(err.Error(), "writing a step_started record (seq 1)") {
+		t.Fatalf("write without quorum: %v; want an error naming the record", err)
 	}
 	if j.Failing() == nil {
 		t.Fatal("Failing is nil after a write without quorum")
@@ -156,5 +159,96 @@ func TestNewRefusesABadPrefix(t *testing.T) {
 		if _, err := etcdstore.New(nil, etcdstore.Options{Prefix: p}); err == nil {
 			t.Errorf("prefix %q accepted", p)
 		}
+	}
+}
+
+// leader campaigns on a new session with ttl and returns a fenced journal of prefix.
+func leader(t *testing.T, c *clientv3.Client, prefix string, ttl int) (*journal.Journal, *concurrency.Session) {
+	t.Helper()
+	sess, err := concurrency.NewSession(c, concurrency.WithTTL(ttl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sess.Close() })
+	e := concurrency.NewElection(sess, prefix+"leader")
+	if err := e.Campaign(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := etcdstore.New(c, etcdstore.Options{Prefix: prefix, Timeout: time.Second, RetryInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetFence(&etcdstore.Fence{Key: e.Key(), Revision: e.Rev()}, sess.Done())
+	j, _, _, err := journal.OpenStore(s, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j, sess
+}
+
+// TestFencedWriteWaitsForQuorum: while etcd has no quorum a leader's write neither fails (the runner would
+// go on and act) nor lands; when quorum returns within the lease it lands and the run resumes.
+func TestFencedWriteWaitsForQuorum(t *testing.T) {
+	cluster := etcdtest.Start(t, 3)
+	c := cluster.Client(t)
+	j, _ := leader(t, c, "/wait/", 30)
+	for i := range 2 {
+		if err := cluster.Stop(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := make(chan error, 1)
+	go func() {
+		_, err := j.Append(journal.Record{Type: journal.StepStarted, Server: "EX01", Step: "drain"})
+		res <- err
+	}()
+	// Three store timeouts with no answer: the write must still be waiting.
+	select {
+	case err := <-res:
+		t.Fatalf("write without quorum returned %v; want it to wait", err)
+	case <-time.After(3 * time.Second):
+	}
+	for i := range 2 {
+		if err := cluster.Cont(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Fatalf("write once quorum returned: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("write did not land within 60 s of quorum returning")
+	}
+}
+
+// TestQuorumLostPastTheLease: when etcd stays unreachable longer than the lease, the session ends and the
+// waiting write fails as lost leadership — the leader stops instead of acting on a record it never wrote.
+func TestQuorumLostPastTheLease(t *testing.T) {
+	cluster := etcdtest.Start(t, 3)
+	c := cluster.Client(t)
+	j, sess := leader(t, c, "/lost/", 2)
+	for i := range 2 {
+		if err := cluster.Stop(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for i := range 2 {
+			_ = cluster.Cont(i)
+		}
+	})
+	_, err := j.Append(journal.Record{Type: journal.StepStarted, Server: "EX01", Step: "drain"})
+	if !journal.IsLost(err) {
+		t.Fatalf("write while etcd is unreachable past the lease: %v; want lost leadership", err)
+	}
+	select {
+	case <-sess.Done():
+	default:
+		t.Fatal("the write gave up but the session has not ended")
+	}
+	if err := j.Defer(journal.Record{Type: journal.UndoStarted, Server: "EX01", Step: "drain"}); !journal.IsLost(err) {
+		t.Fatalf("Defer after leadership was lost: %v; want lost (and nothing kept to write later)", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // Cluster is a running etcd cluster.
@@ -142,7 +143,7 @@ func (c *Cluster) Endpoints() []string {
 // Client returns a client of every member, closed when the test ends.
 func (c *Cluster) Client(tb testing.TB) *clientv3.Client {
 	tb.Helper()
-	cl, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second})
+	cl, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -159,3 +160,10 @@ func (c *Cluster) Kill(i int) error {
 	<-m.exited
 	return nil
 }
+
+// Stop pauses member i with SIGSTOP (a hung host: its connections stay open, nothing answers); Cont
+// resumes it.
+func (c *Cluster) Stop(i int) error { return c.members[i].cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Cont resumes a member paused by Stop.
+func (c *Cluster) Cont(i int) error { return c.members[i].cmd.Process.Signal(syscall.SIGCONT) }

@@ -1,0 +1,94 @@
+package steps_test
+
+import (
+	"strings"
+	"testing"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/exmaintd/exmaintd/exchsim/org"
+	"github.com/exmaintd/exmaintd/journal"
+	"github.com/exmaintd/exmaintd/journal/etcdstore"
+	"github.com/exmaintd/exmaintd/journal/etcdstore/etcdtest"
+	"github.com/exmaintd/exmaintd/steps"
+)
+
+// fencedJournal campaigns for leadership of prefix on a new session and returns the leader's journal and
+// session (revoke its lease to depose it).
+func fencedJournal(t *testing.T, c *clientv3.Client, prefix string) (*journal.Journal, []journal.Record, *concurrency.Session) {
+	t.Helper()
+	sess, err := concurrency.NewSession(c, concurrency.WithTTL(30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sess.Close() })
+	e := concurrency.NewElection(sess, prefix+"leader")
+	if err := e.Campaign(t.Context(), "instance"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := etcdstore.New(c, etcdstore.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetFence(&etcdstore.Fence{Key: e.Key(), Revision: e.Rev()}, sess.Done())
+	j, recs, _, err := journal.OpenStore(s, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	return j, recs, sess
+}
+
+// TestLeadershipLostMidRun: the leader loses its lease right after a step's action (move-active-databases)
+// and before its step_done record. It must stop at once — no step_done, no reverse, not one more change on
+// the server (exchsim's state at the loss equals its state when Run returns) — and hand the server over.
+// The next leader then finds the run unfinished in the journal and recovers it exactly as a restarted
+// daemon does: the server ends in its original state.
+func TestLeadershipLostMidRun(t *testing.T) {
+	t.Parallel()
+	c := etcdtest.Start(t, 1).Client(t)
+	h := newHarness(t)
+	before := h.sim.Org().Snapshot()
+	j, _, sess := fencedJournal(t, c, "/handover/")
+	h.runner.Journal = j
+	var atLoss org.Snapshot
+	h.obs.onFinish = func(_, step string, undo bool) {
+		if step == "move-active-databases" && !undo {
+			if _, err := c.Revoke(t.Context(), sess.Lease()); err != nil {
+				t.Error(err)
+			}
+			atLoss = h.sim.Org().Snapshot()
+		}
+	}
+	res := h.runner.Run(t.Context(), h.serverRun(h.env(t, "EX01", fastSettings()), steps.BuiltinProcedures()["dag"]))
+	if res.Outcome != steps.OutcomeHandedOver || !journal.IsLost(res.Err) {
+		t.Fatalf("outcome %s, err %v; want handed_over with lost leadership", res.Outcome, res.Err)
+	}
+	if diffs := atLoss.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
+		t.Fatalf("the deposed leader changed the server after it lost its lease:\n  %s", strings.Join(diffs, "\n  "))
+	}
+	if len(before.Equivalent(atLoss)) == 0 {
+		t.Fatal("the server was not in maintenance when the lease was lost: the test proves nothing")
+	}
+
+	// The next leader.
+	h.obs.onFinish = nil
+	j2, recs, _ := fencedJournal(t, c, "/handover/")
+	last := recs[len(recs)-1]
+	if last.Type != journal.StepStarted || last.Step != "move-active-databases" {
+		t.Fatalf("the journal ends with %s %s; want step_started move-active-databases (nothing after the loss)", last.Type, last.Step)
+	}
+	un := journal.Unfinished(recs)
+	if len(un) != 1 {
+		t.Fatalf("%d unfinished runs; want 1", len(un))
+	}
+	h.runner.Journal = j2
+	rec := h.runner.Recover(t.Context(), un[0], h.env(t, "EX01", fastSettings()), steps.RecoverReverse)
+	if rec.Outcome != steps.OutcomeRecovered {
+		t.Fatalf("recovery by the new leader: %s, %v", rec.Outcome, rec.Err)
+	}
+	if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
+		t.Errorf("not restored by the new leader:\n  %s", strings.Join(diffs, "\n  "))
+	}
+}
