@@ -26,6 +26,8 @@ const (
 	ErrNotFound = sentinel.Error("not found")     // 404: unknown window, run or server
 	ErrConflict = sentinel.Error("conflict")      // 409: e.g. the window's servers are busy, run already over
 	ErrInvalid  = sentinel.Error("invalid input") // 400
+	// ErrNotLeader: 421, a standby of a cluster refuses write actions; the message names the leader.
+	ErrNotLeader = sentinel.Error("not the leader")
 )
 
 // Status is the document GET /api/v1/status returns.
@@ -35,6 +37,15 @@ type Status struct {
 	Windows []WindowStatus `json:"windows"`
 	Runs    []RunStatus    `json:"runs"`
 	Servers []ServerStatus `json:"servers"`
+	Cluster *ClusterStatus `json:"cluster,omitempty"`
+}
+
+// ClusterStatus says which instance answered and who leads (docs/ha.md).
+type ClusterStatus struct {
+	Instance  string `json:"instance"`
+	Role      string `json:"role"` // leader or standby
+	Leader    string `json:"leader"`
+	LeaderURL string `json:"leader_url,omitempty"`
 }
 
 // WindowStatus is one configured window.

@@ -139,6 +139,8 @@ func writeControllerError(w http.ResponseWriter, logger *slog.Logger, err error)
 		writeError(w, logger, http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, ErrInvalid):
 		writeError(w, logger, http.StatusBadRequest, "invalid", err.Error())
+	case errors.Is(err, ErrNotLeader):
+		writeError(w, logger, http.StatusMisdirectedRequest, "not_leader", err.Error())
 	default:
 		logger.Error("api action failed", "err", err)
 		writeError(w, logger, http.StatusInternalServerError, "internal", err.Error())

@@ -14,6 +14,7 @@ type Config struct {
 	Prometheus   Prometheus   `toml:"prometheus"`
 	Alertmanager Alertmanager `toml:"alertmanager"`
 	Notify       []Notify     `toml:"notify"`
+	Cluster      Cluster      `toml:"cluster"`
 }
 
 // Daemon is [daemon].

@@ -24,6 +24,7 @@ func Default() Config {
 			UndoAttempts: 3, UndoBackoff: Duration{10 * time.Second}, PatchGrace: Duration{30 * time.Minute}, DefaultStepEstimate: Duration{5 * time.Minute}, Rebalance: true},
 		Prometheus:   Prometheus{Timeout: Duration{10 * time.Second}},
 		Alertmanager: Alertmanager{Margin: Duration{time.Hour}, CreatedBy: "exmaintd", OnError: "continue"},
+		Cluster:      defaultCluster(),
 	}
 }
 

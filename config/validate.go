@@ -41,6 +41,7 @@ func (c *Config) validate(col *collector) {
 	}
 	c.validateWindows(col, servers, patches)
 	c.validateIntegrations(col)
+	c.validateCluster(col)
 }
 
 func (c *Config) validateDaemon(col *collector) {

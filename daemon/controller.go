@@ -75,11 +75,15 @@ func (d *Daemon) Status(context.Context) api.Status {
 		p := d.progress.snapshot(s)
 		st.Servers = append(st.Servers, api.ServerStatus{Name: s, State: string(p.state), RollbackFailed: blocked[s]})
 	}
+	st.Cluster = d.cluster()
 	return st
 }
 
 // StartWindow implements api.Controller: the window runs now, until now + its duration.
 func (d *Daemon) StartWindow(ctx context.Context, name string) (string, error) {
+	if err := d.notLeader(); err != nil {
+		return "", err
+	}
 	cfg := d.Config()
 	w, ok := cfg.Window(name)
 	if !ok {
@@ -93,6 +97,9 @@ func (d *Daemon) StartWindow(ctx context.Context, name string) (string, error) {
 func (d *Daemon) AbortRun(_ context.Context, id string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.notLeaderLocked(); err != nil {
+		return err
+	}
 	for _, r := range d.runs {
 		if r.id != id {
 			continue
@@ -111,6 +118,9 @@ func (d *Daemon) AbortRun(_ context.Context, id string) error {
 func (d *Daemon) ClearServer(_ context.Context, server string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.notLeaderLocked(); err != nil {
+		return err
+	}
 	name := ""
 	for _, s := range d.cfg.Servers {
 		if strings.EqualFold(s.Name, server) {
@@ -144,6 +154,9 @@ func (d *Daemon) Alive(within time.Duration) bool {
 func (d *Daemon) Ready(context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.notLeaderLocked(); err != nil {
+		return err
+	}
 	if !d.ready {
 		return fmt.Errorf("journal recovery not finished: %w", api.ErrConflict)
 	}

@@ -51,6 +51,13 @@ type Options struct {
 	AlertGate steps.PreGate
 	// Webhooks receive the user notifications.
 	Webhooks []alerting.Webhook
+	// Store is where the journal lives; nil: the file journal.jsonl in daemon.state_dir.
+	Store journal.Store
+	// Standby starts the daemon as a standby of a cluster (docs/ha.md): it answers status and metrics and
+	// refuses write actions, naming the leader, until SetLeader makes it the leader and Open runs.
+	Standby bool
+	// Instance is this instance's name (status, refusals).
+	Instance string
 }
 
 // Daemon runs windows. Its exported methods are safe for concurrent use; it implements api.Controller.
@@ -72,6 +79,9 @@ type Daemon struct {
 	since    time.Time            // the journal's first record, else the daemon's start
 	notified map[string]bool      // "ahead" notifications sent (webhook|window|start)
 	ready    bool
+	leading  bool   // this instance may act (the only one, or the cluster's leader)
+	leader   string // the leader's name and API URL, as last seen (standby)
+	leaderAt string
 	reloadCh chan struct{}
 
 	wg sync.WaitGroup // running windows
@@ -111,7 +121,8 @@ func New(o Options) (*Daemon, error) {
 	}
 	retryCtx, retryCancel := context.WithCancel(context.Background())
 	return &Daemon{o: o, logger: o.Logger, progress: newProgress(o.Observer), cfg: o.Config, busy: map[string]string{},
-		last: map[string]time.Time{}, reloadCh: make(chan struct{}, 1), retryCtx: retryCtx, retryCancel: retryCancel}, nil
+		last: map[string]time.Time{}, reloadCh: make(chan struct{}, 1), retryCtx: retryCtx, retryCancel: retryCancel,
+		leading: !o.Standby, leader: o.Instance}, nil
 }
 
 // Config is the configuration in force.
@@ -130,13 +141,25 @@ func (d *Daemon) Open(ctx context.Context) error {
 		return nil
 	}
 	cfg := d.cfg
-	path := filepath.Join(cfg.Daemon.StateDir, "journal.jsonl")
+	store := d.o.Store
+	if store == nil {
+		fs, err := journal.OpenFileStore(filepath.Join(cfg.Daemon.StateDir, "journal.jsonl"), nil, d.logger)
+		if err != nil {
+			d.mu.Unlock()
+			return err
+		}
+		store = fs
+	}
 	jo := journal.Options{Logger: d.logger}
+	if d.o.Store != nil { // a cluster's journal says which instance acted
+		jo.Instance = d.o.Instance
+	}
 	if m := d.o.Metrics; m != nil {
 		jo.OnError, jo.OnPending = func(error) { m.JournalError() }, m.JournalPending
 	}
-	j, recs, rep, err := journal.Open(path, jo)
+	j, recs, rep, err := journal.OpenStore(store, jo)
 	if err != nil {
+		_ = store.Close()
 		d.mu.Unlock()
 		return err
 	}
@@ -164,7 +187,7 @@ func (d *Daemon) Open(ctx context.Context) error {
 	d.runs = runHistory(recs, 20)
 	unfinished := journal.Unfinished(recs)
 	d.mu.Unlock()
-	d.logger.Info("journal opened", "path", path, "records", rep.Records, "corrupt", rep.Corrupt, "torn_bytes", rep.TornBytes, "unfinished", len(unfinished))
+	d.logger.Info("journal opened", "store", store.String(), "records", rep.Records, "corrupt", rep.Corrupt, "torn_bytes", rep.TornBytes, "unfinished", len(unfinished))
 	d.recoverRuns(ctx, cfg, unfinished, windowEnds(recs))
 	// Only now: a silence left by the crashed process covers the server while its recovery reverse runs.
 	d.expireLeftovers(ctx, recs)

@@ -37,6 +37,8 @@ type Record struct {
 	Outcome string          `json:"outcome,omitempty"`
 	Error   string          `json:"error,omitempty"`
 	Data    json.RawMessage `json:"data,omitempty"`
+	// Instance is the exmaintd instance that wrote the record (set in a cluster: who acted, for audits).
+	Instance string `json:"instance,omitempty"`
 }
 
 // Journal appends records to a Store (one local file by default). Safe for concurrent use.
@@ -58,6 +60,7 @@ type Journal struct {
 	logger  *slog.Logger
 	// afterSync, when set, runs after each record is durable (tests kill the process there).
 	afterSync func(Record)
+	instance  string
 }
 
 // Options configure Open and OpenStore.
@@ -72,6 +75,8 @@ type Options struct {
 	// deferred records whenever it changes.
 	OnError   func(error)
 	OnPending func(int)
+	// Instance, when set, is written into every record (Record.Instance).
+	Instance string
 }
 
 // Report says what Open found.
@@ -121,7 +126,7 @@ func OpenStore(s Store, o Options) (*Journal, []Record, Report, error) {
 	if rep.Corrupt > 0 {
 		o.Logger.Error("journal: records failed their checksum and were skipped", "store", s.String(), "count", rep.Corrupt)
 	}
-	j := &Journal{store: s, now: o.Now, logger: o.Logger, afterSync: o.AfterSync, onError: o.OnError, onPend: o.OnPending}
+	j := &Journal{store: s, now: o.Now, logger: o.Logger, afterSync: o.AfterSync, onError: o.OnError, onPend: o.OnPending, instance: o.Instance}
 	for _, r := range recs {
 		j.seq = max(j.seq, r.Seq)
 	}
@@ -227,6 +232,9 @@ func (j *Journal) write(rec Record) (Record, error) {
 		return rec, j.lost
 	}
 	rec.Seq = j.seq + 1
+	if rec.Instance == "" {
+		rec.Instance = j.instance
+	}
 	if rec.Time.IsZero() {
 		rec.Time = j.now().UTC()
 	}

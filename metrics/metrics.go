@@ -28,6 +28,8 @@ type Metrics struct {
 	reloadOK, reloadTime                       prometheus.Gauge
 	journalErrors                              prometheus.Counter
 	journalPending                             prometheus.Gauge
+	leader                                     prometheus.Gauge
+	leaderInfo                                 *prometheus.GaugeVec
 	windowOpen, windowNextStart, windowNextEnd *prometheus.GaugeVec
 	windowInterval, windowTrackedSince         *prometheus.GaugeVec
 	runActive, runDeadline                     *prometheus.GaugeVec
@@ -88,7 +90,10 @@ func New(reg prometheus.Registerer, version string, k Known) *Metrics {
 		gateChecks:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "exmaintd_gate_checks_total", Help: "Gate evaluations by gate and result (pass, fail, error)."}, []string{"gate", "result"}),
 		winrmDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "exmaintd_winrm_request_duration_seconds", Help: "WinRM request latency by verb (Receive includes the long poll).",
 			Buckets: []float64{0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60}}, []string{"verb"}),
-		silences: prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_alertmanager_silences_active", Help: "Alertmanager silences exmaintd holds for servers in maintenance, including ones whose expiry is still being retried."}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_leader",
+			Help: "1 while this instance leads (or is the only one: the file journal), 0 while it stands by."}),
+		leaderInfo: g("exmaintd_leader_info", "Which instance leads, as this instance sees it (always 1; leader is empty while none is known).", "leader"),
+		silences:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "exmaintd_alertmanager_silences_active", Help: "Alertmanager silences exmaintd holds for servers in maintenance, including ones whose expiry is still being retried."}),
 		silenceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "exmaintd_alertmanager_errors_total",
 			Help: "Failed Alertmanager calls by operation: create (the server runs unsilenced, or is skipped with on_error = refuse) or expire (retried)."}, []string{"op"}),
 	}
@@ -98,7 +103,7 @@ func New(reg prometheus.Registerer, version string, k Known) *Metrics {
 	m.reloadTime.Set(float64(time.Now().Unix()))
 	reg.MustRegister(info, m.journalErrors, m.journalPending, m.reloadOK, m.reloadTime, m.windowOpen, m.windowNextStart, m.windowNextEnd, m.windowInterval, m.windowTrackedSince,
 		m.runActive, m.runDeadline, m.runs, m.lastSuccess, m.lastCompletion, m.runDuration,
-		m.stepDuration, m.stepFailures, m.gateChecks, m.winrmDuration, m.silences, m.silenceErrors)
+		m.stepDuration, m.stepFailures, m.gateChecks, m.winrmDuration, m.silences, m.silenceErrors, m.leader, m.leaderInfo)
 	for _, op := range []string{"create", "expire"} {
 		m.silenceErrors.WithLabelValues(op)
 	}
@@ -173,6 +178,13 @@ func (m *Metrics) JournalError() { m.journalErrors.Inc() }
 
 // JournalPending sets how many records wait to be written to the journal.
 func (m *Metrics) JournalPending(n int) { m.journalPending.Set(float64(n)) }
+
+// Leader records whether this instance leads and which one does ("" while none is known).
+func (m *Metrics) Leader(self bool, leader string) {
+	m.leader.Set(b2f(self))
+	m.leaderInfo.Reset()
+	m.leaderInfo.WithLabelValues(leader).Set(1)
+}
 
 // ConfigReloaded records a reload's outcome.
 func (m *Metrics) ConfigReloaded(ok bool) {

@@ -23,6 +23,7 @@ import (
 	"github.com/exmaintd/exmaintd/api"
 	"github.com/exmaintd/exmaintd/config"
 	"github.com/exmaintd/exmaintd/daemon"
+	"github.com/exmaintd/exmaintd/election"
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/metrics"
 	"github.com/exmaintd/exmaintd/sdnotify"
@@ -74,15 +75,34 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, _, s
 	if err := integrations(c, getenv, logger, &opts, func(server, id string, ends time.Time, expired bool) { d.RecordSilence(server, id, ends, expired) }); err != nil {
 		return err
 	}
+	opts.Instance = c.InstanceName()
+	var k *cluster
+	if c.Cluster.Backend == config.BackendEtcd {
+		// d is set before the election starts (serve), so before the first report.
+		k, err = newCluster(c, logger, func(id election.Identity) { d.SetLeader(id.Name == opts.Instance, id.Name, id.Advertise) })
+		if err != nil {
+			return err
+		}
+		defer k.client.Close()
+		opts.Store, opts.Standby = k.store, true
+	}
 	d, err = daemon.New(opts)
 	if err != nil {
 		return err
 	}
+	if k == nil {
+		m.Leader(true, opts.Instance)
+	} else {
+		m.Leader(false, "")
+	}
 	notify := sdnotify.New(getenv, os.Getpid())
-	return serve(ctx, d, c, m.Handler(reg, logger), logger, getenv, notify)
+	return serve(ctx, d, c, m.Handler(reg, logger), logger, getenv, notify, k)
 }
 
-func serve(ctx context.Context, d *daemon.Daemon, c *config.Config, metricsHandler http.Handler, logger *slog.Logger, getenv func(string) string, notify *sdnotify.Notifier) error {
+// serve runs the API and the daemon until ctx ends. With k (an etcd cluster) the daemon stands by until
+// it wins the election, then takes over; it returns election.ErrLost when it loses the leadership, and the
+// process exits so that systemd starts it again as a standby with no stale state.
+func serve(ctx context.Context, d *daemon.Daemon, c *config.Config, metricsHandler http.Handler, logger *slog.Logger, getenv func(string) string, notify *sdnotify.Notifier, k *cluster) error {
 	token, err := config.LoadSecret(c.Daemon.APIToken, getenv)
 	if err != nil && c.Daemon.APIToken != (config.Secret{}) {
 		return fmt.Errorf("daemon.api_token: %w", err)
@@ -113,27 +133,39 @@ func serve(ctx context.Context, d *daemon.Daemon, c *config.Config, metricsHandl
 	go func() {
 		apiErr <- api.Serve(ctx, ln, api.NewHandler(api.Options{Controller: d, Metrics: metricsHandler, Token: token, Logger: logger, AllowedHosts: allowed}), 10*time.Second)
 	}()
-	// Recovering an interrupted run reverses servers (up to reverse_timeout): keep systemd's start timeout
-	// from killing it, one extension at a time, while Open runs.
-	_ = notify.Status("recovering interrupted runs from the journal")
-	stopExtend := notify.ExtendWhile(ctx, 90*time.Second)
-	err = d.Open(ctx)
-	stopExtend()
-	if err != nil {
-		cancel()
-		if aerr := <-apiErr; aerr != nil {
-			logger.Debug("api stopped", "err", aerr) // the open error is the one to report
+	schedDone := make(chan error, 1)
+	alive := func() bool { return d.Alive(2 * time.Minute) }
+	if k == nil {
+		// Recovering an interrupted run reverses servers (up to reverse_timeout): keep systemd's start
+		// timeout from killing it, one extension at a time, while Open runs.
+		_ = notify.Status("recovering interrupted runs from the journal")
+		stopExtend := notify.ExtendWhile(ctx, 90*time.Second)
+		err = d.Open(ctx)
+		stopExtend()
+		if err != nil {
+			cancel()
+			if aerr := <-apiErr; aerr != nil {
+				logger.Debug("api stopped", "err", aerr) // the open error is the one to report
+			}
+			return err
 		}
-		return err
+		_ = notify.Ready("scheduling " + strings.Join(windowNames(c), ", "))
+		go func() { schedDone <- d.Schedule(ctx) }()
+	} else {
+		// A standby is up as soon as it answers: it serves status and metrics and campaigns.
+		_ = notify.Ready("standing by as " + k.self.Name)
+		alive = func() bool { return k.alive(d) }
+		go func() {
+			schedDone <- k.elector.Run(ctx, func(lctx context.Context, l election.Leadership) error {
+				return k.lead(lctx, l, d, c, logger, notify)
+			})
+		}()
 	}
-	_ = notify.Ready("scheduling " + strings.Join(windowNames(c), ", "))
 	wdDone := make(chan struct{})
 	go func() {
 		defer close(wdDone)
-		notify.RunWatchdog(ctx, func() bool { return d.Alive(2 * time.Minute) })
+		notify.RunWatchdog(ctx, alive)
 	}()
-	schedDone := make(chan error, 1)
-	go func() { schedDone <- d.Schedule(ctx) }()
 	logger.Info("exmaintd running", "version", version, "listen", ln.Addr().String())
 	for _, w := range c.Warnings() {
 		logger.Warn("insecure setting", "detail", w)

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/exmaintd/exmaintd/config"
+	"github.com/exmaintd/exmaintd/daemon"
+	"github.com/exmaintd/exmaintd/election"
+	"github.com/exmaintd/exmaintd/journal"
+	"github.com/exmaintd/exmaintd/journal/etcdstore"
+	"github.com/exmaintd/exmaintd/sdnotify"
+)
+
+// cluster is the etcd side of a daemon with [cluster] backend = "etcd".
+type cluster struct {
+	client  *clientv3.Client
+	store   *etcdstore.Store
+	elector *election.Elector
+	self    election.Identity
+	// leading is set once this instance won and until it stops; opening while it takes over (the wait and
+	// the recovery), when the scheduling loop does not beat yet.
+	leading, opening atomic.Bool
+}
+
+// etcdClient connects to [cluster].endpoints with its TLS settings.
+func etcdClient(c *config.Config) (*clientv3.Client, error) {
+	k := c.Cluster
+	cfg := clientv3.Config{Endpoints: k.Endpoints, DialTimeout: k.RequestTimeout.Duration, Logger: zap.NewNop()}
+	if k.CAFile != "" || k.CertFile != "" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if k.CAFile != "" {
+			pem, err := os.ReadFile(k.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("cluster.ca_file: %w", err)
+			}
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("cluster.ca_file %s: no PEM certificate in it", k.CAFile)
+			}
+		}
+		if k.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(k.CertFile, k.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("cluster.cert_file: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		cfg.TLS = tc
+	}
+	cl, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.endpoints: %w", err)
+	}
+	return cl, nil
+}
+
+// newCluster builds the store and the elector; onLeader is told who leads.
+func newCluster(c *config.Config, logger *slog.Logger, onLeader func(election.Identity)) (*cluster, error) {
+	cl, err := etcdClient(c)
+	if err != nil {
+		return nil, err
+	}
+	store, err := etcdstore.New(cl, etcdstore.Options{Prefix: c.Cluster.Prefix, Timeout: c.Cluster.RequestTimeout.Duration})
+	if err != nil {
+		_ = cl.Close()
+		return nil, err
+	}
+	self := election.Identity{Name: c.InstanceName(), Advertise: c.Cluster.Advertise}
+	el, err := election.New(election.Options{Client: cl, Prefix: c.Cluster.Prefix, TTL: int(c.Cluster.LeaseTTL.Duration / time.Second),
+		Self: self, Logger: logger, OnLeader: onLeader})
+	if err != nil {
+		_ = cl.Close()
+		return nil, err
+	}
+	return &cluster{client: cl, store: store, elector: el, self: self}, nil
+}
+
+// lead is what the leader does: fence the journal, wait out the previous leader when it left runs
+// unfinished, recover them and schedule until leadership or ctx ends.
+func (k *cluster) lead(ctx context.Context, l election.Leadership, d *daemon.Daemon, c *config.Config, logger *slog.Logger, notify *sdnotify.Notifier) error {
+	k.store.SetFence(&l.Fence, l.Done)
+	k.opening.Store(true)
+	k.leading.Store(true)
+	defer k.leading.Store(false)
+	d.SetLeader(true, k.self.Name, k.self.Advertise)
+	recs, _, err := k.store.Load()
+	if err != nil {
+		k.opening.Store(false)
+		return err
+	}
+	if n := len(journal.Unfinished(recs)); n > 0 {
+		// The previous leader may have lost its lease in the middle of an operation whose record it wrote:
+		// it finishes that one at most (its next write is fenced). Wait for it before reading the servers.
+		wait := c.TakeoverWait()
+		logger.Warn("taking over unfinished runs: waiting out the previous leader's lease and last operation", "runs", n, "wait", wait)
+		_ = notify.Status(fmt.Sprintf("leader: waiting %s before recovering %d unfinished server runs", wait, n))
+		select {
+		case <-ctx.Done():
+			k.opening.Store(false)
+			return nil
+		case <-time.After(wait):
+		}
+	}
+	_ = notify.Status("leader: recovering interrupted runs from the journal")
+	err = d.Open(ctx)
+	k.opening.Store(false)
+	if err != nil {
+		return err
+	}
+	_ = notify.Status("leader: scheduling")
+	return d.Schedule(ctx)
+}
+
+// alive is the watchdog's test in a cluster: a standby, or a leader taking over, is alive while its
+// process runs; a leader's scheduling loop must beat.
+func (k *cluster) alive(d *daemon.Daemon) bool {
+	return !k.leading.Load() || k.opening.Load() || d.Alive(2*time.Minute)
+}
