@@ -18,6 +18,7 @@ import (
 
 	"github.com/exmaintd/exmaintd/demo"
 	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/exchsim/org"
 	"github.com/exmaintd/exmaintd/exchsim/simtest"
 	"github.com/exmaintd/exmaintd/journal"
 	"github.com/exmaintd/exmaintd/journal/etcdstore/etcdtest"
@@ -51,6 +52,11 @@ type instance struct {
 // startInstance runs the exmaintd binary as one instance of the cluster at endpoints under prefix.
 func startInstance(t *testing.T, bin string, sim *exchsim.Sim, name, prefix string, endpoints []string) *instance {
 	t.Helper()
+	return startInstanceLease(t, bin, sim, name, prefix, endpoints, haLease)
+}
+
+func startInstanceLease(t *testing.T, bin string, sim *exchsim.Sim, name, prefix string, endpoints []string, lease string) *instance {
+	t.Helper()
 	dir := t.TempDir()
 	var urls []string
 	for _, e := range endpoints {
@@ -65,7 +71,7 @@ endpoints = %s
 prefix = %q
 lease_ttl = %q
 request_timeout = "1s"
-`, name, eps, prefix, haLease)})
+`, name, eps, prefix, lease)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,9 +253,7 @@ func takeover(t *testing.T, bin string, etcd *etcdtest.Cluster, ec *clientv3.Cli
 	if err != nil || code != http.StatusMisdirectedRequest || !strings.Contains(body, "exm-a") {
 		t.Fatalf("start on the standby: %d %s %v; want 421 naming exm-a", code, body, err)
 	}
-	if code, body, err := post(ctx, a.url+"/api/v1/windows/demo/start"); err != nil || code != http.StatusAccepted {
-		t.Fatalf("start on the leader: %d %s %v", code, body, err)
-	}
+	startDemo(t, a)
 	at := waitRecord(t, ec, prefix, p, 2*time.Minute)
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -276,4 +280,158 @@ func takeover(t *testing.T, bin string, etcd *etcdtest.Cluster, ec *clientv3.Cli
 	if un := journal.Unfinished(records(t, ec, prefix)); len(un) > 0 {
 		t.Errorf("%d server runs unfinished in the journal after the takeover", len(un))
 	}
+}
+
+// startDemo starts the demo window through in's API.
+func startDemo(t *testing.T, in *instance) {
+	t.Helper()
+	if code, body, err := post(t.Context(), in.url+"/api/v1/windows/demo/start"); err != nil || code != http.StatusAccepted {
+		t.Fatalf("start on %s: %d %s %v", in.name, code, body, err)
+	}
+}
+
+// haOrg is one test's etcd, exmaintd binary and simulated org, and the org's state before the window.
+type haOrg struct {
+	etcd   *etcdtest.Cluster
+	ec     *clientv3.Client
+	bin    string
+	sim    *exchsim.Sim
+	before org.Snapshot
+}
+
+func newHAOrg(t *testing.T) *haOrg {
+	t.Helper()
+	etcd := etcdtest.Start(t, 3)
+	sim := simtest.Start(t, simtest.Options{})
+	return &haOrg{etcd: etcd, ec: etcd.Client(t), bin: buildExmaintd(t), sim: sim, before: sim.Org().Snapshot()}
+}
+
+// instance starts name with lease and waits until it has role under leader.
+func (h *haOrg) instance(t *testing.T, name, prefix, lease, role, leader string) *instance {
+	t.Helper()
+	in := startInstanceLease(t, h.bin, h.sim, name, prefix, h.etcd.Endpoints(), lease)
+	in.waitRole(t, role, leader, 30*time.Second)
+	return in
+}
+
+// restored fails unless every server is back in its state from before the window.
+func (h *haOrg) restored(t *testing.T) {
+	t.Helper()
+	if diffs := h.before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
+		t.Errorf("servers not back in their original state:\n  %s", strings.Join(diffs, "\n  "))
+	}
+}
+
+// exited reports whether the process has ended (gone, or a zombie its parent has not waited for yet).
+func exited(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// "pid (comm) S ...": the state follows the last ')'.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return len(f) == 0 || f[0] == "Z" || f[0] == "X"
+}
+
+// finishedRuns waits until every run in.status lists has finished and returns their results.
+func finishedRuns(t *testing.T, in *instance, limit time.Duration) []string {
+	t.Helper()
+	var results []string
+	waitFor(t, in.name+" finishing every run", limit, func() (bool, error) {
+		st, err := in.status(t.Context())
+		if err != nil || len(st.Runs) == 0 {
+			return false, err
+		}
+		results = results[:0]
+		for _, r := range st.Runs {
+			if r.Finished == nil {
+				return false, fmt.Errorf("run %s not finished", r.ID)
+			}
+			results = append(results, r.Result)
+		}
+		return true, nil
+	})
+	return results
+}
+
+// TestHAPausedLeader: the leader is paused (SIGSTOP) mid-window past its lease; the standby wins. When the
+// old leader resumes it must stop without one more change on a server — its next journal write is fenced —
+// and exit so that systemd starts it again as a standby. Its changes are compared while the new leader
+// still waits out the takeover bound and so cannot have acted yet.
+func TestHAPausedLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	h := newHAOrg(t)
+	ec, sim, prefix := h.ec, h.sim, "/paused/"
+	a := h.instance(t, "exm-a", prefix, haLease, "leader", "exm-a")
+	b := h.instance(t, "exm-b", prefix, haLease, "standby", "exm-a")
+	startDemo(t, a)
+	waitRecord(t, ec, prefix, killPoint{"", journal.StepDone, "EX01", "drain-queues"}, 2*time.Minute)
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	paused := sim.Org().Snapshot()
+	b.waitRole(t, "leader", "exm-b", time.Minute)
+	won := time.Now()
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the resumed old leader exiting", 30*time.Second, func() (bool, error) { return exited(a.cmd.Process.Pid), nil })
+	gone := sim.Org().Snapshot()
+	if since := time.Since(won); since >= 12*time.Second {
+		t.Fatalf("the old leader took %v to exit: the new leader may have acted meanwhile, so the comparison proves nothing", since)
+	}
+	if diffs := paused.Equivalent(gone); len(diffs) > 0 {
+		t.Fatalf("the old leader changed servers after it was paused past its lease:\n  %s", strings.Join(diffs, "\n  "))
+	}
+	logText, _ := os.ReadFile(a.log)
+	if !strings.Contains(string(logText), "leadership lost") {
+		t.Errorf("the old leader's log does not say it lost its leadership:\n%s", tail(string(logText), 20))
+	}
+	finishedRuns(t, b, haSettle)
+	h.restored(t)
+	onlyOneActed(t, records(t, ec, prefix), "exm-a", "exm-b")
+}
+
+// TestHAQuorumLost: etcd loses quorum mid-window (two of three members paused) for less than the lease.
+// The leader's next journal write waits — no step starts, no server changes — and when quorum returns
+// the write lands and the window goes on to success.
+func TestHAQuorumLost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	h := newHAOrg(t)
+	ec, sim, etcd, prefix := h.ec, h.sim, h.etcd, "/quorum/"
+	a := h.instance(t, "exm-a", prefix, "30s", "leader", "exm-a")
+	startDemo(t, a)
+	waitRecord(t, ec, prefix, killPoint{"", journal.StepDone, "EX01", "drain-queues"}, 2*time.Minute)
+	// Pause two members: the one left cannot commit anything.
+	for i := range 2 {
+		if err := etcd.Stop(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for i := range 2 {
+			_ = etcd.Cont(i)
+		}
+	})
+	// The step that was starting may finish its one action (its record was written); after that nothing.
+	time.Sleep(3 * time.Second)
+	settled := sim.Org().Snapshot()
+	time.Sleep(5 * time.Second)
+	if diffs := settled.Equivalent(sim.Org().Snapshot()); len(diffs) > 0 {
+		t.Fatalf("servers changed while etcd had no quorum:\n  %s", strings.Join(diffs, "\n  "))
+	}
+	for i := range 2 {
+		if err := etcd.Cont(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	results := finishedRuns(t, a, haSettle)
+	if len(results) != 1 || results[0] != "success" {
+		t.Errorf("run results %v after quorum returned; want [success]", results)
+	}
+	h.restored(t)
 }

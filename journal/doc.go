@@ -5,5 +5,6 @@
 //
 // Format: JSON lines, each prefixed with the CRC-32C of its JSON ("<8 hex> <json>\n"). Chosen over bbolt
 // because an operator can read it with tail and jq at 3 a.m., appends are the only write (one fsync each),
-// and a torn write can only hit the last line, which the checksum detects. See docs/journal.md.
+// and a torn write can only hit the last line, which the checksum detects. The records can live in etcd
+// instead (journal/etcdstore, docs/ha.md): Store is the seam.
 package journal

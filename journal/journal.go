@@ -247,12 +247,10 @@ func (j *Journal) write(rec Record) (Record, error) {
 		// A write we were told had failed (its outcome unknown) did land. What it recorded is true or
 		// harmless — the action after it never ran, as after a crash between the two — so move past it.
 		j.logger.Warn("journal: an earlier write reported as failed is in the store; continuing after it", "store", j.store.String(), "seq", rec.Seq)
+		j.seq = rec.Seq
 		rec.Seq++
 		if line, err = Encode(rec); err == nil {
 			err = j.store.Put(rec, line)
-		}
-		if err == nil {
-			j.seq = rec.Seq - 1
 		}
 	}
 	if IsLost(err) {

@@ -42,6 +42,9 @@ commands:
   clear   [-addr URL|-config FILE] SERVER
                                        lift rollback_failed after repairing a server (needs the API token)
                                        the token: $EXMAINTD_API_TOKEN or -token-file FILE
+  journal migrate -config FILE [-from JOURNAL]
+                                       copy the file journal into etcd before a cluster's first start
+                                       (docs/ha.md); refuses while an instance runs or etcd has records
   demo    [-fail-at STEP]              run a real window on a built-in simulated Exchange org
   version                              print the version
 
@@ -67,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdNext(rest, stdout, stderr)
 	case "status", "start", "abort", "clear":
 		err = cmdClient(ctx, cmd, rest, getenv, stdout, stderr)
+	case "journal":
+		err = cmdJournal(ctx, rest, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":

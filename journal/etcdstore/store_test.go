@@ -165,23 +165,33 @@ func TestNewRefusesABadPrefix(t *testing.T) {
 // leader campaigns on a new session with ttl and returns a fenced journal of prefix.
 func leader(t *testing.T, c *clientv3.Client, prefix string, ttl int) (*journal.Journal, *concurrency.Session) {
 	t.Helper()
+	return leaderTTL(t, c, prefix, ttl)
+}
+
+func leaderJournal(tb testing.TB, c *clientv3.Client, prefix string) (*journal.Journal, *concurrency.Session) {
+	tb.Helper()
+	return leaderTTL(tb, c, prefix, 30)
+}
+
+func leaderTTL(tb testing.TB, c *clientv3.Client, prefix string, ttl int) (*journal.Journal, *concurrency.Session) {
+	tb.Helper()
 	sess, err := concurrency.NewSession(c, concurrency.WithTTL(ttl))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { _ = sess.Close() })
+	tb.Cleanup(func() { _ = sess.Close() })
 	e := concurrency.NewElection(sess, prefix+"leader")
-	if err := e.Campaign(t.Context(), "a"); err != nil {
-		t.Fatal(err)
+	if err := e.Campaign(tb.Context(), "a"); err != nil {
+		tb.Fatal(err)
 	}
 	s, err := etcdstore.New(c, etcdstore.Options{Prefix: prefix, Timeout: time.Second, RetryInterval: 200 * time.Millisecond})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	s.SetFence(&etcdstore.Fence{Key: e.Key(), Revision: e.Rev()}, sess.Done())
 	j, _, _, err := journal.OpenStore(s, journal.Options{})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return j, sess
 }
@@ -250,5 +260,23 @@ func TestQuorumLostPastTheLease(t *testing.T) {
 	}
 	if err := j.Defer(journal.Record{Type: journal.UndoStarted, Server: "EX01", Step: "drain"}); !journal.IsLost(err) {
 		t.Fatalf("Defer after leadership was lost: %v; want lost (and nothing kept to write later)", err)
+	}
+}
+
+func TestFencedErrorNamesTheCause(t *testing.T) {
+	f := etcdstore.Fence{Key: "/x/leader/1", Revision: 7}
+	for _, tc := range []struct {
+		err  *etcdstore.FencedError
+		want string
+	}{
+		{&etcdstore.FencedError{Fence: f}, "leadership lost: election key /x/leader/1 (revision 7) no longer holds"},
+		{&etcdstore.FencedError{Fence: f, Cause: "the session ended"}, "leadership lost: the session ended (election key /x/leader/1)"},
+	} {
+		if got := tc.err.Error(); got != tc.want {
+			t.Errorf("Error() = %q; want %q", got, tc.want)
+		}
+		if !journal.IsLost(tc.err) {
+			t.Errorf("IsLost(%v) = false", tc.err)
+		}
 	}
 }
