@@ -137,9 +137,18 @@ func (d *Daemon) notifyAhead(window string, servers []string, start, end, now ti
 		}
 		done := d.notified[key]
 		d.notified[key] = true
+		j := d.journal
 		d.mu.Unlock()
 		if done {
 			continue
+		}
+		// Journaled first, so that a restarted daemon or a new leader (Open) does not send it again.
+		data, _ := json.Marshal(map[string]any{"event": "notified_ahead", "key": key})
+		if _, err := j.Append(journal.Record{Type: journal.Note, Window: window, Data: data}); err != nil {
+			if journal.IsLost(err) {
+				continue // not the leader any more: the new one sends it
+			}
+			d.logger.Warn("journaling an ahead notification failed; sending it anyway (a restart may send it twice)", "webhook", w.Name, "err", err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		if err := w.Send(ctx, alerting.Event{Event: "ahead", Window: window, Servers: servers, Start: start, End: end}); err != nil {

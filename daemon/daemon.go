@@ -175,6 +175,17 @@ func (d *Daemon) Open(ctx context.Context) error {
 		if d.o.Metrics != nil && r.Type == journal.Note && r.Outcome == "success" && strings.Contains(string(r.Data), `"window_finished"`) {
 			d.o.Metrics.LastSuccess(r.Window, r.Time)
 		}
+		if r.Type == journal.Note && strings.Contains(string(r.Data), `"notified_ahead"`) {
+			var n struct {
+				Key string `json:"key"`
+			}
+			if json.Unmarshal(r.Data, &n) == nil && n.Key != "" {
+				if d.notified == nil {
+					d.notified = map[string]bool{}
+				}
+				d.notified[n.Key] = true
+			}
+		}
 		if r.Type == journal.Note && r.Window != "" && strings.Contains(string(r.Data), `"window_started"`) {
 			var n struct {
 				Start time.Time `json:"start"`

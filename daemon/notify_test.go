@@ -18,8 +18,8 @@ import (
 	"github.com/exmaintd/exmaintd/exchsim/simtest"
 )
 
-// TestNotifications: the webhook gets "ahead" once, lead before the next occurrence, and "start" and
-// "end" for a run.
+// TestNotifications: the webhook gets "ahead" once, lead before the next occurrence — also across a
+// restart (or a takeover: the journal says it went out) — and "start" and "end" for a run.
 func TestNotifications(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
@@ -44,8 +44,9 @@ func TestNotifications(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := daemon.New(daemon.Options{ConfigPath: path, Config: cfg, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler),
-		Webhooks: []alerting.Webhook{{Name: "users", Endpoint: alerting.Endpoint{URL: hook.URL}, Events: []string{"ahead", "start", "end", "abort"}, Lead: time.Hour}}})
+	opts := daemon.Options{ConfigPath: path, Config: cfg, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler),
+		Webhooks: []alerting.Webhook{{Name: "users", Endpoint: alerting.Endpoint{URL: hook.URL}, Events: []string{"ahead", "start", "end", "abort"}, Lead: time.Hour}}}
+	d, err := daemon.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,5 +81,27 @@ func TestNotifications(t *testing.T) {
 	}
 	if n := count("ahead"); n != 1 {
 		t.Errorf("%d ahead notifications, want exactly 1", n)
+	}
+
+	// A restart on the same journal: its scheduling loop goes round once (Alive), then stops — a loop
+	// iteration runs to its end before it sees the cancellation, so its "ahead" check is done by then.
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := daemon.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d2.Close() })
+	sctx2, stop2 := context.WithCancel(ctx)
+	done2 := make(chan error, 1)
+	go func() { done2 <- d2.Schedule(sctx2) }()
+	waitFor(t, 10*time.Second, func() bool { return d2.Alive(time.Minute) })
+	stop2()
+	if err := <-done2; err != nil {
+		t.Fatal(err)
+	}
+	if n := count("ahead"); n != 1 {
+		t.Errorf("%d ahead notifications after a restart, want still 1 (the journal says it went out)", n)
 	}
 }
