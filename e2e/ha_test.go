@@ -374,11 +374,15 @@ func TestHAPausedLeader(t *testing.T) {
 	paused := sim.Org().Snapshot()
 	b.waitRole(t, "leader", "exm-b", time.Minute)
 	won := time.Now()
+	resumed := len(sim.Org().Changes())
 	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the resumed old leader exiting", 30*time.Second, func() (bool, error) { return exited(a.cmd.Process.Pid), nil })
 	gone := sim.Org().Snapshot()
+	if acted := sim.Org().Changes()[resumed:]; len(acted) > 0 {
+		t.Fatalf("an instance acted on servers between the old leader's resumption and its exit (the new leader was still waiting): %+v", acted)
+	}
 	if since := time.Since(won); since >= 12*time.Second {
 		t.Fatalf("the old leader took %v to exit: the new leader may have acted meanwhile, so the comparison proves nothing", since)
 	}

@@ -53,17 +53,21 @@ func TestLeadershipLostMidRun(t *testing.T) {
 	j, _, sess := fencedJournal(t, c, "/handover/")
 	h.runner.Journal = j
 	var atLoss org.Snapshot
+	changesAtLoss := -1
 	h.obs.onFinish = func(_, step string, undo bool) {
 		if step == "move-active-databases" && !undo {
 			if _, err := c.Revoke(t.Context(), sess.Lease()); err != nil {
 				t.Error(err)
 			}
-			atLoss = h.sim.Org().Snapshot()
+			atLoss, changesAtLoss = h.sim.Org().Snapshot(), len(h.sim.Org().Changes())
 		}
 	}
 	res := h.runner.Run(t.Context(), h.serverRun(h.env(t, "EX01", fastSettings()), steps.BuiltinProcedures()["dag"]))
 	if res.Outcome != steps.OutcomeHandedOver || !journal.IsLost(res.Err) {
 		t.Fatalf("outcome %s, err %v; want handed_over with lost leadership", res.Outcome, res.Err)
+	}
+	if after := h.sim.Org().Changes()[changesAtLoss:]; len(after) > 0 {
+		t.Fatalf("the deposed leader acted after it lost its lease: %+v", after)
 	}
 	if diffs := atLoss.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
 		t.Fatalf("the deposed leader changed the server after it lost its lease:\n  %s", strings.Join(diffs, "\n  "))

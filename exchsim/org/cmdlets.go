@@ -49,6 +49,9 @@ func (c *cmdlet) Invoke(ctx context.Context, inv ps.Invocation) ([]any, error) {
 			return nil, &ps.Error{Message: msg, Category: "NotSpecified", ErrorID: "ExchsimInjected," + c.name}
 		}
 	}
+	if !readOnly(c.name) {
+		g.changes = append(g.changes, Change{Time: now, Host: inv.Host, Cmdlet: c.name})
+	}
 	var out []any
 	var err error
 	if c.fnCtx != nil {
@@ -77,6 +80,27 @@ func sw(name string) ps.Parameter { return ps.Parameter{Name: name, Position: -1
 func must(pp ps.Parameter) ps.Parameter {
 	pp.Mandatory = true
 	return pp
+}
+
+// readOnly reports whether a cmdlet only reads (Get-*, Test-*) or builds an object in the session
+// (New-ScheduledTaskAction and its kin, nothing registered yet): everything else acts on a server.
+func readOnly(name string) bool {
+	return strings.HasPrefix(name, "Get-") || strings.HasPrefix(name, "Test-") || strings.HasPrefix(name, "New-ScheduledTask")
+}
+
+// Change is one call of a cmdlet that acts on a server (not Get-* or Test-*), whatever its outcome.
+type Change struct {
+	Time   time.Time
+	Host   string // the server whose endpoint ran it
+	Cmdlet string
+}
+
+// Changes returns every acting cmdlet call so far, oldest first: tests prove with it that a process did
+// not act (a deposed leader) in a period, which the end state alone cannot show.
+func (g *Org) Changes() []Change {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]Change(nil), g.changes...)
 }
 
 // Cmdlets returns every cmdlet the organisation implements.

@@ -164,6 +164,7 @@ type Org struct {
 	dags          map[string]*dagState // upper-case DAG name
 	jobs          map[int64]*job       // detached processes by PID
 	nextPID       int64
+	changes       []Change // every acting cmdlet call (Changes)
 }
 
 // New builds an organisation in the scenario's initial state.

@@ -478,3 +478,19 @@ func TestETSNoteProperties(t *testing.T) {
 		}
 	}
 }
+
+// TestChangesListsActionsOnly: reads and task-object constructors are not changes; every acting cmdlet is,
+// even one that fails, with the host that ran it.
+func TestChangesListsActionsOnly(t *testing.T) {
+	h := newHarness(t, "dag2")
+	h.run("EX01", "Get-ServerComponentState -Identity 'EX01' | Out-Null; Test-ServiceHealth -Server 'EX01' | Out-Null; New-ScheduledTaskAction -Execute 'x.exe' | Out-Null")
+	if c := h.org.Changes(); len(c) != 0 {
+		t.Fatalf("reads counted as changes: %+v", c)
+	}
+	h.run("EX01", "Set-ServerComponentState 'EX01' -Component 'HubTransport' -State 'Draining' -Requester 'Maintenance'")
+	h.fails("EX02", "Set-ServerComponentState 'EX09' -Component 'HubTransport' -State 'Draining' -Requester 'Maintenance'", "couldn't be found")
+	c := h.org.Changes()
+	if len(c) != 2 || c[0].Cmdlet != "Set-ServerComponentState" || c[0].Host != "EX01" || c[1].Host != "EX02" {
+		t.Fatalf("changes %+v; want the two Set-ServerComponentState calls on EX01 and EX02", c)
+	}
+}
