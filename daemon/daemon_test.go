@@ -580,3 +580,53 @@ func TestStatusAfterRestart(t *testing.T) {
 		t.Fatalf("runs after the restart: %+v; want %s (%s, finished, 3 servers)", runs, id, result)
 	}
 }
+
+// TestOccurrenceNotStartedTwice: an occurrence an earlier process started (a restart, or a new leader
+// taking over from a dead one: both read the same journal) is not started again, even while it is still
+// open and would otherwise start late.
+func TestOccurrenceNotStartedTwice(t *testing.T) {
+	t.Parallel()
+	started := time.Now().UTC().Add(-3 * time.Minute).Truncate(time.Minute)
+	spec := fmt.Sprintf("%d %d * * *", started.Minute(), started.Hour())
+	f := newFixture(t, demo.Options{Schedule: spec, Duration: "1h", MinRemaining: "10m"})
+	schedule := func(d *daemon.Daemon, until func() bool) {
+		t.Helper()
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- d.Schedule(ctx) }()
+		waitFor(t, 60*time.Second, until)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first process starts the occurrence late and is stopped while it runs.
+	schedule(f.d, func() bool { return len(f.d.Status(t.Context()).Runs) == 1 })
+	if err := f.d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := daemon.New(daemon.Options{ConfigPath: f.path, Config: cfg, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d2.Close() })
+	// One full round of the second process's loop (an iteration runs to its end before it sees the
+	// cancellation): it would have started the occurrence by then.
+	schedule(d2, func() bool { return d2.Alive(time.Minute) })
+	if err := d2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range journalRecords(t, f.dir) {
+		if r.Type == journal.Note && strings.Contains(string(r.Data), `"window_started"`) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d window_started notes for one occurrence; want 1", n)
+	}
+}

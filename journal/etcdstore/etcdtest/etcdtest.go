@@ -6,6 +6,8 @@ package etcdtest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,6 +26,7 @@ import (
 type Cluster struct {
 	dir     string
 	members []*member
+	tls     *TLS
 }
 
 type member struct {
@@ -36,6 +39,13 @@ type member struct {
 // Start runs members etcd processes as one new cluster and waits until it has a leader.
 func Start(tb testing.TB, members int) *Cluster {
 	tb.Helper()
+	return StartTLS(tb, members, nil)
+}
+
+// StartTLS is Start with clients served over TLS with client certificates (t's CA, server certificate and
+// key) when t is set; Client and Endpoints then use t's client certificate and https.
+func StartTLS(tb testing.TB, members int, t *TLS) *Cluster {
+	tb.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		msg := "etcd is not installed (Debian package etcd-server)"
@@ -45,7 +55,12 @@ func Start(tb testing.TB, members int) *Cluster {
 		tb.Skip(msg)
 	}
 	dir := tb.TempDir()
-	c := &Cluster{dir: dir}
+	c := &Cluster{dir: dir, tls: t}
+	scheme, tlsArgs := "http", []string(nil)
+	if t != nil {
+		scheme = "https"
+		tlsArgs = []string{"--cert-file", t.ServerCert, "--key-file", t.ServerKey, "--client-cert-auth", "--trusted-ca-file", t.CA}
+	}
 	var initial []string
 	for i := range members {
 		m := &member{name: fmt.Sprintf("m%d", i+1)}
@@ -57,13 +72,13 @@ func Start(tb testing.TB, members int) *Cluster {
 		initial = append(initial, m.name+"="+m.peer)
 	}
 	for _, m := range c.members {
-		m.cmd = exec.Command(bin, "--name", m.name, "--data-dir", m.dataDir,
-			"--listen-client-urls", "http://127.0.0.1:0", "--advertise-client-urls", "http://127.0.0.1:0",
+		m.cmd = exec.Command(bin, append([]string{"--name", m.name, "--data-dir", m.dataDir,
+			"--listen-client-urls", scheme + "://127.0.0.1:0", "--advertise-client-urls", scheme + "://127.0.0.1:0",
 			"--listen-peer-urls", m.peer, "--initial-advertise-peer-urls", m.peer,
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
 			"--initial-cluster-token", filepath.Base(dir),
 			// Fast elections, so that losing a member or quorum is seen within a test's patience.
-			"--heartbeat-interval", "50", "--election-timeout", "500")
+			"--heartbeat-interval", "50", "--election-timeout", "500"}, tlsArgs...)...)
 		f, err := os.Create(m.log)
 		if err != nil {
 			tb.Fatal(err)
@@ -86,7 +101,7 @@ func Start(tb testing.TB, members int) *Cluster {
 			<-m.exited
 		})
 	}
-	re := regexp.MustCompile(`serving insecure client requests on (127\.0\.0\.1:\d+)`)
+	re := regexp.MustCompile(`serving (?:insecure )?client requests on (127\.0\.0\.1:\d+)`)
 	for _, m := range c.members {
 		deadline := time.Now().Add(30 * time.Second)
 		for m.endpoint == "" {
@@ -115,7 +130,7 @@ func waitLeader(tb testing.TB, c *Cluster) {
 	tb.Helper()
 	cl := c.Client(tb)
 	deadline := time.Now().Add(30 * time.Second)
-	for _, ep := range c.Endpoints() {
+	for _, ep := range c.URLs() {
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			st, err := cl.Status(ctx, ep)
@@ -131,6 +146,19 @@ func waitLeader(tb testing.TB, c *Cluster) {
 	}
 }
 
+// URLs are the members' client URLs (http or https).
+func (c *Cluster) URLs() []string {
+	scheme := "http://"
+	if c.tls != nil {
+		scheme = "https://"
+	}
+	var urls []string
+	for _, ep := range c.Endpoints() {
+		urls = append(urls, scheme+ep)
+	}
+	return urls
+}
+
 // Endpoints are the members' client addresses.
 func (c *Cluster) Endpoints() []string {
 	var eps []string
@@ -143,7 +171,20 @@ func (c *Cluster) Endpoints() []string {
 // Client returns a client of every member, closed when the test ends.
 func (c *Cluster) Client(tb testing.TB) *clientv3.Client {
 	tb.Helper()
-	cl, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cfg := clientv3.Config{Endpoints: c.URLs(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+	if c.tls != nil {
+		cert, err := tls.LoadX509KeyPair(c.tls.ClientCert, c.tls.ClientKey)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		ca, err := os.ReadFile(c.tls.CA)
+		if err != nil || !pool.AppendCertsFromPEM(ca) {
+			tb.Fatalf("reading the test CA: %v", err)
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	cl, err := clientv3.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
