@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -67,7 +68,8 @@ func New(o Options) (*Elector, error) {
 
 // Run campaigns until this instance leads, then calls lead with a context that ends when leadership does.
 // It returns when ctx ends (after resigning, so that a standby takes over at once: a clean stop does not
-// make the others wait out the lease), or with an error that is ErrLost when leadership was lost — the caller must then stop acting and exit, and restart as a standby.
+// make the others wait out the lease), or with an error that is ErrLost when leadership was lost — the
+// caller must then stop acting and exit, and restart as a standby.
 func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, l Leadership) error) error {
 	sess, err := concurrency.NewSession(e.o.Client, concurrency.WithTTL(e.o.TTL), concurrency.WithContext(ctx))
 	if err != nil {
@@ -75,9 +77,11 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, l Lead
 	}
 	defer sess.Close() // revokes the lease: a standby's campaign wins at once
 	el := concurrency.NewElection(sess, e.o.Prefix+"leader")
+	var observing sync.WaitGroup
+	defer observing.Wait()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go e.observe(watchCtx, el) // ends with watchCtx
+	observing.Go(func() { e.observe(watchCtx, el) })
 	self, _ := json.Marshal(e.o.Self)
 	e.o.Logger.Info("standing by: campaigning for leadership", "name", e.o.Self.Name)
 	if err := el.Campaign(ctx, string(self)); err != nil {

@@ -78,8 +78,15 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, _, s
 	opts.Instance = c.InstanceName()
 	var k *cluster
 	if c.Cluster.Backend == config.BackendEtcd {
-		// d is set before the election starts (serve), so before the first report.
-		k, err = newCluster(c, logger, func(id election.Identity) { d.SetLeader(id.Name == opts.Instance, id.Name, id.Advertise) })
+		// The observer reports other instances' leadership to a standby; this instance's own leadership is set
+		// by lead (after it won, before Open), never by a report that may come first. d and k are set before
+		// the election starts (serve), so before the first report.
+		k, err = newCluster(c, logger, func(id election.Identity) {
+			if id.Name == opts.Instance || k.leading.Load() {
+				return
+			}
+			d.SetLeader(false, id.Name, id.Advertise)
+		})
 		if err != nil {
 			return err
 		}
