@@ -101,6 +101,7 @@ func exportedNames(tb testing.TB) map[string]bool {
 	m := metrics.New(reg, "test", metrics.Known{Windows: []string{"w"}, Servers: []string{"EX01"}})
 	reg.MustRegister(m.ServerCollector())
 	m.StepStarted("EX01", "drain-queues", time.Now()) // exmaintd_server_step_info exists only while a step runs
+	m.Leader(true, "exm1")                            // exmaintd_leader_info: set by the daemon at start
 	mfs, err := reg.Gather()
 	if err != nil {
 		tb.Fatal(err)
