@@ -26,8 +26,9 @@ import (
 
 // haTimings: a 2 s lease and a 10 s write_timeout make the takeover wait 12 s (docs/ha.md).
 const (
-	haLease        = "2s"
-	haWriteTimeout = "10s"
+	haLease         = "2s"
+	haLeaseDuration = 2 * time.Second
+	haWriteTimeout  = "10s"
 	// haSettle bounds a takeover end to end: the lease, the wait, the recovery of one server.
 	haSettle = 3 * time.Minute
 )
@@ -259,7 +260,10 @@ func takeover(t *testing.T, bin string, etcd *etcdtest.Cluster, ec *clientv3.Cli
 		t.Fatal(err)
 	}
 	killed := time.Now()
-	b.waitRole(t, "leader", "exm-b", haSettle)
+	// docs/ha.md: the standby leads at most lease_ttl after the leader died (plus polling; 10 s of slack
+	// for a loaded machine), and finishes the run after TakeoverWait and the recovery.
+	b.waitRole(t, "leader", "exm-b", haLeaseDuration+10*time.Second)
+	led := time.Since(killed)
 	waitFor(t, "exm-b finishing the interrupted run", haSettle, func() (bool, error) {
 		st, err := b.status(ctx)
 		if err != nil || len(st.Runs) == 0 {
@@ -272,7 +276,8 @@ func takeover(t *testing.T, bin string, etcd *etcdtest.Cluster, ec *clientv3.Cli
 		}
 		return true, nil
 	})
-	t.Logf("killed at record %d (%s %s %s); exm-b finished the run %v after the kill", at.Seq, at.Type, at.Server, at.Step, time.Since(killed).Round(time.Second))
+	t.Logf("killed at record %d (%s %s %s); exm-b led %v and finished the run %v after the kill", at.Seq, at.Type, at.Server, at.Step,
+		led.Round(100*time.Millisecond), time.Since(killed).Round(time.Second))
 	if diffs := before.Equivalent(sim.Org().Snapshot()); len(diffs) > 0 {
 		t.Errorf("servers not back in their original state:\n  %s", strings.Join(diffs, "\n  "))
 	}
