@@ -1,0 +1,91 @@
+package steps_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/steps"
+)
+
+// stoppedClock is a clock whose time does not pass unless Sleep is called: the time-left gate can then be
+// checked at its exact boundary.
+type stoppedClock struct{ now time.Time }
+
+func (c *stoppedClock) Now() time.Time { return c.now }
+func (c *stoppedClock) Sleep(ctx context.Context, d time.Duration) bool {
+	c.now = c.now.Add(d)
+	return ctx.Err() == nil
+}
+
+// TestGateBoundaries: the queue limit and the time left are inclusive bounds (exactly the limit passes,
+// one message or one second more fails), and each reason names the numbers.
+func TestGateBoundaries(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	env := h.env(t, "EX01", fastSettings())
+	qs, err := env.Ex.Queues(t.Context(), "EX01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := exchange.SummarizeQueues(qs).Active
+	if active < 1 {
+		t.Fatalf("the scenario has %d active messages on EX01; the test needs some", active)
+	}
+	clock := &stoppedClock{now: time.Date(2026, 12, 12, 22, 0, 0, 0, time.UTC)}
+	env.Clock = clock
+	opts := steps.PreGateOptions{DAGMembers: []string{"EX01", "EX02"}, Deadline: clock.now.Add(time.Hour), Estimate: time.Hour, All: true}
+	for _, tc := range []struct {
+		name     string
+		queueMax int64
+		estimate time.Duration
+		want     string // "" when every gate passes
+	}{
+		{"queue at the limit, estimate = time left", active, time.Hour, ""},
+		{"one message over", active - 1, time.Hour, fmt.Sprintf("gate queues failed: %d messages queued (limit %d)", active, active-1)},
+		{"one second short", active, time.Hour + time.Second, "gate time_left failed: 1h0m0s left in the window, this server needs about 1h0m1s"},
+	} {
+		env.Settings.QueueMax = tc.queueMax
+		o := opts
+		o.Estimate = tc.estimate
+		err := steps.CheckPreGates(t.Context(), env, o)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v; want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestGateReadErrors: a read a gate needs fails (the cmdlet errors) → that gate reports it could not be
+// checked, never passes on what it could not read.
+func TestGateReadErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ cmdlet, gate string }{
+		{"Get-ExchangeServer", "permissions"},
+		{"Get-ServerComponentState", "permissions"},
+		{"Get-Queue", "queues"},
+		{"Get-MailboxDatabase", "copies"},
+		{"Get-MailboxDatabaseCopyStatus", "copies"},
+	} {
+		t.Run(tc.cmdlet, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			settings := fastSettings()
+			settings.TransportBootTimeout = 500 * time.Millisecond // Get-Queue errors are retried while transport boots
+			env := h.env(t, "EX01", settings)
+			if err := h.sim.InjectFault(exchsim.Fault{Kind: "cmdlet_error", Target: tc.cmdlet, Server: "EX01"}); err != nil {
+				t.Fatal(err)
+			}
+			err := steps.CheckPreGates(t.Context(), env, steps.PreGateOptions{DAGMembers: []string{"EX01", "EX02"}, All: true})
+			if want := "gate " + tc.gate + " could not be checked"; err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("with %s failing: %v; want %q", tc.cmdlet, err, want)
+			}
+		})
+	}
+}
