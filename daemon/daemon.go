@@ -200,6 +200,7 @@ func (d *Daemon) Open(ctx context.Context) error {
 	d.mu.Unlock()
 	d.logger.Info("journal opened", "store", store.String(), "records", rep.Records, "corrupt", rep.Corrupt, "torn_bytes", rep.TornBytes, "unfinished", len(unfinished))
 	d.recoverRuns(ctx, cfg, unfinished, windowEnds(recs))
+	d.finishOpenRuns(recs, unfinished)
 	// Only now: a silence left by the crashed process covers the server while its recovery reverse runs.
 	d.expireLeftovers(ctx, recs)
 	d.mu.Lock()
@@ -254,6 +255,20 @@ func (d *Daemon) recoverRuns(ctx context.Context, cfg *config.Config, unfinished
 // runHistory rebuilds the last n finished runs from the journal (window_started and window_finished notes,
 // each server's run_finished), so that the status shows what ran before a restart.
 func runHistory(recs []journal.Record, n int) []*run {
+	var out []*run
+	for _, x := range windowRuns(recs) {
+		if x.finished != nil {
+			out = append(out, x)
+		}
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return out
+}
+
+// windowRuns folds every window run the journal knows, in start order, finished or not.
+func windowRuns(recs []journal.Record) []*run {
 	byID := map[string]*run{}
 	var order []*run
 	for _, r := range recs {
@@ -280,16 +295,33 @@ func runHistory(recs []journal.Record, n int) []*run {
 			x.errs[r.Server] = r.Error
 		}
 	}
-	var out []*run
-	for _, x := range order {
-		if x.finished != nil {
-			out = append(out, x)
+	return order
+}
+
+// finishOpenRuns finishes, as interrupted, the window runs a crash (or a dead leader) left open between
+// their servers: the journal has the window's start and no end, and no server of it was in the middle of a
+// run (recoverRuns handles those). Without this the run would stay open for ever: no result, no end
+// notification, its run metrics active.
+func (d *Daemon) finishOpenRuns(recs []journal.Record, unfinished []*journal.ServerRun) {
+	recovered := map[string]bool{}
+	for _, sr := range unfinished {
+		recovered[sr.Run] = true
+	}
+	for _, r := range windowRuns(recs) {
+		if r.finished != nil || recovered[r.id] {
+			continue
 		}
+		d.logger.Warn("a window run was interrupted between its servers; finishing it", "window", r.window, "run", r.id)
+		d.mu.Lock()
+		d.runs = append(d.runs, r)
+		j := d.journal
+		d.mu.Unlock()
+		data, _ := json.Marshal(map[string]any{"event": "window_interrupted"})
+		if err := j.Defer(journal.Record{Type: journal.Note, Run: r.id, Window: r.window, Outcome: "interrupted", Data: data}); err != nil {
+			d.logger.Error("journaling an interrupted run", "run", r.id, "err", err)
+		}
+		d.finishRun(r, "interrupted", steps.WindowResult{})
 	}
-	if len(out) > n {
-		out = out[len(out)-n:]
-	}
-	return out
 }
 
 // windowEnds maps run ids to their window's hard end, from the window_started notes.

@@ -148,3 +148,38 @@ func runsCount(t *testing.T, reg *prometheus.Registry, window, result string) fl
 	}
 	return -1
 }
+
+// TestRunInterruptedBetweenServers: a crash (or a dead leader) between two servers of a window leaves the
+// window's start and EX01's finished run in the journal, and nothing unfinished on any server. On start the
+// window run is finished as interrupted all the same — with its window_finished note and a status entry —
+// instead of staying open for ever.
+func TestRunInterruptedBetweenServers(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, demo.Options{})
+	started := time.Now().Add(-time.Hour).UTC()
+	window, _ := json.Marshal(map[string]any{"event": "window_started", "start": started, "end": started.Add(6 * time.Hour), "servers": []string{"EX01", "EX02"}})
+	f.seedJournal(t,
+		journal.Record{Type: journal.Note, Run: "r1", Window: "demo", Data: window, Time: started},
+		journal.Record{Type: journal.RunStarted, Run: "r1", Window: "demo", Server: "EX01", Time: started},
+		journal.Record{Type: journal.RunFinished, Run: "r1", Window: "demo", Server: "EX01", Outcome: "completed", Time: started},
+	)
+	if err := f.d.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st := f.d.Status(t.Context())
+	if len(st.Runs) != 1 || st.Runs[0].ID != "r1" || st.Runs[0].Finished == nil || st.Runs[0].Result != "interrupted" {
+		t.Fatalf("runs in the status: %+v; want r1 finished as interrupted", st.Runs)
+	}
+	if err := f.d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	finished := 0
+	for _, r := range journalRecords(t, f.dir) {
+		if r.Run == "r1" && r.Type == journal.Note && strings.Contains(string(r.Data), `"window_finished"`) {
+			finished++
+		}
+	}
+	if finished != 1 {
+		t.Errorf("%d window_finished notes for r1; want 1", finished)
+	}
+}

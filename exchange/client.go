@@ -75,6 +75,11 @@ type Options struct {
 	// retries included (defaults 60 s and 10 min: Move-ActiveMailboxDatabase can take minutes).
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
+	// BeforeWrite, when set, runs before every attempt of a state-changing operation; an error refuses the
+	// operation without sending it and is never retried. A cluster's leader checks there that its
+	// leadership still holds (journal/etcdstore's CheckFence), so a deposed leader cannot start one more
+	// change in the middle of a step.
+	BeforeWrite func(context.Context) error
 	// Attempts is how many times an operation is tried when failures are transient (default 3).
 	Attempts int
 	// Backoff is the first pause between attempts (default 1 s), doubled each time up to 30 s, with jitter.
@@ -293,6 +298,13 @@ func (c *Client) Invoke(ctx context.Context, op Op) ([]any, error) {
 	return out, err
 }
 
+// refusedError is BeforeWrite's refusal of a state-changing operation: final, never retried, and the
+// operation was not sent.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return "not sent: " + e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
+
 // errNeedStart tells do that the operation's channel has no session yet.
 const errNeedStart = sentinel.Error("no session")
 
@@ -304,6 +316,15 @@ func (c *Client) do(ctx context.Context, op Op, attempt func(context.Context) (b
 		timeout = c.opts.ReadTimeout
 		if op.Write {
 			timeout = c.opts.WriteTimeout
+		}
+	}
+	if op.Write && c.opts.BeforeWrite != nil {
+		inner := attempt
+		attempt = func(ctx context.Context) (bool, error) {
+			if err := c.opts.BeforeWrite(ctx); err != nil {
+				return true, &refusedError{err: err}
+			}
+			return inner(ctx)
 		}
 	}
 	deadline := time.Now().Add(timeout)
@@ -356,6 +377,10 @@ func (c *Client) retry(ctx context.Context, op Op, deadline time.Time, attempt f
 		var pe *PSError
 		if errors.As(err, &pe) {
 			return err
+		}
+		var refused *refusedError
+		if errors.As(err, &refused) {
+			return fmt.Errorf("%s on %s: %w", op.Cmdlet, c.ep.Name, err)
 		}
 		if expired || ctx.Err() != nil {
 			if last != nil {

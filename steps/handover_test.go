@@ -3,11 +3,14 @@ package steps_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
+	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/exchsim/org"
+	"github.com/exmaintd/exmaintd/exchsim/simtest"
 	"github.com/exmaintd/exmaintd/journal"
 	"github.com/exmaintd/exmaintd/journal/etcdstore"
 	"github.com/exmaintd/exmaintd/journal/etcdstore/etcdtest"
@@ -95,4 +98,54 @@ func TestLeadershipLostMidRun(t *testing.T) {
 	if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
 		t.Errorf("not restored by the new leader:\n  %s", strings.Join(diffs, "\n  "))
 	}
+}
+
+// TestLeadershipLostMidStep: the lease ends right after a step's step_started record (hubtransport-draining),
+// before its action. The leader's client checks its leadership with etcd before every state-changing
+// operation (exchange Options.BeforeWrite = the store's CheckFence), so the Set-ServerComponentState is
+// never sent: a deposed leader cannot act even inside a step whose record it wrote.
+func TestLeadershipLostMidStep(t *testing.T) {
+	t.Parallel()
+	c := etcdtest.Start(t, 1).Client(t)
+	h := newHarness(t)
+	j, _, sess := fencedJournal(t, c, "/midstep/")
+	h.runner.Journal = j
+	store, err := etcdstore.New(c, etcdstore.Options{Prefix: "/midstep/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fence := fenceOf(t, c, "/midstep/")
+	store.SetFence(&fence, sess.Done())
+	env := h.env(t, "EX01", fastSettings())
+	env.Ex = simtest.Client(t, simtest.Endpoint(t, h.sim, "EX01", exchange.AuthNTLM),
+		exchange.Options{ReadTimeout: 20 * time.Second, WriteTimeout: time.Minute, BeforeWrite: store.CheckFence})
+	changesAtLoss := -1
+	h.obs.onStart = func(_, step string) {
+		if step == "hubtransport-draining" {
+			if _, err := c.Revoke(t.Context(), sess.Lease()); err != nil {
+				t.Error(err)
+			}
+			changesAtLoss = len(h.sim.Org().Changes())
+		}
+	}
+	res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["dag"]))
+	if res.Outcome != steps.OutcomeHandedOver || !journal.IsLost(res.Err) {
+		t.Fatalf("outcome %s, err %v; want handed_over with lost leadership", res.Outcome, res.Err)
+	}
+	if changesAtLoss < 0 {
+		t.Fatal("hubtransport-draining never started: the test proves nothing")
+	}
+	if after := h.sim.Org().Changes()[changesAtLoss:]; len(after) > 0 {
+		t.Fatalf("the deposed leader acted inside the step after it lost its lease: %+v", after)
+	}
+}
+
+// fenceOf reads the election key this test's leader holds under prefix.
+func fenceOf(t *testing.T, c *clientv3.Client, prefix string) etcdstore.Fence {
+	t.Helper()
+	resp, err := c.Get(t.Context(), prefix+"leader", clientv3.WithPrefix())
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("election keys under %s: %v (%d)", prefix, err, len(resp.Kvs))
+	}
+	return etcdstore.Fence{Key: string(resp.Kvs[0].Key), Revision: resp.Kvs[0].CreateRevision}
 }

@@ -92,6 +92,13 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, _, s
 		}
 		defer k.client.Close()
 		opts.Store, opts.Standby = k.store, true
+		// Every change on a server is preceded by a check with etcd that this instance still leads.
+		observe := opts.ExchangeOptions
+		opts.ExchangeOptions = func(o exchange.Options) exchange.Options {
+			o = observe(o)
+			o.BeforeWrite = k.store.CheckFence
+			return o
+		}
 	}
 	d, err = daemon.New(opts)
 	if err != nil {

@@ -183,6 +183,43 @@ func (s *Store) put(rec journal.Record, line []byte, fence *Fence) error {
 	return fmt.Errorf("%s: writing a %s record (seq %d): transaction refused for no reason etcd reported", s, rec.Type, rec.Seq)
 }
 
+// CheckFence confirms with etcd (a linearizable transaction that compares and writes nothing) that the
+// fence still holds: a leader calls it before every state-changing operation on a server (exchange
+// Options.BeforeWrite), so that it cannot act once deposed even in the middle of a step — a resumed
+// process acts on nothing before it has heard from etcd. Like Put it waits while etcd does not answer,
+// until ctx or the session ends. Without a fence it returns nil.
+func (s *Store) CheckFence(ctx context.Context) error {
+	s.mu.Lock()
+	fence, done := s.fence, s.done
+	s.mu.Unlock()
+	if fence == nil {
+		return nil
+	}
+	for {
+		select {
+		case <-done:
+			return &FencedError{Fence: *fence, Cause: "the session ended"}
+		default:
+		}
+		rctx, cancel := context.WithTimeout(ctx, s.timeout)
+		resp, err := s.c.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(fence.Key), "=", fence.Revision)).Commit()
+		cancel()
+		switch {
+		case err == nil && resp.Succeeded:
+			return nil
+		case err == nil:
+			return &FencedError{Fence: *fence}
+		case ctx.Err() != nil:
+			return fmt.Errorf("%s: checking the leadership before an action: %w", s, err)
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+		case <-time.After(s.retry):
+		}
+	}
+}
+
 // Close releases nothing: the client is the caller's.
 func (s *Store) Close() error { return nil }
 

@@ -86,6 +86,12 @@ func TestFencing(t *testing.T) {
 	if _, err := ja.Append(journal.Record{Type: journal.Note, Server: "EX01"}); err != nil {
 		t.Fatalf("leader's write: %v", err)
 	}
+	if err := a.CheckFence(ctx); err != nil {
+		t.Fatalf("CheckFence while leading: %v", err)
+	}
+	if err := newStore(t, c, "/fence/", 0).CheckFence(ctx); err != nil {
+		t.Fatalf("CheckFence without a fence: %v", err)
+	}
 	// A standby waits in its own campaign; it wins when A's lease ends.
 	type win struct {
 		sess  *concurrency.Session
@@ -98,6 +104,9 @@ func TestFencing(t *testing.T) {
 	}()
 	if _, err := c.Revoke(ctx, sessA.Lease()); err != nil {
 		t.Fatal(err)
+	}
+	if err := a.CheckFence(ctx); !journal.IsLost(err) {
+		t.Fatalf("CheckFence after the lease ended: %v; want lost", err)
 	}
 	_, err = ja.Append(journal.Record{Type: journal.StepStarted, Server: "EX01", Step: "drain"})
 	if !etcdstore.IsFenced(err) {
