@@ -62,6 +62,37 @@ func TestGateBoundaries(t *testing.T) {
 	}
 }
 
+// TestRedundancyQueueBounds: a partner copy counts as redundancy only with its queues strictly under the
+// limits (CheckDatabaseRedundancy.ps1's CQ < 10, RQ < 50): at exactly the limit it does not.
+func TestRedundancyQueueBounds(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	env := h.env(t, "EX01", fastSettings())
+	copies, err := env.Ex.CopyStatus(t.Context(), "EX02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cq, rq int64
+	for _, c := range copies {
+		cq, rq = max(cq, c.CopyQueueLength), max(rq, c.ReplayQueueLength)
+	}
+	for _, tc := range []struct {
+		name         string
+		cqMax, rqMax int64
+		fails        bool
+	}{
+		{"queues one under the limits", cq + 1, rq + 1, false},
+		{"copy queue at its limit", cq, rq + 1, true},
+		{"replay queue at its limit", cq + 1, rq, true},
+	} {
+		env.Settings.CopyQueueMax, env.Settings.ReplayQueueMax = tc.cqMax, tc.rqMax
+		err := steps.CheckPreGates(t.Context(), env, steps.PreGateOptions{DAGMembers: []string{"EX01", "EX02"}, All: true})
+		if failed := err != nil && strings.Contains(err.Error(), "gate redundancy failed"); failed != tc.fails {
+			t.Errorf("%s (CQ %d, RQ %d; limits %d, %d): redundancy failed %v; want %v (%v)", tc.name, cq, rq, tc.cqMax, tc.rqMax, failed, tc.fails, err)
+		}
+	}
+}
+
 // TestGateReadErrors: a read a gate needs fails (the cmdlet errors) → that gate reports it could not be
 // checked, never passes on what it could not read.
 func TestGateReadErrors(t *testing.T) {

@@ -415,6 +415,8 @@ func TestRedundancyNeedsTwoCopiesInLargerDAGs(t *testing.T) {
 		{"three members: two needed", 0, members, "DB21 has 1 other healthy, non-lagged copies (want 2)"},
 		{"configured down to one", 1, members, ""},
 		{"two-member rule", 0, []string{"EX11", "EX13"}, ""},
+		// DAGMembers may leave the server itself out: still three members, still two needed.
+		{"members without the server", 0, []string{"EX12", "EX13"}, "DB21 has 1 other healthy, non-lagged copies (want 2)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := fastSettings()
