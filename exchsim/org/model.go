@@ -699,7 +699,8 @@ func (s Snapshot) Equivalent(o Snapshot) []string {
 type Fault struct {
 	// Kind: stuck_queue, copy_failure, move_fails (Active Manager refuses every move off the server),
 	// move_suppressed (Target: how many moves it refuses as suppressed, default 1), witness_invalid
-	// (Target: the DAG, default all; WitnessShareInUse InvalidConfiguration), cmdlet_error, reboot_never_returns, setup_running,
+	// (Target: the DAG, default all; WitnessShareInUse InvalidConfiguration), cmdlet_error, cmdlet_noop (the
+	// cmdlet succeeds and changes nothing: a test instrument for verification), reboot_never_returns, setup_running,
 	// patch_fails (detached jobs exit 1 with an error in their log), patch_hangs (detached jobs started
 	// meanwhile run until the fault is cleared, then finish), patch_no_reboot (installs leave no reboot
 	// pending), patch_exit_code (Target: the installers' exit code, e.g. 3010 or 1641), pending_reboot (a
@@ -707,7 +708,7 @@ type Fault struct {
 	// "Component/Requester/State" set in AD only, as Set-ServerComponentState -RemoteOnly does).
 	Kind   string `json:"kind"`
 	Server string `json:"server,omitempty"`
-	// Target is the database (copy_failure), cmdlet name (cmdlet_error) or Component/Requester/State.
+	// Target is the database (copy_failure), cmdlet name (cmdlet_error, cmdlet_noop) or Component/Requester/State.
 	Target  string `json:"target,omitempty"`
 	Message string `json:"message,omitempty"`
 	// refusals left (move_suppressed)
@@ -771,9 +772,9 @@ func (g *Org) InjectFault(f Fault) error {
 				}
 			}
 		}
-	case "cmdlet_error":
+	case "cmdlet_error", "cmdlet_noop":
 		if f.Target == "" {
-			return fmt.Errorf("fault cmdlet_error: target (the cmdlet name) is required")
+			return fmt.Errorf("fault %s: target (the cmdlet name) is required", f.Kind)
 		}
 	case "remote_component_state":
 		// Someone ran Set-ServerComponentState -RemoteOnly (or AD holds a change the registry has not seen):
@@ -788,7 +789,7 @@ func (g *Org) InjectFault(f Fault) error {
 		}
 		setRequester(g.lookup(f.Server).remote, comp, parts[1], parts[2], g.clock.Now())
 	default:
-		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, move_suppressed, witness_invalid, cmdlet_error, reboot_never_returns, setup_running, patch_fails, patch_hangs, patch_no_reboot, patch_exit_code, pending_reboot, remote_component_state)", f.Kind)
+		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, move_suppressed, witness_invalid, cmdlet_error, cmdlet_noop, reboot_never_returns, setup_running, patch_fails, patch_hangs, patch_no_reboot, patch_exit_code, pending_reboot, remote_component_state)", f.Kind)
 	}
 	g.faults = append(g.faults, f)
 	return nil

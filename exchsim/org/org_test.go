@@ -494,3 +494,27 @@ func TestChangesListsActionsOnly(t *testing.T) {
 		t.Fatalf("changes %+v; want the two Set-ServerComponentState calls on EX01 and EX02", c)
 	}
 }
+
+// TestCmdletNoop: the cmdlet_noop fault makes a cmdlet report success and change nothing (the call is still
+// listed in Changes: it was sent); clearing the fault restores the cmdlet.
+func TestCmdletNoop(t *testing.T) {
+	h := newHarness(t, "dag2")
+	if err := h.org.InjectFault(Fault{Kind: "cmdlet_noop", Server: "EX01", Target: "Set-ServerComponentState"}); err != nil {
+		t.Fatal(err)
+	}
+	h.run("EX01", "Set-ServerComponentState 'EX01' -Component 'HubTransport' -State 'Draining' -Requester 'Maintenance'")
+	if got := h.state("EX01", "HubTransport"); got != "Active" {
+		t.Errorf("HubTransport after a no-op Set = %s, want Active", got)
+	}
+	if c := h.org.Changes(); len(c) != 1 {
+		t.Errorf("changes %+v; want the one call", c)
+	}
+	if err := h.org.InjectFault(Fault{Kind: "cmdlet_noop"}); err == nil {
+		t.Error("cmdlet_noop without a target was accepted")
+	}
+	h.org.ClearFaults()
+	h.run("EX01", "Set-ServerComponentState 'EX01' -Component 'HubTransport' -State 'Draining' -Requester 'Maintenance'")
+	if got := h.state("EX01", "HubTransport"); got != "Draining" {
+		t.Errorf("HubTransport after the fault was cleared = %s, want Draining", got)
+	}
+}
