@@ -492,6 +492,12 @@ func findServer(cfg *config.Config, name string) (config.Server, bool) {
 // summarize turns server outcomes into the run's result: success (every server completed cleanly), failed
 // (a server skipped, rollback_failed, or back but failing its post-gates or watch), aborted or rolled_back.
 func summarize(res steps.WindowResult, aborted bool) string {
+	for _, r := range res {
+		if r.Outcome == steps.OutcomeHandedOver {
+			// This instance lost its leadership (and so aborted): the run is the new leader's now.
+			return steps.OutcomeHandedOver
+		}
+	}
 	if aborted { // servers skipped or reversed because of the abort are its result, not failures
 		for _, r := range res {
 			if r.Outcome == steps.OutcomeRollbackFailed {
@@ -522,6 +528,15 @@ func summarize(res steps.WindowResult, aborted bool) string {
 
 func (d *Daemon) finishRun(r *run, result string, res steps.WindowResult) {
 	now := d.o.Clock.Now()
+	if result == steps.OutcomeHandedOver {
+		// Not finished: the new leader recovers it, journals its end and tells the users. This instance only
+		// stops showing it as running; it records nothing, counts nothing and notifies nobody.
+		d.mu.Lock()
+		r.finished, r.result = &now, result
+		d.mu.Unlock()
+		d.logger.Warn("window run handed over to the new leader", "window", r.window, "run", r.id)
+		return
+	}
 	d.mu.Lock()
 	r.finished, r.result = &now, result
 	for s, x := range res {

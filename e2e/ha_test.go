@@ -395,8 +395,10 @@ func TestHAPausedLeader(t *testing.T) {
 		t.Fatalf("the old leader changed servers after it was paused past its lease:\n  %s", strings.Join(diffs, "\n  "))
 	}
 	logText, _ := os.ReadFile(a.log)
-	if !strings.Contains(string(logText), "leadership lost") {
-		t.Errorf("the old leader's log does not say it lost its leadership:\n%s", tail(string(logText), 20))
+	for _, want := range []string{"leadership lost", "window run handed over to the new leader"} {
+		if !strings.Contains(string(logText), want) {
+			t.Errorf("the old leader's log does not say %q:\n%s", want, tail(string(logText), 20))
+		}
 	}
 	finishedRuns(t, b, haSettle)
 	h.restored(t)
