@@ -113,3 +113,28 @@ func TestLostLeadership(t *testing.T) {
 		t.Fatalf("the store was asked %d times; want 2 (nothing after the loss)", s.puts)
 	}
 }
+
+// TestInstanceInRecords: Options.Instance is written into every record that does not name its own.
+func TestInstanceInRecords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.jsonl")
+	j, _, _, err := journal.Open(path, journal.Options{Instance: "exm1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := j.Append(journal.Record{Type: journal.Note})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := j.Append(journal.Record{Type: journal.Note, Instance: "migrated"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = j.Close()
+	if a.Instance != "exm1" || b.Instance != "migrated" {
+		t.Fatalf("instances %q, %q; want exm1 and the record's own", a.Instance, b.Instance)
+	}
+	recs, _, err := journal.ReadFile(path)
+	if err != nil || len(recs) != 2 || recs[0].Instance != "exm1" {
+		t.Fatalf("read back: %+v, %v", recs, err)
+	}
+}
