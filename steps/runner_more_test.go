@@ -1,0 +1,128 @@
+package steps_test
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/journal"
+	"github.com/exmaintd/exmaintd/steps"
+)
+
+// failAt is a journal store that refuses one record (by type and step) with an ordinary write error, as a
+// full or failing disk would.
+type failAt struct {
+	journal.Store
+	typ, step string
+}
+
+func (f *failAt) Put(r journal.Record, line []byte) error {
+	if r.Type == f.typ && r.Step == f.step {
+		return errors.New("injected: the journal cannot be written")
+	}
+	return f.Store.Put(r, line)
+}
+
+// TestJournalFailureStopsTheRun: when a step's step_done record cannot be written, no further step starts:
+// the run reverses (the undos still run; their records wait), and its error names the journal.
+func TestJournalFailureStopsTheRun(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	before := h.sim.Org().Snapshot()
+	fs, err := journal.OpenFileStore(h.journalPath+".failing", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _, _, err := journal.OpenStore(&failAt{Store: fs, typ: journal.StepDone, step: "drain-queues"}, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	h.runner.Journal = j
+	var mu sync.Mutex
+	var startedAfter []string
+	failed := false
+	h.obs.onStart = func(_, step string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if failed {
+			startedAfter = append(startedAfter, step)
+		}
+		if step == "drain-queues" {
+			failed = true
+		}
+	}
+	res := h.runner.Run(t.Context(), h.serverRun(h.env(t, "EX01", fastSettings()), steps.BuiltinProcedures()["dag"]))
+	if res.Outcome != steps.OutcomeReversed || res.Err == nil || !strings.Contains(res.Err.Error(), "the journal cannot be written") {
+		t.Fatalf("outcome %s, err %v; want reversed, naming the journal", res.Outcome, res.Err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(startedAfter) > 0 {
+		t.Errorf("steps started after drain-queues' record failed: %v", startedAfter)
+	}
+	if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
+		t.Errorf("not restored: %v", diffs)
+	}
+}
+
+// TestNoPatchNoPatchStep: with no patch commands the run has no patch step at all (not an empty one in
+// the journal and the metrics).
+func TestNoPatchNoPatchStep(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	s := fastSettings()
+	s.Patch = nil
+	if res := h.runner.Run(t.Context(), h.serverRun(h.env(t, "EX03", s), steps.BuiltinProcedures()["standalone"])); res.Outcome != steps.OutcomeCompleted {
+		t.Fatalf("outcome %s, err %v", res.Outcome, res.Err)
+	}
+	recs, _, err := journal.ReadFile(h.journalPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Step == "patch" {
+			t.Fatalf("a %s record for a patch step with no patch commands", r.Type)
+		}
+	}
+}
+
+// TestUndoSucceedsOnTheLastAttempt: an undo that fails until its last allowed attempt (undo_attempts) is
+// done, and the server is back — every attempt is made, not one fewer.
+func TestUndoSucceedsOnTheLastAttempt(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	before := h.sim.Org().Snapshot()
+	settings := fastSettings()
+	var mu sync.Mutex
+	failures := 0
+	h.obs.onFinish = func(_, step string, undo bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case step == "reboot" && !undo: // the exit starts: the activation policy's undo fails from now on
+			if err := h.sim.InjectFault(exchsim.Fault{Kind: "cmdlet_error", Server: "EX01", Target: "Set-MailboxServer"}); err != nil {
+				t.Error(err)
+			}
+		case step == "block-activation" && undo:
+			failures++
+			if failures == settings.UndoAttempts-1 {
+				if err := h.sim.ClearFaults(); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	}
+	res := h.runner.Run(t.Context(), h.serverRun(h.env(t, "EX01", settings), steps.BuiltinProcedures()["dag"]))
+	if res.Outcome != steps.OutcomeCompleted {
+		t.Fatalf("outcome %s, err %v; want completed on the last undo attempt", res.Outcome, res.Err)
+	}
+	if failures != settings.UndoAttempts {
+		t.Errorf("%d undo attempts of block-activation; want %d", failures, settings.UndoAttempts)
+	}
+	if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
+		t.Errorf("not restored: %v", diffs)
+	}
+}
