@@ -223,13 +223,7 @@ func (d *Daemon) recoverRuns(ctx context.Context, cfg *config.Config, unfinished
 			r = &run{id: sr.Run, window: sr.Window, started: sr.Started, deadline: ends[sr.Run], cancel: func() {}, errs: map[string]string{}}
 			runs[sr.Run], results[sr.Run] = r, steps.WindowResult{}
 			order = append(order, r)
-			d.mu.Lock()
-			d.runs = append(d.runs, r)
-			d.mu.Unlock()
-			data, _ := json.Marshal(map[string]any{"event": "window_interrupted"})
-			if err := d.journal.Defer(journal.Record{Type: journal.Note, Run: r.id, Window: r.window, Outcome: "interrupted", Data: data}); err != nil {
-				d.logger.Error("journaling an interrupted run", "run", r.id, "err", err)
-			}
+			d.showInterrupted(r)
 		}
 		r.servers = append(r.servers, sr.Server)
 		env, closeFn, err := d.env(cfg, sr.Server)
@@ -312,15 +306,21 @@ func (d *Daemon) finishOpenRuns(recs []journal.Record, unfinished []*journal.Ser
 			continue
 		}
 		d.logger.Warn("a window run was interrupted between its servers; finishing it", "window", r.window, "run", r.id)
-		d.mu.Lock()
-		d.runs = append(d.runs, r)
-		j := d.journal
-		d.mu.Unlock()
-		data, _ := json.Marshal(map[string]any{"event": "window_interrupted"})
-		if err := j.Defer(journal.Record{Type: journal.Note, Run: r.id, Window: r.window, Outcome: "interrupted", Data: data}); err != nil {
-			d.logger.Error("journaling an interrupted run", "run", r.id, "err", err)
-		}
+		d.showInterrupted(r)
 		d.finishRun(r, "interrupted", steps.WindowResult{})
+	}
+}
+
+// showInterrupted lists a run a crash interrupted in the status and journals that it was interrupted;
+// finishRun ends it once its servers are handled.
+func (d *Daemon) showInterrupted(r *run) {
+	d.mu.Lock()
+	d.runs = append(d.runs, r)
+	j := d.journal
+	d.mu.Unlock()
+	data, _ := json.Marshal(map[string]any{"event": "window_interrupted"})
+	if err := j.Defer(journal.Record{Type: journal.Note, Run: r.id, Window: r.window, Outcome: "interrupted", Data: data}); err != nil {
+		d.logger.Error("journaling an interrupted run", "run", r.id, "err", err)
 	}
 }
 
