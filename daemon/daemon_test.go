@@ -49,6 +49,25 @@ func newFixture(tb testing.TB, o demo.Options) *fixture {
 	return &fixture{sim: sim, path: path, d: d, dir: dir}
 }
 
+// restart closes the fixture's daemon and returns a new one on the same configuration and journal, as a
+// restarted process (or a new cluster leader) reads it.
+func (f *fixture) restart(t *testing.T) *daemon.Daemon {
+	t.Helper()
+	if err := f.d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.New(daemon.Options{ConfigPath: f.path, Config: cfg, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return d
+}
+
 // seedJournal writes records into the daemon's journal before it opens it, as an earlier run left them.
 func (f *fixture) seedJournal(t *testing.T, records ...journal.Record) {
 	t.Helper()
@@ -560,18 +579,7 @@ func TestStatusAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.d.Close(); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d2, err := daemon.New(daemon.Options{ConfigPath: f.path, Config: cfg, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler), Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d2.Close() })
+	d2 := f.restart(t)
 	if err := d2.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -602,18 +610,7 @@ func TestOccurrenceNotStartedTwice(t *testing.T) {
 	}
 	// The first process starts the occurrence late and is stopped while it runs.
 	schedule(f.d, func() bool { return len(f.d.Status(t.Context()).Runs) == 1 })
-	if err := f.d.Close(); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d2, err := daemon.New(daemon.Options{ConfigPath: f.path, Config: cfg, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler), Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d2.Close() })
+	d2 := f.restart(t)
 	// One full round of the second process's loop (an iteration runs to its end before it sees the
 	// cancellation): it would have started the occurrence by then.
 	schedule(d2, func() bool { return d2.Alive(time.Minute) })

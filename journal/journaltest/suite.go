@@ -70,6 +70,17 @@ func contiguous(t *testing.T, recs []journal.Record) {
 	}
 }
 
+// reopened opens the backend's storage again and fails unless it holds exactly the records of the named
+// servers, in order, numbered 1..n.
+func reopened(t *testing.T, b Backend, want ...string) {
+	t.Helper()
+	_, recs, _ := open(t, b.Open(t))
+	contiguous(t, recs)
+	if got := servers(recs); !slices.Equal(got, want) {
+		t.Fatalf("records %v; want %v", got, want)
+	}
+}
+
 func seqs(recs []journal.Record) []uint64 {
 	var s []uint64
 	for _, r := range recs {
@@ -190,11 +201,7 @@ func deferred(t *testing.T, b Backend) {
 		t.Fatalf("Failing after everything was written: %v", err)
 	}
 	_ = j.Close()
-	_, recs, _ := open(t, b.Open(t))
-	contiguous(t, recs)
-	if got, want := servers(recs), []string{"EX00", "EX01", "EX02", "EX03"}; !slices.Equal(got, want) {
-		t.Fatalf("records %v; want %v", got, want)
-	}
+	reopened(t, b, "EX00", "EX01", "EX02", "EX03")
 }
 
 func lostAnswer(t *testing.T, b Backend) {
@@ -222,11 +229,7 @@ func lostAnswer(t *testing.T, b Backend) {
 		t.Fatalf("append after the flush: seq %d, %v; want 4", r.Seq, err)
 	}
 	_ = j.Close()
-	_, recs, _ := open(t, b.Open(t))
-	contiguous(t, recs)
-	if got, want := servers(recs), []string{"EX00", "EX01", "EX02", "EX03"}; !slices.Equal(got, want) {
-		t.Fatalf("records %v; want %v", got, want)
-	}
+	reopened(t, b, "EX00", "EX01", "EX02", "EX03")
 }
 
 func neverOverwrites(t *testing.T, b Backend) {
