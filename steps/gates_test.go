@@ -9,6 +9,8 @@ import (
 
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/exchsim/org"
+	"github.com/exmaintd/exmaintd/exchsim/simtest"
 	"github.com/exmaintd/exmaintd/steps"
 )
 
@@ -116,6 +118,35 @@ func TestGateReadErrors(t *testing.T) {
 			err := steps.CheckPreGates(t.Context(), env, steps.PreGateOptions{DAGMembers: []string{"EX01", "EX02"}, All: true})
 			if want := "gate " + tc.gate + " could not be checked"; err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("with %s failing: %v; want %q", tc.cmdlet, err, want)
+			}
+		})
+	}
+}
+
+// TestNonReplicatedDatabaseOnADAGMember: a database with one copy on a DAG member goes down with the
+// server, so the redundancy gate refuses the server while such a database holds mailboxes — and only then:
+// an empty one (a new database, not yet in use) does not stop the window, nor does a recovery database.
+func TestNonReplicatedDatabaseOnADAGMember(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		db   org.DatabaseSpec
+		want string // "" when the gate passes
+	}{
+		{"holds mailboxes", org.DatabaseSpec{Name: "DB04", Copies: []string{"EX01"}, Mailboxes: 5}, "non-replicated database DB04 holds mailboxes"},
+		{"empty", org.DatabaseSpec{Name: "DB04", Copies: []string{"EX01"}}, ""},
+		{"recovery database", org.DatabaseSpec{Name: "RDB01", Copies: []string{"EX01"}, Mailboxes: 5, Recovery: true}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarnessWith(t, simtest.Options{Edit: func(sc *org.Scenario) { sc.Databases = append(sc.Databases, tc.db) }}, t.TempDir())
+			env := h.env(t, "EX01", fastSettings())
+			err := steps.CheckPreGates(t.Context(), env, steps.PreGateOptions{DAGMembers: []string{"EX01", "EX02"}, All: true})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("gates refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("gates: %v; want %q", err, tc.want)
 			}
 		})
 	}

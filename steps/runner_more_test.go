@@ -126,3 +126,64 @@ func TestUndoSucceedsOnTheLastAttempt(t *testing.T) {
 		t.Errorf("not restored: %v", diffs)
 	}
 }
+
+// TestRecoverFinishesTheRun: a recovery ends its run in the journal with the outcome it reached and its
+// cause (the failed Undo when it failed), and leaves the server's state where it is: idle when recovered, still
+// rollback_failed when an Undo kept failing — never idle over a server that is not back.
+func TestRecoverFinishesTheRun(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		fault     *exchsim.Fault
+		outcome   string
+		lastState string
+	}{
+		{name: "recovered", outcome: steps.OutcomeRecovered, lastState: "idle"},
+		{name: "undo keeps failing", fault: &exchsim.Fault{Kind: "cmdlet_error", Server: "EX01", Target: "Set-ServerComponentState"},
+			outcome: steps.OutcomeRollbackFailed, lastState: "rollback_failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			env := h.env(t, "EX01", fastSettings())
+			for _, rec := range []journal.Record{
+				{Type: journal.RunStarted, Run: "r0", Server: "EX01"},
+				{Type: journal.Recorded, Run: "r0", Server: "EX01", Step: "hubtransport-draining", Data: []byte(`{"component":"HubTransport","state":"Active"}`)},
+				{Type: journal.StepStarted, Run: "r0", Server: "EX01", Step: "hubtransport-draining"},
+			} {
+				if _, err := h.journal.Append(rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.fault != nil {
+				if err := h.sim.InjectFault(*tc.fault); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res := h.runner.Recover(t.Context(), journal.Unfinished(mustRecords(t, h))[0], env, steps.RecoverReverse)
+			if res.Outcome != tc.outcome {
+				t.Fatalf("outcome %s (%v), want %s", res.Outcome, res.Err, tc.outcome)
+			}
+			var fin *journal.Record
+			for _, r := range mustRecords(t, h) {
+				if r.Type == journal.RunFinished && r.Run == "r0" {
+					fin = &r
+				}
+			}
+			switch {
+			case fin == nil:
+				t.Fatal("no run_finished record for the recovered run")
+			case fin.Outcome != tc.outcome:
+				t.Errorf("run_finished outcome %q, want %q", fin.Outcome, tc.outcome)
+			case fin.Error == "": // a recovery always has a cause, the crash, and a failed one the Undo's error too
+				t.Error("run_finished has no error")
+			case tc.fault != nil && !strings.Contains(fin.Error, "hubtransport-draining"):
+				t.Errorf("run_finished error %q does not name the step", fin.Error)
+			}
+			states := strings.Fields(h.obs.states("EX01"))
+			if len(states) == 0 || states[len(states)-1] != tc.lastState {
+				t.Errorf("states %v, want the last to be %s", states, tc.lastState)
+			}
+		})
+	}
+}

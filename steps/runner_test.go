@@ -63,7 +63,13 @@ func newScenarioHarness(tb testing.TB, scenario string) *harness {
 // newHarnessIn keeps the journal in dir.
 func newHarnessIn(tb testing.TB, scenario, dir string) *harness {
 	tb.Helper()
-	sim := simtest.Start(tb, simtest.Options{Scenario: scenario})
+	return newHarnessWith(tb, simtest.Options{Scenario: scenario}, dir)
+}
+
+// newHarnessWith starts exchsim with o (e.g. an edited scenario) and keeps the journal in dir.
+func newHarnessWith(tb testing.TB, o simtest.Options, dir string) *harness {
+	tb.Helper()
+	sim := simtest.Start(tb, o)
 	path := filepath.Join(dir, "journal.jsonl")
 	j, _, _, err := journal.Open(path, journal.Options{})
 	if err != nil {

@@ -51,3 +51,22 @@ func TestVerifyCatchesNoEffect(t *testing.T) {
 		})
 	}
 }
+
+// TestMoveVerify: move-active-databases' Verify reads the server, not the moves' word: it fails while any
+// copy is still active here, naming how many, and passes once none is.
+func TestMoveVerify(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	env := h.env(t, "EX02", fastSettings())
+	verify := steps.Catalogue()["move-active-databases"].Verify
+	// DB03 is active on EX02 in the demo organisation.
+	if err := verify(t.Context(), env, nil); err == nil || !strings.Contains(err.Error(), "1 database copies still active on EX02") {
+		t.Errorf("with DB03 active here: %v; want it counted", err)
+	}
+	if err := env.Ex.MoveActiveDatabase(t.Context(), "DB03", "EX01"); err != nil {
+		t.Fatal(err)
+	}
+	if err := verify(t.Context(), env, nil); err != nil {
+		t.Errorf("with nothing active here: %v", err)
+	}
+}

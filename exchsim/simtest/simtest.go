@@ -20,8 +20,11 @@ import (
 // Options tune Start.
 type Options struct {
 	Scenario string // built-in scenario, default "demo"
-	HTTPS    bool
-	Cost     cost.Profile
+	// Edit changes the built-in scenario before exchsim starts: a test's one-off database or setting,
+	// without a scenario file of its own.
+	Edit  func(*org.Scenario)
+	HTTPS bool
+	Cost  cost.Profile
 	// CertMappings turn on certificate authentication (with HTTPS); see wsman.ClientCertificate.
 	CertMappings []wsman.CertMapping
 	// Kerberos turns on Kerberos (see exchsim/kdc).
@@ -53,6 +56,9 @@ func New(o Options) (sim *exchsim.Sim, stop func(), err error) {
 	sc, err := org.BuiltinScenario(o.Scenario)
 	if err != nil {
 		return nil, nil, err
+	}
+	if o.Edit != nil {
+		o.Edit(sc)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sim, err = exchsim.Start(ctx, exchsim.Options{Scenario: sc, Listen: "127.0.0.1:0", HTTPS: o.HTTPS, Cost: o.Cost, CertMappings: o.CertMappings, Kerberos: o.Kerberos, DisableNTLM: o.DisableNTLM, RequireEncryption: o.RequireEncryption, Logger: slog.New(slog.DiscardHandler)})
