@@ -92,6 +92,7 @@ func TestBounds(t *testing.T) {
 		{"exchange_url ftp", []set{{"server.winrm", "exchange_url", `"ftp://ex03.exlab.local/PowerShell"`}}, `exchange_url: "ftp://ex03.exlab.local/PowerShell": want http(s)://host[:port]/PowerShell`},
 		{"exchange_url with a user", []set{{"server.winrm", "exchange_url", `"https://admin@ex03.exlab.local/PowerShell"`}}, "want http(s)://host[:port]/PowerShell without user"},
 		{"exchange_url with a query", []set{{"server.winrm", "exchange_url", `"https://ex03.exlab.local/PowerShell?x=1"`}}, "want http(s)://host[:port]/PowerShell without user"},
+		{"exchange_url without host", []set{{"server.winrm", "exchange_url", `"https://:443/PowerShell"`}}, `exchange_url: "https://:443/PowerShell": want http(s)://host[:port]/PowerShell`},
 		{"exchange_url http", []set{{"server.winrm", "exchange_url", `"http://ex03.exlab.local/PowerShell"`}}, ""},
 		{"window 15m", []set{{"[window]", "duration", `"15m"`}, {"[window]", "min_remaining", `"10m"`}}, ""},
 		{"window 14m59s", []set{{"[window]", "duration", `"14m59s"`}, {"[window]", "min_remaining", `"10m"`}}, `.duration: 14m59s`},
@@ -105,6 +106,7 @@ func TestBounds(t *testing.T) {
 		{"notify lead 0s", []set{{"[notify]", "lead", `"0s"`}}, `.lead`},
 		{"notify lead 1s", []set{{"[notify]", "lead", `"1s"`}}, ""},
 		{"alertmanager url ftp", []set{{"alertmanager", "url", `"ftp://127.0.0.1:9093"`}}, "alertmanager.url"},
+		{"alertmanager url without host", []set{{"alertmanager", "url", `"http://:9093"`}}, "alertmanager.url"},
 		{"patch_grace = reverse_timeout", []set{{"steps", "patch_grace", `"40m"`}}, "steps.patch_grace: 40m0s must be shorter than daemon.reverse_timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -57,11 +57,12 @@ func (c *Config) validateCluster(col *collector) {
 	}
 	for i, e := range k.Endpoints {
 		u, err := url.Parse(e)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Port() == "" {
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.Port() == "" {
 			col.add(fmt.Sprintf("cluster.endpoints[%d]", i), "%q: want http(s)://host:port", e)
 		}
 	}
-	if !strings.HasPrefix(k.Prefix, "/") || !strings.HasSuffix(k.Prefix, "/") || len(k.Prefix) < 2 {
+	// A prefix of slashes alone would put the keys at etcd's root, among other users' keys.
+	if !strings.HasPrefix(k.Prefix, "/") || !strings.HasSuffix(k.Prefix, "/") || strings.Trim(k.Prefix, "/") == "" {
 		col.add("cluster.prefix", "%q: want a key prefix that starts and ends with / (\"/exmaintd/\")", k.Prefix)
 	}
 	// At most a minute: a leader whose journal write waits for etcd holds its scheduling loop that long,
@@ -73,7 +74,7 @@ func (c *Config) validateCluster(col *collector) {
 		col.add("cluster.request_timeout", "%s: want more than 0 and less than lease_ttl (%s)", k.RequestTimeout.Duration, k.LeaseTTL.Duration)
 	}
 	if k.Advertise != "" {
-		if u, err := url.Parse(k.Advertise); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if u, err := url.Parse(k.Advertise); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 			col.add("cluster.advertise", "%q: want the API's URL, http(s)://host:port", k.Advertise)
 		}
 	}

@@ -27,8 +27,14 @@ func TestCluster(t *testing.T) {
 		{"no endpoints", "endpoints", `[]`, "cluster.endpoints: required"},
 		{"endpoint without scheme", "endpoints", `["etcd1:2379"]`, `cluster.endpoints[0]: "etcd1:2379": want http(s)://host:port`},
 		{"endpoint without port", "endpoints", `["https://etcd1"]`, `cluster.endpoints[0]`},
+		{"endpoint without host", "endpoints", `["https://:2379"]`, `cluster.endpoints[0]`},
+		{"endpoint over ftp", "endpoints", `["ftp://etcd1:2379"]`, `cluster.endpoints[0]: "ftp://etcd1:2379"`},
+		{"endpoint unparsable", "endpoints", `["https://[::1:2379"]`, `cluster.endpoints[0]`},
+		{"endpoint over plain http", "endpoints", `["http://127.0.0.1:2379"]`, ""},
 		{"prefix without the final /", "prefix", `"/exmaintd"`, `cluster.prefix: "/exmaintd"`},
 		{"prefix /", "prefix", `"/"`, `cluster.prefix: "/"`},
+		{"prefix //", "prefix", `"//"`, `cluster.prefix: "//"`},
+		{"prefix /a/", "prefix", `"/a/"`, ""},
 		{"lease 2s", "lease_ttl", `"2s"`, `cluster.request_timeout: 5s: want more than 0 and less than lease_ttl`},
 		{"lease 1s", "lease_ttl", `"1s"`, "cluster.lease_ttl: 1s: want whole seconds from 2s to 1m"},
 		{"lease 1m", "lease_ttl", `"1m"`, ""},
@@ -55,14 +61,28 @@ func TestCluster(t *testing.T) {
 	if _, err := config.Parse("c.toml", setKey(t, string(base), "cluster", "prefix", `"bad"`)); err != nil {
 		t.Errorf("file backend refused an etcd key: %v", err)
 	}
+	// The lease at its lower bound, with a request timeout under it.
+	if _, err := config.Parse("c.toml", setKey(t, setKey(t, etcd, "cluster", "lease_ttl", `"2s"`), "cluster", "request_timeout", `"1s"`)); err != nil {
+		t.Errorf("lease_ttl 2s, request_timeout 1s refused: %v", err)
+	}
 	// Advertise, and the certificate without its key, need lines the example leaves commented out.
 	for _, tc := range []struct{ add, want string }{
 		{`advertise = "exm1:9105"`, `cluster.advertise: "exm1:9105"`},
+		{`advertise = "ftp://exm1:9105"`, `cluster.advertise: "ftp://exm1:9105"`},
+		{`advertise = "https://"`, `cluster.advertise: "https://"`},
+		{`advertise = "https://:9105"`, `cluster.advertise: "https://:9105"`},
+		{`advertise = "https://[::1:9105"`, `cluster.advertise: "https://[::1:9105"`},
+		{`advertise = "https://exm1.exlab.local:9105"`, ""},
+		{`advertise = "http://127.0.0.1:9105"`, ""},
 		{`cert_file = "/etc/hosts"`, "cluster.cert_file: cert_file and key_file go together"},
 		{"ca_file = \"/nonexistent/ca.pem\"", "cluster.ca_file:"},
 	} {
 		src := strings.Replace(etcd, "\nprefix = ", "\n"+tc.add+"\nprefix = ", 1)
-		if _, err := config.Parse("c.toml", src); err == nil || !strings.Contains(err.Error(), tc.want) {
+		_, err := config.Parse("c.toml", src)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("with %s: refused: %v", tc.add, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("with %s: %v; want %q", tc.add, err, tc.want)
 		}
 	}

@@ -65,7 +65,7 @@ type Service struct {
 // validateService checks a service's settings; key is its table (prometheus, alertmanager, notify[0]).
 func validateService(col *collector, key string, s Service) {
 	if s.URL.Value != "" {
-		if p, err := url.Parse(s.URL.Value); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		if p, err := url.Parse(s.URL.Value); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Hostname() == "" {
 			col.add(key+".url", "%s… is not an http(s) URL", alerting.Redacted(s.URL.Value))
 		}
 	} else if s.URL.Secret != (Secret{}) {
@@ -95,7 +95,7 @@ func ServiceEndpoint(key string, s Service, timeout time.Duration, getenv func(s
 			return ep, fmt.Errorf("%s.url: %w", key, err)
 		}
 		ep.URL = v.Reveal()
-		if p, err := url.Parse(ep.URL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		if p, err := url.Parse(ep.URL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Hostname() == "" {
 			return ep, fmt.Errorf("%s.url: the secret does not hold an http(s) URL", key)
 		}
 	}

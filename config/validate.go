@@ -131,7 +131,7 @@ func validateWinRM(col *collector, key string, w WinRM, top bool) {
 		col.add(key+".exchange_url", "is per server: set it in [[server]] winrm, or leave it out for http(s)://<fqdn>/PowerShell")
 	}
 	if w.ExchangeURL != "" {
-		if u, err := url.Parse(w.ExchangeURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
+		if u, err := url.Parse(w.ExchangeURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.User != nil || u.RawQuery != "" {
 			col.add(key+".exchange_url", "%q: want http(s)://host[:port]/PowerShell without user, query or fragment", w.ExchangeURL)
 		}
 	}

@@ -457,7 +457,7 @@ func exchangeURL(ep Endpoint) (string, error) {
 		return scheme + "://" + ep.Host + "/PowerShell", nil
 	}
 	u, err := url.Parse(ep.ExchangeURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return "", fmt.Errorf("server %s: exchange_url %q: want http(s)://host[:port]/PowerShell", ep.Name, ep.ExchangeURL)
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {

@@ -158,6 +158,9 @@ func TestNewRefusesUnsafeSettings(t *testing.T) {
 		{"exchange endpoint over http", func(e *exchange.Endpoint) {
 			e.Auth, e.HTTPS, e.CACertPEM, e.ExchangeURL = exchange.AuthNTLM, true, nil, "http://ex01.exlab.local/PowerShell"
 		}, exchange.Options{}, "ex01.exlab.local"},
+		{"exchange endpoint without host", func(e *exchange.Endpoint) {
+			e.Auth, e.HTTPS, e.CACertPEM, e.ExchangeURL = exchange.AuthNTLM, true, nil, "https://:443/PowerShell"
+		}, exchange.Options{}, `exchange_url "https://:443/PowerShell"`},
 		{"certificate over http", func(e *exchange.Endpoint) { e.Auth = exchange.AuthCertificate }, exchange.Options{}, "https"},
 		{"unknown auth", func(e *exchange.Endpoint) { e.Auth = "credssp" }, exchange.Options{}, `unknown auth "credssp"`},
 		{"kerberos without realm", func(e *exchange.Endpoint) { e.Auth = exchange.AuthKerberos }, exchange.Options{}, "needs a realm"},
