@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/steps"
@@ -97,6 +98,69 @@ func TestComponentUndoRestartsTransport(t *testing.T) {
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("changes %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestMovesLeftToActiveManager: block-activation's MoveNow makes Active Manager move the server's active
+// databases in the background, choosing the best copies; move-active-databases waits for those moves and
+// sends no move of its own while they progress (a second move of a database Active Manager is moving
+// would race it). Only when the background moves stop (suppressed here) does it move what is left, one
+// database at a time — after move_settle without progress, not at move_timeout (measured on a clock that
+// advances only when the step sleeps).
+func TestMovesLeftToActiveManager(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		fault     *exchsim.Fault
+		wantMoves bool
+	}{
+		{"background moves finish", nil, false},
+		{"background moves suppressed", &exchsim.Fault{Kind: "move_suppressed", Server: "EX01", Target: "1"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			env := h.env(t, "EX01", fastSettings())
+			var clock *stoppedClock
+			if tc.fault != nil {
+				if err := h.sim.InjectFault(*tc.fault); err != nil {
+					t.Fatal(err)
+				}
+				// No background move happens: the step's own waits are all the time that passes.
+				clock = &stoppedClock{now: time.Date(2026, 12, 12, 22, 0, 0, 0, time.UTC)}
+				env.Clock = clock
+			}
+			block, move := steps.Catalogue()["block-activation"], steps.Catalogue()["move-active-databases"]
+			orig, err := block.Record(t.Context(), env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := block.Do(t.Context(), env, orig); err != nil {
+				t.Fatal(err)
+			}
+			before := len(h.sim.Org().Changes())
+			if err := move.Do(t.Context(), env, nil); err != nil {
+				t.Fatalf("move-active-databases: %v", err)
+			}
+			moves := 0
+			for _, c := range h.sim.Org().Changes()[before:] {
+				if c.Cmdlet == "Move-ActiveMailboxDatabase" {
+					moves++
+				}
+			}
+			if (moves > 0) != tc.wantMoves {
+				t.Errorf("%d moves sent by exmaintd; moves expected: %v", moves, tc.wantMoves)
+			}
+			if clock != nil {
+				s := env.Settings
+				if took, bound := clock.now.Sub(time.Date(2026, 12, 12, 22, 0, 0, 0, time.UTC)), s.MoveSettle+time.Duration(s.MoveAttempts)*(s.MoveRetryInterval+s.PollInterval)+time.Second; took > bound {
+					t.Errorf("the step took %v of its own waits; move_settle %v, then the moves: want at most %v (move_timeout is %v)", took, s.MoveSettle, bound, s.MoveTimeout)
+				}
+			}
+			if err := move.Verify(t.Context(), env, nil); err != nil {
+				t.Error(err)
 			}
 		})
 	}
