@@ -6,7 +6,7 @@ FUZZTIME  ?= 10s
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: all build test deps unit rules lint fmt-check vet staticcheck golangci fuzz bench scale ci demo mutate mutate-core mutate-exchange
+.PHONY: all build test deps unit rules lint fmt-check vet staticcheck golangci fuzz bench scale ci demo mutate mutate-core mutate-exchange mutate-diff
 
 all: build
 
@@ -62,6 +62,13 @@ MUTATE_PKGS ?= journal scheduler config
 MUTATE_EXCHANGE_EXCLUDE := (client|methods|cmdlets|transport|psrp|ops|sealing|kerberos|session|shell|loop|connauth|command|script|neterr|doc)\.go
 mutate: mutate-core mutate-exchange
 
+# The lines of steps/ and exchange/ changed since the last landed commit (tools/mutate/base): their full
+# runs take hours, so CI mutates what a change touches (scripts/mutate-diff.sh; TESTING.md).
+MUTATE_BASE ?= $(shell head -1 tools/mutate/base)
+mutate-diff:
+	GOFLAGS="-count=1 -parallel=16 -skip=TestCrashMatrix" ./scripts/mutate-diff.sh $(MUTATE_BASE) 3 steps --timeout-coefficient 5
+	GOFLAGS=-count=1 ./scripts/mutate-diff.sh $(MUTATE_BASE) 4 exchange
+
 mutate-core:
 	@for p in $(MUTATE_PKGS); do ./scripts/mutate.sh 85 2 $$p || exit 1; done
 
@@ -72,4 +79,4 @@ mutate-exchange:
 demo:
 	$(GO) run ./cmd/exmaintd demo
 
-ci: lint test fuzz mutate-core
+ci: lint test fuzz mutate-core mutate-diff
