@@ -21,7 +21,8 @@ func TestDamagedRecordChangesNothing(t *testing.T) {
 	h := newHarness(t)
 	env := h.env(t, "EX01", fastSettings())
 	recordsForDoOnly := map[string]bool{"redirect-message": true, "move-primary-active-manager": true}
-	doReadsRecord := map[string]bool{"redirect-message": true, "suspend-database-copies": true}
+	// The Do (and Verify) phases that read the record; the others act on the live server.
+	doReadsRecord := map[string][]string{"redirect-message": {"do"}, "suspend-database-copies": {"do", "verify"}}
 	restoring := 0
 	for name, s := range steps.Catalogue() {
 		orig, err := s.Record(t.Context(), env)
@@ -37,8 +38,11 @@ func TestDamagedRecordChangesNothing(t *testing.T) {
 			phases["undo"] = func(r json.RawMessage) error { return s.Undo(t.Context(), env, r) }
 			phases["verify-undo"] = func(r json.RawMessage) error { return s.VerifyUndo(t.Context(), env, r) }
 		}
-		if doReadsRecord[name] {
+		if slices.Contains(doReadsRecord[name], "do") {
 			phases["do"] = func(r json.RawMessage) error { return s.Do(t.Context(), env, r) }
+		}
+		if slices.Contains(doReadsRecord[name], "verify") {
+			phases["verify"] = func(r json.RawMessage) error { return s.Verify(t.Context(), env, r) }
 		}
 		for phase, f := range phases {
 			for _, bad := range []json.RawMessage{json.RawMessage(`{"copies":`), nil} {
@@ -163,5 +167,98 @@ func TestMovesLeftToActiveManager(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// TestSuspendCopiesRestoresWhatItSuspended: suspend-database-copies suspends activation of the server's
+// passive copies and resumes exactly those — a copy an operator had suspended before the run stays
+// suspended. Its Verify reads every recorded copy back (a suspension that did nothing is caught), and a
+// refused suspension or resume is the Do's or Undo's error.
+func TestSuspendCopiesRestoresWhatItSuspended(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	env := h.env(t, "EX02", fastSettings())
+	ctx := t.Context()
+	s := steps.Catalogue()["suspend-database-copies"]
+	suspended := func() map[string]bool {
+		t.Helper()
+		cs, err := env.Ex.CopyStatus(ctx, "EX02")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, c := range cs {
+			out[c.Name] = c.ActivationSuspended
+		}
+		return out
+	}
+	// The demo: DB01 and DB02 are active on EX01, so EX02 holds their passive copies; DB03 is active here.
+	// The operator has suspended DB02's copy for reasons of their own.
+	if err := env.Ex.SuspendDatabaseCopy(ctx, `DB02\EX02`, true); err != nil {
+		t.Fatal(err)
+	}
+	orig, err := s.Record(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(orig), `DB01\\EX02`) || strings.Contains(string(orig), "DB02") || strings.Contains(string(orig), "DB03") {
+		t.Fatalf("recorded %s; want DB01's passive copy only", orig)
+	}
+	// A refused suspension is the Do's error.
+	if err := h.sim.InjectFault(exchsim.Fault{Kind: "cmdlet_error", Server: "EX02", Target: "Suspend-MailboxDatabaseCopy"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Do(ctx, env, orig); err == nil {
+		t.Error("Do succeeded with the suspension refused")
+	}
+	if err := h.sim.ClearFaults(); err != nil {
+		t.Fatal(err)
+	}
+	// A suspension that reports success and changes nothing fails the Verify.
+	if err := h.sim.InjectFault(exchsim.Fault{Kind: "cmdlet_noop", Server: "EX02", Target: "Suspend-MailboxDatabaseCopy"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Do(ctx, env, orig); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Verify(ctx, env, orig); err == nil || !strings.Contains(err.Error(), `DB01\EX02`) {
+		t.Errorf("Verify after a suspension without effect: %v; want it to name the copy", err)
+	}
+	if err := h.sim.ClearFaults(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Do(ctx, env, orig); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Verify(ctx, env, orig); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+	if got := suspended(); !got[`DB01\EX02`] || !got[`DB02\EX02`] {
+		t.Errorf("after Do: %v; want DB01's and DB02's copies suspended", got)
+	}
+	if err := h.sim.InjectFault(exchsim.Fault{Kind: "cmdlet_error", Server: "EX02", Target: "Resume-MailboxDatabaseCopy"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Undo(ctx, env, orig); err == nil {
+		t.Error("Undo succeeded with every resume refused")
+	}
+	if err := h.sim.ClearFaults(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Undo(ctx, env, orig); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.VerifyUndo(ctx, env, orig); err != nil {
+		t.Errorf("VerifyUndo: %v", err)
+	}
+	if got := suspended(); got[`DB01\EX02`] || !got[`DB02\EX02`] {
+		t.Errorf("after Undo: %v; want DB01's copy resumed and the operator's DB02 suspension kept", got)
+	}
+	// A copy status that cannot be read is the verification's error, not a pass.
+	if err := h.sim.InjectFault(exchsim.Fault{Kind: "cmdlet_error", Server: "EX02", Target: "Get-MailboxDatabaseCopyStatus"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.VerifyUndo(ctx, env, orig); err == nil {
+		t.Error("VerifyUndo passed without reading the copies")
 	}
 }
