@@ -22,7 +22,7 @@ func TestDamagedRecordChangesNothing(t *testing.T) {
 	env := h.env(t, "EX01", fastSettings())
 	recordsForDoOnly := map[string]bool{"redirect-message": true, "move-primary-active-manager": true}
 	// The Do (and Verify) phases that read the record; the others act on the live server.
-	doReadsRecord := map[string][]string{"redirect-message": {"do"}, "suspend-database-copies": {"do", "verify"}}
+	doReadsRecord := map[string][]string{"redirect-message": {"do"}, "suspend-database-copies": {"do", "verify"}, "dismount-databases": {"do", "verify"}}
 	restoring := 0
 	for name, s := range steps.Catalogue() {
 		orig, err := s.Record(t.Context(), env)
@@ -260,5 +260,69 @@ func TestSuspendCopiesRestoresWhatItSuspended(t *testing.T) {
 	}
 	if err := s.VerifyUndo(ctx, env, orig); err == nil {
 		t.Error("VerifyUndo passed without reading the copies")
+	}
+}
+
+// TestDismountDatabases: dismount-databases (standalone servers only, or allow_outage) dismounts what was
+// mounted here and mounts exactly that again; every read or change that fails is the phase's error, and
+// Verify and VerifyUndo read the databases back.
+func TestDismountDatabases(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	env := h.env(t, "EX03", fastSettings())
+	ctx := t.Context()
+	s := steps.Catalogue()["dismount-databases"]
+	fault := func(kind, cmdlet string) {
+		t.Helper()
+		if err := h.sim.ClearFaults(); err != nil {
+			t.Fatal(err)
+		}
+		if kind != "" {
+			if err := h.sim.InjectFault(exchsim.Fault{Kind: kind, Server: "EX03", Target: cmdlet}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fault("cmdlet_error", "Get-MailboxDatabase")
+	if _, err := s.Record(ctx, env); err == nil {
+		t.Error("Record succeeded without reading the databases")
+	}
+	fault("", "")
+	orig, err := s.Record(ctx, env)
+	if err != nil || string(orig) != `{"databases":["DB10"]}` {
+		t.Fatalf("Record = %s, %v; want DB10, mounted on EX03 in the demo", orig, err)
+	}
+	fault("cmdlet_error", "Dismount-Database")
+	if err := s.Do(ctx, env, orig); err == nil {
+		t.Error("Do succeeded with the dismount refused")
+	}
+	fault("cmdlet_noop", "Dismount-Database")
+	if err := s.Do(ctx, env, orig); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Verify(ctx, env, orig); err == nil || !strings.Contains(err.Error(), "DB10") {
+		t.Errorf("Verify after a dismount without effect: %v; want it to name DB10", err)
+	}
+	fault("", "")
+	if err := s.Do(ctx, env, orig); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Verify(ctx, env, orig); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+	fault("cmdlet_error", "Get-MailboxDatabase")
+	if err := s.Verify(ctx, env, orig); err == nil {
+		t.Error("Verify passed without reading the databases")
+	}
+	fault("cmdlet_error", "Mount-Database")
+	if err := s.Undo(ctx, env, orig); err == nil {
+		t.Error("Undo succeeded with the mount refused")
+	}
+	fault("", "")
+	if err := s.Undo(ctx, env, orig); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.VerifyUndo(ctx, env, orig); err != nil {
+		t.Errorf("VerifyUndo: %v", err)
 	}
 }
