@@ -209,15 +209,7 @@ func TestRecoverHold(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	env := h.env(t, "EX01", fastSettings())
-	for _, rec := range []journal.Record{
-		{Type: journal.RunStarted, Run: "r0", Server: "EX01"},
-		{Type: journal.Recorded, Run: "r0", Server: "EX01", Step: "hubtransport-draining", Data: []byte(`{"component":"HubTransport","state":"Active"}`)},
-		{Type: journal.StepStarted, Run: "r0", Server: "EX01", Step: "hubtransport-draining"},
-	} {
-		if _, err := h.journal.Append(rec); err != nil {
-			t.Fatal(err)
-		}
-	}
+	interruptedInDrain(t, h)
 	before := h.sim.Requests()["Command"]
 	res := h.runner.Recover(t.Context(), journal.Unfinished(mustRecords(t, h))[0], env, steps.RecoverHold)
 	if res.Outcome != steps.OutcomeRollbackFailed || h.sim.Requests()["Command"] != before {
@@ -225,6 +217,20 @@ func TestRecoverHold(t *testing.T) {
 	}
 	if !journal.Blocked(mustRecords(t, h))["EX01"] {
 		t.Error("held server not blocked in the journal")
+	}
+}
+
+// interruptedInDrain journals run r0 on EX01 as a crash inside hubtransport-draining leaves it.
+func interruptedInDrain(tb testing.TB, h *harness) {
+	tb.Helper()
+	for _, rec := range []journal.Record{
+		{Type: journal.RunStarted, Run: "r0", Server: "EX01"},
+		{Type: journal.Recorded, Run: "r0", Server: "EX01", Step: "hubtransport-draining", Data: []byte(`{"component":"HubTransport","state":"Active"}`)},
+		{Type: journal.StepStarted, Run: "r0", Server: "EX01", Step: "hubtransport-draining"},
+	} {
+		if _, err := h.journal.Append(rec); err != nil {
+			tb.Fatal(err)
+		}
 	}
 }
 

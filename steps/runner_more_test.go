@@ -146,15 +146,7 @@ func TestRecoverFinishesTheRun(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t)
 			env := h.env(t, "EX01", fastSettings())
-			for _, rec := range []journal.Record{
-				{Type: journal.RunStarted, Run: "r0", Server: "EX01"},
-				{Type: journal.Recorded, Run: "r0", Server: "EX01", Step: "hubtransport-draining", Data: []byte(`{"component":"HubTransport","state":"Active"}`)},
-				{Type: journal.StepStarted, Run: "r0", Server: "EX01", Step: "hubtransport-draining"},
-			} {
-				if _, err := h.journal.Append(rec); err != nil {
-					t.Fatal(err)
-				}
-			}
+			interruptedInDrain(t, h)
 			if tc.fault != nil {
 				if err := h.sim.InjectFault(*tc.fault); err != nil {
 					t.Fatal(err)

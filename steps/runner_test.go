@@ -87,6 +87,19 @@ func (h *harness) env(tb testing.TB, server string, s steps.Settings) *steps.Env
 	return &steps.Env{Ex: c, Target: target(server), Settings: s, Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: h.obs}
 }
 
+// setFault replaces exchsim's faults with one of kind on server's cmdlet, or with none when kind is "".
+func (h *harness) setFault(tb testing.TB, kind, server, cmdlet string) {
+	tb.Helper()
+	if err := h.sim.ClearFaults(); err != nil {
+		tb.Fatal(err)
+	}
+	if kind != "" {
+		if err := h.sim.InjectFault(exchsim.Fault{Kind: kind, Server: server, Target: cmdlet}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
 func (h *harness) serverRun(env *steps.Env, proc steps.Procedure) steps.ServerRun {
 	members := []string(nil)
 	if env.Target.DAG != "" {

@@ -205,28 +205,20 @@ func TestSuspendCopiesRestoresWhatItSuspended(t *testing.T) {
 		t.Fatalf("recorded %s; want DB01's passive copy only", orig)
 	}
 	// A refused suspension is the Do's error.
-	if err := h.sim.InjectFault(exchsim.Fault{Kind: "cmdlet_error", Server: "EX02", Target: "Suspend-MailboxDatabaseCopy"}); err != nil {
-		t.Fatal(err)
-	}
+	h.setFault(t, "cmdlet_error", "EX02", "Suspend-MailboxDatabaseCopy")
 	if err := s.Do(ctx, env, orig); err == nil {
 		t.Error("Do succeeded with the suspension refused")
 	}
-	if err := h.sim.ClearFaults(); err != nil {
-		t.Fatal(err)
-	}
+	h.setFault(t, "", "", "")
 	// A suspension that reports success and changes nothing fails the Verify.
-	if err := h.sim.InjectFault(exchsim.Fault{Kind: "cmdlet_noop", Server: "EX02", Target: "Suspend-MailboxDatabaseCopy"}); err != nil {
-		t.Fatal(err)
-	}
+	h.setFault(t, "cmdlet_noop", "EX02", "Suspend-MailboxDatabaseCopy")
 	if err := s.Do(ctx, env, orig); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Verify(ctx, env, orig); err == nil || !strings.Contains(err.Error(), `DB01\EX02`) {
 		t.Errorf("Verify after a suspension without effect: %v; want it to name the copy", err)
 	}
-	if err := h.sim.ClearFaults(); err != nil {
-		t.Fatal(err)
-	}
+	h.setFault(t, "", "", "")
 	if err := s.Do(ctx, env, orig); err != nil {
 		t.Fatal(err)
 	}
@@ -236,15 +228,11 @@ func TestSuspendCopiesRestoresWhatItSuspended(t *testing.T) {
 	if got := suspended(); !got[`DB01\EX02`] || !got[`DB02\EX02`] {
 		t.Errorf("after Do: %v; want DB01's and DB02's copies suspended", got)
 	}
-	if err := h.sim.InjectFault(exchsim.Fault{Kind: "cmdlet_error", Server: "EX02", Target: "Resume-MailboxDatabaseCopy"}); err != nil {
-		t.Fatal(err)
-	}
+	h.setFault(t, "cmdlet_error", "EX02", "Resume-MailboxDatabaseCopy")
 	if err := s.Undo(ctx, env, orig); err == nil {
 		t.Error("Undo succeeded with every resume refused")
 	}
-	if err := h.sim.ClearFaults(); err != nil {
-		t.Fatal(err)
-	}
+	h.setFault(t, "", "", "")
 	if err := s.Undo(ctx, env, orig); err != nil {
 		t.Fatal(err)
 	}
@@ -255,9 +243,7 @@ func TestSuspendCopiesRestoresWhatItSuspended(t *testing.T) {
 		t.Errorf("after Undo: %v; want DB01's copy resumed and the operator's DB02 suspension kept", got)
 	}
 	// A copy status that cannot be read is the verification's error, not a pass.
-	if err := h.sim.InjectFault(exchsim.Fault{Kind: "cmdlet_error", Server: "EX02", Target: "Get-MailboxDatabaseCopyStatus"}); err != nil {
-		t.Fatal(err)
-	}
+	h.setFault(t, "cmdlet_error", "EX02", "Get-MailboxDatabaseCopyStatus")
 	if err := s.VerifyUndo(ctx, env, orig); err == nil {
 		t.Error("VerifyUndo passed without reading the copies")
 	}
@@ -272,17 +258,7 @@ func TestDismountDatabases(t *testing.T) {
 	env := h.env(t, "EX03", fastSettings())
 	ctx := t.Context()
 	s := steps.Catalogue()["dismount-databases"]
-	fault := func(kind, cmdlet string) {
-		t.Helper()
-		if err := h.sim.ClearFaults(); err != nil {
-			t.Fatal(err)
-		}
-		if kind != "" {
-			if err := h.sim.InjectFault(exchsim.Fault{Kind: kind, Server: "EX03", Target: cmdlet}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	fault := func(kind, cmdlet string) { t.Helper(); h.setFault(t, kind, "EX03", cmdlet) }
 	fault("cmdlet_error", "Get-MailboxDatabase")
 	if _, err := s.Record(ctx, env); err == nil {
 		t.Error("Record succeeded without reading the databases")
