@@ -302,3 +302,46 @@ func TestDismountDatabases(t *testing.T) {
 		t.Errorf("VerifyUndo: %v", err)
 	}
 }
+
+// TestPAMStep: move-primary-active-manager moves the cluster core group off the server that owns it, and
+// its Verify asks both sides: the cluster (the group Online on another node) and Exchange (the DAG no
+// longer names the server as its Primary Active Manager). A read that fails is an error, never a pass;
+// a server outside a DAG is checked on the cluster side only.
+func TestPAMStep(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	env := h.env(t, "EX01", fastSettings()) // EX01 is the PAM of DAG01 in the demo
+	ctx := t.Context()
+	s := steps.Catalogue()["move-primary-active-manager"]
+	h.setFault(t, "cmdlet_error", "EX01", "Get-ClusterGroup")
+	if _, err := s.Record(ctx, env); err == nil {
+		t.Error("Record succeeded without reading the cluster group")
+	}
+	if err := s.Verify(ctx, env, nil); err == nil {
+		t.Error("Verify passed without reading the cluster group")
+	}
+	h.setFault(t, "", "", "")
+	if err := s.Verify(ctx, env, nil); err == nil || !strings.Contains(err.Error(), "on EX01") {
+		t.Errorf("Verify before the move: %v; want the core group named on EX01", err)
+	}
+	orig, err := s.Record(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Do(ctx, env, orig); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Verify(ctx, env, orig); err != nil {
+		t.Errorf("Verify after the move: %v", err)
+	}
+	h.setFault(t, "cmdlet_error", "EX01", "Get-DatabaseAvailabilityGroup")
+	if err := s.Verify(ctx, env, orig); err == nil {
+		t.Error("Verify passed without asking Exchange for the DAG's Primary Active Manager")
+	}
+	// Outside a DAG there is no DAG to ask: the cluster's answer is the whole check.
+	standalone := *env
+	standalone.Target.DAG = ""
+	if err := s.Verify(ctx, &standalone, orig); err != nil {
+		t.Errorf("Verify with no DAG: %v", err)
+	}
+}
