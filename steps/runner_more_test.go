@@ -179,3 +179,33 @@ func TestRecoverFinishesTheRun(t *testing.T) {
 		})
 	}
 }
+
+// TestInSessionPatch: a command that is not detached runs in the WinRS session, bounded by its timeout
+// (two hours when none is set); an exit code other than 0, 3010 or 1641 fails the step with the
+// command's last lines, and the run reverses.
+func TestInSessionPatch(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, command string
+		outcome       string
+		want          string // in the error
+	}{
+		{"succeeds, no timeout set", `Write-Output 'installed'`, steps.OutcomeCompleted, ""},
+		{"exit code 1", `Write-Output 'setup failed: disk full'; $global:LASTEXITCODE = 1`, steps.OutcomeReversed, `patch command "p": exit code 1: setup failed: disk full`},
+		{"exit code 3010", `Write-Output 'restart required'; $global:LASTEXITCODE = 3010`, steps.OutcomeCompleted, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			s := fastSettings()
+			s.Patch = []steps.PatchCommand{{Name: "p", Command: tc.command}}
+			res := h.runner.Run(t.Context(), h.serverRun(h.env(t, "EX03", s), steps.BuiltinProcedures()["standalone"]))
+			if res.Outcome != tc.outcome {
+				t.Fatalf("outcome %s (%v), want %s", res.Outcome, res.Err, tc.outcome)
+			}
+			if tc.want != "" && (res.Err == nil || !strings.Contains(res.Err.Error(), tc.want)) {
+				t.Errorf("error %v; want %q", res.Err, tc.want)
+			}
+		})
+	}
+}

@@ -115,7 +115,7 @@ func (e *env) statement(n node) ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		name := strings.ToLower(x.name)
+		name := varKey(x.name)
 		if name == "true" || name == "false" || name == "null" || name == "_" || name == "?" {
 			return nil, e.fail(&Error{Message: fmt.Sprintf("Cannot overwrite variable %s because it is read-only or constant.", x.name), Category: "WriteError", ErrorID: "VariableNotWritable"}, "$"+x.name, 0)
 		}
@@ -330,7 +330,21 @@ func (e *env) variable(name string) (any, error) {
 	if strings.HasPrefix(strings.ToLower(name), "env:") {
 		return nil, nil
 	}
-	return e.p.vars[strings.ToLower(name)], nil
+	return e.p.vars[varKey(name)], nil
+}
+
+// varKey is a variable's key in the session: case-insensitive, and without a scope modifier. exchsim
+// keeps one scope per runspace, so $global:LASTEXITCODE (which a native command sets, and OpRun resets)
+// and $LASTEXITCODE read in a script are the same variable, as they are in PowerShell when the script
+// declares no local of that name (about_Scopes).
+func varKey(name string) string {
+	name = strings.ToLower(name)
+	for _, scope := range []string{"global:", "script:", "local:", "private:"} {
+		if rest, ok := strings.CutPrefix(name, scope); ok {
+			return rest
+		}
+	}
+	return name
 }
 
 func (e *env) call(x *callNode) (any, error) {

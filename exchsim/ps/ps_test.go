@@ -575,3 +575,21 @@ func TestCommandFromStdinKeepsGoing(t *testing.T) {
 		t.Errorf("code %d stdout %q stderr %.200q", code, stdout.String(), stderr.String())
 	}
 }
+
+// TestScopeModifiers: one variable whatever scope modifier names it — $global:LASTEXITCODE, which native
+// commands set, is what a script reads as $LASTEXITCODE (about_Scopes: a variable not declared in the
+// child scope is found in its parents).
+func TestScopeModifiers(t *testing.T) {
+	for _, script := range []string{
+		"$global:LASTEXITCODE = 3010\n$LASTEXITCODE",
+		"$LASTEXITCODE = 3010\n$global:LASTEXITCODE",
+		"$Script:x = 3010\n$x",
+	} {
+		var stdout, stderr strings.Builder
+		code := testRuntime().RunCommand(t.Context(), Process{Host: "EX01", Command: "powershell -enc " + encode(script),
+			Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
+		if code != 0 || stdout.String() != "3010\r\n" {
+			t.Errorf("%q: code %d stdout %q stderr %.200q; want 3010", script, code, stdout.String(), stderr.String())
+		}
+	}
+}
