@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -21,4 +22,31 @@ func TestTaskSpecLimit(t *testing.T) {
 			t.Errorf("without a deadline: limit %v, want 4h", got.TimeLimit)
 		}
 	})
+}
+
+// TestJobNames: a run's job IDs (and so its scheduled task names) keep letters, digits and '-' and
+// replace everything else, keep the last 40 characters (the run ID's unique end), and number commands
+// from 1. The last lines of a command's output are joined for the error.
+func TestJobNames(t *testing.T) {
+	for _, tc := range []struct{ run, want string }{
+		{"r-20261212-2200", "r-20261212-2200-1"},
+		{"azAZ09", "azAZ09-1"}, // the ends of each range
+		{"monthly patch/EX01:2026", "monthly-patch-EX01-2026-1"},
+		{"ÄÖ_ü.x", "-----x-1"},
+		{strings.Repeat("a", 30) + strings.Repeat("b", 30), strings.Repeat("a", 10) + strings.Repeat("b", 30) + "-1"},
+		{strings.Repeat("c", 40), strings.Repeat("c", 40) + "-1"},
+	} {
+		if got := jobID(tc.run, 0); got != tc.want {
+			t.Errorf("jobID(%q, 0) = %q, want %q", tc.run, got, tc.want)
+		}
+	}
+	if got := jobID("r", 2); got != "r-3" {
+		t.Errorf("the third command's job = %q, want r-3", got)
+	}
+	if got := lastLines("a\nb\nc\nd\n", 2); got != "c | d" {
+		t.Errorf("lastLines = %q, want %q", got, "c | d")
+	}
+	if got := lastLines("a\nb", 5); got != "a | b" {
+		t.Errorf("lastLines of fewer lines = %q, want %q", got, "a | b")
+	}
 }
