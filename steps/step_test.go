@@ -64,18 +64,25 @@ func TestDamagedRecordChangesNothing(t *testing.T) {
 
 // TestComponentUndoRestartsTransport: HubTransport's Undo sets the recorded state and then restarts the
 // transport services (Microsoft's exit procedure: HubTransport Active, then Restart-Service MSExchangeTransport); a
-// failed Set-ServerComponentState is the Undo's error and restarts nothing. FrontendTransport's Undo
-// restarts nothing.
+// failed Set-ServerComponentState is the Undo's error and restarts nothing, and services that cannot be
+// read back, or that stopped again, after the restart are its error too. FrontendTransport's Undo restarts
+// nothing.
 func TestComponentUndoRestartsTransport(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name, step string
-		fail       bool
+		fault      *exchsim.Fault
+		wantErr    string   // "" when the Undo succeeds
 		want       []string // the changes sent, in order
 	}{
-		{"hub transport", "hubtransport-draining", false, []string{"Set-ServerComponentState", "Restart-Service", "Restart-Service"}},
-		{"frontend transport", "frontendtransport-draining", false, []string{"Set-ServerComponentState"}},
-		{"hub transport, set refused", "hubtransport-draining", true, nil},
+		{"hub transport", "hubtransport-draining", nil, "", []string{"Set-ServerComponentState", "Restart-Service", "Restart-Service"}},
+		{"frontend transport", "frontendtransport-draining", nil, "", []string{"Set-ServerComponentState"}},
+		{"hub transport, set refused", "hubtransport-draining", &exchsim.Fault{Kind: "cmdlet_error", Server: "EX01", Target: "Set-ServerComponentState"},
+			"Set-ServerComponentState", nil},
+		{"hub transport, services unreadable after the restart", "hubtransport-draining", &exchsim.Fault{Kind: "cmdlet_error", Server: "EX01", Target: "Get-Service"},
+			"Get-Service", []string{"Set-ServerComponentState", "Restart-Service", "Restart-Service"}},
+		{"hub transport, transport stops after its restart", "hubtransport-draining", &exchsim.Fault{Kind: "service_stops", Server: "EX01", Target: "MSExchangeTransport"},
+			"services not running: MSExchangeTransport", []string{"Set-ServerComponentState", "Restart-Service", "Restart-Service"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -86,15 +93,13 @@ func TestComponentUndoRestartsTransport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.fail {
-				if err := h.sim.InjectFault(exchsim.Fault{Kind: "cmdlet_error", Server: "EX01", Target: "Set-ServerComponentState"}); err != nil {
-					t.Fatal(err)
-				}
+			if tc.fault != nil {
+				h.setFault(t, tc.fault.Kind, tc.fault.Server, tc.fault.Target)
 			}
 			before := len(h.sim.Org().Changes())
 			err = s.Undo(t.Context(), env, orig)
-			if (err != nil) != tc.fail {
-				t.Errorf("Undo: %v; an error expected: %v", err, tc.fail)
+			if (err == nil) != (tc.wantErr == "") || err != nil && !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("Undo: %v; want an error containing %q", err, tc.wantErr)
 			}
 			var got []string
 			for _, c := range h.sim.Org().Changes()[before:] {

@@ -848,7 +848,7 @@ func restartService(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 		found := false
 		for svc := range s.services {
 			if strings.EqualFold(svc, name) {
-				s.services[svc] = "Running"
+				s.services[svc] = g.startedState(s, svc)
 				found = true
 				if strings.EqualFold(svc, "MSExchangeTransport") {
 					s.transportRestart = now

@@ -353,7 +353,7 @@ func (g *Org) settle(s *server, now time.Time) {
 		s.bootTime = now
 		for k := range s.services {
 			if !s.manual[k] {
-				s.services[k] = "Running"
+				s.services[k] = g.startedState(s, k)
 			}
 		}
 		proxyServices(s)
@@ -460,6 +460,18 @@ func (g *Org) hasFault(kind, server string) bool {
 		}
 	}
 	return false
+}
+
+// startedState is what a service that was just started reads as: Running, unless a service_stops fault
+// names it — a service that terminates right after its start (a transport agent that fails to load, a
+// start-up timeout) reads Stopped. Callers hold g.mu.
+func (g *Org) startedState(s *server, svc string) string {
+	for _, f := range g.faults {
+		if f.Kind == "service_stops" && strings.EqualFold(f.Server, s.spec.Name) && strings.EqualFold(f.Target, svc) {
+			return "Stopped"
+		}
+	}
+	return "Running"
 }
 
 func (g *Org) faultFor(kind, server string) *Fault {
@@ -772,6 +784,10 @@ func (g *Org) InjectFault(f Fault) error {
 				}
 			}
 		}
+	case "service_stops":
+		if f.Server == "" || f.Target == "" {
+			return fmt.Errorf("fault service_stops: a server and a target (the service name) are required")
+		}
 	case "cmdlet_error", "cmdlet_noop":
 		if f.Target == "" {
 			return fmt.Errorf("fault %s: target (the cmdlet name) is required", f.Kind)
@@ -789,7 +805,7 @@ func (g *Org) InjectFault(f Fault) error {
 		}
 		setRequester(g.lookup(f.Server).remote, comp, parts[1], parts[2], g.clock.Now())
 	default:
-		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, move_suppressed, witness_invalid, cmdlet_error, cmdlet_noop, reboot_never_returns, setup_running, patch_fails, patch_hangs, patch_no_reboot, patch_exit_code, pending_reboot, remote_component_state)", f.Kind)
+		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, move_suppressed, witness_invalid, cmdlet_error, cmdlet_noop, service_stops, reboot_never_returns, setup_running, patch_fails, patch_hangs, patch_no_reboot, patch_exit_code, pending_reboot, remote_component_state)", f.Kind)
 	}
 	g.faults = append(g.faults, f)
 	return nil

@@ -518,3 +518,32 @@ func TestCmdletNoop(t *testing.T) {
 		t.Errorf("HubTransport after the fault was cleared = %s, want Draining", got)
 	}
 }
+
+// TestServiceStops: with service_stops, Restart-Service returns and the service reads Stopped, after a
+// reboot too; other services start as usual, and once the fault is cleared a restart brings it back.
+func TestServiceStops(t *testing.T) {
+	h := newHarness(t, "demo")
+	status := func(svc string) string { // ServiceControllerStatus, by name
+		return map[string]string{"1": "Stopped", "4": "Running"}[h.run("EX01", "(Get-Service -Name '"+svc+"').Status")]
+	}
+	if err := h.org.InjectFault(Fault{Kind: "service_stops", Target: "MSExchangeTransport"}); err == nil {
+		t.Error("service_stops without a server accepted")
+	}
+	if err := h.org.InjectFault(Fault{Kind: "service_stops", Server: "EX01", Target: "MSExchangeTransport"}); err != nil {
+		t.Fatal(err)
+	}
+	h.run("EX01", "Restart-Service -Name 'MSExchangeTransport' -Force")
+	if got := status("MSExchangeTransport"); got != "Stopped" {
+		t.Errorf("after Restart-Service: %s, want Stopped", got)
+	}
+	h.run("EX01", "Restart-Computer -Force")
+	h.clock.Advance(time.Hour)
+	if got, other := status("MSExchangeTransport"), status("MSExchangeFrontEndTransport"); got != "Stopped" || other != "Running" {
+		t.Errorf("after a reboot: transport %s, front end %s; want Stopped and Running", got, other)
+	}
+	h.org.ClearFaults()
+	h.run("EX01", "Restart-Service -Name 'MSExchangeTransport' -Force")
+	if got := status("MSExchangeTransport"); got != "Running" {
+		t.Errorf("after the fault is cleared: %s, want Running", got)
+	}
+}
