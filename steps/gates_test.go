@@ -151,3 +151,21 @@ func TestNonReplicatedDatabaseOnADAGMember(t *testing.T) {
 		})
 	}
 }
+
+// TestCopyGateDismountedDatabase: a database that is mounted nowhere fails the copy gate (its users have no
+// mailbox), even when every copy reports healthy queues: the gate reads the databases, not only the copies.
+func TestCopyGateDismountedDatabase(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	env := h.env(t, "EX03", fastSettings())
+	if err := steps.CheckPreGates(t.Context(), env, steps.PreGateOptions{SkipRedundant: true, All: true}); err != nil {
+		t.Fatalf("gates before the dismount: %v", err)
+	}
+	if err := env.Ex.DismountDatabase(t.Context(), "DB10"); err != nil {
+		t.Fatal(err)
+	}
+	err := steps.CheckPreGates(t.Context(), env, steps.PreGateOptions{SkipRedundant: true, All: true})
+	if err == nil || !strings.Contains(err.Error(), "database DB10 is not mounted anywhere") {
+		t.Errorf("gates with DB10 dismounted: %v; want DB10 named", err)
+	}
+}
