@@ -3,7 +3,9 @@ package exchange_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,22 +41,29 @@ func faultMatrix(t *testing.T, start func(t *testing.T) (*exchsim.Sim, exchange.
 		name     string
 		fault    exchsim.Fault
 		wantErr  func(error) bool
-		retried  bool // transient: the client tries Attempts times
-		recovers bool // the read succeeds despite the fault
+		retried  bool   // transient: the client tries Attempts times
+		recovers bool   // the read succeeds despite the fault
+		class    string // the request result the metrics see for the failed request (RequestObserver)
 	}{
-		{"connection refused", exchsim.Fault{Kind: "unreachable"}, isTransport, true, false},
-		{"reset", exchsim.Fault{Kind: "reset"}, isTransport, true, false},
-		{"reset on Receive only", exchsim.Fault{Kind: "reset", Actions: []string{"Receive"}}, isTransport, true, false},
-		{"401", exchsim.Fault{Kind: "auth_failure"}, isAuth, false, false},
-		{"500", exchsim.Fault{Kind: "http_500"}, isHTTP500, true, false},
-		{"malformed xml", exchsim.Fault{Kind: "malformed_xml"}, isProtocol, true, false},
-		{"truncated xml", exchsim.Fault{Kind: "truncated_xml"}, isProtocol, true, false},
-		{"slow replies", exchsim.Fault{Kind: "slow", Delay: 5 * time.Second}, isDeadline, false, false},
+		{"connection refused", exchsim.Fault{Kind: "unreachable"}, isTransport, true, false, "transport"},
+		{"reset", exchsim.Fault{Kind: "reset"}, isTransport, true, false, "transport"},
+		{"reset on Receive only", exchsim.Fault{Kind: "reset", Actions: []string{"Receive"}}, isTransport, true, false, "transport"},
+		{"401", exchsim.Fault{Kind: "auth_failure"}, isAuth, false, false, "auth"},
+		{"500", exchsim.Fault{Kind: "http_500"}, isHTTP500, true, false, "fault"},
+		{"malformed xml", exchsim.Fault{Kind: "malformed_xml"}, isProtocol, true, false, "protocol"},
+		{"truncated xml", exchsim.Fault{Kind: "truncated_xml"}, isProtocol, true, false, "protocol"},
+		{"slow replies", exchsim.Fault{Kind: "slow", Delay: 5 * time.Second}, isDeadline, false, false, "deadline"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sim, ep := start(t)
-			c := newClient(t, ep, exchange.Options{ReadTimeout: 2 * time.Second, Attempts: 3})
+			var mu sync.Mutex
+			var results []string
+			c := newClient(t, ep, exchange.Options{ReadTimeout: 2 * time.Second, Attempts: 3, Observer: func(_, _, result string, _ time.Duration) {
+				mu.Lock()
+				results = append(results, result)
+				mu.Unlock()
+			}})
 			ctx := t.Context()
 			if _, err := c.Queues(ctx, "EX01"); err != nil {
 				t.Fatal(err)
@@ -64,8 +73,16 @@ func faultMatrix(t *testing.T, start func(t *testing.T) (*exchsim.Sim, exchange.
 				t.Fatal(err)
 			}
 			before := c.Stats()
+			mu.Lock()
+			results = nil
+			mu.Unlock()
 			var err error
 			within(t, 10*time.Second, func() { _, err = c.Queues(ctx, "EX01") })
+			mu.Lock()
+			if !slices.Contains(results, tt.class) {
+				t.Errorf("request results %v; want %s among them", results, tt.class)
+			}
+			mu.Unlock()
 			if tt.recovers != (err == nil) {
 				t.Fatalf("Queues under %s: err = %v, want recovery %v", tt.name, err, tt.recovers)
 			}

@@ -269,3 +269,23 @@ func FuzzProject(f *testing.F) {
 		_, _ = projectServiceHealth(out)
 	})
 }
+
+// TestWellFormed: a reply is one complete XML document; anything cut short or mismatched is refused.
+func TestWellFormed(t *testing.T) {
+	for _, tc := range []struct {
+		doc string
+		ok  bool
+	}{
+		{`<s:Envelope xmlns:s="x"><s:Body/></s:Envelope>`, true},
+		{`<?xml version="1.0"?><a><b>text</b></a>`, true},
+		{`<a><b/>`, false},
+		{`<a></b>`, false},
+		{``, false},
+		{`<?xml version="1.0"?>`, false},
+		{`<a attr="1`, false},
+	} {
+		if err := wellFormed([]byte(tc.doc)); (err == nil) != tc.ok {
+			t.Errorf("wellFormed(%q) = %v, want ok %v", tc.doc, err, tc.ok)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -258,7 +259,37 @@ func (t *transport) postOnce(ctx context.Context, verb, body string) ([]byte, er
 	case !strings.Contains(resp.Header.Get("Content-Type"), "application/soap+xml"):
 		return nil, &ProtocolError{Server: t.server, What: verb + " reply", Err: fmt.Errorf("content type %q is not SOAP", resp.Header.Get("Content-Type"))}
 	}
+	// A reply cut short or garbled on the way is the request's failure, and the metrics count it so
+	// (result "protocol"), not an ok request whose caller then fails to parse it.
+	if err := wellFormed(data); err != nil {
+		return nil, &ProtocolError{Server: t.server, What: verb + " reply", Err: err}
+	}
 	return data, nil
+}
+
+// wellFormed reports whether data is one complete, well-formed XML document.
+func wellFormed(data []byte) error {
+	d := xml.NewDecoder(bytes.NewReader(data))
+	depth, root := 0, false
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			if !root || depth != 0 {
+				return errors.New("the XML document is incomplete")
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			depth++
+			root = true
+		case xml.EndElement:
+			depth--
+		}
+	}
 }
 
 // scrub removes the password from an error text (url.Error can carry a URL with credentials in some
