@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -287,5 +288,40 @@ func TestWellFormed(t *testing.T) {
 		if err := wellFormed([]byte(tc.doc)); (err == nil) != tc.ok {
 			t.Errorf("wellFormed(%q) = %v, want ok %v", tc.doc, err, tc.ok)
 		}
+	}
+}
+
+// TestResultClass: every error the transport returns maps to its metric class, wrapped or not, and
+// RequestResults lists each class once.
+func TestResultClass(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{nil, "ok"},
+		{&Fault{Code: FaultOperationTimeout}, "operation_timeout"},
+		{fmt.Errorf("receive: %w", &Fault{Code: FaultOperationTimeout}), "operation_timeout"},
+		{&Fault{HTTPStatus: 500}, "fault"},
+		{fmt.Errorf("x: %w", &AuthError{Server: "EX01"}), "auth"},
+		{&ProtocolError{Server: "EX01"}, "protocol"},
+		{&TransportError{Server: "EX01"}, "transport"},
+		{fmt.Errorf("winrm: %w", context.DeadlineExceeded), "deadline"},
+		{context.Canceled, "deadline"},
+		{errNotSent, "error"},
+	} {
+		if got := resultClass(tc.err); got != tc.want {
+			t.Errorf("resultClass(%v) = %s, want %s", tc.err, got, tc.want)
+		}
+	}
+	all := RequestResults()
+	seen := map[string]bool{}
+	for _, r := range all {
+		if seen[r] {
+			t.Errorf("RequestResults lists %s twice", r)
+		}
+		seen[r] = true
+	}
+	if len(all) != 8 {
+		t.Errorf("RequestResults = %v; want the 8 classes resultClass gives", all)
 	}
 }
