@@ -1,6 +1,7 @@
 package steps_test
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/exchsim/org"
+	"github.com/exmaintd/exmaintd/exchsim/simtest"
 	"github.com/exmaintd/exmaintd/steps"
 )
 
@@ -348,5 +351,47 @@ func TestPAMStep(t *testing.T) {
 	standalone.Target.DAG = ""
 	if err := s.Verify(ctx, &standalone, orig); err != nil {
 		t.Errorf("Verify with no DAG: %v", err)
+	}
+}
+
+// modelClock is a step clock that is also exchsim's model clock: the model moves on only as the steps
+// sleep, so background work and the steps' waits interleave exactly, whatever the machine's load.
+type modelClock struct{ *org.ManualClock }
+
+func (c modelClock) Sleep(ctx context.Context, d time.Duration) bool {
+	c.Advance(d)
+	return ctx.Err() == nil
+}
+
+// TestMovesSettleOnProgress: move_settle counts from the last database Active Manager moved, not from the
+// start: with background moves 2 s apart and move_settle 3 s, the wait lasts through both moves (4 s in
+// all) and exmaintd sends no move of its own.
+func TestMovesSettleOnProgress(t *testing.T) {
+	t.Parallel()
+	clock := modelClock{org.NewManualClock(time.Date(2026, 12, 12, 22, 0, 0, 0, time.UTC))}
+	h := newHarnessWith(t, simtest.Options{Clock: clock.ManualClock, Edit: func(sc *org.Scenario) { sc.Timing.Move.Duration = 2 * time.Second }}, t.TempDir())
+	s := fastSettings()
+	s.MoveSettle = 3 * time.Second
+	env := h.env(t, "EX01", s)
+	env.Clock = clock
+	block, move := steps.Catalogue()["block-activation"], steps.Catalogue()["move-active-databases"]
+	orig, err := block.Record(t.Context(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := block.Do(t.Context(), env, orig); err != nil {
+		t.Fatal(err)
+	}
+	start, before := clock.Now(), len(h.sim.Org().Changes())
+	if err := move.Do(t.Context(), env, nil); err != nil {
+		t.Fatalf("move-active-databases: %v", err)
+	}
+	for _, c := range h.sim.Org().Changes()[before:] {
+		if c.Cmdlet == "Move-ActiveMailboxDatabase" {
+			t.Errorf("exmaintd moved a database itself (%v after the start) while Active Manager's moves progressed", c.Time.Sub(start))
+		}
+	}
+	if took := clock.Now().Sub(start); took < 4*time.Second || took > 5*time.Second {
+		t.Errorf("the wait took %v; want the two background moves, 4 s", took)
 	}
 }

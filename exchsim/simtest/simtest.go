@@ -22,7 +22,10 @@ type Options struct {
 	Scenario string // built-in scenario, default "demo"
 	// Edit changes the built-in scenario before exchsim starts: a test's one-off database or setting,
 	// without a scenario file of its own.
-	Edit  func(*org.Scenario)
+	Edit func(*org.Scenario)
+	// Clock drives exchsim's model (default the wall clock): with an *org.ManualClock that a test's step
+	// clock advances, background work (moves, drains) progresses exactly as the steps wait.
+	Clock org.Clock
 	HTTPS bool
 	Cost  cost.Profile
 	// CertMappings turn on certificate authentication (with HTTPS); see wsman.ClientCertificate.
@@ -61,7 +64,7 @@ func New(o Options) (sim *exchsim.Sim, stop func(), err error) {
 		o.Edit(sc)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sim, err = exchsim.Start(ctx, exchsim.Options{Scenario: sc, Listen: "127.0.0.1:0", HTTPS: o.HTTPS, Cost: o.Cost, CertMappings: o.CertMappings, Kerberos: o.Kerberos, DisableNTLM: o.DisableNTLM, RequireEncryption: o.RequireEncryption, Logger: slog.New(slog.DiscardHandler)})
+	sim, err = exchsim.Start(ctx, exchsim.Options{Scenario: sc, Listen: "127.0.0.1:0", HTTPS: o.HTTPS, Cost: o.Cost, CertMappings: o.CertMappings, Kerberos: o.Kerberos, DisableNTLM: o.DisableNTLM, RequireEncryption: o.RequireEncryption, Clock: o.Clock, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		cancel()
 		return nil, nil, err
