@@ -1,0 +1,100 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/exchsim/simtest"
+)
+
+// virtualClock's time passes only when a step sleeps.
+type virtualClock struct{ now time.Time }
+
+func (c *virtualClock) Now() time.Time { return c.now }
+func (c *virtualClock) Sleep(ctx context.Context, d time.Duration) bool {
+	c.now = c.now.Add(d)
+	return ctx.Err() == nil
+}
+
+// TestRebootStep: the reboot step restarts only a host that has not restarted since it was recorded (a
+// crash may come after the restart: a recovery must not restart twice), a refused Restart-Computer is its
+// error, and "back" means back_polls consecutive good polls — no fewer, no more.
+func TestRebootStep(t *testing.T) {
+	t.Parallel()
+	sim := simtest.Start(t, simtest.Options{})
+	s := Settings{PollInterval: 100 * time.Millisecond, RebootTimeout: 30 * time.Second, BackPolls: 3}.WithDefaults()
+	env := &Env{
+		Ex:     simtest.Client(t, simtest.Endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{ReadTimeout: 20 * time.Second, WriteTimeout: time.Minute}),
+		Target: Target{Server: "EX03", FQDN: "ex03.exlab.local"}, Settings: s, Clock: RealClock{},
+		Logger: slog.New(slog.DiscardHandler), Observer: NopObserver{},
+	}
+	ctx := t.Context()
+	var reboot Step = rebootStep{}
+	setFault := func(kind string) {
+		t.Helper()
+		if err := sim.ClearFaults(); err != nil {
+			t.Fatal(err)
+		}
+		if kind != "" {
+			if err := sim.InjectFault(exchsim.Fault{Kind: kind, Server: "EX03", Target: "Restart-Computer"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	boot, err := env.Ex.LastBootUpTime(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := func(recorded time.Time) json.RawMessage {
+		b, err := json.Marshal(map[string]any{"boot": recorded, "reboot": true, "why": "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	restarts := func(f func()) int {
+		before := len(sim.Org().Changes())
+		f()
+		n := 0
+		for _, c := range sim.Org().Changes()[before:] {
+			if c.Cmdlet == "Restart-Computer" {
+				n++
+			}
+		}
+		return n
+	}
+	// Recorded before the host's last boot: it has restarted since; Do only waits.
+	if n := restarts(func() {
+		if err := reboot.Do(ctx, env, orig(boot.Add(-time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("%d restarts of a host that restarted after the record", n)
+	}
+	clock := &virtualClock{now: time.Date(2026, 12, 12, 22, 0, 0, 0, time.UTC)}
+	env.Clock = clock
+	if err := reboot.Verify(ctx, env, orig(boot.Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if took, want := clock.now.Sub(time.Date(2026, 12, 12, 22, 0, 0, 0, time.UTC)), 2*s.PollInterval; took != want {
+		t.Errorf("Verify waited %v; 3 consecutive good polls are 2 poll intervals apart, %v", took, want)
+	}
+	env.Clock = RealClock{}
+	setFault("cmdlet_error")
+	if err := reboot.Do(ctx, env, orig(boot)); err == nil {
+		t.Error("Do succeeded with Restart-Computer refused")
+	}
+	setFault("")
+	if n := restarts(func() {
+		if err := reboot.Do(ctx, env, orig(boot)); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 1 {
+		t.Errorf("%d restarts of a host not restarted since the record; want 1", n)
+	}
+}
