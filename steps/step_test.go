@@ -395,3 +395,30 @@ func TestMovesSettleOnProgress(t *testing.T) {
 		t.Errorf("the wait took %v; want the two background moves, 4 s", took)
 	}
 }
+
+// TestTransportVerifies: restart-transport's Verify reads the transport services again (a service that
+// stopped after the restart is caught here too), and drain-queues' Verify fails when the queues cannot be
+// read — neither passes on a failed read.
+func TestTransportVerifies(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	s := fastSettings()
+	s.TransportBootTimeout = time.Second // a cmdlet error reads as a transport still booting until then
+	env := h.env(t, "EX03", s)
+	ctx := t.Context()
+	restart, drain := steps.Catalogue()["restart-transport"], steps.Catalogue()["drain-queues"]
+	if err := restart.Verify(ctx, env, nil); err != nil {
+		t.Fatalf("restart-transport Verify with transport running: %v", err)
+	}
+	h.setFault(t, "service_stops", "EX03", "MSExchangeTransport")
+	if err := env.Ex.RestartService(ctx, "MSExchangeTransport"); err != nil {
+		t.Fatal(err)
+	}
+	if err := restart.Verify(ctx, env, nil); err == nil || !strings.Contains(err.Error(), "MSExchangeTransport") {
+		t.Errorf("restart-transport Verify with transport stopped: %v; want it named", err)
+	}
+	h.setFault(t, "cmdlet_error", "EX03", "Get-Queue")
+	if err := drain.Verify(ctx, env, nil); err == nil {
+		t.Error("drain-queues Verify passed without reading the queues")
+	}
+}
