@@ -422,3 +422,33 @@ func TestTransportVerifies(t *testing.T) {
 		t.Error("drain-queues Verify passed without reading the queues")
 	}
 }
+
+// TestVerifyMaintenance: verify-maintenance names everything that is not in maintenance — on a DAG member
+// also the cluster node, the Primary Active Manager and the active copies, which a standalone server has
+// not — and a read that fails is its error, never a pass.
+func TestVerifyMaintenance(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	s := fastSettings()
+	s.TransportBootTimeout = time.Second
+	verify := steps.Catalogue()["verify-maintenance"].Verify
+	ctx := t.Context()
+	dag := h.env(t, "EX01", s)
+	err := verify(ctx, dag, nil)
+	for _, want := range []string{"components still Active", "Paused", "cluster core group", "database copies active"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("EX01, a DAG member out of maintenance: %v; want %q named", err, want)
+		}
+	}
+	standalone := h.env(t, "EX03", s)
+	err = verify(ctx, standalone, nil)
+	if err == nil || !strings.Contains(err.Error(), "components still Active") || strings.Contains(err.Error(), "Paused") || strings.Contains(err.Error(), "database copies") {
+		t.Errorf("EX03, standalone: %v; want its components named and no DAG checks", err)
+	}
+	for _, cmdlet := range []string{"Get-Queue", "Get-MailboxDatabaseCopyStatus"} {
+		h.setFault(t, "cmdlet_error", "EX01", cmdlet)
+		if err := verify(ctx, dag, nil); err == nil || strings.Contains(err.Error(), "not fully in maintenance") {
+			t.Errorf("with %s failing: %v; want the read's error", cmdlet, err)
+		}
+	}
+}
