@@ -287,3 +287,27 @@ func TestSlowStartNotChargedToTheOperation(t *testing.T) {
 		t.Errorf("start beyond StartTimeout: %v", err)
 	}
 }
+
+// TestOSWriteLostAfterSend: on the WinRS session a connection reset while a state-changing command is
+// being sent is not a refused connection: the command may have reached the process, so it is not sent
+// again. Only a failure to connect at all proves it was not delivered.
+func TestOSWriteLostAfterSend(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	c := newClient(t, endpoint(t, sim, "EX01", exchange.AuthNTLM), exchange.Options{WriteTimeout: 5 * time.Second, Attempts: 3})
+	ctx := t.Context()
+	if _, err := c.Services(ctx, "MSExchangeTransport"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.InjectFault(exchsim.Fault{Kind: "reset", Server: "EX01", Actions: []string{"Send"}}); err != nil {
+		t.Fatal(err)
+	}
+	before := c.Stats()
+	var err error
+	within(t, 15*time.Second, func() { err = c.RestartService(ctx, "MSExchangeTransport") })
+	if err == nil {
+		t.Fatal("Restart-Service succeeded through a reset connection")
+	}
+	if st := c.Stats(); st.Retries != before.Retries {
+		t.Errorf("a write that may have been delivered was retried %d times: %v", st.Retries-before.Retries, err)
+	}
+}
