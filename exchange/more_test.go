@@ -188,7 +188,9 @@ func TestNewRefusesUnsafeSettings(t *testing.T) {
 // password (go-ntlmssp would fall back to Basic).
 func TestNTLMNeverFallsBackToClearBasic(t *testing.T) {
 	var sawBasic atomic.Bool
+	var requests atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
 		if strings.HasPrefix(r.Header.Get("Authorization"), "Basic ") {
 			sawBasic.Store(true)
 		}
@@ -198,11 +200,12 @@ func TestNTLMNeverFallsBackToClearBasic(t *testing.T) {
 	t.Cleanup(srv.Close)
 	host, port := splitHostPort(t, srv.Listener.Addr())
 	c := newClient(t, exchange.Endpoint{Name: "EX01", Host: host, Port: port, Auth: exchange.AuthNTLM, User: `EXLAB\Administrator`, Password: secret.New("s3cret-pw"),
-		AllowUnencrypted: true}, // the operator allowed plain HTTP; a Basic fallback must still never happen
+		AllowUnencrypted: true, // the operator allowed plain HTTP; a Basic fallback must still never happen
+		ExchangeURL:      srv.URL + "/PowerShell"},
 		exchange.Options{ReadTimeout: 5 * time.Second})
 	_, err := c.Queues(t.Context(), "EX01")
-	if err == nil || sawBasic.Load() {
-		t.Fatalf("err = %v, server saw Basic = %v", err, sawBasic.Load())
+	if err == nil || sawBasic.Load() || requests.Load() == 0 {
+		t.Fatalf("err = %v, server saw Basic = %v, requests %d (the listener must be asked)", err, sawBasic.Load(), requests.Load())
 	}
 	if strings.Contains(err.Error(), "s3cret-pw") {
 		t.Errorf("error %q contains the password", err)
