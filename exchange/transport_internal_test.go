@@ -1,0 +1,68 @@
+package exchange
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/exmaintd/exmaintd/secret"
+)
+
+// TestReplyLimit: a reply of exactly maxReply bytes is read whole; one byte more is a protocol error, not
+// a reply cut at the limit.
+func TestReplyLimit(t *testing.T) {
+	envelope := func(n int) []byte { // a well-formed SOAP envelope of exactly n bytes
+		head, tail := `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>`, `</s:Body></s:Envelope>`
+		return []byte(head + strings.Repeat("x", n-len(head)-len(tail)) + tail)
+	}
+	var mu sync.Mutex
+	var reply []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
+		_, _ = w.Write(reply)
+	}))
+	t.Cleanup(srv.Close)
+	tr, err := newTransport(Endpoint{Name: "EX01", Auth: AuthBasic, User: "u", Password: secret.New("p"), AllowUnencrypted: true},
+		srv.URL+"/wsman", slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.close)
+	for _, tc := range []struct {
+		size int
+		ok   bool
+	}{{maxReply, true}, {maxReply + 1, false}} {
+		mu.Lock()
+		reply = envelope(tc.size)
+		mu.Unlock()
+		got, err := tr.postOnce(t.Context(), "Get", "<x/>")
+		var pe *ProtocolError
+		switch {
+		case tc.ok && (err != nil || len(got) != tc.size):
+			t.Errorf("a reply of %d bytes: %d bytes read, %v", tc.size, len(got), err)
+		case !tc.ok && (!errors.As(err, &pe) || !strings.Contains(err.Error(), "larger than")):
+			t.Errorf("a reply of %d bytes: %v; want a protocol error naming the limit", tc.size, err)
+		}
+	}
+}
+
+// TestScrub: a password in an error's text is replaced; an error without it, or no password, is kept as is.
+func TestScrub(t *testing.T) {
+	err := errors.New(`Post "http://admin:s3cret@ex01/wsman": dial tcp: refused`)
+	if got := scrub(err, secret.New("s3cret")).Error(); strings.Contains(got, "s3cret") || !strings.Contains(got, "<redacted>") {
+		t.Errorf("scrub = %q", got)
+	}
+	if got := scrub(err, secret.Value{}); got != err {
+		t.Errorf("with no password the error changed: %v", got)
+	}
+	other := errors.New("connection refused")
+	if got := scrub(other, secret.New("s3cret")); got != other {
+		t.Errorf("an error without the password changed: %v", got)
+	}
+}
