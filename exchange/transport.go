@@ -273,7 +273,7 @@ func wellFormed(data []byte) error {
 	depth, root := 0, false
 	for {
 		tok, err := d.Token()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			if !root || depth != 0 {
 				return errors.New("the XML document is incomplete")
 			}

@@ -58,11 +58,11 @@ func TestScrub(t *testing.T) {
 	if got := scrub(err, secret.New("s3cret")).Error(); strings.Contains(got, "s3cret") || !strings.Contains(got, "<redacted>") {
 		t.Errorf("scrub = %q", got)
 	}
-	if got := scrub(err, secret.Value{}); got != err {
+	if got := scrub(err, secret.Value{}); !errors.Is(got, err) {
 		t.Errorf("with no password the error changed: %v", got)
 	}
 	other := errors.New("connection refused")
-	if got := scrub(other, secret.New("s3cret")); got != other {
+	if got := scrub(other, secret.New("s3cret")); !errors.Is(got, other) {
 		t.Errorf("an error without the password changed: %v", got)
 	}
 }
