@@ -401,3 +401,28 @@ func TestMissingRequiredKey(t *testing.T) {
 		t.Errorf("err = %v; want %q", err, want)
 	}
 }
+
+// TestScheduleCaveatsWarn: a monthly rule with a caveat (a 5th weekday some months lack, an offset past the
+// month's end) is a warning naming the window; the example's rule has none.
+func TestScheduleCaveatsWarn(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rule = `schedule = "monthly 2nd tuesday +4d 22:00"`
+	if !strings.Contains(string(base), rule) {
+		t.Fatalf("the example no longer has %q", rule)
+	}
+	for _, tc := range []struct{ schedule, want string }{
+		{"monthly 5th saturday 22:00", `window "monthly-patch": schedule "monthly 5th saturday 22:00": a 5th Saturday exists in only 4 or 5 months`},
+		{"monthly last friday +3d 22:00", "the offset +3d can move the day past the month's end"},
+	} {
+		c, err := config.Parse("caveat.toml", strings.Replace(string(base), rule, `schedule = "`+tc.schedule+`"`, 1))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.schedule, err)
+		}
+		if got := strings.Join(c.Warnings(), "\n"); !strings.Contains(got, tc.want) {
+			t.Errorf("%s: warnings %q, want %q", tc.schedule, got, tc.want)
+		}
+	}
+}
