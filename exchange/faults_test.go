@@ -311,3 +311,33 @@ func TestOSWriteLostAfterSend(t *testing.T) {
 		t.Errorf("a write that may have been delivered was retried %d times: %v", st.Retries-before.Retries, err)
 	}
 }
+
+// TestNTLMHandshakeSplitOnce: when an NTLM handshake splits across two connections (the server closed the
+// one that holds its challenge; winrm-protocol.md §1.4), the AUTHENTICATE is refused with 401 though the
+// password is right. The transport repeats the handshake once, on a fresh connection, and the request
+// succeeds; the caller sees no error.
+func TestNTLMHandshakeSplitOnce(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	var mu sync.Mutex
+	var results []string
+	c := newClient(t, endpoint(t, sim, "EX01", exchange.AuthNTLM), exchange.Options{Attempts: 1, Observer: func(_, _, result string, _ time.Duration) {
+		mu.Lock()
+		results = append(results, result)
+		mu.Unlock()
+	}})
+	if err := sim.InjectFault(exchsim.Fault{Kind: "ntlm_split", Server: "EX01"}); err != nil {
+		t.Fatal(err)
+	}
+	before := sim.Requests()["unauthorized"]
+	if _, err := c.Queues(t.Context(), "EX01"); err != nil {
+		t.Fatalf("Queues after a split handshake: %v", err)
+	}
+	if got := sim.Requests()["unauthorized"] - before; got < 3 {
+		t.Errorf("%d 401 answers; a split handshake and its repeat take at least 3 (challenge, refused AUTHENTICATE, challenge)", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if slices.Contains(results, "auth") {
+		t.Errorf("request results %v: the repeated handshake must not surface as an auth failure", results)
+	}
+}

@@ -10,7 +10,7 @@ import (
 )
 
 // Fault is a fault to inject: transport kinds (http_500, malformed_xml, truncated_xml, slow, auth_failure,
-// reset, unreachable) act on the WinRM listener, model kinds (stuck_queue, copy_failure, move_fails,
+// reset, ntlm_split, unreachable) act on the WinRM listener, model kinds (stuck_queue, copy_failure, move_fails,
 // cmdlet_error, reboot_never_returns, setup_running) on the organisation. Server "" means every server.
 type Fault struct {
 	Kind    string        `json:"kind"`
@@ -34,7 +34,7 @@ func (s *Sim) InjectFault(f Fault) error {
 		return fmt.Errorf("exchsim: fault %s: unknown server %q", f.Kind, f.Server)
 	}
 	switch k := wsman.FaultKind(f.Kind); k {
-	case wsman.FaultHTTP500, wsman.FaultMalformedXML, wsman.FaultTruncatedXML, wsman.FaultSlow, wsman.FaultAuthFailure, wsman.FaultReset:
+	case wsman.FaultHTTP500, wsman.FaultMalformedXML, wsman.FaultTruncatedXML, wsman.FaultSlow, wsman.FaultAuthFailure, wsman.FaultReset, wsman.FaultNTLMSplit:
 		for _, h := range targets {
 			h.wsman.SetFault(wsman.Fault{Kind: k, Delay: f.Delay, Actions: f.Actions})
 		}

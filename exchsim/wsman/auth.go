@@ -134,6 +134,11 @@ func (s *Server) ntlmStep(w http.ResponseWriter, cs *connState, scheme, payload 
 		cs.mu.Lock()
 		cs.challenge, cs.user = serverChallenge, ""
 		cs.mu.Unlock()
+		if s.takeFault(FaultNTLMSplit) {
+			// The client's AUTHENTICATE must now take a new connection, which holds no challenge: the
+			// handshake split across connections of winrm-protocol.md §1.4, made to happen.
+			w.Header().Set("Connection", "close")
+		}
 		w.Header().Set("WWW-Authenticate", scheme+" "+base64.StdEncoding.EncodeToString(chal))
 		w.WriteHeader(http.StatusUnauthorized)
 		return "", false

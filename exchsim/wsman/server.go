@@ -71,6 +71,9 @@ const (
 	FaultSlow         FaultKind = "slow"          // every reply delayed by Delay
 	FaultAuthFailure  FaultKind = "auth_failure"  // every request answered 401, as after a password change
 	FaultReset        FaultKind = "reset"         // the TCP connection is closed without a reply
+	// FaultNTLMSplit closes the connection after the next NTLM CHALLENGE, so the AUTHENTICATE arrives on a
+	// new connection that holds no challenge and is answered 401 — once; the fault then clears itself.
+	FaultNTLMSplit FaultKind = "ntlm_split"
 )
 
 // Fault is an injected transport fault. Actions, if set, limits it to those WinRM actions (Create, Command,
@@ -145,6 +148,17 @@ func (s *Server) SetFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fault = f
+}
+
+// takeFault reports whether the injected fault is kind, and clears it: a fault that happens once.
+func (s *Server) takeFault(kind FaultKind) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fault.Kind != kind {
+		return false
+	}
+	s.fault = Fault{}
+	return true
 }
 
 // ClearFault removes the injected fault.
