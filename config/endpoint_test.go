@@ -153,3 +153,57 @@ func TestLocation(t *testing.T) {
 		t.Errorf("no zone anywhere: %v %v, want the host's", loc, err)
 	}
 }
+
+// TestKerberosEndpoint: auth = "kerberos" reads the configured krb5.conf (not the system's) and keeps the
+// password from [winrm]; a krb5_conf that cannot be read is an error naming the server and the key.
+func TestKerberosEndpoint(t *testing.T) {
+	dir := t.TempDir()
+	pw, conf := filepath.Join(dir, "pw"), filepath.Join(dir, "krb5.conf")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const krb5 = "[libdefaults]\n default_realm = EXLAB.LOCAL\n# exmaintd test\n"
+	if err := os.WriteFile(conf, []byte(krb5), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := func(krb5Conf string) string {
+		return `[daemon]
+state_dir = "/var/lib/exmaintd"
+[winrm]
+auth = "kerberos"
+https = false
+port = 5985
+realm = "EXLAB.LOCAL"
+krb5_conf = "` + krb5Conf + `"
+user = 'EXLAB\svc'
+password = { file = "` + pw + `" }
+[[server]]
+name = "EX02"
+host = "ex02.exlab.local"
+[[window]]
+name = "w"
+schedule = "monthly 2nd tuesday +4d 22:00"
+duration = "4h"
+servers = ["EX02"]
+`
+	}
+	getenv := func(string) string { return "" }
+	c, err := config.Parse("krb.toml", src(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, _, err := c.Endpoint("EX02", getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.Kerberos == nil || ep.Kerberos.Krb5Conf != krb5 || ep.Kerberos.SPN != "HTTP/ex02.exlab.local" || ep.Password.Reveal() != "s3cret" {
+		t.Errorf("kerberos %+v, password %q; want the configured krb5.conf, HTTP/<fqdn> and [winrm]'s password", ep.Kerberos, ep.Password.Reveal())
+	}
+	c, err = config.Parse("krb.toml", src(filepath.Join(dir, "missing.conf")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Endpoint("EX02", getenv); err == nil || !strings.Contains(err.Error(), "server EX02: winrm.krb5_conf") {
+		t.Errorf("an unreadable krb5_conf: %v; want it named", err)
+	}
+}
