@@ -114,3 +114,31 @@ func TestInstanceName(t *testing.T) {
 		t.Errorf("InstanceName = %q; want exm1", got)
 	}
 }
+
+// TestClusterProblemLine: a key missing from a [table] is reported at the table's header line.
+func TestClusterProblemLine(t *testing.T) {
+	src := `[daemon]
+state_dir = "/var/lib/exmaintd"
+
+[winrm]
+auth = "ntlm"
+user = 'EXLAB\svc'
+password = { env = "PW" }
+
+[[server]]
+name = "EX01"
+host = "ex01.exlab.local"
+
+[[window]]
+name = "w"
+schedule = "monthly 2nd tuesday +4d 22:00"
+duration = "4h"
+servers = ["EX01"]
+
+[cluster]
+backend = "etcd"
+`
+	if _, err := config.Parse("c.toml", src); err == nil || !strings.Contains(err.Error(), "c.toml:19: cluster.endpoints: required") {
+		t.Errorf("err = %v; want the missing key at [cluster]'s line, 19", err)
+	}
+}
