@@ -426,3 +426,52 @@ func TestScheduleCaveatsWarn(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeErrorsWithTheRest: a line TOML cannot decode is reported, and the rest of the file is still
+// validated — wherever the bad line is, the first and the last included.
+func TestDecodeErrorsWithTheRest(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withBogus := strings.Replace(string(base), "name = \"EX02\"\n", "name = \"EX02\"\nbogus = 1\n", 1)
+	if withBogus == string(base) {
+		t.Fatal("the example no longer names EX02")
+	}
+	for _, tc := range []struct{ name, src, want string }{
+		{"in the middle", strings.Replace(withBogus, `duration = "6h"`, `duration = 6h`, 1), "expected a top-level item to end"},
+		{"first line", "x = 6h\n" + withBogus, "c.toml:1:"},
+		{"last line, no newline", strings.TrimRight(withBogus, "\n") + "\n[extra]\ny = 6h", "expected a top-level item to end"},
+	} {
+		_, err := config.Parse("c.toml", tc.src)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "server.bogus: unknown key") {
+			t.Errorf("%s: %v; want the decode error (%q) and the rest's unknown key", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestUnknownKeyInEachTable: the same unknown key in two [[server]] tables is reported twice, each at its
+// own line (toml names both "server.bogus", without the index).
+func TestUnknownKeyInEachTable(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(base), "name = \"EX02\"\n", "name = \"EX02\"\nbogus = 1\n", 1)
+	src = strings.Replace(src, "name = \"EX03\"\n", "name = \"EX03\"\nbogus = 2\n", 1)
+	var want []string
+	for i, l := range strings.Split(src, "\n") {
+		if strings.HasPrefix(l, "bogus = ") {
+			want = append(want, fmt.Sprintf("c.toml:%d: server.bogus: unknown key", i+1))
+		}
+	}
+	_, err = config.Parse("c.toml", src)
+	if len(want) != 2 || err == nil {
+		t.Fatalf("want two bogus lines (%v) and an error (%v)", want, err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("%v; want %q", err, w)
+		}
+	}
+}

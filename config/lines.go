@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -63,6 +64,23 @@ func (l lineIndex) line(path string) int {
 		}
 	}
 	return best
+}
+
+// nth is the line of the n-th key (from 0, in file order) that is path once array indexes are removed, or
+// line(path) when there are not that many: toml reports an unknown key once per table it appears in, all
+// by the same index-free name, and each report should name its own line.
+func (l lineIndex) nth(path string, n int) int {
+	var lines []int
+	for k, ln := range l {
+		if stripIndexes(k) == path {
+			lines = append(lines, ln)
+		}
+	}
+	if n >= len(lines) {
+		return l.line(path)
+	}
+	slices.Sort(lines)
+	return lines[n]
 }
 
 func stripIndexes(s string) string {

@@ -53,8 +53,11 @@ func Parse(name, src string) (*Config, error) {
 		col.ps = append(col.ps, decodeProblems...)
 	}
 	col.nameTables(&c)
+	seen := map[string]int{}
 	for _, k := range md.Undecoded() {
-		col.add(k.String(), "unknown key (see config.example.toml for the keys exmaintd knows)")
+		key := k.String()
+		col.addAt(col.lines.nth(key, seen[key]), key, "unknown key (see config.example.toml for the keys exmaintd knows)")
+		seen[key]++
 	}
 	c.validate(col)
 	if err := col.err(); err != nil {

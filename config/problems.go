@@ -49,7 +49,12 @@ type collector struct {
 }
 
 func (c *collector) add(key, format string, args ...any) {
-	c.ps = append(c.ps, Problem{File: c.file, Line: c.lines.line(key), Key: c.display(key), Msg: fmt.Sprintf(format, args...)})
+	c.addAt(c.lines.line(key), key, format, args...)
+}
+
+// addAt is add with the line given.
+func (c *collector) addAt(line int, key, format string, args ...any) {
+	c.ps = append(c.ps, Problem{File: c.file, Line: line, Key: c.display(key), Msg: fmt.Sprintf(format, args...)})
 }
 
 // display names an array element by its name: window[0].schedule → window "monthly-patch".schedule.
