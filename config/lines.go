@@ -46,24 +46,16 @@ func indexLines(src string) lineIndex {
 	return idx
 }
 
-// line finds path, or a path equal to it once array indexes are removed (toml's undecoded keys carry none),
-// or — for a key that is missing — the line of the table it belongs to ([[window]] for window[0].schedule).
+// line finds path, or — for a key that is missing — the line of the table it belongs to ([[window]] for
+// window[0].schedule). Paths without array indexes (toml's undecoded keys) go through nth.
 func (l lineIndex) line(path string) int {
 	if n, ok := l[path]; ok {
 		return n
 	}
-	best := 0
-	for k, n := range l {
-		if stripIndexes(k) == path && (best == 0 || n < best) {
-			best = n
-		}
+	if i := strings.LastIndex(path, "."); i > 0 {
+		return l.line(path[:i])
 	}
-	if best == 0 {
-		if i := strings.LastIndex(path, "."); i > 0 {
-			return l.line(path[:i])
-		}
-	}
-	return best
+	return 0
 }
 
 // nth is the line of the n-th key (from 0, in file order) that is path once array indexes are removed, or
