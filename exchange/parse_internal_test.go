@@ -206,6 +206,10 @@ func TestProjections(t *testing.T) {
 			func(o []any) error { _, err := projectComponentStates(o); return err }, "without Component"},
 		"not an object": {`<S>text</S>`,
 			func(o []any) error { _, err := projectCopies(o); return err }, "output 0 is a string"},
+		"copy without a name": {`<Obj RefId="0"><Props><S N="Name"></S><S N="DatabaseName">DB01</S><S N="MailboxServer">EX01</S><S N="Status">Healthy</S><B N="ActiveCopy">false</B><S N="ActiveDatabaseCopy">ex02</S><B N="ActivationSuspended">false</B><I64 N="CopyQueueLength">0</I64><I64 N="ReplayQueueLength">0</I64><S N="ContentIndexState">Healthy</S></Props></Obj>`,
+			func(o []any) error { _, err := projectCopies(o); return err }, "a copy without Name or DatabaseName"},
+		"copy with a negative queue": {`<Obj RefId="0"><Props><S N="Name">DB01\\EX01</S><S N="DatabaseName">DB01</S><S N="MailboxServer">EX01</S><S N="Status">Healthy</S><B N="ActiveCopy">false</B><S N="ActiveDatabaseCopy">ex02</S><B N="ActivationSuspended">false</B><I64 N="CopyQueueLength">-1</I64><I64 N="ReplayQueueLength">0</I64><S N="ContentIndexState">Healthy</S></Props></Obj>`,
+			func(o []any) error { _, err := projectCopies(o); return err }, "negative queue length"},
 	} {
 		err := tc.project(clixmlObjects(t, tc.doc))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
