@@ -14,15 +14,16 @@ import (
 // moveActiveDatabases moves every active copy off the server and waits until none is mounted there, as
 // StartDagServerMaintenance.ps1 does: first it waits for the moves DatabaseCopyActivationDisabledAndMoveNow
 // started in the background (block-activation) while they make progress (move_settle without one ends the
-// wait); then it moves what remains one database at a time (Move-ActiveMailboxDatabase -Identity, the target
-// left to Active Manager's best-copy selection), move_attempts times move_retry_interval apart (Microsoft:
-// 2 attempts, 60 s) — move suppression (AmDbMoveMoveSuppressedBlackoutException) and a copy not yet ready to
-// be activated are named in the error. Moves are not undone (as in Microsoft's script); exit can rebalance.
+// wait); then it switches over what remains with Move-ActiveMailboxDatabase -Server (Microsoft's
+// Move-CriticalMailboxResources; the targets left to Active Manager's best-copy selection), move_attempts
+// times move_retry_interval apart (Microsoft: 2 attempts, 60 s) — move suppression
+// (AmDbMoveMoveSuppressedBlackoutException) and a copy not yet ready to be activated are named in the error.
+// Moves are not undone (as in Microsoft's script); exit can rebalance.
 type moveActiveDatabases struct{}
 
 func (moveActiveDatabases) Name() string { return "move-active-databases" }
 func (moveActiveDatabases) Describe() string {
-	return "wait for the moves MoveNow started, then Move-ActiveMailboxDatabase per database still here (with retries)"
+	return "wait for the moves MoveNow started, then Move-ActiveMailboxDatabase -Server for what is still here (with retries)"
 }
 func (moveActiveDatabases) Record(context.Context, *Env) (json.RawMessage, error) { return nil, nil }
 
@@ -51,14 +52,8 @@ func (moveActiveDatabases) Do(ctx context.Context, env *Env, _ json.RawMessage) 
 	if err := settleMoves(ctx, env, deadline); err != nil {
 		return err
 	}
-	dbs, err := activeDatabases(ctx, env)
-	if err != nil {
+	if err := moveOff(ctx, env); err != nil {
 		return err
-	}
-	for _, db := range dbs {
-		if err := moveOff(ctx, env, db); err != nil {
-			return err
-		}
 	}
 	return waitProgress(ctx, env, "move-active-databases", "active copies to move off", max(deadline.Sub(env.Clock.Now()), env.Settings.PollInterval), env.Settings.DrainStall, func(ctx context.Context) (int64, error) {
 		return activeHere(ctx, env)
@@ -91,27 +86,32 @@ func settleMoves(ctx context.Context, env *Env, deadline time.Time) error {
 	}
 }
 
-// moveOff switches db over to another copy, retrying a refused move.
-func moveOff(ctx context.Context, env *Env, db string) error {
-	for attempt := 1; ; attempt++ {
+// moveOff switches over what is still active on the server. The move names the server it leaves, not each
+// database: Active Manager's background moves go on meanwhile, and a move of one database sent just after a
+// background move of it finished would move it again, off the peer it has just reached — refused in a DAG of
+// two ("no healthy copy", which once failed this step at random), a second switchover in a larger DAG.
+// -Server moves what is active on the server when Active Manager handles the request.
+func moveOff(ctx context.Context, env *Env) error {
+	var refused error
+	for attempt := 0; ; attempt++ {
 		dbs, err := activeDatabases(ctx, env)
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(dbs, db) {
-			return nil // moved meanwhile (a background move finished)
+		if len(dbs) == 0 {
+			return nil // moved meanwhile (the background moves finished, or a refusal was partial)
 		}
-		err = env.Ex.MoveActiveDatabase(ctx, db, "")
-		if err == nil {
-			return nil
+		if attempt == env.Settings.MoveAttempts {
+			return fmt.Errorf("%s still active on %s after %d move attempts %v apart%s: %w", strings.Join(dbs, ", "), env.Target.Server, attempt, env.Settings.MoveRetryInterval, moveRefusal(refused), refused)
 		}
-		why := moveRefusal(err)
-		if attempt >= env.Settings.MoveAttempts {
-			return fmt.Errorf("database %s is still active on %s after %d move attempts %v apart%s: %w", db, env.Target.Server, attempt, env.Settings.MoveRetryInterval, why, err)
+		if attempt > 0 {
+			env.Logger.Warn("database move refused; trying again", "server", env.Target.Server, "databases", dbs, "attempt", attempt, "retry_in", env.Settings.MoveRetryInterval, "reason", strings.TrimPrefix(moveRefusal(refused), ": "), "err", refused)
+			if !env.Clock.Sleep(ctx, env.Settings.MoveRetryInterval) {
+				return fmt.Errorf("moving databases off %s: %w", env.Target.Server, ctx.Err())
+			}
 		}
-		env.Logger.Warn("database move refused; trying again", "server", env.Target.Server, "database", db, "attempt", attempt, "retry_in", env.Settings.MoveRetryInterval, "reason", strings.TrimPrefix(why, ": "), "err", err)
-		if !env.Clock.Sleep(ctx, env.Settings.MoveRetryInterval) {
-			return fmt.Errorf("moving database %s: %w", db, ctx.Err())
+		if refused = env.Ex.MoveActiveDatabases(ctx, env.Target.Server); refused == nil {
+			return nil // what the move leaves behind, the wait that follows sees
 		}
 	}
 }

@@ -29,6 +29,8 @@ type Exchange interface {
 	DismountDatabase(ctx context.Context, database string) error
 	// MoveActiveDatabase activates database on target, or with target "" on the copy Active Manager picks.
 	MoveActiveDatabase(ctx context.Context, database, target string) error
+	// MoveActiveDatabases switches over every database active on server, each to the copy Active Manager picks.
+	MoveActiveDatabases(ctx context.Context, server string) error
 
 	MailboxServer(ctx context.Context, server string) (exchange.MailboxServer, error)
 	SetMailboxServer(ctx context.Context, server string, s exchange.MailboxServerSettings) error

@@ -92,8 +92,8 @@ func (a activationStep) plan(t Target, _ Settings) ([]exchange.Op, string) {
 }
 
 func (moveActiveDatabases) plan(t Target, s Settings) ([]exchange.Op, string) {
-	return ops(func() (exchange.Op, error) { return exchange.OpCopyStatus(t.Server) }, func() (exchange.Op, error) { return exchange.OpMoveActiveDatabase("DB", "") }),
-		fmt.Sprintf("polled every %v while the moves MoveNow started make progress (up to %v without one); then once per database still mounted here (DB stands for each), %d attempts %v apart; timeout %v",
+	return ops(func() (exchange.Op, error) { return exchange.OpCopyStatus(t.Server) }, func() (exchange.Op, error) { return exchange.OpMoveActiveDatabases(t.Server) }),
+		fmt.Sprintf("polled every %v while the moves MoveNow started make progress (up to %v without one); then, if a database is still mounted here, %d attempts %v apart; timeout %v",
 			s.PollInterval, s.MoveSettle, s.MoveAttempts, s.MoveRetryInterval, s.MoveTimeout)
 }
 
