@@ -30,6 +30,11 @@ const (
 	stateDoneURI     = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done"
 	// fragmentBlob keeps each fragment well inside one WS-Management envelope (153600 bytes, base64 4/3).
 	fragmentBlob = 32 << 10
+	// maxMessage bounds one reassembled PSRP message: one object of output (the largest exmaintd reads,
+	// a copy-status row in full, is ≈ 27 KiB; BENCHMARKS.md) or a state or error record.
+	maxMessage = 4 << 20
+	// maxWarnings bounds the warnings one command keeps (each is within the operation's decode budget).
+	maxWarnings = 100
 )
 
 // pool is one runspace pool: the persistent session of the Exchange cmdlets on one server.
@@ -70,7 +75,7 @@ func encodeFragments(fs ...psrp.Fragment) string {
 // openPool creates the runspace pool (SESSION_CAPABILITY and INIT_RUNSPACEPOOL travel in the Create's
 // creationXml, MS-PSRP 3.1.5.3.1) and waits until the server reports it Opened.
 func openPool(ctx context.Context, t *transport, params *winrm.Parameters, logger *slog.Logger) (*pool, error) {
-	p := &pool{t: t, params: params, rpid: psrp.NewGUID(), logger: logger}
+	p := &pool{t: t, params: params, rpid: psrp.NewGUID(), defrag: psrp.Defragmenter{Max: maxMessage}, logger: logger}
 	p.shellID = p.rpid.Upper()
 	creation := append(p.fragments(psrp.SessionCapability, psrp.GUID{}, psrp.SessionCapabilityData("2.0")),
 		p.fragments(psrp.InitRunspacePool, psrp.GUID{}, psrp.InitRunspacePoolData(1, 1))...)
@@ -233,6 +238,15 @@ func (p *pool) run(ctx context.Context, cmd psrp.Command) (res result, sent bool
 	var errRec *psrp.ErrorRecord
 	var final error // set once PIPELINE_STATE ended the pipeline
 	ended := false
+	budget := psrp.DefaultBudget() // everything this command's replies decode to: a server cannot make it hold more
+	decode := func(data []byte, what string) (any, error) {
+		v, err := psrp.DecodeWithin(data, budget)
+		if err != nil {
+			p.stop(commandID)
+			return nil, &ProtocolError{Server: p.t.server, What: cmd.Name + " " + what, Err: err}
+		}
+		return v, nil
+	}
 	for {
 		msgs, done, err := p.receive(ctx, commandID)
 		if err != nil {
@@ -244,24 +258,30 @@ func (p *pool) run(ctx context.Context, cmd psrp.Command) (res result, sent bool
 		for _, m := range msgs {
 			switch m.Type {
 			case psrp.PipelineOutput:
-				v, err := psrp.Decode(m.Data)
+				v, err := decode(m.Data, "output")
 				if err != nil {
-					p.stop(commandID)
-					return res, true, &ProtocolError{Server: p.t.server, What: cmd.Name + " output", Err: err}
+					return res, true, err
 				}
 				res.Output = append(res.Output, v)
 			case psrp.ErrorRecordMsg:
 				if errRec == nil {
-					v, err := psrp.Decode(m.Data)
+					v, err := decode(m.Data, "error record")
+					if err != nil {
+						return res, true, err
+					}
 					o, _ := v.(*psrp.Object)
-					if err != nil || o == nil {
-						return res, true, &ProtocolError{Server: p.t.server, What: cmd.Name + " error record", Err: err}
+					if o == nil {
+						return res, true, &ProtocolError{Server: p.t.server, What: cmd.Name + " error record", Err: fmt.Errorf("a %T, not an object", v)}
 					}
 					r := psrp.ParseErrorRecord(o)
 					errRec = &r
 				}
 			case psrp.WarningRecord:
-				if v, err := psrp.Decode(m.Data); err == nil {
+				v, err := decode(m.Data, "warning")
+				if err != nil {
+					return res, true, err
+				}
+				if len(res.Warnings) < maxWarnings {
 					res.Warnings = append(res.Warnings, informational(v))
 				}
 			case psrp.PipelineStateMsg:

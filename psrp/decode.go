@@ -1,6 +1,7 @@
 package psrp
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
@@ -15,13 +16,52 @@ import (
 // Namespace is the CLIXML namespace (MS-PSRP 2.2.5).
 const Namespace = "http://schemas.microsoft.com/powershell/2004/04"
 
-// maxDepth bounds nesting, so that hostile input cannot exhaust the stack.
+// maxDepth bounds nesting, so that hostile input cannot exhaust the stack; the helpers that follow values
+// (Text, Int) stop at it too.
 const maxDepth = 128
 
+// Budget bounds what decoding may build from one operation's replies, across all the documents decoded
+// with it: a hostile or broken server could otherwise make a few MiB of CLIXML into GiB of values (a list
+// of empty <Obj/> costs ≈ 35 times its size once decoded). The zero Budget allows nothing; DefaultBudget
+// is sized in BENCHMARKS.md against the largest reply exmaintd reads.
+type Budget struct {
+	MaxValues int // values decoded: objects, primitives, nulls and references
+	MaxBytes  int // CLIXML bytes decoded
+	values    int
+	bytes     int
+}
+
+// DefaultBudget is one operation's budget: about 2.5 times the values and 3 times the bytes of the largest
+// reply exmaintd needs — an organisation's Get-MailboxDatabaseCopyStatus for a DAG of 16 servers with 100
+// databases, serialised in full (409,600 values, 41.5 MiB; BenchmarkDecodeCopyStatusDAG16 in BENCHMARKS.md).
+// At the limit a server can make one operation hold ≈ 200 MiB (BenchmarkDecodeAtBudget).
+func DefaultBudget() *Budget { return &Budget{MaxValues: 1_000_000, MaxBytes: 128 << 20} }
+
+// Used reports what has been charged so far.
+func (b *Budget) Used() (values, bytes int) { return b.values, b.bytes }
+
+// BudgetError is the error of a decode that would go over its Budget.
+type BudgetError struct {
+	What  string // "values" or "bytes"
+	Limit int
+}
+
+func (e *BudgetError) Error() string {
+	return fmt.Sprintf("clixml: the reply is over the %d %s one operation may decode", e.Limit, e.What)
+}
+
 // Decode reads one serialised value (a message's data: one root element such as <Obj>) or, for an
-// Export-Clixml document, the root <Objs> with its items returned as a list object.
-func Decode(data []byte) (any, error) {
-	d := &decoder{x: xml.NewDecoder(strings.NewReader(string(data))), refs: map[string]*Object{}, types: map[string][]string{}}
+// Export-Clixml document, the root <Objs> with its items returned as a list object. It decodes within a
+// DefaultBudget of its own.
+func Decode(data []byte) (any, error) { return DecodeWithin(data, DefaultBudget()) }
+
+// DecodeWithin is Decode charging what it builds to b, which the caller shares among the documents of
+// one operation. A <Ref> may name only an object already complete, so decoded values have no cycles.
+func DecodeWithin(data []byte, b *Budget) (any, error) {
+	if b.bytes += len(data); b.bytes > b.MaxBytes {
+		return nil, &BudgetError{What: "bytes", Limit: b.MaxBytes}
+	}
+	d := &decoder{x: xml.NewDecoder(bytes.NewReader(data)), refs: map[string]*Object{}, types: map[string][]string{}, budget: b}
 	d.x.Strict = true
 	for {
 		tok, err := d.x.Token()
@@ -50,9 +90,10 @@ func Decode(data []byte) (any, error) {
 }
 
 type decoder struct {
-	x     *xml.Decoder
-	refs  map[string]*Object
-	types map[string][]string
+	x      *xml.Decoder
+	refs   map[string]*Object // complete objects by RefId
+	types  map[string][]string
+	budget *Budget
 }
 
 func (d *decoder) trailing() error {
@@ -138,6 +179,9 @@ func (d *decoder) value(se xml.StartElement, depth int) (string, any, error) {
 	if depth > maxDepth {
 		return name, nil, fmt.Errorf("clixml: nesting deeper than %d", maxDepth)
 	}
+	if d.budget.values++; d.budget.values > d.budget.MaxValues {
+		return name, nil, &BudgetError{What: "values", Limit: d.budget.MaxValues}
+	}
 	if se.Name.Local == "Obj" {
 		o, err := d.object(se, depth)
 		return name, o, err
@@ -146,7 +190,7 @@ func (d *decoder) value(se xml.StartElement, depth int) (string, any, error) {
 		id, _ := attr(se, "RefId")
 		o, ok := d.refs[id]
 		if !ok {
-			return name, nil, fmt.Errorf("clixml <Ref RefId=%q>: no earlier object has that id", id)
+			return name, nil, fmt.Errorf("clixml <Ref RefId=%q>: no earlier complete object has that id (a reference to an object from inside it would be a cycle)", id)
 		}
 		return name, o, d.skip()
 	}
@@ -240,9 +284,6 @@ func parseDateTime(s string) (time.Time, error) {
 
 func (d *decoder) object(se xml.StartElement, depth int) (*Object, error) {
 	o := &Object{}
-	if id, ok := attr(se, "RefId"); ok {
-		d.refs[id] = o
-	}
 	for {
 		tok, err := d.x.Token()
 		if err != nil {
@@ -250,6 +291,11 @@ func (d *decoder) object(se xml.StartElement, depth int) (*Object, error) {
 		}
 		switch t := tok.(type) {
 		case xml.EndElement:
+			// Registered only now: a reference from inside the object to itself or an ancestor is refused,
+			// and every walk over decoded values ends.
+			if id, ok := attr(se, "RefId"); ok {
+				d.refs[id] = o
+			}
 			return o, nil
 		case xml.StartElement:
 			if err := d.objectPart(o, t, depth); err != nil {

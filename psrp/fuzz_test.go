@@ -95,3 +95,64 @@ func FuzzCreatePipeline(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCallers: whatever decodes is safe to use the way exmaintd's callers use it — Text, Int and Items on
+// every value, ParseErrorRecord on every object, State on the document — and a decode never builds a cycle.
+// (The fuzz targets that only round-tripped the encoding missed a self-referencing object, which decoded and
+// then overflowed the stack in Text.)
+func FuzzCallers(f *testing.F) {
+	for _, seed := range selfReferences() {
+		f.Add([]byte(seed))
+	}
+	f.Add(PipelineStateData(3, &ErrorRecord{Message: "boom", FullyQualifiedErrorID: "X", Category: "InvalidOperation"}))
+	f.Add([]byte(`<Obj RefId="0"><TN RefId="0"><T>E</T></TN><I32>4</I32></Obj>`))
+	f.Add([]byte(`<Obj RefId="0"><MS><Obj N="A" RefId="1"><S>x</S></Obj><Ref N="B" RefId="1" /></MS></Obj>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _, _ = State(data)
+		v, err := Decode(data)
+		if err != nil {
+			return
+		}
+		done := map[*Object]bool{} // walked whole: shared objects (a <Ref> to a complete one) are walked once
+		var walk func(v any, depth int)
+		walk = func(v any, depth int) {
+			_ = Text(v)
+			_, _ = Int(v)
+			o, _ := v.(*Object)
+			if o == nil || done[o] {
+				return
+			}
+			if depth > maxDepth+1 { // an ancestor met again (a cycle) ends here too
+				t.Fatalf("a decoded value nests deeper than %d", maxDepth)
+			}
+			_ = ParseErrorRecord(o)
+			_ = Shape(o)
+			for _, p := range append(append([]Property(nil), o.Props...), o.Members...) {
+				walk(p.Value, depth+1)
+			}
+			for _, it := range o.List {
+				walk(it, depth+1)
+			}
+			for _, e := range o.Dict {
+				walk(e.Key, depth+1)
+				walk(e.Value, depth+1)
+			}
+			walk(o.Value, depth+1)
+			_ = Items(o)
+			done[o] = true
+		}
+		walk(v, 0)
+	})
+}
+
+// selfReferences are documents in which an object refers to itself or to an ancestor.
+func selfReferences() []string {
+	return []string{
+		`<Obj RefId="1"><Ref RefId="1"/></Obj>`,
+		`<Obj RefId="0"><Props><Obj N="Identity" RefId="1"><Ref RefId="1" /></Obj></Props></Obj>`,
+		`<Obj RefId="0"><MS><Obj N="Exception" RefId="1"><Props><Ref N="Message" RefId="0" /></Props></Obj></MS></Obj>`,
+		`<Obj RefId="0"><MS><Ref N="PipelineState" RefId="0" /></MS></Obj>`,
+		`<Obj RefId="0"><LST><Ref RefId="0" /></LST></Obj>`,
+		`<Obj RefId="0"><DCT><En><S N="Key">k</S><Ref N="Value" RefId="0" /></En></DCT></Obj>`,
+	}
+}

@@ -13,7 +13,8 @@ import (
 // this way (exchsim/REALITIES.md).
 func Shape(o *Object) []string {
 	set := map[string]bool{}
-	shapeInto(set, "", o, 0)
+	visits := maxShapeVisits
+	shapeInto(set, "", o, 0, &visits)
 	out := make([]string, 0, len(set))
 	for k := range set {
 		out = append(out, k)
@@ -79,10 +80,15 @@ func Kind(v any) string {
 	return "?"
 }
 
-func shapeInto(set map[string]bool, path string, o *Object, depth int) {
-	if o == nil || depth > 6 {
+// maxShapeVisits bounds Shape's walk: objects shared through <Ref> are walked at every path that reaches
+// them, which a hostile document could make exponential.
+const maxShapeVisits = 1 << 17
+
+func shapeInto(set map[string]bool, path string, o *Object, depth int, visits *int) {
+	if o == nil || depth > 6 || *visits <= 0 {
 		return
 	}
+	*visits--
 	line := strings.TrimPrefix(path, ".") + " Obj " + o.TypeName()
 	if o.Value != nil {
 		line += " value=" + Kind(o.Value)
@@ -101,7 +107,7 @@ func shapeInto(set map[string]bool, path string, o *Object, depth int) {
 		for _, p := range group.props {
 			sub := path + "." + group.prefix + p.Name
 			if po, ok := p.Value.(*Object); ok && po != nil {
-				shapeInto(set, sub, po, depth+1)
+				shapeInto(set, sub, po, depth+1, visits)
 				continue
 			}
 			set[strings.TrimPrefix(sub, ".")+" "+Kind(p.Value)] = true
@@ -109,7 +115,7 @@ func shapeInto(set map[string]bool, path string, o *Object, depth int) {
 	}
 	for _, it := range o.List {
 		if io, ok := it.(*Object); ok && io != nil {
-			shapeInto(set, path+"[]", io, depth+1)
+			shapeInto(set, path+"[]", io, depth+1, visits)
 		} else {
 			set[strings.TrimPrefix(path+"[]", ".")+" "+Kind(it)] = true
 		}

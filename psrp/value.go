@@ -122,6 +122,7 @@ func (o *Object) Has(name string) bool {
 // Text is what PowerShell's [string] cast gives for a value: a string as is, an object's ToString (an
 // enum's name, an ADObjectId's name), a number in invariant form, "" for null.
 func Text(v any) string {
+	v = carried(v, true)
 	switch x := v.(type) {
 	case nil:
 		return ""
@@ -130,9 +131,6 @@ func Text(v any) string {
 	case *Object:
 		if x.HasToString {
 			return x.ToString
-		}
-		if x.Value != nil {
-			return Text(x.Value)
 		}
 		return x.TypeName()
 	case bool:
@@ -154,9 +152,23 @@ func Text(v any) string {
 	return fmt.Sprint(v)
 }
 
+// carried follows objects that carry a value (an enum's integer, an extended primitive) to that value —
+// for Text, not past an object with a ToString of its own. It stops after maxDepth objects, so that values
+// built by hand with a cycle end too (decoded ones have none).
+func carried(v any, stopAtToString bool) any {
+	for range maxDepth {
+		o, ok := v.(*Object)
+		if !ok || o == nil || o.Value == nil || stopAtToString && o.HasToString {
+			return v
+		}
+		v = o.Value
+	}
+	return v
+}
+
 // Int returns an integer value of any integer kind (or an enum's integer, or a numeric string).
 func Int(v any) (int64, bool) {
-	switch x := v.(type) {
+	switch x := carried(v, false).(type) {
 	case int8:
 		return int64(x), true
 	case int16:
@@ -185,10 +197,6 @@ func Int(v any) (int64, bool) {
 	case string:
 		n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
 		return n, err == nil
-	case *Object:
-		if x != nil && x.Value != nil {
-			return Int(x.Value)
-		}
 	}
 	return 0, false
 }
