@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/exmaintd/exmaintd/gsswrap"
-	"github.com/exmaintd/exmaintd/sentinel"
 )
 
 // Idle limits of a sealed connection: past sealedIdleCheck it is probed before reuse (a server that closed
@@ -38,19 +37,42 @@ type kerberosSealer struct {
 
 	mu       sync.Mutex
 	conn     net.Conn
+	head     *headerLimit
 	br       *bufio.Reader
 	sec      *gsswrap.Context
 	lastUsed time.Time
 }
 
-// sealError is a reply that breaks the sealed session: not sealed, or not opening with the context.
+// sealError is a reply that breaks the sealed session: not sealed, not opening with the context, or with
+// headers over maxReplyHeader. It is a protocol failure, never evidence that a request did not arrive.
 type sealError struct{ err error }
 
 func (e *sealError) Error() string { return e.err.Error() }
 func (e *sealError) Unwrap() error { return e.err }
 
-// errContextLost is a 401 on an established connection: the server forgot the context (an IIS recycle).
-const errContextLost = sentinel.Error("the server no longer knows this connection's Kerberos context")
+// maxReplyHeader bounds a reply's status line and headers on the sealer's own connection (net/http's
+// client bounds them at 10 MiB; a WinRM reply's take a few hundred bytes).
+const maxReplyHeader = 64 << 10
+
+// headerLimit is the reader under a sealed connection's bufio.Reader: while a reply's head is read, it
+// gives at most left bytes (the bufio.Reader may read up to its buffer's size ahead, into the body).
+type headerLimit struct {
+	r       io.Reader
+	left    int
+	limited bool
+}
+
+func (h *headerLimit) Read(p []byte) (int, error) {
+	if !h.limited {
+		return h.r.Read(p)
+	}
+	if h.left <= 0 {
+		return 0, &sealError{err: fmt.Errorf("the reply's status line and headers are over %d bytes", maxReplyHeader)}
+	}
+	n, err := h.r.Read(p[:min(len(p), h.left)])
+	h.left -= n
+	return n, err
+}
 
 func newKerberosSealer(krb *kerberosAuth, host string) *kerberosSealer {
 	if _, _, err := net.SplitHostPort(host); err != nil {
@@ -61,8 +83,9 @@ func newKerberosSealer(krb *kerberosAuth, host string) *kerberosSealer {
 }
 
 // RoundTrip sends r (a clear SOAP request) sealed and returns the reply opened, with its original
-// Content-Type. A reply that is not sealed is returned as it came when it is not a 200 (a proxy's error
-// page, the bare 500 of a refused message) and refused when it is.
+// Content-Type. A reply that is not sealed, whatever its status, is refused and the connection closed:
+// anyone on the path can write one, so a clear "500 ShellNotFound" or "401" cannot tell that a request did
+// not arrive (the caller would resend a write the server ran), and its text is not the server's.
 func (s *kerberosSealer) RoundTrip(r *http.Request) (*http.Response, error) {
 	var body []byte
 	if r.Body != nil {
@@ -78,27 +101,13 @@ func (s *kerberosSealer) RoundTrip(r *http.Request) (*http.Response, error) {
 	if s.conn != nil && !s.reusable() {
 		s.closeLocked()
 	}
-	fresh := s.conn == nil
-	if fresh {
+	if s.conn == nil {
 		resp, err := s.connect(r)
 		if err != nil || resp != nil {
 			return resp, err
 		}
 	}
-	resp, err := s.exchange(r, body)
-	if errors.Is(err, errContextLost) && !fresh {
-		// Nothing was processed (the 401 came before the body was read): authenticate again and resend.
-		s.closeLocked()
-		if resp, err := s.connect(r); err != nil || resp != nil {
-			return resp, err
-		}
-		resp, err = s.exchange(r, body)
-	}
-	if errors.Is(err, errContextLost) {
-		s.closeLocked()
-		return nil, &kerberosError{err: errors.New("the server refused the Kerberos context it had just accepted")}
-	}
-	return resp, err
+	return s.exchange(r, body)
 }
 
 // reusable probes an idle connection: a server that closed it has sent EOF, which a short read sees.
@@ -124,7 +133,8 @@ func (s *kerberosSealer) connect(r *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.conn, s.br = conn, bufio.NewReader(conn)
+	s.conn, s.head = conn, &headerLimit{r: conn}
+	s.br = bufio.NewReader(s.head)
 	setup, err := http.NewRequestWithContext(r.Context(), http.MethodPost, r.URL.String(), http.NoBody)
 	if err != nil {
 		s.closeLocked()
@@ -173,21 +183,17 @@ func (s *kerberosSealer) exchange(r *http.Request, body []byte) (*http.Response,
 		return nil, err
 	}
 	ct := resp.Header.Get("Content-Type")
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
-		return nil, errContextLost
-	case gsswrap.IsSealed(ct):
-		plain, typ, err := gsswrap.Open(s.sec, ct, data)
-		if err != nil {
-			s.closeLocked()
-			return nil, &sealError{err: fmt.Errorf("the sealed reply does not open: %w", err)}
-		}
-		data = plain
-		resp.Header.Set("Content-Type", typ)
-	case resp.StatusCode == http.StatusOK:
+	if !gsswrap.IsSealed(ct) {
 		s.closeLocked()
-		return nil, &sealError{err: fmt.Errorf("the server answered a sealed request in clear text (%s): refusing its reply", ct)}
+		return nil, &sealError{err: fmt.Errorf("the server answered a sealed request in clear text (HTTP %d, content type %.80q): refusing it, and not taking it as a sign that the request did not arrive", resp.StatusCode, ct)}
 	}
+	plain, typ, err := gsswrap.Open(s.sec, ct, data)
+	if err != nil {
+		s.closeLocked()
+		return nil, &sealError{err: fmt.Errorf("the sealed reply does not open: %w", err)}
+	}
+	data = plain
+	resp.Header.Set("Content-Type", typ)
 	resp.Body = io.NopCloser(bytes.NewReader(data))
 	resp.ContentLength = int64(len(data))
 	return resp, nil
@@ -212,7 +218,9 @@ func (s *kerberosSealer) send(req *http.Request) (*http.Response, []byte, error)
 	if err := req.Write(s.conn); err != nil {
 		return fail(err)
 	}
+	s.head.left, s.head.limited = maxReplyHeader, true
 	resp, err := http.ReadResponse(s.br, req)
+	s.head.limited = false
 	if err != nil {
 		return fail(err)
 	}
@@ -236,7 +244,7 @@ func (s *kerberosSealer) closeLocked() {
 	if s.conn != nil {
 		_ = s.conn.Close()
 	}
-	s.conn, s.br, s.sec = nil, nil, nil
+	s.conn, s.head, s.br, s.sec = nil, nil, nil, nil
 }
 
 // CloseIdleConnections closes the connection (http.Client.CloseIdleConnections calls it).

@@ -120,3 +120,34 @@ func TestSealingRefusesClearReplies(t *testing.T) {
 		t.Fatalf("clear reply: %v, want a ProtocolError about clear text", err)
 	}
 }
+
+// TestSealingRefusesForgedErrors: on a sealed channel a relay can forward the sealed request and answer in
+// clear text with an error of its choosing. A clear "500 ShellNotFound" used to be believed — the write
+// was taken as never delivered and sent again on a new pool, so the server ran it twice — and a clear 401
+// made the transport authenticate again and resend the request. Now an unsealed reply of any status is a
+// protocol failure that closes the connection: never "not delivered", never resent, its text not repeated.
+// A reply whose headers run past maxReplyHeader is refused the same way without being read whole.
+func TestSealingRefusesForgedErrors(t *testing.T) {
+	for _, mode := range []string{"clear500", "clear401", "bighead"} {
+		t.Run(mode, func(t *testing.T) {
+			tr := mitTransport(t, mode)
+			_, err := tr.post(t.Context(), "Command", envelope(1))
+			var pe *ProtocolError
+			if !errors.As(err, &pe) {
+				t.Fatalf("reply: %v (%T); want a ProtocolError", err, err)
+			}
+			if notDelivered(err) {
+				t.Errorf("%v counts as not delivered: a write would be resent", err)
+			}
+			if strings.Contains(err.Error(), "shell was not found") {
+				t.Errorf("the unauthenticated reply's text reached the error: %v", err)
+			}
+			if mode == "bighead" && !strings.Contains(err.Error(), "headers are over") {
+				t.Errorf("oversized headers: %v", err)
+			}
+			if sealer := tr.http.Transport.(*kerberosSealer); sealer.conn != nil {
+				t.Error("the connection that carried the unsealed reply was kept")
+			}
+		})
+	}
+}

@@ -7,7 +7,10 @@ answers with the decrypted request sealed by gss_wrap_iov — the calls pyspnego
 MS-WSMV's multipart/encrypted framing.
 
 Usage: mit_acceptor.py MODE    (the keytab is $KRB5_KTNAME, the realm's config $KRB5_CONFIG)
-MODE "echo" answers as above; "clear" answers sealed requests in clear text (a broken or hostile server).
+MODE "echo" answers as above; "clear" answers sealed requests in clear text (a broken or hostile server);
+"clear500" and "clear401", after opening the request, answer with a clear WS-Management ShellNotFound
+fault or a clear 401, as a relay that forwards the sealed request and forges the reply would; "bighead"
+answers with a 1 MiB header line.
 Prints "PORT <n>" once listening on 127.0.0.1; one line per event on stderr.
 """
 import base64
@@ -21,6 +24,10 @@ import gssapi.raw as graw
 BOUNDARY = b"--Encrypted Boundary"
 PROTOCOL = "application/HTTP-Kerberos-session-encrypted"
 MODE = sys.argv[1]
+FAULT = (b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:w="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd">'
+         b'<s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>w:InvalidSelectors</s:Value></s:Subcode></s:Code>'
+         b'<s:Reason><s:Text xml:lang="en-US">The request for the Windows Remote Shell with ShellId 1 failed because the shell was not found on the server.</s:Text></s:Reason>'
+         b'<s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2150858843" Machine="ex01"><f:Message>The shell was not found</f:Message></f:WSManFault></s:Detail></s:Fault></s:Body></s:Envelope>')
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -56,6 +63,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if "multipart/encrypted" not in self.headers.get("Content-Type", ""):
             return self.reply(500)
         msg = self.unseal(body)
+        if MODE == "clear500":
+            return self.reply(500, FAULT, "application/soap+xml;charset=UTF-8")
+        if MODE == "clear401":
+            return self.reply(401, headers=[("WWW-Authenticate", "Negotiate")])
+        if MODE == "bighead":
+            return self.reply(200, self.seal(msg), 'multipart/encrypted;protocol="%s";boundary="Encrypted Boundary"' % PROTOCOL,
+                              headers=[("X-Filler", "x" * (1 << 20))])
         if MODE == "clear":
             return self.reply(200, msg, "application/soap+xml;charset=UTF-8")
         return self.reply(200, self.seal(msg), 'multipart/encrypted;protocol="%s";boundary="Encrypted Boundary"' % PROTOCOL)
