@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/exmaintd/exmaintd/secret"
 )
@@ -22,6 +23,8 @@ type Options struct {
 	// AllowedHosts are the host names requests may carry in Host (IP literals always pass; see allowHosts).
 	// Empty: DefaultAllowedHosts("").
 	AllowedHosts []string
+	// Now is the clock that paces the log of refused hosts (nil: time.Now).
+	Now func() time.Time
 }
 
 // NewHandler returns the API's routes. The whole surface is listed here.
@@ -70,7 +73,11 @@ func NewHandler(o Options) http.Handler {
 	if len(allowed) == 0 {
 		allowed = DefaultAllowedHosts("")
 	}
-	return allowHosts(jsonMuxErrors(mux, o.Logger), allowed, o.Logger)
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	return allowHosts(jsonMuxErrors(mux, o.Logger), allowed, o.Logger, now)
 }
 
 // jsonMuxErrors gives the mux's own 404 and 405 answers the API's JSON error shape (keeping Allow), so

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +109,46 @@ func TestStalledBodyIsCut(t *testing.T) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatal("the connection with a stalled body was still open after 20 s")
+	}
+}
+
+// TestRefusedHostsBounded: 4,000 requests with distinct 8 KiB Host names (the sender's choice) used to leave
+// every name in memory (36 MiB after GC) and in the log (31 MiB). Now the log has at most one line a
+// minute, with the name cut short and the refusals in between counted, the error echoes the cut name,
+// and nothing is kept per name.
+func TestRefusedHostsBounded(t *testing.T) {
+	var logged strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logged, nil))
+	clock := time.Date(2026, 12, 12, 22, 0, 0, 0, time.UTC)
+	h := NewHandler(Options{Controller: &fakeController{}, Logger: logger, Now: func() time.Time { return clock }})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range 4000 {
+		if i%1000 == 0 && i > 0 {
+			clock = clock.Add(refusalLogEvery) // four minutes in all: four lines
+		}
+		req := httptest.NewRequest(http.MethodGet, "/api/v1/status", nil)
+		req.Host = fmt.Sprintf("%05d-%s.attacker.example", i, strings.Repeat("x", 8<<10))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusForbidden {
+			t.Fatalf("request %d: status %d", i, rec.Code)
+		}
+		if i == 0 && (rec.Body.Len() > 1024 || !strings.Contains(rec.Body.String(), "00000-xxx")) {
+			t.Errorf("the refusal echoes %d bytes: %.200s", rec.Body.Len(), rec.Body.String())
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 4<<20 {
+		t.Errorf("the heap grew by %d bytes over 4,000 refused names", grown)
+	}
+	lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
+	if len(lines) != 4 || logged.Len() > 4*1024 {
+		t.Errorf("%d log lines, %d bytes; want 4 short lines:\n%.2000s", len(lines), logged.Len(), logged.String())
+	}
+	if !strings.Contains(lines[len(lines)-1], "refused_since_last_line=999") {
+		t.Errorf("the last line does not count the refusals it stands for: %s", lines[len(lines)-1])
 	}
 }
