@@ -105,9 +105,10 @@ func (c *Config) InstanceName() string {
 
 // OperationBound is the longest one state-changing WinRM operation may take (the largest write_timeout of
 // any server): a leader that lost its lease may be inside one such operation, so a new leader waits this
-// long (plus the lease) before it touches the servers. Reads change nothing and do not count; a patch
-// installer the old leader started runs on the server whatever exmaintd does, and the new leader's
-// recovery of the patch step waits for it (steps.patch_grace), as after a crash.
+// long (plus the lease) before it touches the servers. Reads change nothing and do not count. In-session
+// patch commands are writes with deadlines of their own: the takeover adds them where the journal shows a
+// patch step in progress (cmd/exmaintd takeoverWait); a detached installer the old leader started runs on
+// the server whatever exmaintd does, and the recovery of the patch step waits for it (steps.patch_grace).
 func (c *Config) OperationBound() time.Duration {
 	longest := c.WinRM.WriteTimeout.Duration
 	for _, s := range c.Servers {

@@ -62,6 +62,9 @@ func TestAppendReopenFold(t *testing.T) {
 	if len(todo) != 2 || todo[0].Name != "serverwideoffline-inactive" || string(todo[1].Original) != `{"policy":"IntrasiteOnly"}` {
 		t.Fatalf("to undo = %+v", todo)
 	}
+	if at := todo[0].StartedAt; at.IsZero() || !at.Equal(recs[5].Time) {
+		t.Errorf("the step started at %v; its step_started record says %v", at, recs[5].Time)
+	}
 	r, err := j2.Append(journal.Record{Type: journal.RunFinished, Run: "r1", Server: "EX01", Outcome: "reversed"})
 	if err != nil || r.Seq != 7 {
 		t.Fatalf("append after reopen: %+v, %v (sequence must continue)", r, err)

@@ -11,6 +11,7 @@ type StepState struct {
 	Name        string
 	Original    json.RawMessage // the values the step recorded before changing anything (nil: none recorded)
 	Started     bool
+	StartedAt   time.Time // the latest step_started record's time
 	Done        bool
 	Failed      bool
 	UndoStarted bool
@@ -79,7 +80,8 @@ func Fold(recs []Record) []*ServerRun {
 		case Recorded:
 			sr.step(r.Step).Original = r.Data
 		case StepStarted:
-			sr.step(r.Step).Started = true
+			st := sr.step(r.Step)
+			st.Started, st.StartedAt = true, r.Time
 		case StepDone:
 			sr.step(r.Step).Done = true
 		case StepFailed:

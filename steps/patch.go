@@ -58,11 +58,7 @@ func (p patchStep) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
 		if env.patched.initiated {
 			return fmt.Errorf("patch command %q: not run: an earlier installer (exit 1641) has restarted the server; run it in another window", c.Name)
 		}
-		timeout := c.Timeout
-		if timeout <= 0 {
-			timeout = 2 * time.Hour
-		}
-		cctx, cancel := context.WithTimeout(ctx, timeout)
+		cctx, cancel := context.WithTimeout(ctx, c.timeout())
 		code, err := p.runOne(cctx, env, i, c)
 		cancel()
 		if err != nil {
@@ -81,6 +77,30 @@ func (p patchStep) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
 		}
 	}
 	return nil
+}
+
+// DefaultPatchTimeout bounds a patch command without a timeout of its own.
+const DefaultPatchTimeout = 2 * time.Hour
+
+func (c PatchCommand) timeout() time.Duration {
+	if c.Timeout <= 0 {
+		return DefaultPatchTimeout
+	}
+	return c.Timeout
+}
+
+// InSessionBound is the longest the patch step's in-session commands can run, one after another: such a
+// command is one WinRS write whose deadline is its timeout, and it runs on the server whatever becomes of
+// the process that sent it — a new leader must not act on the server before it has ended (docs/ha.md).
+// Detached commands run as scheduled tasks, which the patch step's undo waits for (patch_grace).
+func (s Settings) InSessionBound() time.Duration {
+	var d time.Duration
+	for _, c := range s.Patch {
+		if !c.Detached {
+			d += c.timeout()
+		}
+	}
+	return d
 }
 
 // runOne runs command i and returns its exit code: 0, 3010 or 1641 are success; any other fails.

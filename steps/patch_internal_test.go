@@ -50,3 +50,23 @@ func TestJobNames(t *testing.T) {
 		t.Errorf("lastLines of fewer lines = %q, want %q", got, "a | b")
 	}
 }
+
+// TestInSessionBound: the in-session commands' timeouts, one after another (a command without one counts
+// as DefaultPatchTimeout); detached commands do not count.
+func TestInSessionBound(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		patch []PatchCommand
+		want  time.Duration
+	}{
+		{"none", nil, 0},
+		{"detached only", []PatchCommand{{Detached: true, Timeout: time.Hour}}, 0},
+		{"one with its timeout", []PatchCommand{{Timeout: 30 * time.Minute}}, 30 * time.Minute},
+		{"one without", []PatchCommand{{}}, DefaultPatchTimeout},
+		{"in session and detached", []PatchCommand{{Timeout: time.Minute}, {Detached: true, Timeout: time.Hour}, {Timeout: 2 * time.Minute}}, 3 * time.Minute},
+	} {
+		if got := (Settings{Patch: tc.patch}).InSessionBound(); got != tc.want {
+			t.Errorf("%s: InSessionBound = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

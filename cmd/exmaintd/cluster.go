@@ -19,6 +19,7 @@ import (
 	"github.com/exmaintd/exmaintd/journal"
 	"github.com/exmaintd/exmaintd/journal/etcdstore"
 	"github.com/exmaintd/exmaintd/sdnotify"
+	"github.com/exmaintd/exmaintd/steps"
 )
 
 // cluster is the etcd side of a daemon with [cluster] backend = "etcd".
@@ -98,11 +99,12 @@ func (k *cluster) lead(ctx context.Context, l election.Leadership, d *daemon.Dae
 		k.opening.Store(false)
 		return err
 	}
-	if n := len(journal.Unfinished(recs)); n > 0 {
+	if unfinished := journal.Unfinished(recs); len(unfinished) > 0 {
 		// The previous leader may have lost its lease in the middle of an operation whose record it wrote:
 		// it finishes that one at most (its next write is fenced). Wait for it before reading the servers.
-		wait := c.TakeoverWait()
-		logger.Warn("taking over unfinished runs: waiting out the previous leader's lease and last operation", "runs", n, "wait", wait)
+		n := len(unfinished)
+		wait, why := takeoverWait(c, unfinished, time.Now())
+		logger.Warn("taking over unfinished runs: waiting out the previous leader's lease and last operation", "runs", n, "wait", wait, "in_session_patches", why)
 		_ = notify.Status(fmt.Sprintf("leader: waiting %s before recovering %d unfinished server runs", wait, n))
 		select {
 		case <-ctx.Done():
@@ -119,6 +121,43 @@ func (k *cluster) lead(ctx context.Context, l election.Leadership, d *daemon.Dae
 	}
 	_ = notify.Status("leader: scheduling")
 	return d.Schedule(ctx)
+}
+
+// takeoverWait is how long a new leader waits before it recovers the unfinished server runs: the previous
+// leader's lease and its last state-changing WinRM operation (Config.TakeoverWait) — and, where it was in a
+// patch step, until every in-session patch command it may have sent has reached its timeout, counted from
+// the step's start: such a command runs in the server's WinRS session whatever became of the process that
+// sent it, and the recovery would otherwise restart the server under the installer. why names each such
+// server and the time it waits for.
+func takeoverWait(c *config.Config, unfinished []*journal.ServerRun, now time.Time) (time.Duration, []string) {
+	wait := c.TakeoverWait()
+	var why []string
+	for _, sr := range unfinished {
+		w, ok := c.Window(sr.Window)
+		if !ok {
+			// A window since removed from the configuration: which commands it ran is unknown, so every
+			// configured patch counts, and at least one command of the default timeout.
+			w = config.Window{Name: sr.Window}
+			for _, p := range c.Patches {
+				w.Patches = append(w.Patches, p.Name)
+			}
+		}
+		bound := c.Settings(w, sr.Server).InSessionBound()
+		if !ok {
+			bound = max(bound, steps.DefaultPatchTimeout)
+		}
+		for _, st := range sr.Steps {
+			if st.Name != "patch" || !st.Started || st.Done || bound == 0 {
+				continue
+			}
+			until := st.StartedAt.Add(bound + c.Cluster.LeaseTTL.Duration)
+			if d := until.Sub(now); d > wait {
+				wait = d
+			}
+			why = append(why, fmt.Sprintf("%s until %s", sr.Server, until.UTC().Format(time.RFC3339)))
+		}
+	}
+	return wait, why
 }
 
 // alive is the watchdog's test in a cluster: a standby, or a leader taking over, is alive while its
