@@ -430,3 +430,31 @@ func TestResetRestoresScenario(t *testing.T) {
 		t.Errorf("counters after reset: %s", body)
 	}
 }
+
+// TestControlAPIFaultsClear: over the control API, `unreachable` without a server is refused (it closed
+// every listener, the control API's too, and nothing could clear it over HTTP), and DELETE ends a
+// setup_running fault, which used to stay until a reset; setup_running names its server.
+func TestControlAPIFaultsClear(t *testing.T) {
+	sim := start(t, "dag2", false)
+	if code, body := control(t, sim, "POST", "/sim/v1/faults", `{"kind":"unreachable"}`); code != 400 || !strings.Contains(body, "server is required") {
+		t.Errorf("unreachable without a server: %d %s", code, body)
+	}
+	if code, body := control(t, sim, "GET", "/sim/v1/state", ""); code != 200 {
+		t.Fatalf("the control API after the refused fault: %d %s", code, body)
+	}
+	if code, body := control(t, sim, "POST", "/sim/v1/faults", `{"kind":"setup_running"}`); code != 400 || !strings.Contains(body, "server is required") {
+		t.Errorf("setup_running without a server: %d %s", code, body)
+	}
+	if code, body := control(t, sim, "POST", "/sim/v1/faults", `{"kind":"setup_running","server":"EX01"}`); code != 200 {
+		t.Fatalf("setup_running: %d %s", code, body)
+	}
+	if !sim.Org().SetupRunning("EX01") {
+		t.Fatal("setup_running did not start a setup")
+	}
+	if code, _ := control(t, sim, "DELETE", "/sim/v1/faults", ""); code != 200 {
+		t.Fatalf("clear: %d", code)
+	}
+	if sim.Org().SetupRunning("EX01") {
+		t.Error("DELETE /sim/v1/faults left the setup running")
+	}
+}

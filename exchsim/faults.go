@@ -41,6 +41,11 @@ func (s *Sim) InjectFault(f Fault) error {
 		return nil
 	}
 	if f.Kind == "unreachable" {
+		if f.Server == "" {
+			// Every listener serves the control API too: closing all of them would leave nothing to clear
+			// the fault with.
+			return fmt.Errorf("exchsim: fault unreachable: a server is required (with none, every listener would close, the control API's with them)")
+		}
 		for _, h := range targets {
 			h.wsman.DropShells()
 			h.stop()
@@ -54,7 +59,8 @@ func (s *Sim) InjectFault(f Fault) error {
 }
 
 // ClearFaults removes every fault and brings unreachable servers back (a server still rebooting stays down
-// until its reboot ends).
+// until its reboot ends). A running Exchange setup (setup_running) ends; what faults did to the model's
+// state stays, as it would on a real server (see the control API in README.md).
 func (s *Sim) ClearFaults() error {
 	s.org.ClearFaults()
 	for _, h := range s.snapshotHosts() {

@@ -727,6 +727,14 @@ type Fault struct {
 	refusals int
 }
 
+// SetupRunning reports whether Exchange setup (ExSetup.exe) runs on server.
+func (g *Org) SetupRunning(server string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.lookup(server)
+	return s != nil && s.setupRunning
+}
+
 // Rebooting reports whether server is down for a reboot.
 func (g *Org) Rebooting(server string) bool {
 	g.mu.Lock()
@@ -771,6 +779,9 @@ func (g *Org) InjectFault(f Fault) error {
 		}
 		markPendingReboot(g.lookup(f.Server))
 	case "setup_running":
+		if f.Server == "" {
+			return fmt.Errorf("fault setup_running: a server is required")
+		}
 		g.lookup(f.Server).setupRunning = true
 	case "copy_failure":
 		d := g.dbs[strings.ToUpper(f.Target)]
@@ -816,9 +827,14 @@ func (g *Org) ClearFaults() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, f := range g.faults {
-		if f.Kind == "reboot_never_returns" {
+		switch f.Kind {
+		case "reboot_never_returns":
 			if s := g.lookup(f.Server); s != nil {
 				s.neverUp = false
+			}
+		case "setup_running": // the setup the fault started ends; one the scenario starts with stays
+			if s := g.lookup(f.Server); s != nil {
+				s.setupRunning = false
 			}
 		}
 	}
