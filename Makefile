@@ -6,7 +6,7 @@ FUZZTIME  ?= 10s
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: all build test deps unit rules lint fmt-check vet staticcheck golangci fuzz bench scale ci demo mutate mutate-core mutate-exchange mutate-diff
+.PHONY: all build test deps unit rules lint fmt-check vet staticcheck golangci fuzz bench scale ci demo mutate mutate-core mutate-exchange mutate-diff flake
 
 all: build
 
@@ -76,6 +76,13 @@ mutate-core:
 # The exchange suite waits on exchsim more than it computes: four workers share two cores well.
 mutate-exchange:
 	./scripts/mutate.sh 85 4 exchange -E '$(MUTATE_EXCHANGE_EXCLUDE)'
+
+# Repeats the tests a change touched (since the last landed commit, or BASE) N times under the race
+# detector: a test that starts exchsim or any server must pass 20 runs before it lands (TESTING.md).
+N    ?= 20
+BASE ?= $(MUTATE_BASE)
+flake:
+	./scripts/flake.sh $(BASE) $(N)
 
 demo:
 	$(GO) run ./cmd/exmaintd demo

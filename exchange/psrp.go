@@ -33,8 +33,6 @@ const (
 	// maxMessage bounds one reassembled PSRP message: one object of output (the largest exmaintd reads,
 	// a copy-status row in full, is ≈ 27 KiB; BENCHMARKS.md) or a state or error record.
 	maxMessage = 4 << 20
-	// maxWarnings bounds the warnings one command keeps (each is within the operation's decode budget).
-	maxWarnings = 100
 )
 
 // pool is one runspace pool: the persistent session of the Exchange cmdlets on one server.
@@ -281,9 +279,7 @@ func (p *pool) run(ctx context.Context, cmd psrp.Command) (res result, sent bool
 				if err != nil {
 					return res, true, err
 				}
-				if len(res.Warnings) < maxWarnings {
-					res.Warnings = append(res.Warnings, informational(v))
-				}
+				res.Warnings = append(res.Warnings, informational(v)) // within the command's decode budget
 			case psrp.PipelineStateMsg:
 				st, rec, err := psrp.State(m.Data)
 				if err != nil {
