@@ -382,14 +382,17 @@ func (c *Client) retry(ctx context.Context, op Op, deadline time.Time, attempt f
 		if errors.As(err, &refused) {
 			return fmt.Errorf("%s on %s: %w", op.Cmdlet, c.ep.Name, err)
 		}
+		// A change that may have reached the server is ErrSessionLost whatever ended the wait for its reply —
+		// a deadline too: a restart's reply is exactly what a host going down does not send, and the caller
+		// must read the state back rather than take the change for not made (docs/session-protocol.md).
+		if op.Write && !unsent {
+			return fmt.Errorf("%s on %s: %w: %w", op.Cmdlet, c.ep.Name, ErrSessionLost, err)
+		}
 		if expired || ctx.Err() != nil {
 			if last != nil {
 				err = fmt.Errorf("%w (after %w)", err, last)
 			}
 			return fmt.Errorf("%s on %s: deadline: %w", op.Cmdlet, c.ep.Name, err)
-		}
-		if op.Write && !unsent {
-			return fmt.Errorf("%s on %s: %w: %w", op.Cmdlet, c.ep.Name, ErrSessionLost, err)
 		}
 		if !transient(err) || n >= c.opts.Attempts {
 			return fmt.Errorf("%s on %s (attempt %d of %d): %w", op.Cmdlet, c.ep.Name, n, c.opts.Attempts, err)

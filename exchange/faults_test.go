@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -241,6 +242,29 @@ func TestWriteLostAfterSend(t *testing.T) {
 	}
 }
 
+// TestWriteReplyNeverComes: a state-changing request whose reply does not come before its deadline — what a
+// host going down does to a restart's reply — is ErrSessionLost too, not a plain deadline error: the caller
+// (the reboot step) must take the change as possibly made and read the state back.
+func TestWriteReplyNeverComes(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	c := newClient(t, endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{WriteTimeout: time.Second})
+	ctx := t.Context()
+	if _, err := c.LastBootUpTime(ctx); err != nil { // the WinRS session is up
+		t.Fatal(err)
+	}
+	if err := sim.InjectFault(exchsim.Fault{Kind: "slow", Server: "EX03", Delay: 5 * time.Second, Actions: []string{"Receive"}}); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	within(t, 15*time.Second, func() { err = c.RestartService(ctx, "MSExchangeTransport") })
+	if !errors.Is(err, exchange.ErrSessionLost) || !strings.Contains(err.Error(), "Restart-Service on EX03") {
+		t.Fatalf("err = %v, want ErrSessionLost naming the cmdlet and server", err)
+	}
+	if st := c.Stats(); st.Retries != 0 {
+		t.Errorf("a write whose outcome is unknown was retried %d times", st.Retries)
+	}
+}
+
 // TestRebootMidSession: Restart-Computer ends the session; reads fail (bounded) while the host is down and
 // work again, on a new session, with a later LastBootUpTime once it is back.
 func TestRebootMidSession(t *testing.T) {
@@ -344,5 +368,22 @@ func TestNTLMHandshakeSplitOnce(t *testing.T) {
 	defer mu.Unlock()
 	if slices.Contains(results, "auth") {
 		t.Errorf("request results %v: the repeated handshake must not surface as an auth failure", results)
+	}
+}
+
+// TestLongRequests: requests far longer than a console's 254-character line (Console.ReadLine) arrive whole:
+// the session's stdin is a pipe (WINRS_CONSOLEMODE_STDIN=FALSE) read as a stream. exchsim cuts lines at
+// 254 characters on a console, as Windows PowerShell 5.1 does, so with masterzen's console mode these fail.
+func TestLongRequests(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	c := newClient(t, endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{})
+	for _, n := range []int{200, 254, 255, 5636, 60000} {
+		res, err := c.Run(t.Context(), "$exmLong = '"+strings.Repeat("x", n)+"'; Write-Output $exmLong.Length", time.Minute)
+		if err != nil {
+			t.Fatalf("a command of %d characters: %v", n, err)
+		}
+		if res.Output != strconv.Itoa(n) || res.ExitCode != 0 {
+			t.Errorf("a command of %d characters: %+v", n, res)
+		}
 	}
 }

@@ -31,6 +31,7 @@ $exmNonce = '__NONCE__'
 $exmUtf8 = New-Object System.Text.UTF8Encoding $false
 function exmReply([string]$id, [string]$kind, [string]$text) {
   $bytes = $exmUtf8.GetBytes($text)
+  [Console]::Out.WriteLine()
   [Console]::Out.WriteLine('#EXM1 ' + $exmNonce + ' ' + $id + ' ' + $kind + ' ' + $bytes.Length + ' ' + [Convert]::ToBase64String($bytes) + ' #END')
   [Console]::Out.Flush()
 }
@@ -39,15 +40,20 @@ function exmError($e) {
   ConvertTo-Json -InputObject $o -Compress
 }
 try { __LOAD__ } catch { exmReply '0' 'ERR' (exmError $_); exit 1 }
-[Console]::Out.WriteLine('#EXM1 ' + $exmNonce + ' READY'); [Console]::Out.Flush()
+$exmMode = 'console'
+try { if ([Console]::IsInputRedirected) { $exmMode = 'pipe' } } catch { $exmMode = 'unknown' }
+$exmEnc = 'in=? out=?'
+try { $exmEnc = 'in=' + [Console]::InputEncoding.WebName + ' out=' + [Console]::OutputEncoding.WebName } catch { }
+$exmIn = [System.IO.StreamReader]::new([Console]::OpenStandardInput(), $exmUtf8)
+[Console]::Out.WriteLine('#EXM1 ' + $exmNonce + ' READY stdin=' + $exmMode + ' ' + $exmEnc); [Console]::Out.Flush()
 while ($true) {
-  $line = [Console]::In.ReadLine()
+  $line = $exmIn.ReadLine()
   if ($null -eq $line) { break }
   $f = $line.Trim().Split(' ')
   if ($f.Length -ne 3 -or $f[0] -ne '#EXM1') { continue }
   try {
     $script = $exmUtf8.GetString([Convert]::FromBase64String($f[2]))
-    $out = @(& ([ScriptBlock]::Create($script)))
+    $out = @(foreach ($exmOnce in 1) { & ([ScriptBlock]::Create($script)) })
     exmReply $f[1] 'OK' (($out | ForEach-Object { [string]$_ }) -join "` + "`" + `n")
   } catch {
     exmReply $f[1] 'ERR' (exmError $_)

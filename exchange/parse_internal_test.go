@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -327,5 +328,31 @@ func TestResultClass(t *testing.T) {
 	}
 	if len(all) != 8 {
 		t.Errorf("RequestResults = %v; want the 8 classes resultClass gives", all)
+	}
+}
+
+// TestCheckReady: the client takes a session only when its loop reports pipe-mode stdin; a console, an
+// unknown mode or no report at all is refused with what the loop said.
+func TestCheckReady(t *testing.T) {
+	for _, tc := range []struct {
+		report string
+		ok     bool
+	}{
+		{"stdin=pipe in=utf-8 out=utf-8", true},
+		{"stdin=pipe", true},
+		{"in=ibm437 stdin=pipe out=ibm437", true},
+		{"stdin=console in=ibm437 out=ibm437", false},
+		{"stdin=unknown in=? out=?", false},
+		{"", false},
+		{"in=utf-8 out=utf-8", false},
+	} {
+		err := checkReady("EX01", tc.report)
+		if (err == nil) != tc.ok {
+			t.Errorf("checkReady(%q) = %v, want ok %v", tc.report, err, tc.ok)
+		}
+		var pe *ProtocolError
+		if err != nil && (!errors.As(err, &pe) || !strings.Contains(err.Error(), "EX01") || tc.report != "" && !strings.Contains(err.Error(), tc.report)) {
+			t.Errorf("checkReady(%q): %v; want a ProtocolError naming the server and the report", tc.report, err)
+		}
 	}
 }

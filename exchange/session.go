@@ -63,7 +63,12 @@ func startSession(ctx context.Context, t *transport, params *winrm.Parameters, l
 			s.close()
 			return nil, err
 		}
-		if strings.TrimSpace(line) == ready {
+		if report, ok := strings.CutPrefix(strings.TrimSpace(line), ready); ok && (report == "" || report[0] == ' ') {
+			if err := checkReady(t.server, strings.TrimSpace(report)); err != nil {
+				s.close()
+				return nil, err
+			}
+			s.logger.Debug("session ready", "server", t.server, "report", strings.TrimSpace(report))
 			return s, nil
 		}
 		r, ok, perr := s.parseReply(line)
@@ -75,8 +80,24 @@ func startSession(ctx context.Context, t *transport, params *winrm.Parameters, l
 			s.close()
 			return nil, r.psError(t.server, "loading Exchange ("+firstWord(load)+")")
 		}
-		s.logger.Debug("foreign output before READY", "server", t.server, "line", line)
+		if line != "" {
+			s.logger.Debug("foreign output before READY", "server", t.server, "line", line)
+		}
 	}
+}
+
+// checkReady refuses a session whose loop did not report pipe-mode standard input (docs/session-protocol.md):
+// on a console, Windows PowerShell 5.1 cuts every line read at 254 characters, and most requests are longer.
+func checkReady(server, report string) error {
+	for _, f := range strings.Fields(report) {
+		if mode, ok := strings.CutPrefix(f, "stdin="); ok {
+			if mode == "pipe" {
+				return nil
+			}
+			return &ProtocolError{Server: server, What: "session start", Err: fmt.Errorf("the session loop reports stdin=%s (%s): exmaintd needs a pipe (WINRS_CONSOLEMODE_STDIN=FALSE); a console cuts request lines at 254 characters", mode, report)}
+		}
+	}
+	return &ProtocolError{Server: server, What: "session start", Err: fmt.Errorf("the session loop's READY line does not report its stdin (%q): an older or altered loop", report)}
 }
 
 func firstWord(s string) string {
@@ -116,7 +137,9 @@ func (s *session) do(ctx context.Context, server, cmdlet, script string) (string
 		case err != nil:
 			return "", err
 		case !ok:
-			s.logger.Debug("foreign output in session", "server", server, "line", l)
+			if l != "" { // the loop starts every reply on a fresh line: empty lines are its own
+				s.logger.Debug("foreign output in session", "server", server, "line", l)
+			}
 			continue
 		case r.id != id:
 			s.logger.Warn("reply for another request ignored", "server", server, "want", id, "got", r.id)

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/masterzen/winrm"
+	"github.com/masterzen/winrm/soap"
+
+	"github.com/exmaintd/exmaintd/psrp"
 )
 
 // shell is one WinRS shell on the listener, driven verb by verb with masterzen's SOAP builders and parsers
@@ -40,7 +43,7 @@ func (t *transport) createShell(ctx context.Context, params *winrm.Parameters) (
 
 // command starts a process in the shell and returns its CommandId.
 func (s *shell) command(ctx context.Context, exe string, args []string) (string, error) {
-	reply, err := s.t.post(ctx, "Command", winrm.NewExecuteCommandRequest(s.t.url, s.id, exe, args, s.params))
+	reply, err := s.t.post(ctx, "Command", commandRequest(s.t.url, s.id, exe, args, s.params))
 	if err != nil {
 		return "", err
 	}
@@ -52,6 +55,28 @@ func (s *shell) command(ctx context.Context, exe string, args []string) (string,
 		return "", &ProtocolError{Server: s.t.server, What: "Command reply", Err: err}
 	}
 	return id, nil
+}
+
+// commandRequest is masterzen's Command request (winrm.NewExecuteCommandRequest) with standard input in
+// pipe mode: masterzen always sends WINRS_CONSOLEMODE_STDIN=TRUE, which gives the process a console for
+// standard input (MS-WSMV 2.2.4.9), and Windows PowerShell 5.1 reads at most 254 characters a line from a
+// console (docs/session-protocol.md). Ansible's winrm connection uses pipe mode whenever it streams stdin.
+func commandRequest(url, shellID, exe string, args []string, params *winrm.Parameters) *soap.SoapMessage {
+	msg := soap.NewMessage()
+	msg.Header().To(url).ReplyTo("http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous").
+		MaxEnvelopeSize(params.EnvelopeSize).Id("uuid:" + psrp.NewGUID().String()).Locale(params.Locale).Timeout(params.Timeout).
+		Action("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command").
+		ResourceURI("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd").
+		ShellId(shellID).
+		AddOption(soap.NewHeaderOption("WINRS_CONSOLEMODE_STDIN", "FALSE")).
+		AddOption(soap.NewHeaderOption("WINRS_SKIP_CMD_SHELL", "FALSE")).
+		Build()
+	body := msg.CreateBodyElement("CommandLine", soap.DOM_NS_WIN_SHELL)
+	msg.CreateElement(body, "Command", soap.DOM_NS_WIN_SHELL).SetContent("<![CDATA[" + exe + "]]>")
+	for _, a := range args {
+		msg.CreateElement(body, "Arguments", soap.DOM_NS_WIN_SHELL).SetContent("<![CDATA[" + a + "]]>")
+	}
+	return msg
 }
 
 // send writes data to the command's stdin (one Send); eof closes stdin.

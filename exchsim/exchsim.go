@@ -174,7 +174,7 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 			AllowUnencrypted: !o.RequireEncryption, CertMappings: o.CertMappings, Kerberos: o.Kerberos, DisableNTLM: o.DisableNTLM, RTT: o.Cost.RTT, ShellCreate: o.Cost.ShellCreate, Logger: o.Logger,
 			Remoting: rem, RunspaceOpen: o.Cost.RunspaceOpen,
 			Launcher: wsman.LauncherFunc(func(ctx context.Context, req wsman.CommandRequest, stdin io.Reader, stdout, stderr io.Writer) int {
-				return s.rt.RunCommand(ctx, ps.Process{Host: req.Host, User: req.User, Command: req.Command, Args: req.Arguments, Codepage: req.Codepage, Stdin: stdin, Stdout: stdout, Stderr: stderr})
+				return s.rt.RunCommand(ctx, ps.Process{Host: req.Host, User: req.User, Command: req.Command, Args: req.Arguments, Codepage: req.Codepage, ConsoleStdin: req.ConsoleStdin, Stdin: stdin, Stdout: stdout, Stderr: stderr})
 			})})
 		ln, err := net.Listen("tcp", h.ep.Addr())
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -134,13 +135,19 @@ func TestSessionOverWinRM(t *testing.T) {
 	lines := bufio.NewReader(cmd.Stdout)
 	readLine := func() string {
 		t.Helper()
-		l, err := lines.ReadString('\n')
-		if err != nil {
-			t.Fatalf("read: %v", err)
+		for {
+			l, err := lines.ReadString('\n')
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			if l = strings.TrimSpace(l); l != "" { // every reply starts on a fresh line
+				return l
+			}
 		}
-		return strings.TrimSpace(l)
 	}
-	if got := readLine(); got != "#EXM1 "+nonce+" READY" {
+	// masterzen's Command request asks for a console for stdin (WINRS_CONSOLEMODE_STDIN=TRUE): the loop
+	// reports it (exmaintd's own client asks for a pipe and refuses a console).
+	if got := readLine(); got != "#EXM1 "+nonce+" READY stdin=console in=utf-8 out=utf-8" {
 		t.Fatalf("first line %q", got)
 	}
 	for i := 1; i <= 3; i++ {
@@ -159,8 +166,7 @@ func TestSessionOverWinRM(t *testing.T) {
 	if r := sim.Requests(); r["Create"] != 1 || r["Command"] != 1 || r["Send"] != 3 {
 		t.Errorf("requests %v", r)
 	}
-	_ = cmd.Stdin.Close()
-	cmd.Wait()
+	_ = cmd.Close() // a console never reports the end of input: the command is ended, not waited for
 }
 
 func control(t *testing.T, sim *Sim, method, path, body string) (int, string) {
@@ -456,5 +462,67 @@ func TestControlAPIFaultsClear(t *testing.T) {
 	}
 	if sim.Org().SetupRunning("EX01") {
 		t.Error("DELETE /sim/v1/faults left the setup running")
+	}
+}
+
+// TestPywinrmSessionStdinModes: python3-winrm (a client nobody here wrote) runs exmaintd's session loop on
+// exchsim with stdin as a console and as a pipe (its run_command's console_mode_stdin): the loop reports the
+// mode it got, a request of 60 characters is answered in both, and one of 2,000 characters only with a
+// pipe — on a console it arrives cut at 254 characters, as Console.ReadLine documents.
+func TestPywinrmSessionStdinModes(t *testing.T) {
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import winrm").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("python3-winrm missing: %v", err)
+		}
+		t.Skip("python3-winrm is not installed (Debian package python3-winrm)")
+	}
+	sim := start(t, "dag2", false)
+	ep := sim.Servers()[0]
+	const nonce = "00112233445566778899aabbccddeeff"
+	loop := "# exmaintd-session/1\n$exmNonce = '" + nonce + "'\ntry {  } catch { exmReply '0' 'ERR' (exmError $_); exit 1 }\n"
+	var u16 bytes.Buffer
+	for _, r := range loop {
+		u16.WriteByte(byte(r))
+		u16.WriteByte(byte(r >> 8))
+	}
+	request := func(id int, script string) string {
+		return fmt.Sprintf("#EXM1 %d %s", id, base64.StdEncoding.EncodeToString([]byte(script)))
+	}
+	short := request(1, "ConvertTo-Json -InputObject 'short' -Compress")
+	long := request(2, "$x = '"+strings.Repeat("y", 1500)+"'; ConvertTo-Json -InputObject $x.Length -Compress")
+	cnf := filepath.Join(t.TempDir(), "openssl.cnf")
+	if err := os.WriteFile(cnf, []byte("openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n[provider_sect]\ndefault = default_sect\nlegacy = legacy_sect\n[default_sect]\nactivate = 1\n[legacy_sect]\nactivate = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		console  string
+		mode     string
+		longKind string
+	}{{"true", "console", "ERR"}, {"false", "pipe", "OK"}} {
+		t.Run("console="+tc.console, func(t *testing.T) {
+			cmd := exec.CommandContext(t.Context(), py, filepath.Join("wsman", "testdata", "pywinrm_session.py"), "http://"+ep.Addr()+"/wsman",
+				sim.Domain()+`\`+sim.User(), sim.Password(), tc.console, base64.StdEncoding.EncodeToString(u16.Bytes()), short, long)
+			cmd.Env = append(os.Environ(), "OPENSSL_CONF="+cnf)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("pywinrm: %v %s", err, out)
+			}
+			var res struct {
+				Lines []string `json:"lines"`
+				Error string   `json:"error"`
+			}
+			if err := json.Unmarshal(out, &res); err != nil || res.Error != "" || len(res.Lines) != 3 {
+				t.Fatalf("%s: %v", out, err)
+			}
+			if want := "#EXM1 " + nonce + " READY stdin=" + tc.mode; !strings.HasPrefix(res.Lines[0], want) {
+				t.Errorf("READY line %q, want it to start %q", res.Lines[0], want)
+			}
+			for i, want := range []string{"OK", tc.longKind} {
+				if f := strings.Fields(res.Lines[1+i]); len(f) != 7 || f[2] != strconv.Itoa(i+1) || f[3] != want {
+					t.Errorf("reply %d: %q, want %s", i+1, res.Lines[1+i], want)
+				}
+			}
+		})
 	}
 }

@@ -37,6 +37,9 @@ type (
 
 	exitNode struct{ code node }
 
+	// flowNode is break or continue without a label.
+	flowNode struct{ keyword string }
+
 	binaryNode struct {
 		op          string // lower-case operator name without '-': eq, ne, and, or, ...
 		left, right node

@@ -26,9 +26,12 @@ type Process struct {
 	// OEM code page of an en-US server, pywinrm's default) turns what it cannot encode into '?'; 65001 is
 	// UTF-8. 0 (tests that build a Process themselves) passes text through as UTF-8.
 	Codepage int
-	Stdin    io.Reader
-	Stdout   io.Writer
-	Stderr   io.Writer
+	// ConsoleStdin gives the process a console for standard input (WINRS_CONSOLEMODE_STDIN=TRUE) rather
+	// than a pipe: see consoleInput.
+	ConsoleStdin bool
+	Stdin        io.Reader
+	Stdout       io.Writer
+	Stderr       io.Writer
 }
 
 // RunCommand runs a command line the way a Windows shell would: powershell.exe with -EncodedCommand (or its
@@ -63,6 +66,10 @@ func (r *Runtime) RunCommand(ctx context.Context, p Process) int {
 		p.Stdout, p.Stderr = oemWriter{p.Stdout}, oemWriter{p.Stderr}
 	}
 	pr := newProc(ctx, r, p.Host, p.User)
+	pr.consoleStdin, pr.codepage = p.ConsoleStdin, p.Codepage
+	if p.ConsoleStdin {
+		p.Stdin = consoleInput(ctx, p.Stdin)
+	}
 	if fromStdin {
 		return r.runStdin(pr, p.Stdin, p.Stdout, p.Stderr)
 	}
@@ -163,8 +170,9 @@ func (r *Runtime) runText(pr *proc, script string, stdout, stderr io.Writer) (co
 	renderOutput(stdout, out)
 	var exit *exitRequest
 	var rerr *RuntimeError
+	var flow *flowRequest
 	switch {
-	case err == nil:
+	case err == nil, errors.As(err, &flow): // a break or continue outside any loop ends the script
 		if !pr.lastOK {
 			code = 1
 		}

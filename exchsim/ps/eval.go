@@ -29,6 +29,14 @@ type RuntimeError struct {
 func (e *RuntimeError) Error() string { return e.Err.Message }
 func (e *RuntimeError) Unwrap() error { return e.Err }
 
+// flowRequest is a break or continue on its way to the innermost enclosing loop — across script blocks and
+// functions (about_Break, about_Continue). The dialect has no loop of its own: one reaching the top of a
+// script ends the script, as PowerShell does outside any loop; the session loop's foreach contains one
+// inside a request (docs/session-protocol.md).
+type flowRequest struct{ keyword string }
+
+func (e *flowRequest) Error() string { return e.keyword + " outside a loop" }
+
 // exitRequest is `exit N`.
 type exitRequest struct{ code int }
 
@@ -47,6 +55,10 @@ type proc struct {
 	// errs is the error stream of the current script: non-terminating errors and the terminating one.
 	errs   []*RuntimeError
 	lastOK bool // $?
+	// consoleStdin and codepage are how the process's console was set up (Process): what the session
+	// loop reports in its READY line.
+	consoleStdin bool
+	codepage     int
 }
 
 func newProc(ctx context.Context, rt *Runtime, host, user string) *proc {
@@ -136,6 +148,8 @@ func (e *env) statement(n node) ([]any, error) {
 			return e.script(x.els)
 		}
 		return nil, nil
+	case *flowNode:
+		return nil, &flowRequest{keyword: x.keyword}
 	case *exitNode:
 		code := 0
 		if x.code != nil {

@@ -122,7 +122,14 @@ func (p *parser) statement() (node, error) {
 				return nil, err
 			}
 			return &exitNode{code: e}, nil
-		case "function", "foreach", "while", "for", "do", "switch", "try", "trap", "param", "begin", "process", "return", "throw", "break", "continue":
+		case "break", "continue":
+			p.next()
+			switch p.peek().Kind {
+			case TokNewline, TokSemi, TokEOF, TokRBrace:
+				return &flowNode{keyword: strings.ToLower(t.Text)}, nil
+			}
+			return nil, &ParseError{Pos: t.Pos, Message: fmt.Sprintf("A label after '%s' is not part of the dialect exchsim models (docs/powershell-dialect.md).", t.Text), ErrorID: "ExchsimUnsupportedStatement"}
+		case "function", "foreach", "while", "for", "do", "switch", "try", "trap", "param", "begin", "process", "return", "throw":
 			return nil, &ParseError{Pos: t.Pos, Message: fmt.Sprintf("The '%s' statement is not part of the dialect exchsim models (docs/powershell-dialect.md).", t.Text), ErrorID: "ExchsimUnsupportedStatement"}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -330,11 +331,15 @@ func TestSessionLoop(t *testing.T) {
 	lines := bufio.NewReader(outR)
 	read := func() string {
 		t.Helper()
-		l, err := lines.ReadString('\n')
-		if err != nil {
-			t.Fatalf("reading reply: %v", err)
+		for {
+			l, err := lines.ReadString('\n')
+			if err != nil {
+				t.Fatalf("reading reply: %v", err)
+			}
+			if l = strings.TrimRight(l, "\r\n"); l != "" { // every reply starts on a fresh line
+				return l
+			}
 		}
-		return strings.TrimRight(l, "\r\n")
 	}
 	send := func(id int, script string) {
 		t.Helper()
@@ -352,7 +357,7 @@ func TestSessionLoop(t *testing.T) {
 		}
 		return f[3], string(b)
 	}
-	if got := read(); got != "#EXM1 "+nonce+" READY" {
+	if got := read(); got != "#EXM1 "+nonce+" READY stdin=pipe in=utf-8 out=utf-8" {
 		t.Fatalf("first line %q", got)
 	}
 	send(1, "$n = @(Get-Queue).Count; ConvertTo-Json -InputObject $n -Compress")
@@ -374,6 +379,20 @@ func TestSessionLoop(t *testing.T) {
 	if kind, payload := decode(read(), 4); kind != "ERR" || !strings.Contains(payload, "Missing closing") {
 		t.Errorf("4: %s %s", kind, payload)
 	}
+	// break and continue leave the request's foreach of one item, not the loop: what the request wrote
+	// before them is the reply, and the session goes on.
+	send(5, "'before'; break; 'after'")
+	if kind, payload := decode(read(), 5); kind != "OK" || payload != "before" {
+		t.Errorf("5 (break): %s %q", kind, payload)
+	}
+	send(6, "continue")
+	if kind, payload := decode(read(), 6); kind != "OK" || payload != "" {
+		t.Errorf("6 (continue): %s %q", kind, payload)
+	}
+	send(7, "ConvertTo-Json -InputObject $n -Compress")
+	if kind, payload := decode(read(), 7); kind != "OK" || payload != "3" {
+		t.Errorf("7 (after break and continue): %s %s", kind, payload)
+	}
 	inW.Close()
 	select {
 	case code := <-done:
@@ -390,8 +409,66 @@ func TestSessionLoadFailure(t *testing.T) {
 	var stdout strings.Builder
 	code := testRuntime().RunCommand(t.Context(), Process{Host: "EX01", Command: "powershell -EncodedCommand " + encode(sessionScript(nonce, "Add-PSSnapin Not.A.Snapin")),
 		Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: io.Discard})
-	if code != 1 || !strings.HasPrefix(stdout.String(), "#EXM1 "+nonce+" 0 ERR ") {
+	if code != 1 || !strings.HasPrefix(stdout.String(), "\r\n#EXM1 "+nonce+" 0 ERR ") {
 		t.Errorf("code %d stdout %q", code, stdout.String())
+	}
+}
+
+// TestSessionConsoleStdin: with a console for standard input (WINRS_CONSOLEMODE_STDIN=TRUE) the loop says
+// so in its READY line, a request line longer than 254 characters arrives cut (Console.ReadLine's buffer)
+// and fails, and the end of input never arrives: the session ends only when the process is stopped.
+func TestSessionConsoleStdin(t *testing.T) {
+	const nonce = "0123456789abcdef0123456789abcdef"
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- testRuntime().RunCommand(ctx, Process{Host: "EX01", Command: "powershell.exe -EncodedCommand " + encode(sessionScript(nonce, "")),
+			ConsoleStdin: true, Codepage: 437, Stdin: inR, Stdout: outW, Stderr: io.Discard})
+		outW.Close()
+	}()
+	lines := bufio.NewScanner(outR)
+	next := func() string {
+		t.Helper()
+		for lines.Scan() {
+			if l := strings.TrimSpace(lines.Text()); l != "" {
+				return l
+			}
+		}
+		t.Fatalf("no more output: %v", lines.Err())
+		return ""
+	}
+	if got := next(); got != "#EXM1 "+nonce+" READY stdin=console in=ibm437 out=ibm437" {
+		t.Fatalf("READY line %q", got)
+	}
+	short := "ConvertTo-Json -InputObject 1 -Compress"
+	long := "$x = '" + strings.Repeat("x", 300) + "'; ConvertTo-Json -InputObject $x.Length -Compress"
+	for id, script := range []string{short, long} {
+		fmt.Fprintf(inW, "#EXM1 %d %s\r\n", id+1, base64.StdEncoding.EncodeToString([]byte(script)))
+		f := strings.Fields(next())
+		if len(f) != 7 {
+			t.Fatalf("reply %v", f)
+		}
+		want := map[int]string{0: "OK", 1: "ERR"}[id] // the long line's base64 arrives cut
+		if f[3] != want {
+			t.Errorf("request %d (%d characters): %s, want %s", id+1, len(script), f[3], want)
+		}
+	}
+	cancel()
+	<-done
+	// The end of input never reaches a console reader: after the last line, a read ends only when the
+	// process is stopped, with that reason, never with io.EOF.
+	rctx, rcancel := context.WithCancel(t.Context())
+	r := consoleInput(rctx, strings.NewReader("last line\r\n"))
+	got, err := io.ReadAll(io.LimitReader(r, int64(len("last line\r\n"))))
+	if err != nil || string(got) != "last line\r\n" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	rcancel()
+	if n, err := r.Read(make([]byte, 1)); n != 0 || !errors.Is(err, context.Canceled) {
+		t.Errorf("read after the input's end: %d, %v; want the process's cancellation, not io.EOF", n, err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -29,8 +30,8 @@ func (r *Runtime) session(pr *proc, script string, stdin io.Reader, stdout io.Wr
 	nonce := m[1]
 	pr.vars["erroractionpreference"] = "Stop"
 	pr.vars["progresspreference"] = "SilentlyContinue"
-	reply := func(id, kind, text string) {
-		fmt.Fprintf(stdout, "#EXM1 %s %s %s %d %s #END\r\n", nonce, id, kind, len(text), base64.StdEncoding.EncodeToString([]byte(text)))
+	reply := func(id, kind, text string) { // on a fresh line, as the loop's exmReply writes it
+		fmt.Fprintf(stdout, "\r\n#EXM1 %s %s %s %d %s #END\r\n", nonce, id, kind, len(text), base64.StdEncoding.EncodeToString([]byte(text)))
 	}
 	if lm := loadRE.FindStringSubmatch(script); lm != nil && strings.TrimSpace(lm[1]) != "" {
 		if _, err := r.request(pr, lm[1]); err != nil {
@@ -38,7 +39,14 @@ func (r *Runtime) session(pr *proc, script string, stdin io.Reader, stdout io.Wr
 			return 1
 		}
 	}
-	fmt.Fprintf(stdout, "#EXM1 %s READY\r\n", nonce)
+	// The loop reports whether its stdin is redirected and the console's encodings (WinRS sets both from
+	// the shell's WINRS_CODEPAGE).
+	mode := "pipe"
+	if pr.consoleStdin {
+		mode = "console"
+	}
+	enc := encodingName(pr.codepage)
+	fmt.Fprintf(stdout, "#EXM1 %s READY stdin=%s in=%s out=%s\r\n", nonce, mode, enc, enc)
 	br := bufio.NewReader(stdin)
 	for {
 		line, err := br.ReadString('\n')
@@ -57,7 +65,11 @@ func (r *Runtime) session(pr *proc, script string, stdin io.Reader, stdout io.Wr
 		out, rerr := r.request(pr, string(src))
 		var exit *exitRequest
 		if errors.As(rerr, &exit) {
-			return exit.code
+			return exit.code // exit ends the PowerShell instance, loop and all
+		}
+		var flow *flowRequest
+		if errors.As(rerr, &flow) {
+			rerr = nil // the request's foreach of one item ends: what it wrote so far is the reply
 		}
 		if rerr != nil {
 			reply(f[1], "ERR", errorJSON(rerr))
@@ -72,6 +84,15 @@ func (r *Runtime) session(pr *proc, script string, stdin io.Reader, stdout io.Wr
 			return 1
 		}
 	}
+}
+
+// encodingName is .NET's Encoding.WebName for a console code page: 65001 UTF-8, else the OEM code page of
+// an en-US server (437), which WinRS uses unless WINRS_CODEPAGE says otherwise.
+func encodingName(codepage int) string {
+	if codepage == 65001 || codepage == 0 {
+		return "utf-8"
+	}
+	return "ibm" + strconv.Itoa(codepage)
 }
 
 // request runs one request script as the loop does: parsed as a whole by [ScriptBlock]::Create, run under

@@ -21,6 +21,10 @@ type CommandRequest struct {
 	Codepage int
 	// Env is the shell's rsp:Environment.
 	Env map[string]string
+	// ConsoleStdin is the Command's WINRS_CONSOLEMODE_STDIN: TRUE gives the process a console for standard
+	// input, FALSE a pipe (MS-WSMV 2.2.4.9). No source says what an absent option means; exchsim takes the
+	// harsher, a console.
+	ConsoleStdin bool
 }
 
 // Launcher runs the process behind a command. The shell calls Run on its own goroutine; stdin yields what

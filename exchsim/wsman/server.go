@@ -568,7 +568,8 @@ func (s *Server) commandStart(req *request, user string) (string, *fault) {
 	}
 	sh.mu.Unlock()
 	cr := CommandRequest{ShellID: sh.id, CommandID: c.id, Host: s.cfg.Host, User: user,
-		Command: strings.TrimSpace(cl.Command), Arguments: cl.Arguments, Codepage: sh.codepage, Env: env}
+		Command: strings.TrimSpace(cl.Command), Arguments: cl.Arguments, Codepage: sh.codepage, Env: env,
+		ConsoleStdin: !strings.EqualFold(req.Header.option("WINRS_CONSOLEMODE_STDIN"), "FALSE")}
 	s.procs.Add(1)
 	go func() {
 		defer s.procs.Done()
