@@ -122,6 +122,33 @@ func TestPatchGraceWithinTheReverse(t *testing.T) {
 	}
 }
 
+// TestInSessionCommandLength: a command run in the session goes to a child powershell.exe as base64 of
+// UTF-16 on its command line, which Windows bounds at 32,767 characters: check refuses a longer one at its
+// line, and a detached command (a scheduled task's script file) is not bounded so.
+func TestInSessionCommandLength(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := "'" + strings.Repeat("x", 13000) + "'"
+	for _, tc := range []struct {
+		extra string
+		ok    bool
+	}{
+		{"\n[[patch]]\nname = \"long\"\ncommand = \"" + long + "\"\n", false},
+		{"\n[[patch]]\nname = \"long\"\ncommand = \"" + strings.Repeat("x", 11000) + "\"\n", true},
+		{"\n[[patch]]\nname = \"long\"\ncommand = \"" + long + "\"\ndetached = true\n", true},
+	} {
+		src := string(base) + tc.extra
+		_, err := config.Parse("long.toml", src)
+		line := strings.Count(src[:strings.Index(src, "name = \"long\"")], "\n") + 1
+		want := fmt.Sprintf("long.toml:%d: patch \"long\".command: run: the command of", line+1)
+		if got := err != nil && strings.Contains(err.Error(), want) && strings.Contains(err.Error(), "32767"); got == tc.ok {
+			t.Errorf("a command of %d characters: %v; want refused %v at %q", len(tc.extra), err, !tc.ok, want)
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	src, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
 	if err != nil {

@@ -303,6 +303,10 @@ func (c *Config) validatePatches(col *collector) map[string]bool {
 		names[p.Name] = true
 		if strings.TrimSpace(p.Command) == "" {
 			col.add(key+".command", "required")
+		} else if !p.Detached {
+			if _, err := exchange.OpRun(p.Command); err != nil { // in the session: a child powershell.exe's command line bounds it
+				col.add(key+".command", "%v", err)
+			}
 		}
 		if p.Reboot != "" && !slices.Contains([]string{steps.RebootAlways, steps.RebootIfRequired, steps.RebootNever}, p.Reboot) {
 			col.add(key+".reboot", "%q: want always, if-required (the default) or never", p.Reboot)

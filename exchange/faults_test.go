@@ -374,10 +374,13 @@ func TestNTLMHandshakeSplitOnce(t *testing.T) {
 // TestLongRequests: requests far longer than a console's 254-character line (Console.ReadLine) arrive whole:
 // the session's stdin is a pipe (WINRS_CONSOLEMODE_STDIN=FALSE) read as a stream. exchsim cuts lines at
 // 254 characters on a console, as Windows PowerShell 5.1 does, so with masterzen's console mode these fail.
+// A configured command of 12,000 characters is a request line of about 43,000 (it travels to a child
+// powershell.exe as base64 of UTF-16, inside the request's base64); one of 13,000 is refused before it is
+// sent, naming the limit (CreateProcess's 32,767-character command line).
 func TestLongRequests(t *testing.T) {
 	sim := startSim(t, simOptions{})
 	c := newClient(t, endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{})
-	for _, n := range []int{200, 254, 255, 5636, 60000} {
+	for _, n := range []int{200, 254, 255, 5636, 12000} {
 		res, err := c.Run(t.Context(), "$exmLong = '"+strings.Repeat("x", n)+"'; Write-Output $exmLong.Length", time.Minute)
 		if err != nil {
 			t.Fatalf("a command of %d characters: %v", n, err)
@@ -385,5 +388,43 @@ func TestLongRequests(t *testing.T) {
 		if res.Output != strconv.Itoa(n) || res.ExitCode != 0 {
 			t.Errorf("a command of %d characters: %+v", n, res)
 		}
+	}
+	before := sim.Requests()["Send"]
+	if _, err := c.Run(t.Context(), "$exmLong = '"+strings.Repeat("x", 13000)+"'", time.Minute); err == nil || !strings.Contains(err.Error(), "32767") {
+		t.Errorf("a command of 13,000 characters: %v; want it refused with the limit", err)
+	}
+	if after := sim.Requests()["Send"]; after != before {
+		t.Errorf("the refused command was sent (%d Sends)", after-before)
+	}
+}
+
+// TestRunContainsConfiguredCommands: a configured command cannot end the session loop — exit, break and
+// continue end only the child powershell.exe it runs in (exit's code is the command's exit code), and
+// output it leaves without a line break comes back as a line. The session survives each: one WinRS session
+// for all of them.
+func TestRunContainsConfiguredCommands(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	c := newClient(t, endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{})
+	ctx := t.Context()
+	for _, tc := range []struct {
+		command, output string
+		code            int
+	}{
+		{"Write-Output 'a'; exit 7; Write-Output 'b'", "a", 7},
+		{"Write-Output 'a'; break; Write-Output 'b'", "a", 0},
+		{"continue", "", 0},
+		{"Write-Host -NoNewline 'partial'", "partial", 0},
+		{"Write-Output 'ok'", "ok", 0},
+	} {
+		res, err := c.Run(ctx, tc.command, time.Minute)
+		if err != nil || res.Output != tc.output || res.ExitCode != tc.code {
+			t.Errorf("Run(%q) = %+v, %v; want output %q, exit code %d", tc.command, res, err, tc.output, tc.code)
+		}
+	}
+	if _, err := c.LastBootUpTime(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.SessionsStarted != 1 || st.SessionsLost != 0 {
+		t.Errorf("stats %+v: want one session, never lost", st)
 	}
 }

@@ -86,6 +86,11 @@ func encodeCommand(script string) string {
 // (winrm-protocol.md §1.4); longer scripts go over stdin.
 const commandLineLimit = 8000
 
+// childCommandLineLimit is the longest command line a process can start another with: CreateProcess's
+// lpCommandLine holds at most 32,767 characters (Microsoft Learn, CreateProcessW). It bounds a configured
+// command run in a child powershell.exe (OpRun).
+const childCommandLineLimit = 32767
+
 func commandLineLength(exe string, args []string) int {
 	n := len(exe)
 	for _, a := range args {

@@ -259,13 +259,24 @@ func OpRemoveJob(id string) (Op, error) {
 		" -TaskPath " + Quote(TaskPath) + " -Confirm:$false")}, nil
 }
 
-// OpRun runs a short configured command in the session and reports its output lines and exit code
-// ($LASTEXITCODE of the last native program, 0 if none ran).
+// OpRun runs a configured command and reports its output lines and exit code ($LASTEXITCODE of the last
+// native program, or the command's own exit N; 0 if neither). The command runs in a child powershell.exe,
+// so nothing it does can end the session loop: exit ends the PowerShell instance it is called in, and
+// break or continue outside a loop of their own leave the caller's loop (about_Language_Keywords,
+// about_Break) — in a child process they end the child alone, and output it left without a line break
+// reaches the loop as a line. The child's stdin is an empty pipe (`@() |`): it must never read the
+// session's own stdin, which carries the requests.
 func OpRun(command string) (Op, error) {
 	if strings.TrimSpace(command) == "" {
 		return Op{}, fmt.Errorf("run: empty command")
 	}
-	return Op{Cmdlet: "Run", Write: true, Script: scriptPrelude + "$global:LASTEXITCODE = 0\n$exmOut = @(\n" + command + "\n)\n" +
+	child := scriptPrelude + "$global:LASTEXITCODE = 0\n" + command + "\nexit $LASTEXITCODE\n"
+	args := append([]string{"-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand"}, encodeCommand(child))
+	if n := commandLineLength("powershell.exe", args); n > childCommandLineLimit {
+		return Op{}, fmt.Errorf("run: the command of %d characters makes a child powershell.exe command line of %d characters, over Windows' %d (the command travels as base64 of UTF-16: at most about 12,000 characters); run a script file on the server instead", len([]rune(command)), n, childCommandLineLimit)
+	}
+	return Op{Cmdlet: "Run", Write: true, Script: scriptPrelude + "$global:LASTEXITCODE = 0\n" +
+		"$exmOut = @(@() | & powershell.exe " + strings.Join(args[:len(args)-1], " ") + " " + Quote(args[len(args)-1]) + ")\n" +
 		"ConvertTo-Json -Depth 3 -Compress -InputObject @{ Output = @($exmOut | ForEach-Object { [string]$_ }); ExitCode = [long]$LASTEXITCODE }"}, nil
 }
 

@@ -2,6 +2,7 @@ package ps
 
 import (
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -27,6 +28,8 @@ func builtin(name string) builtinFunc {
 		return func(*env, *commandNode, []boundArg, []any) ([]any, error) { return nil, nil }
 	case "write-output", "echo":
 		return writeOutput
+	case "write-host":
+		return writeHost
 	case "add-pssnapin":
 		return addPSSnapin
 	case "join-path":
@@ -272,6 +275,29 @@ func writeOutput(_ *env, _ *commandNode, args []boundArg, input []any) ([]any, e
 		return unroll(a["InputObject"]), nil
 	}
 	return input, nil
+}
+
+// writeHost writes to the host — on powershell.exe under WinRS, the process's standard output — at once and
+// outside the pipeline; with -NoNewline it leaves the line open (Microsoft Learn, Write-Host). exchsim writes
+// it when the command runs, before the script's pipeline output, which it renders at the end.
+func writeHost(e *env, _ *commandNode, args []boundArg, _ []any) ([]any, error) {
+	a, err := bindBuiltin("Write-Host", []Parameter{{Name: "Object", Position: 0}, {Name: "NoNewline", Position: -1, Switch: true},
+		{Name: "Separator", Position: -1}, {Name: "ForegroundColor", Position: -1}, {Name: "BackgroundColor", Position: -1}}, args)
+	if err != nil {
+		return nil, err
+	}
+	var parts []string
+	for _, o := range unroll(a["Object"]) {
+		parts = append(parts, toString(o))
+	}
+	text := strings.Join(parts, " ")
+	if !a.Has("NoNewline") || !toBool(a["NoNewline"]) {
+		text += "\r\n"
+	}
+	if e.p.console != nil {
+		_, _ = io.WriteString(e.p.console, text)
+	}
+	return nil, nil
 }
 
 // isExchangeSnapin reports whether name is a snap-in Exchange 2013+ registers (E2010 is the legacy name

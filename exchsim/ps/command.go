@@ -29,6 +29,9 @@ type Process struct {
 	// ConsoleStdin gives the process a console for standard input (WINRS_CONSOLEMODE_STDIN=TRUE) rather
 	// than a pipe: see consoleInput.
 	ConsoleStdin bool
+	// Direct is a process another process started (CreateProcess), not a command line WinRS passes to
+	// cmd.exe: no cmd.exe line limit.
+	Direct bool
 	Stdin        io.Reader
 	Stdout       io.Writer
 	Stderr       io.Writer
@@ -40,8 +43,9 @@ type Process struct {
 func (r *Runtime) RunCommand(ctx context.Context, p Process) int {
 	line := strings.TrimSpace(strings.Join(append([]string{p.Command}, p.Args...), " "))
 	// WinRS runs the command line through cmd.exe (WINRS_SKIP_CMD_SHELL=FALSE), whose limit is 8191
-	// characters (winrm-protocol.md §1.4).
-	if len([]rune(line)) > 8191 {
+	// characters (winrm-protocol.md §1.4); a process another starts directly has CreateProcess's limit,
+	// which its starter checks.
+	if !p.Direct && len([]rune(line)) > 8191 {
 		_, _ = io.WriteString(p.Stderr, "The command line is too long.\r\n")
 		return 1
 	}
@@ -66,7 +70,7 @@ func (r *Runtime) RunCommand(ctx context.Context, p Process) int {
 		p.Stdout, p.Stderr = oemWriter{p.Stdout}, oemWriter{p.Stderr}
 	}
 	pr := newProc(ctx, r, p.Host, p.User)
-	pr.consoleStdin, pr.codepage = p.ConsoleStdin, p.Codepage
+	pr.consoleStdin, pr.codepage, pr.console = p.ConsoleStdin, p.Codepage, p.Stdout
 	if p.ConsoleStdin {
 		p.Stdin = consoleInput(ctx, p.Stdin)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"regexp"
 	"strconv"
@@ -59,6 +60,8 @@ type proc struct {
 	// loop reports in its READY line.
 	consoleStdin bool
 	codepage     int
+	// console is where Write-Host writes: the process's standard output.
+	console io.Writer
 }
 
 func newProc(ctx context.Context, rt *Runtime, host, user string) *proc {

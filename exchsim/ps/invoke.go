@@ -98,6 +98,11 @@ func (e *env) run(c *commandNode, args []boundArg, input []any, piped bool) ([]a
 		return b(e, c, args, input)
 	}
 	cm := e.p.rt.cmdlet(name)
+	if cm == nil {
+		if n := e.p.rt.natives[nativeName(name)]; n != nil {
+			return e.runNative(n, args, input)
+		}
+	}
 	if cm == nil || (cm.Module() == ExchangeSnapin && !e.p.snapin) {
 		return nil, notRecognized(c.name)
 	}

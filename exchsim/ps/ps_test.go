@@ -336,7 +336,7 @@ func TestSessionLoop(t *testing.T) {
 			if err != nil {
 				t.Fatalf("reading reply: %v", err)
 			}
-			if l = strings.TrimRight(l, "\r\n"); l != "" { // every reply starts on a fresh line
+			if l = strings.TrimRight(l, "\r\n"); strings.HasPrefix(l, "#EXM1 ") { // every reply starts on a fresh line
 				return l
 			}
 		}
@@ -392,6 +392,12 @@ func TestSessionLoop(t *testing.T) {
 	send(7, "ConvertTo-Json -InputObject $n -Compress")
 	if kind, payload := decode(read(), 7); kind != "OK" || payload != "3" {
 		t.Errorf("7 (after break and continue): %s %s", kind, payload)
+	}
+	// A request that leaves a line open (Write-Host -NoNewline writes to the console at once): its reply
+	// still starts on a line of its own.
+	send(8, "Write-Host -NoNewline 'partial'; ConvertTo-Json -InputObject 8 -Compress")
+	if kind, payload := decode(read(), 8); kind != "OK" || payload != "8" {
+		t.Errorf("8 (an open line before the reply): %s %s", kind, payload)
 	}
 	inW.Close()
 	select {
@@ -667,6 +673,29 @@ func TestScopeModifiers(t *testing.T) {
 			Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
 		if code != 0 || stdout.String() != "3010\r\n" {
 			t.Errorf("%q: code %d stdout %q stderr %.200q; want 3010", script, code, stdout.String(), stderr.String())
+		}
+	}
+}
+
+// TestChildPowerShell: powershell.exe started from a script is a process of its own — its output comes back
+// as lines, its exit code is $LASTEXITCODE, and exit, break or continue in it end it alone (about_Break,
+// about_Language_Keywords), so the script that started it goes on. Variables are its own.
+func TestChildPowerShell(t *testing.T) {
+	for _, tc := range []struct {
+		child, want string
+	}{
+		{"'a'; Write-Output 'b'", "a b 0 kept"},
+		{"'a'; exit 3; 'b'", "a 3 kept"},
+		{"'a'; break; 'b'", "a 0 kept"},
+		{"continue", "0 kept"},
+		{"$exmParent = 'changed'; 'x'", "x 0 kept"},
+	} {
+		script := "$exmParent = 'kept'\n$o = @(& powershell.exe -NoLogo -NoProfile -NonInteractive -EncodedCommand '" + encode(tc.child) + "')\n" +
+			"$o; $LASTEXITCODE; $exmParent"
+		var stdout strings.Builder
+		code := testRuntime().RunCommand(t.Context(), Process{Host: "EX01", Command: "powershell.exe -EncodedCommand " + encode(script), Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: io.Discard})
+		if got := strings.Join(strings.Fields(stdout.String()), " "); code != 0 || got != tc.want {
+			t.Errorf("child %q: exit %d, %s; want %s", tc.child, code, got, tc.want)
 		}
 	}
 }

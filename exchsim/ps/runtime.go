@@ -13,6 +13,8 @@ import (
 type Options struct {
 	// Cmdlets are the commands beyond the language's own (exchsim/org's Exchange and Windows cmdlets).
 	Cmdlets []Cmdlet
+	// Natives are the programs a script can run besides powershell.exe, which the runtime provides itself.
+	Natives []Native
 	Cost    cost.Profile
 	// Now is the simulated clock (Get-Date, Invocation.Now); default time.Now.
 	Now    func() time.Time
@@ -24,6 +26,7 @@ type Options struct {
 type Runtime struct {
 	opts    Options
 	cmdlets map[string]Cmdlet // lower-case name
+	natives map[string]Native // nativeName
 	logger  *slog.Logger
 }
 
@@ -35,9 +38,12 @@ func NewRuntime(o Options) *Runtime {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Runtime{opts: o, cmdlets: map[string]Cmdlet{}, logger: o.Logger.With("component", "powershell")}
+	r := &Runtime{opts: o, cmdlets: map[string]Cmdlet{}, natives: map[string]Native{}, logger: o.Logger.With("component", "powershell")}
 	for _, c := range o.Cmdlets {
 		r.cmdlets[strings.ToLower(c.Name())] = c
+	}
+	for _, n := range append(o.Natives, childPowerShell{rt: r}) {
+		r.natives[nativeName(n.Name())] = n
 	}
 	return r
 }
