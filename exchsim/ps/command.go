@@ -32,9 +32,9 @@ type Process struct {
 	// Direct is a process another process started (CreateProcess), not a command line WinRS passes to
 	// cmd.exe: no cmd.exe line limit.
 	Direct bool
-	Stdin        io.Reader
-	Stdout       io.Writer
-	Stderr       io.Writer
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
 }
 
 // RunCommand runs a command line the way a Windows shell would: powershell.exe with -EncodedCommand (or its
