@@ -86,6 +86,7 @@ type Steps struct {
 	MoveAttempts        int      `toml:"move_attempts"`
 	MoveRetryInterval   Duration `toml:"move_retry_interval"`
 	RebootTimeout       Duration `toml:"reboot_timeout"`
+	RestartDelay        Duration `toml:"restart_delay"`
 	TransportBoot       Duration `toml:"transport_boot_timeout"`
 	BackPolls           int      `toml:"back_polls"`
 	RedundancyMinCopies int      `toml:"redundancy_min_copies"`

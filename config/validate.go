@@ -163,6 +163,9 @@ func (c *Config) validateSteps(col *collector) {
 			col.add("steps."+k, "must be positive")
 		}
 	}
+	if d := s.RestartDelay.Duration; d < 0 || d > 10*time.Minute {
+		col.add("steps.restart_delay", "%v: want 0s..10m (how long after shutdown.exe answers the host restarts)", d)
+	}
 	if s.DrainPolicy != steps.DrainFail && s.DrainPolicy != steps.DrainContinue {
 		col.add("steps.drain_policy", "%q: want fail (the default: the run reverses) or continue (go on with the messages left, as Microsoft's transport workflow)", s.DrainPolicy)
 	}

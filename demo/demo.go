@@ -63,6 +63,7 @@ move_timeout = "1m"
 move_settle = "5s"
 move_retry_interval = "2s"
 reboot_timeout = "1m"
+restart_delay = "1s"       # shutdown.exe /r /t 1: exchsim answers at once; a real host wants a few seconds
 undo_backoff = "250ms"
 default_step_estimate = "5s"
 watch_for = "2s"

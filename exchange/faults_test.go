@@ -275,7 +275,7 @@ func TestRebootMidSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	within(t, 70*time.Second, func() { err = c.RestartComputer(ctx) })
+	within(t, 70*time.Second, func() { err = c.RestartComputer(ctx, 0) })
 	if err != nil && !errors.Is(err, exchange.ErrSessionLost) {
 		t.Fatalf("RestartComputer: %v", err)
 	}
@@ -427,4 +427,60 @@ func TestRunContainsConfiguredCommands(t *testing.T) {
 	if st := c.Stats(); st.SessionsStarted != 1 || st.SessionsLost != 0 {
 		t.Errorf("stats %+v: want one session, never lost", st)
 	}
+}
+
+// TestRestartWithShutdown: the restart goes through shutdown.exe, which answers before the host goes down:
+// the call returns, and the host restarts restart_delay later. A restart already scheduled (1190: here one
+// of 10 minutes) is aborted and scheduled again with exmaintd's delay, as Ansible's win_reboot does. When
+// the host goes down under the command and no answer comes (exchsim's restart_reply_lost), the error is
+// ErrSessionLost — the restart may have been requested — and the boot time shows that it was.
+func TestRestartWithShutdown(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	c := newClient(t, endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{ReadTimeout: 2 * time.Second, Attempts: 2})
+	ctx := t.Context()
+	boot, err := c.LastBootUpTime(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RestartComputer(ctx, 10*time.Minute); err != nil {
+		t.Fatalf("scheduling a restart in 10 minutes: %v", err)
+	}
+	if err := c.RestartComputer(ctx, time.Second); err != nil {
+		t.Fatalf("a restart over one already scheduled: %v", err)
+	}
+	var shutdowns []string
+	for _, ch := range sim.Org().Changes() {
+		if strings.HasPrefix(ch.Cmdlet, "shutdown.exe") {
+			shutdowns = append(shutdowns, ch.Cmdlet)
+		}
+	}
+	if want := []string{"shutdown.exe /r", "shutdown.exe /a", "shutdown.exe /r"}; !slices.Equal(shutdowns, want) {
+		t.Errorf("shutdown.exe calls %v, want %v", shutdowns, want)
+	}
+	rebooted := func(after time.Time) func() error {
+		return func() error {
+			var b time.Time
+			var err error
+			within(t, 10*time.Second, func() { b, err = c.LastBootUpTime(ctx) })
+			if err == nil && !b.After(after) {
+				return errors.New("LastBootUpTime has not changed yet")
+			}
+			if err == nil {
+				boot = b
+			}
+			return err
+		}
+	}
+	waitFor(t, 30*time.Second, rebooted(boot)) // a second later, not ten minutes
+	if err := sim.InjectFault(exchsim.Fault{Kind: "restart_reply_lost", Server: "EX03"}); err != nil {
+		t.Fatal(err)
+	}
+	within(t, 30*time.Second, func() { err = c.RestartComputer(ctx, 5*time.Second) })
+	if !errors.Is(err, exchange.ErrSessionLost) {
+		t.Fatalf("a restart whose answer never came: %v, want ErrSessionLost", err)
+	}
+	if err := sim.ClearFaults(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, rebooted(boot))
 }

@@ -332,10 +332,15 @@ func (c *Client) LastBootUpTime(ctx context.Context) (time.Time, error) {
 	return time.Time(r.LastBootUpTime), nil
 }
 
-// RestartComputer asks the host to reboot and drops the session (the host is going down). When the reply is
-// lost (the host went down first) the error wraps ErrSessionLost: the caller verifies through LastBootUpTime.
-func (c *Client) RestartComputer(ctx context.Context) error {
-	err := c.write(ctx, OpRestartComputer(), nil)
+// RestartComputer asks the host to restart delay from now (OpRestartComputer) and drops the session (the
+// host is going down). When the reply is lost (the host went down first) the error wraps ErrSessionLost:
+// the caller verifies through LastBootUpTime. A shutdown already in progress (1115) counts as requested.
+func (c *Client) RestartComputer(ctx context.Context, delay time.Duration) error {
+	op, err := OpRestartComputer(delay)
+	out, err := c.read(ctx, op, err)
+	if err == nil {
+		err = restartResult(c.ep.Name, op.Cmdlet, out)
+	}
 	c.sem <- struct{}{}
 	if c.sess != nil {
 		c.dropSession()
@@ -347,6 +352,19 @@ func (c *Client) RestartComputer(ctx context.Context) error {
 	}
 	<-c.sem
 	return err
+}
+
+// restartResult reads shutdown.exe's answer: 0, or 1115 (a shutdown already in progress: the host is
+// going down anyway), is a restart requested; any other exit code is the error, with what it printed.
+func restartResult(server, cmdlet, out string) error {
+	var r runRow
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		return decodeError(cmdlet, out, err)
+	}
+	if r.ExitCode != 0 && r.ExitCode != shutdownInProgress {
+		return fmt.Errorf("%s on %s: exit code %d: %s", cmdlet, server, r.ExitCode, strings.Join(r.Output, " "))
+	}
+	return nil
 }
 
 // StartJob registers command as job id's scheduled task on the host and starts it (OpStartJob).

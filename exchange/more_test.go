@@ -88,7 +88,7 @@ func TestJob(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := c.RestartComputer(ctx); err != nil && !errors.Is(err, exchange.ErrSessionLost) {
+			if err := c.RestartComputer(ctx, 0); err != nil && !errors.Is(err, exchange.ErrSessionLost) {
 				t.Fatal(err)
 			}
 			waitFor(t, 30*time.Second, func() error {
@@ -386,7 +386,7 @@ func TestPendingReboot(t *testing.T) {
 	if err != nil || !p.CBS || !p.WindowsUpdate || !p.FileRenames || p.Rename {
 		t.Fatalf("after an install: %+v, %v", p, err)
 	}
-	if err := c.RestartComputer(ctx); err != nil && !errors.Is(err, exchange.ErrSessionLost) {
+	if err := c.RestartComputer(ctx, 0); err != nil && !errors.Is(err, exchange.ErrSessionLost) {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, func() error {

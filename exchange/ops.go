@@ -3,6 +3,7 @@ package exchange
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -114,10 +115,24 @@ func OpPendingReboot() Op {
 		"FileRenames = [bool]($sm.PendingFileRenameOperations); Rename = [bool]($active -ne $next) }"}
 }
 
-// OpRestartComputer reboots the host. The reply may not arrive: the host goes down.
-func OpRestartComputer() Op {
-	return Op{Cmdlet: "Restart-Computer", Write: true, Timeout: 60 * time.Second, Script: writeJSON("Restart-Computer -Force")}
+// OpRestartComputer schedules a restart of the host delay from now with shutdown.exe, which answers before
+// the host goes down (Ansible's win_reboot does the same; Restart-Computer's reply is what a host going
+// down does not send). /d p:2:17 records the reason "Operating System: Hot fix (Planned)" in the System
+// log (event 1074). 1190, a shutdown already scheduled (by Windows Update, say, perhaps a power-off), is
+// aborted and the restart scheduled again, as win_reboot does; 1115, a shutdown already in progress, is
+// left to the caller (RestartComputer takes it as requested). The reply may still not arrive.
+func OpRestartComputer(delay time.Duration) (Op, error) {
+	if delay < 0 || delay > 10*time.Minute {
+		return Op{}, fmt.Errorf("restart: delay %v: want 0..10m", delay)
+	}
+	restart := "@() | & shutdown.exe /r /t " + strconv.Itoa(int(delay/time.Second)) + " /d p:2:17 /c 'exmaintd: maintenance restart'"
+	return Op{Cmdlet: "shutdown.exe", Write: true, Timeout: 60 * time.Second, Script: scriptPrelude + "$exmOut = @(" + restart + ")\n" +
+		"if ($LASTEXITCODE -eq 1190) { @() | & shutdown.exe /a | Out-Null; $exmOut = @(" + restart + ") }\n" +
+		"ConvertTo-Json -Depth 3 -Compress -InputObject @{ Output = @($exmOut | ForEach-Object { [string]$_ }); ExitCode = [long]$LASTEXITCODE }"}, nil
 }
+
+// shutdownInProgress is shutdown.exe's ERROR_SHUTDOWN_IN_PROGRESS: the host is already going down.
+const shutdownInProgress = 1115
 
 // jobDir is where detached jobs write their output and exit code on the server.
 const jobDir = `C:\ProgramData\exmaintd\jobs`

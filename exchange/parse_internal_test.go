@@ -242,6 +242,10 @@ func FuzzProject(f *testing.F) {
 	f.Add(`<Obj RefId="0"><Props><S N="Identity">EX01\Submission</S><S N="DeliveryType">Undefined</S><S N="Status">Ready</S><I32 N="MessageCount">2</I32><S N="NextHopDomain">Submission</S><Nil N="LastError" /></Props></Obj>`)
 	f.Add(`<Obj RefId="0"><Props><S N="Name">DB01\EX01</S><S N="DatabaseName">DB01</S><S N="MailboxServer">EX01</S><S N="Status">Healthy</S><B N="ActiveCopy">false</B><S N="ActiveDatabaseCopy">ex02</S><B N="ActivationSuspended">false</B><I64 N="CopyQueueLength">0</I64><I64 N="ReplayQueueLength">0</I64><S N="ContentIndexState">Healthy</S></Props></Obj>`)
 	f.Add(`<Obj RefId="0"><Props><S N="Name">DB01</S><Obj N="ActivationPreference" RefId="1"><LST /></Obj><Obj N="ReplayLagTimes" RefId="2"><LST /></Obj></Props></Obj>`)
+	// A self-reference (issue 25): it used to decode into a cycle that Text followed until the stack
+	// overflowed.
+	f.Add(`<Obj RefId="0"><Props><Obj N="Identity" RefId="1"><Ref RefId="1" /></Obj></Props></Obj>`)
+	f.Add(`<Obj RefId="0"><Props><S N="Name">DB01\EX01</S><Ref N="Status" RefId="0" /></Props></Obj>`)
 	f.Fuzz(func(t *testing.T, doc string) {
 		v, err := psrp.Decode([]byte(`<Objs>` + doc + `</Objs>`))
 		if err != nil {
@@ -353,6 +357,26 @@ func TestCheckReady(t *testing.T) {
 		var pe *ProtocolError
 		if err != nil && (!errors.As(err, &pe) || !strings.Contains(err.Error(), "EX01") || tc.report != "" && !strings.Contains(err.Error(), tc.report)) {
 			t.Errorf("checkReady(%q): %v; want a ProtocolError naming the server and the report", tc.report, err)
+		}
+	}
+}
+
+// TestRestartResult: shutdown.exe's 0, or 1115 (a shutdown already in progress), is a restart requested;
+// any other exit code is an error with what shutdown.exe printed, and an unreadable answer is an error.
+func TestRestartResult(t *testing.T) {
+	for _, tc := range []struct {
+		out  string
+		want string // "" for success
+	}{
+		{`{"Output":[],"ExitCode":0}`, ""},
+		{`{"Output":["A system shutdown is in progress.(1115)"],"ExitCode":1115}`, ""},
+		{`{"Output":["A system shutdown has already been scheduled.(1190)"],"ExitCode":1190}`, "exit code 1190: A system shutdown has already been scheduled.(1190)"},
+		{`{"Output":["Access is denied.(5)"],"ExitCode":5}`, "shutdown.exe on EX01: exit code 5: Access is denied.(5)"},
+		{`not json`, "shutdown.exe"},
+	} {
+		err := restartResult("EX01", "shutdown.exe", tc.out)
+		if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("restartResult(%s) = %v, want %q", tc.out, err, tc.want)
 		}
 	}
 }

@@ -41,7 +41,7 @@ func TestExchangeOpsAreCommandObjects(t *testing.T) {
 	}
 	osOps := []exchange.Op{exchange.OpClusterNodes(), must(exchange.OpSuspendClusterNode("EX01")), must(exchange.OpResumeClusterNode("EX01")),
 		must(exchange.OpServices("MSExchangeTransport")), must(exchange.OpRestartService("MSExchangeTransport")), exchange.OpSetupRunning(),
-		exchange.OpLastBootUpTime(), exchange.OpRestartComputer()}
+		exchange.OpLastBootUpTime(), must(exchange.OpRestartComputer(5 * time.Second))}
 	for _, op := range osOps {
 		if op.Channel() != exchange.ChannelWinRS || op.Command != nil || op.Script == "" {
 			t.Errorf("%s: channel %s: want a script on WinRS", op.Cmdlet, op.Channel())

@@ -62,7 +62,7 @@ func TestPreGateRefusals(t *testing.T) {
 			}
 			if tc.fault.Kind == "reboot_never_returns" {
 				peer := h.env(t, "EX02", fastSettings())
-				if err := peer.Ex.RestartComputer(t.Context()); err != nil {
+				if err := peer.Ex.RestartComputer(t.Context(), 0); err != nil {
 					t.Fatal(err)
 				}
 			}

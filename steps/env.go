@@ -47,6 +47,9 @@ type Settings struct {
 	// RebootTimeout bounds a reboot: LastBootUpTime changed, WinRM answering, services running, copies
 	// caught up (default 30 min).
 	RebootTimeout time.Duration
+	// RestartDelay is how long after shutdown.exe /r the host restarts: time for the reply to come back
+	// (config's default 5 s; 0 restarts at once, and the lost reply is then verified by boot time).
+	RestartDelay time.Duration
 	// BackPolls is how many consecutive polls must find a rebooted server back (default 3).
 	BackPolls int
 	// QueueMax: a queue gate fails when more messages than this are queued (Microsoft's filter) (default 500).

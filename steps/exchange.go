@@ -53,8 +53,9 @@ type Exchange interface {
 	LastBootUpTime(ctx context.Context) (time.Time, error)
 	// PendingReboot reads whether Windows waits for a restart (CBS, Windows Update, file renames, rename).
 	PendingReboot(ctx context.Context) (exchange.PendingReboot, error)
-	// RestartComputer asks the host to reboot and returns without waiting: the session is lost afterwards.
-	RestartComputer(ctx context.Context) error
+	// RestartComputer asks the host to restart delay from now and returns without waiting: the session is
+	// lost afterwards.
+	RestartComputer(ctx context.Context, delay time.Duration) error
 	// StartJob runs command detached on the host as a scheduled task; PollJob reads its state (long
 	// installs survive the WinRM shell, a lost session and exmaintd); RemoveJob unregisters a finished one.
 	StartJob(ctx context.Context, id, command string, spec exchange.TaskSpec) (exchange.Job, error)

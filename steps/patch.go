@@ -247,7 +247,7 @@ func (patchStep) Undo(ctx context.Context, env *Env, orig json.RawMessage) error
 	if err != nil {
 		return err
 	}
-	if err := env.Ex.RestartComputer(ctx); err != nil && !errors.Is(err, exchange.ErrSessionLost) {
+	if err := env.Ex.RestartComputer(ctx, env.Settings.RestartDelay); err != nil && !errors.Is(err, exchange.ErrSessionLost) {
 		return err
 	}
 	orig, err = encodeOrig(bootOrig{Boot: boot, Reboot: true, Why: "a restart pending after the patch, in the reverse"})
@@ -332,7 +332,7 @@ func (rebootStep) Do(ctx context.Context, env *Env, orig json.RawMessage) error 
 	if t, err := env.Ex.LastBootUpTime(ctx); err == nil && t.After(o.Boot) {
 		return nil
 	}
-	if err := env.Ex.RestartComputer(ctx); err != nil && !errors.Is(err, exchange.ErrSessionLost) {
+	if err := env.Ex.RestartComputer(ctx, env.Settings.RestartDelay); err != nil && !errors.Is(err, exchange.ErrSessionLost) {
 		return err
 	}
 	return nil

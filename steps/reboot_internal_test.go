@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,8 +23,9 @@ func (c *virtualClock) Sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // TestRebootStep: the reboot step restarts only a host that has not restarted since it was recorded (a
-// crash may come after the restart: a recovery must not restart twice), a refused Restart-Computer is its
-// error, and "back" means back_polls consecutive good polls — no fewer, no more.
+// crash may come after the restart: a recovery must not restart twice), a refused restart (shutdown.exe's
+// exit code) is its error, a restart whose answer never comes is taken as requested and verified by the
+// boot time, and "back" means back_polls consecutive good polls — no fewer, no more.
 func TestRebootStep(t *testing.T) {
 	t.Parallel()
 	sim := simtest.Start(t, simtest.Options{})
@@ -41,7 +43,7 @@ func TestRebootStep(t *testing.T) {
 			t.Fatal(err)
 		}
 		if kind != "" {
-			if err := sim.InjectFault(exchsim.Fault{Kind: kind, Server: "EX03", Target: "Restart-Computer"}); err != nil {
+			if err := sim.InjectFault(exchsim.Fault{Kind: kind, Server: "EX03", Target: "shutdown.exe"}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -62,7 +64,7 @@ func TestRebootStep(t *testing.T) {
 		f()
 		n := 0
 		for _, c := range sim.Org().Changes()[before:] {
-			if c.Cmdlet == "Restart-Computer" {
+			if c.Cmdlet == "shutdown.exe /r" {
 				n++
 			}
 		}
@@ -86,8 +88,8 @@ func TestRebootStep(t *testing.T) {
 	}
 	env.Clock = RealClock{}
 	setFault("cmdlet_error")
-	if err := reboot.Do(ctx, env, orig(boot)); err == nil {
-		t.Error("Do succeeded with Restart-Computer refused")
+	if err := reboot.Do(ctx, env, orig(boot)); err == nil || !strings.Contains(err.Error(), "Access is denied") {
+		t.Errorf("Do with shutdown.exe refused: %v; want its error", err)
 	}
 	setFault("")
 	if n := restarts(func() {
@@ -96,5 +98,25 @@ func TestRebootStep(t *testing.T) {
 		}
 	}); n != 1 {
 		t.Errorf("%d restarts of a host not restarted since the record; want 1", n)
+	}
+	// The host goes down under shutdown.exe and its answer never comes: Do takes the restart as requested
+	// (ErrSessionLost) and Verify finds the new boot time.
+	if err := reboot.Verify(ctx, env, orig(boot)); err != nil {
+		t.Fatal(err)
+	}
+	if boot, err = env.Ex.LastBootUpTime(ctx); err != nil {
+		t.Fatal(err)
+	}
+	setFault("restart_reply_lost")
+	if n := restarts(func() {
+		if err := reboot.Do(ctx, env, orig(boot)); err != nil {
+			t.Fatalf("Do with the restart's answer lost: %v; want the restart taken as requested", err)
+		}
+	}); n != 1 {
+		t.Errorf("%d restarts; want 1", n)
+	}
+	setFault("")
+	if err := reboot.Verify(ctx, env, orig(boot)); err != nil {
+		t.Errorf("Verify after a restart whose answer was lost: %v", err)
 	}
 }

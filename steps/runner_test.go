@@ -158,7 +158,7 @@ func TestFailureAtEveryStep(t *testing.T) {
 		{"drain-queues", exchsim.Fault{Kind: "stuck_queue"}, "hubtransport-draining"}, // before the drain begins
 		{"serverwideoffline-inactive", exchsim.Fault{Kind: "cmdlet_error", Target: "Set-ServerComponentState"}, ""},
 		{"patch", exchsim.Fault{Kind: "patch_fails"}, ""},
-		{"reboot", exchsim.Fault{Kind: "cmdlet_error", Target: "Restart-Computer"}, ""},
+		{"reboot", exchsim.Fault{Kind: "cmdlet_error", Target: "shutdown.exe"}, ""},
 	}
 	dagOnly := []failCase{
 		{"suspend-cluster-node", exchsim.Fault{Kind: "cmdlet_error", Target: "Suspend-ClusterNode"}, ""},

@@ -925,6 +925,7 @@ func (g *Org) reboot(s *server, now time.Time) {
 		down = 100 * 365 * 24 * time.Hour
 	}
 	clearPendingReboot(s) // what was pending completes during the restart
+	s.restartAt = time.Time{}
 	g.pendingReboot = &rebootNotice{server: s.spec.Name, down: down}
 }
 

@@ -97,6 +97,7 @@ type server struct {
 	transportRestart                                  time.Time
 	drainSetAt                                        time.Time
 	setupRunning                                      bool
+	restartAt                                         time.Time                 // a restart shutdown.exe scheduled, zero if none
 	files                                             map[string]string         // path (lower-case) → content; survives reboots
 	registry                                          map[string]map[string]any // registry key (lower-case) → value name → value
 }
@@ -332,6 +333,7 @@ func requesters(s *server, comp string) []RequesterState {
 
 // settle applies the passage of time to s: draining queues, reboots finishing. Callers hold g.mu.
 func (g *Org) settle(s *server, now time.Time) {
+	g.restartIfDue(s, now)
 	g.finishMoves(s, now)
 	for pid, j := range g.jobs {
 		if strings.EqualFold(j.server, s.spec.Name) && !now.Before(j.ends) {
@@ -755,7 +757,7 @@ func (g *Org) InjectFault(f Fault) error {
 		return fmt.Errorf("fault %s: unknown server %q", f.Kind, f.Server)
 	}
 	switch f.Kind {
-	case "stuck_queue", "move_fails", "reboot_never_returns", "patch_fails", "patch_hangs", "patch_no_reboot":
+	case "stuck_queue", "move_fails", "reboot_never_returns", "patch_fails", "patch_hangs", "patch_no_reboot", "restart_reply_lost":
 	case "move_suppressed":
 		f.refusals = 1
 		if f.Target != "" {
@@ -816,7 +818,7 @@ func (g *Org) InjectFault(f Fault) error {
 		}
 		setRequester(g.lookup(f.Server).remote, comp, parts[1], parts[2], g.clock.Now())
 	default:
-		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, move_suppressed, witness_invalid, cmdlet_error, cmdlet_noop, service_stops, reboot_never_returns, setup_running, patch_fails, patch_hangs, patch_no_reboot, patch_exit_code, pending_reboot, remote_component_state)", f.Kind)
+		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, move_suppressed, witness_invalid, cmdlet_error, cmdlet_noop, service_stops, reboot_never_returns, restart_reply_lost, setup_running, patch_fails, patch_hangs, patch_no_reboot, patch_exit_code, pending_reboot, remote_component_state)", f.Kind)
 	}
 	g.faults = append(g.faults, f)
 	return nil

@@ -31,6 +31,9 @@ func (r *Runtime) session(pr *proc, script string, stdin io.Reader, stdout io.Wr
 	pr.vars["erroractionpreference"] = "Stop"
 	pr.vars["progresspreference"] = "SilentlyContinue"
 	reply := func(id, kind, text string) { // on a fresh line, as the loop's exmReply writes it
+		if pr.ctx.Err() != nil {
+			return // a process that was stopped (its host went down, its shell was deleted) writes nothing more
+		}
 		fmt.Fprintf(stdout, "\r\n#EXM1 %s %s %s %d %s #END\r\n", nonce, id, kind, len(text), base64.StdEncoding.EncodeToString([]byte(text)))
 	}
 	if lm := loadRE.FindStringSubmatch(script); lm != nil && strings.TrimSpace(lm[1]) != "" {
