@@ -2,7 +2,6 @@ package exchsim
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -43,12 +42,7 @@ func BenchmarkSessionRequest(b *testing.B) {
 	defer shell.Close()
 	const nonce = "0123456789abcdef0123456789abcdef"
 	loop := "# exmaintd-session/1\n$exmNonce = '" + nonce + "'\ntry { Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn } catch { exmReply '0' 'ERR' (exmError $_); exit 1 }\n"
-	var u16 bytes.Buffer
-	for _, r := range loop {
-		u16.WriteByte(byte(r))
-		u16.WriteByte(byte(r >> 8))
-	}
-	cmd, err := shell.ExecuteWithContext(ctx, "powershell.exe -NonInteractive -EncodedCommand "+base64.StdEncoding.EncodeToString(u16.Bytes()))
+	cmd, err := shell.ExecuteWithContext(ctx, "powershell.exe -NonInteractive -EncodedCommand "+encodedCommand(loop))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/exmaintd/exmaintd/exchsim/org"
 	"github.com/exmaintd/exmaintd/exchsim/wsman"
@@ -122,12 +123,7 @@ func TestSessionOverWinRM(t *testing.T) {
 	loop := "# exmaintd-session/1\n$exmNonce = '" + nonce + "'\ntry { Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn } catch { exmReply '0' 'ERR' (exmError $_); exit 1 }\n"
 	// The client builds this command line itself: masterzen's winrm.Powershell would prepend a statement,
 	// and the loop's marker must be its first line.
-	var u16 bytes.Buffer
-	for _, r := range loop {
-		u16.WriteByte(byte(r))
-		u16.WriteByte(byte(r >> 8))
-	}
-	cmd, err := shell.ExecuteWithContext(ctx, "powershell.exe -NoLogo -NoProfile -NonInteractive -EncodedCommand "+base64.StdEncoding.EncodeToString(u16.Bytes()))
+	cmd, err := shell.ExecuteWithContext(ctx, "powershell.exe -NoLogo -NoProfile -NonInteractive -EncodedCommand "+encodedCommand(loop))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,6 +163,35 @@ func TestSessionOverWinRM(t *testing.T) {
 		t.Errorf("requests %v", r)
 	}
 	_ = cmd.Close() // a console never reports the end of input: the command is ended, not waited for
+}
+
+// encodedCommand is script as powershell.exe's -EncodedCommand takes it: base64 of UTF-16LE.
+func encodedCommand(script string) string {
+	var u16 bytes.Buffer
+	for _, r := range utf16.Encode([]rune(script)) {
+		u16.WriteByte(byte(r))
+		u16.WriteByte(byte(r >> 8))
+	}
+	return base64.StdEncoding.EncodeToString(u16.Bytes())
+}
+
+// pywinrm returns Debian's python3 (python3-winrm is a Debian package) and an OpenSSL configuration with
+// the legacy provider, which NTLM's MD4 needs under OpenSSL 3 (winrm-protocol.md §4.2); it skips the test
+// where python3-winrm is missing, and fails it in CI.
+func pywinrm(t *testing.T) (py, opensslConf string) {
+	t.Helper()
+	py = "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import winrm").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("python3-winrm missing: %v", err)
+		}
+		t.Skip("python3-winrm is not installed (Debian package python3-winrm)")
+	}
+	opensslConf = filepath.Join(t.TempDir(), "openssl.cnf")
+	if err := os.WriteFile(opensslConf, []byte("openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n[provider_sect]\ndefault = default_sect\nlegacy = legacy_sect\n[default_sect]\nactivate = 1\n[legacy_sect]\nactivate = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return py, opensslConf
 }
 
 func control(t *testing.T, sim *Sim, method, path, body string) (int, string) {
@@ -248,27 +273,11 @@ func TestRebootDropsConnectionsAndReturns(t *testing.T) {
 }
 
 func TestPywinrmReadsCmdletJSON(t *testing.T) {
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import winrm").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3-winrm missing: %v", err)
-		}
-		t.Skip("python3-winrm is not installed (Debian package python3-winrm)")
-	}
+	py, cnf := pywinrm(t)
 	sim := start(t, "dag2", false)
 	ep := sim.Servers()[1]
 	script := "Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn; ConvertTo-Json -Compress -InputObject @(Get-MailboxServer -Identity 'EX02' | Select-Object Name, @{Name='Policy'; Expression={ $_.DatabaseCopyAutoActivationPolicy.ToString() }})"
-	var u16 bytes.Buffer
-	for _, r := range script {
-		u16.WriteByte(byte(r))
-		u16.WriteByte(byte(r >> 8))
-	}
-	b64 := base64.StdEncoding.EncodeToString(u16.Bytes())
-	dir := t.TempDir()
-	cnf := filepath.Join(dir, "openssl.cnf")
-	if err := os.WriteFile(cnf, []byte("openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n[provider_sect]\ndefault = default_sect\nlegacy = legacy_sect\n[default_sect]\nactivate = 1\n[legacy_sect]\nactivate = 1\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	b64 := encodedCommand(script)
 	run := func(transport, password string) map[string]any {
 		user := sim.User()
 		if transport == "ntlm" {
@@ -470,31 +479,16 @@ func TestControlAPIFaultsClear(t *testing.T) {
 // mode it got, a request of 60 characters is answered in both, and one of 2,000 characters only with a
 // pipe — on a console it arrives cut at 254 characters, as Console.ReadLine documents.
 func TestPywinrmSessionStdinModes(t *testing.T) {
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import winrm").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3-winrm missing: %v", err)
-		}
-		t.Skip("python3-winrm is not installed (Debian package python3-winrm)")
-	}
+	py, cnf := pywinrm(t)
 	sim := start(t, "dag2", false)
 	ep := sim.Servers()[0]
 	const nonce = "00112233445566778899aabbccddeeff"
 	loop := "# exmaintd-session/1\n$exmNonce = '" + nonce + "'\ntry {  } catch { exmReply '0' 'ERR' (exmError $_); exit 1 }\n"
-	var u16 bytes.Buffer
-	for _, r := range loop {
-		u16.WriteByte(byte(r))
-		u16.WriteByte(byte(r >> 8))
-	}
 	request := func(id int, script string) string {
 		return fmt.Sprintf("#EXM1 %d %s", id, base64.StdEncoding.EncodeToString([]byte(script)))
 	}
 	short := request(1, "ConvertTo-Json -InputObject 'short' -Compress")
 	long := request(2, "$x = '"+strings.Repeat("y", 1500)+"'; ConvertTo-Json -InputObject $x.Length -Compress")
-	cnf := filepath.Join(t.TempDir(), "openssl.cnf")
-	if err := os.WriteFile(cnf, []byte("openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n[provider_sect]\ndefault = default_sect\nlegacy = legacy_sect\n[default_sect]\nactivate = 1\n[legacy_sect]\nactivate = 1\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		console  string
 		mode     string
@@ -502,7 +496,7 @@ func TestPywinrmSessionStdinModes(t *testing.T) {
 	}{{"true", "console", "ERR"}, {"false", "pipe", "OK"}} {
 		t.Run("console="+tc.console, func(t *testing.T) {
 			cmd := exec.CommandContext(t.Context(), py, filepath.Join("wsman", "testdata", "pywinrm_session.py"), "http://"+ep.Addr()+"/wsman",
-				sim.Domain()+`\`+sim.User(), sim.Password(), tc.console, base64.StdEncoding.EncodeToString(u16.Bytes()), short, long)
+				sim.Domain()+`\`+sim.User(), sim.Password(), tc.console, encodedCommand(loop), short, long)
 			cmd.Env = append(os.Environ(), "OPENSSL_CONF="+cnf)
 			out, err := cmd.Output()
 			if err != nil {
