@@ -52,9 +52,15 @@ func (p *pool) objectID() uint64 {
 }
 
 func (p *pool) header(msg *soap.SoapMessage, action string) *soap.SoapHeader {
-	return msg.Header().To(p.t.url).ReplyTo("http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous").
-		MaxEnvelopeSize(p.params.EnvelopeSize).Id("uuid:" + psrp.NewGUID().String()).Locale(p.params.Locale).Timeout(p.params.Timeout).
-		Action(action).ResourceURI(resourceExchange)
+	return wsmanHeader(msg, p.t.url, p.params, action, resourceExchange)
+}
+
+// wsmanHeader is the WS-Management header of a request exmaintd builds itself (masterzen's defaultHeaders
+// is unexported): addressing, the envelope size, a fresh message id, the locale and operation timeout.
+func wsmanHeader(msg *soap.SoapMessage, url string, params *winrm.Parameters, action, resource string) *soap.SoapHeader {
+	return msg.Header().To(url).ReplyTo("http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous").
+		MaxEnvelopeSize(params.EnvelopeSize).Id("uuid:" + psrp.NewGUID().String()).Locale(params.Locale).Timeout(params.Timeout).
+		Action(action).ResourceURI(resource)
 }
 
 func (p *pool) fragments(t psrp.MessageType, pid psrp.GUID, data []byte) []psrp.Fragment {

@@ -8,8 +8,6 @@ import (
 
 	"github.com/masterzen/winrm"
 	"github.com/masterzen/winrm/soap"
-
-	"github.com/exmaintd/exmaintd/psrp"
 )
 
 // shell is one WinRS shell on the listener, driven verb by verb with masterzen's SOAP builders and parsers
@@ -63,10 +61,7 @@ func (s *shell) command(ctx context.Context, exe string, args []string) (string,
 // console (docs/session-protocol.md). Ansible's winrm connection uses pipe mode whenever it streams stdin.
 func commandRequest(url, shellID, exe string, args []string, params *winrm.Parameters) *soap.SoapMessage {
 	msg := soap.NewMessage()
-	msg.Header().To(url).ReplyTo("http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous").
-		MaxEnvelopeSize(params.EnvelopeSize).Id("uuid:" + psrp.NewGUID().String()).Locale(params.Locale).Timeout(params.Timeout).
-		Action("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command").
-		ResourceURI("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd").
+	wsmanHeader(msg, url, params, "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command", "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd").
 		ShellId(shellID).
 		AddOption(soap.NewHeaderOption("WINRS_CONSOLEMODE_STDIN", "FALSE")).
 		AddOption(soap.NewHeaderOption("WINRS_SKIP_CMD_SHELL", "FALSE")).
