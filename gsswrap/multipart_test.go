@@ -65,7 +65,8 @@ func TestOpenRefuses(t *testing.T) {
 		{"SPNEGO protocol", strings.Replace(ContentType, "Kerberos", "SPNEGO", 1), good, "not multipart/encrypted"},
 		{"no boundary", `multipart/encrypted;protocol="` + Protocol + `"`, good, "no boundary"},
 		{"wrong length", ContentType, regexp.MustCompile(`Length=\d+`).ReplaceAll(good, []byte("Length=3")), "announced 3"},
-		{"no closing boundary", ContentType, good[:len(good)-8], "closing boundary"},
+		{"cut inside the closing boundary", ContentType, good[:len(good)-8], "integrity verification failed"},
+		{"cut inside the ciphertext", ContentType, good[:len(good)-len("--Encrypted Boundary--\r\n")-1], "integrity verification failed"},
 		{"huge signature length", ContentType, bytes.Replace(good, []byte("octet-stream\r\n<"), []byte("octet-stream\r\n\xff"), 1), "exceeds"},
 		{"empty", ContentType, nil, "boundary"},
 	} {
@@ -74,6 +75,40 @@ func TestOpenRefuses(t *testing.T) {
 				t.Fatalf("Open = %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestOpenExchangeBoundary: Exchange's /PowerShell writes its delimiters "-- Encrypted Boundary", with a
+// space after the dashes (jborean93/pypsrp encryption.py reads it for that reason); they open, as do a tab
+// and a body without its closing delimiter (pypsrp removes it "if it exists"). SealAsExchange writes them.
+func TestOpenExchangeBoundary(t *testing.T) {
+	ini, acc := pair(t, etypeID.AES256_CTS_HMAC_SHA1_96, true)
+	msg := []byte("<s:Envelope><s:Body>exchange</s:Body></s:Envelope>")
+	seal := func(f func(*Context, string, []byte) ([]byte, error)) []byte {
+		t.Helper()
+		b, err := f(ini, soapType, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	exchange := seal(SealAsExchange)
+	if !bytes.HasPrefix(exchange, []byte("-- Encrypted Boundary\r\n")) || !bytes.HasSuffix(exchange, []byte("-- Encrypted Boundary--\r\n")) ||
+		bytes.Count(exchange, []byte("-- Encrypted Boundary\r\n")) != 2 {
+		t.Fatalf("SealAsExchange framing: %.120q … %q", exchange, exchange[len(exchange)-30:])
+	}
+	tab := seal(Seal)
+	tab = bytes.Replace(tab, []byte("--Encrypted Boundary\r\n\tContent-Type: application/octet"), []byte("--\tEncrypted Boundary\r\n\tContent-Type: application/octet"), 1)
+	noClosing := seal(Seal)
+	noClosing = noClosing[:len(noClosing)-len("--Encrypted Boundary--\r\n")]
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{{"space", exchange}, {"tab", tab}, {"no closing delimiter", noClosing}} { // in the order sealed
+		got, typ, err := Open(acc, ContentType, tc.body)
+		if err != nil || !bytes.Equal(got, msg) || typ != soapType {
+			t.Errorf("%s: Open = %q, %q, %v", tc.name, got, typ, err)
+		}
 	}
 }
 

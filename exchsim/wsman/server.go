@@ -274,7 +274,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if perr != nil {
 		s.count("fault")
 		s.writeReply(w, sec, http.StatusInternalServerError, envelope(actionFault, "", fault{Subcode: "w:InvalidMessageInformation", Code: codeInvalidMsg, Machine: s.cfg.Host,
-			Text: "The WS-Management service cannot process the request because the XML is invalid. "}.body()))
+			Text: "The WS-Management service cannot process the request because the XML is invalid. "}.body()), exchangeEndpoint)
 		return
 	}
 	s.count(action)
@@ -290,7 +290,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status == http.StatusInternalServerError {
 		s.count("fault")
 	}
-	s.writeReply(w, sec, status, reply)
+	s.writeReply(w, sec, status, reply, exchangeEndpoint)
 }
 
 const soapContentType = "application/soap+xml;charset=UTF-8"
@@ -342,11 +342,17 @@ func (s *Server) unseal(w http.ResponseWriter, r *http.Request, body []byte) (_ 
 	return body, nil, false
 }
 
-// writeReply sends a SOAP reply, sealed when the request was.
-func (s *Server) writeReply(w http.ResponseWriter, sec *gsswrap.Context, status int, reply []byte) {
+// writeReply sends a SOAP reply, sealed when the request was — on Exchange's /PowerShell with the
+// delimiters Exchange writes ("-- Encrypted Boundary", a space after the dashes: jborean93/pypsrp
+// encryption.py; exchsim/REALITIES.md), on /wsman as Windows' WinRM does.
+func (s *Server) writeReply(w http.ResponseWriter, sec *gsswrap.Context, status int, reply []byte, exchangeEndpoint bool) {
 	ct := soapContentType
 	if sec != nil {
-		sealed, err := gsswrap.Seal(sec, soapContentType, reply)
+		seal := gsswrap.Seal
+		if exchangeEndpoint {
+			seal = gsswrap.SealAsExchange
+		}
+		sealed, err := seal(sec, soapContentType, reply)
 		if err != nil {
 			s.logger.Error("sealing the reply", "err", err)
 			w.WriteHeader(http.StatusInternalServerError)
