@@ -9,7 +9,8 @@ import (
 )
 
 // ParseDuration reads an xs:duration as <TS> carries a System.TimeSpan: [-]P[nD][T[nH][nM][n[.f]S]]. Years
-// and months have no fixed length and are refused (a TimeSpan never produces them).
+// and months have no fixed length and are refused (a TimeSpan never produces them). A TimeSpan longer than
+// a time.Duration can hold (TimeSpan.MaxValue, MinValue) reads as the longest (shortest) duration.
 func ParseDuration(s string) (time.Duration, error) {
 	t := strings.TrimSpace(s)
 	neg := strings.HasPrefix(t, "-")
@@ -55,8 +56,15 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, err
 	}
 	ns := math.Round(total * 1e9)
-	if ns > math.MaxInt64 {
-		return 0, fmt.Errorf("duration %q is too long", s)
+	if ns >= math.MaxInt64 {
+		// A TimeSpan reaches ±10,675,199 days, a Go duration ±292 years. Beyond, the longest duration
+		// stands for it: TimeSpan.MaxValue, which Exchange writes for "never" (real captures carry it, e.g.
+		// CSS-Exchange's HealthChecker data), must not fail the whole document, and nothing exmaintd
+		// compares with it comes near 292 years.
+		if neg {
+			return math.MinInt64, nil
+		}
+		return math.MaxInt64, nil
 	}
 	d := time.Duration(ns)
 	if neg {

@@ -2,6 +2,7 @@ package psrp
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -262,5 +263,24 @@ func TestDuration(t *testing.T) {
 		if _, err := ParseDuration(bad); err == nil {
 			t.Errorf("ParseDuration(%q) accepted", bad)
 		}
+	}
+	// TimeSpan.MaxValue and MinValue (Exchange writes MaxValue for "never"; a whole capture used to fail on
+	// it) and anything past 292 years read as the longest and shortest durations.
+	for s, want := range map[string]time.Duration{
+		"P10675199DT2H48M5.4775807S":  math.MaxInt64,
+		"-P10675199DT2H48M5.4775808S": math.MinInt64,
+		"P106752D":                    math.MaxInt64,
+		"P106751DT23H47M16S":          math.MaxInt64 - 854775807,
+	} {
+		if got, err := ParseDuration(s); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	v, err := Decode([]byte(`<Obj RefId="0"><Props><TS N="RetentionPeriod">P10675199DT2H48M5.4775807S</TS></Props></Obj>`))
+	if err != nil {
+		t.Fatalf("a document with TimeSpan.MaxValue: %v", err)
+	}
+	if got, _ := v.(*Object).Get("RetentionPeriod"); got != time.Duration(math.MaxInt64) {
+		t.Errorf("RetentionPeriod = %v", got)
 	}
 }

@@ -312,8 +312,9 @@ func TestDismountDatabases(t *testing.T) {
 
 // TestPAMStep: move-primary-active-manager moves the cluster core group off the server that owns it, and
 // its Verify asks both sides: the cluster (the group Online on another node) and Exchange (the DAG no
-// longer names the server as its Primary Active Manager). A read that fails is an error, never a pass;
-// a server outside a DAG is checked on the cluster side only.
+// longer names the server as its Primary Active Manager). A read that fails is an error, never a pass, and
+// so is a DAG that names no Primary Active Manager; a server outside a DAG is checked on the cluster side
+// only.
 func TestPAMStep(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -344,6 +345,11 @@ func TestPAMStep(t *testing.T) {
 	h.setFault(t, "cmdlet_error", "EX01", "Get-DatabaseAvailabilityGroup")
 	if err := s.Verify(ctx, env, orig); err == nil {
 		t.Error("Verify passed without asking Exchange for the DAG's Primary Active Manager")
+	}
+	// -Status without a Primary Active Manager: unknown, not "not EX01".
+	h.setFault(t, "pam_unknown", "", "")
+	if err := s.Verify(ctx, env, orig); err == nil || !strings.Contains(err.Error(), "unknown") {
+		t.Errorf("Verify with no Primary Active Manager reported: %v; want it unknown", err)
 	}
 	// Outside a DAG there is no DAG to ask: the cluster's answer is the whole check.
 	standalone := *env

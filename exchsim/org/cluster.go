@@ -250,7 +250,9 @@ func getDAG(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 		// without it they are $null.
 		var pam, witness any
 		if status {
-			if p := g.dags[strings.ToUpper(d.Name)].pam; p != "" {
+			// pam_unknown: -Status answers without the PAM (an instrument: exmaintd must read an empty
+			// PrimaryActiveManager as unknown, never as "not this server").
+			if p := g.dags[strings.ToUpper(d.Name)].pam; p != "" && !g.hasFault("pam_unknown", "") {
 				pam = adObjectID(p)
 			}
 			witness = g.witnessShareInUse(d.Name)
