@@ -62,7 +62,7 @@ func TestInSessionBound(t *testing.T) {
 		{"none", nil, 0},
 		{"detached only", []PatchCommand{{Detached: true, Timeout: time.Hour}}, 0},
 		{"one with its timeout", []PatchCommand{{Timeout: 30 * time.Minute}}, 30 * time.Minute},
-		{"one without", []PatchCommand{{}}, DefaultPatchTimeout},
+		{"one without", []PatchCommand{{}}, 2 * time.Hour},
 		{"in session and detached", []PatchCommand{{Timeout: time.Minute}, {Detached: true, Timeout: time.Hour}, {Timeout: 2 * time.Minute}}, 3 * time.Minute},
 	} {
 		if got := (Settings{Patch: tc.patch}).InSessionBound(); got != tc.want {
