@@ -400,3 +400,32 @@ func waitForLog(t *testing.T, h *harness, state string) {
 	}
 	t.Errorf("state %s never reached", state)
 }
+
+// TestPlanShowsTheRestartAndTheMoves: what `exmaintd plan` shows for the dag procedure — the reboot step
+// restarts with shutdown.exe after restart_delay and names its bound, and what is left after the
+// background moves is moved with -Server.
+func TestPlanShowsTheRestartAndTheMoves(t *testing.T) {
+	s := fastSettings()
+	s.RestartDelay = 5 * time.Second
+	planned, err := steps.BuiltinProcedures()["dag"].Plan(target("EX01"), s, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]steps.PlannedStep{}
+	for _, p := range planned {
+		byName[p.Name] = p
+	}
+	text := func(p steps.PlannedStep) string {
+		var b strings.Builder
+		for _, op := range p.Ops {
+			b.WriteString(op.Text() + "\n")
+		}
+		return b.String() + p.Note
+	}
+	if got := text(byName["reboot"]); !strings.Contains(got, "shutdown.exe /r /t 5 /d p:2:17") || !strings.Contains(got, "5s after it answers") || !strings.Contains(got, "timeout "+s.RebootTimeout.String()) {
+		t.Errorf("reboot plan:\n%s", got)
+	}
+	if got := text(byName["move-active-databases"]); !strings.Contains(got, "Move-ActiveMailboxDatabase -Server 'EX01'") {
+		t.Errorf("move-active-databases plan:\n%s", got)
+	}
+}
