@@ -86,6 +86,9 @@ type Options struct {
 	Backoff  time.Duration
 	Logger   *slog.Logger
 	Observer RequestObserver
+	// DecodeBudget gives each Exchange command the budget its replies decode within (default
+	// psrp.DefaultBudget; docs/exchange-client.md).
+	DecodeBudget func() *psrp.Budget
 }
 
 func (o Options) withDefaults() Options {
@@ -105,6 +108,9 @@ func (o Options) withDefaults() Options {
 	def(&o.Backoff, time.Second)
 	if o.Attempts <= 0 {
 		o.Attempts = 3
+	}
+	if o.DecodeBudget == nil {
+		o.DecodeBudget = psrp.DefaultBudget
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -417,7 +423,7 @@ func (c *Client) start(ctx context.Context, channel string) error {
 	if channel == ChannelExchange {
 		pctx, cancel := context.WithTimeout(ctx, c.opts.PoolTimeout)
 		defer cancel()
-		p, err := openPool(pctx, c.xt, c.params, c.logger)
+		p, err := openPool(pctx, c.xt, c.params, c.opts.DecodeBudget, c.logger)
 		if err != nil {
 			return fmt.Errorf("opening the runspace pool on %s: %w", c.xt.url, err)
 		}

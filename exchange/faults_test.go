@@ -13,6 +13,7 @@ import (
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/exchsim/cost"
+	"github.com/exmaintd/exmaintd/psrp"
 )
 
 // TestFaultMatrix injects each transport fault into an established session and checks that a read ends in
@@ -483,4 +484,29 @@ func TestRestartWithShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, rebooted(boot))
+}
+
+// TestDecodeBudget: what an Exchange command's replies decode to is bounded; past the budget the command
+// fails with a protocol error naming the cmdlet and the server, and the next command has a budget of its
+// own. (The default budget is sized in BENCHMARKS.md; here it is made small enough for one Get-Queue.)
+func TestDecodeBudget(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	values := 0
+	c := newClient(t, endpoint(t, sim, "EX01", exchange.AuthNTLM), exchange.Options{Attempts: 1,
+		DecodeBudget: func() *psrp.Budget { return &psrp.Budget{MaxValues: values, MaxBytes: 1 << 20} }})
+	ctx := t.Context()
+	values = 1 << 20
+	if _, err := c.Queues(ctx, "EX01"); err != nil {
+		t.Fatalf("within the budget: %v", err)
+	}
+	values = 10
+	_, err := c.Queues(ctx, "EX01")
+	var pe *exchange.ProtocolError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "Get-Queue") || !strings.Contains(err.Error(), "EX01") || !strings.Contains(err.Error(), "10 values") {
+		t.Fatalf("over the budget: %v; want a protocol error naming Get-Queue, EX01 and the limit", err)
+	}
+	values = 1 << 20
+	if _, err := c.Queues(ctx, "EX01"); err != nil {
+		t.Errorf("the next command, within its own budget: %v", err)
+	}
 }

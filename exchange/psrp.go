@@ -43,6 +43,7 @@ type pool struct {
 	rpid    psrp.GUID
 	nextObj uint64
 	defrag  psrp.Defragmenter
+	budget  func() *psrp.Budget // a fresh one for each command
 	logger  *slog.Logger
 }
 
@@ -78,8 +79,8 @@ func encodeFragments(fs ...psrp.Fragment) string {
 
 // openPool creates the runspace pool (SESSION_CAPABILITY and INIT_RUNSPACEPOOL travel in the Create's
 // creationXml, MS-PSRP 3.1.5.3.1) and waits until the server reports it Opened.
-func openPool(ctx context.Context, t *transport, params *winrm.Parameters, logger *slog.Logger) (*pool, error) {
-	p := &pool{t: t, params: params, rpid: psrp.NewGUID(), defrag: psrp.Defragmenter{Max: maxMessage}, logger: logger}
+func openPool(ctx context.Context, t *transport, params *winrm.Parameters, budget func() *psrp.Budget, logger *slog.Logger) (*pool, error) {
+	p := &pool{t: t, params: params, rpid: psrp.NewGUID(), defrag: psrp.Defragmenter{Max: maxMessage}, budget: budget, logger: logger}
 	p.shellID = p.rpid.Upper()
 	creation := append(p.fragments(psrp.SessionCapability, psrp.GUID{}, psrp.SessionCapabilityData("2.0")),
 		p.fragments(psrp.InitRunspacePool, psrp.GUID{}, psrp.InitRunspacePoolData(1, 1))...)
@@ -242,7 +243,7 @@ func (p *pool) run(ctx context.Context, cmd psrp.Command) (res result, sent bool
 	var errRec *psrp.ErrorRecord
 	var final error // set once PIPELINE_STATE ended the pipeline
 	ended := false
-	budget := psrp.DefaultBudget() // everything this command's replies decode to: a server cannot make it hold more
+	budget := p.budget() // everything this command's replies decode to: a server cannot make it hold more
 	decode := func(data []byte, what string) (any, error) {
 		v, err := psrp.DecodeWithin(data, budget)
 		if err != nil {
