@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,6 +191,13 @@ func TestProjections(t *testing.T) {
 	if err != nil || st["DB01"].preference["EX02"] != 2 || st["DB01"].lag["EX02"] != 7*24*time.Hour {
 		t.Fatalf("database settings = %+v, %v", st, err)
 	}
+	// The same lists as their items' ToString, what a KeyValuePair past the serialisation depth becomes.
+	text := `<Obj RefId="5"><Props><S N="Name">DB01</S><Obj N="ActivationPreference" RefId="6"><LST><S>[EX01, 1]</S><S>[EX02, 2]</S></LST></Obj>` +
+		`<Obj N="ReplayLagTimes" RefId="11"><LST><S>[EX01, 00:00:00]</S><S>[EX02, 7.00:00:00]</S></LST></Obj></Props></Obj>`
+	st, err = projectDatabaseSettings(clixmlObjects(t, text))
+	if err != nil || st["DB01"].preference["EX01"] != 1 || st["DB01"].preference["EX02"] != 2 || st["DB01"].lag["EX02"] != 7*24*time.Hour || st["DB01"].lag["EX01"] != 0 {
+		t.Fatalf("database settings from text = %+v, %v", st, err)
+	}
 	for name, tc := range map[string]struct {
 		doc     string
 		project func([]any) error
@@ -209,6 +217,16 @@ func TestProjections(t *testing.T) {
 			func(o []any) error { _, err := projectCopies(o); return err }, "output 0 is a string"},
 		"copy without a name": {`<Obj RefId="0"><Props><S N="Name"></S><S N="DatabaseName">DB01</S><S N="MailboxServer">EX01</S><S N="Status">Healthy</S><B N="ActiveCopy">false</B><S N="ActiveDatabaseCopy">ex02</S><B N="ActivationSuspended">false</B><I64 N="CopyQueueLength">0</I64><I64 N="ReplayQueueLength">0</I64><S N="ContentIndexState">Healthy</S></Props></Obj>`,
 			func(o []any) error { _, err := projectCopies(o); return err }, "a copy without Name or DatabaseName"},
+		"preference as bad text": {`<Obj RefId="5"><Props><S N="Name">DB01</S><Obj N="ActivationPreference" RefId="6"><LST><S>EX01=1</S></LST></Obj><Nil N="ReplayLagTimes" /></Props></Obj>`,
+			func(o []any) error { _, err := projectDatabaseSettings(o); return err }, `ActivationPreference item 0 is "EX01=1"`},
+		"preference without its closing bracket": {`<Obj RefId="5"><Props><S N="Name">DB01</S><Obj N="ActivationPreference" RefId="6"><LST><S>[EX01, 1</S></LST></Obj><Nil N="ReplayLagTimes" /></Props></Obj>`,
+			func(o []any) error { _, err := projectDatabaseSettings(o); return err }, `item 0 is "[EX01, 1"`},
+		"preference without its opening bracket": {`<Obj RefId="5"><Props><S N="Name">DB01</S><Obj N="ActivationPreference" RefId="6"><LST><S>EX01, 1]</S></LST></Obj><Nil N="ReplayLagTimes" /></Props></Obj>`,
+			func(o []any) error { _, err := projectDatabaseSettings(o); return err }, `item 0 is "EX01, 1]"`},
+		"preference without a server": {`<Obj RefId="5"><Props><S N="Name">DB01</S><Obj N="ActivationPreference" RefId="6"><LST><S>[ , 1]</S></LST></Obj><Nil N="ReplayLagTimes" /></Props></Obj>`,
+			func(o []any) error { _, err := projectDatabaseSettings(o); return err }, `item 0 is "[ , 1]"`},
+		"preference not a number": {`<Obj RefId="5"><Props><S N="Name">DB01</S><Obj N="ActivationPreference" RefId="6"><LST><S>[EX01, first]</S></LST></Obj><Nil N="ReplayLagTimes" /></Props></Obj>`,
+			func(o []any) error { _, err := projectDatabaseSettings(o); return err }, `ActivationPreference of EX01: "first" is not a number`},
 		"copy with a negative queue": {`<Obj RefId="0"><Props><S N="Name">DB01\\EX01</S><S N="DatabaseName">DB01</S><S N="MailboxServer">EX01</S><S N="Status">Healthy</S><B N="ActiveCopy">false</B><S N="ActiveDatabaseCopy">ex02</S><B N="ActivationSuspended">false</B><I64 N="CopyQueueLength">-1</I64><I64 N="ReplayQueueLength">0</I64><S N="ContentIndexState">Healthy</S></Props></Obj>`,
 			func(o []any) error { _, err := projectCopies(o); return err }, "negative queue length"},
 	} {
@@ -224,6 +242,11 @@ func TestTimeSpan(t *testing.T) {
 		"7.00:00:00": 7 * 24 * time.Hour, "00:15:30": 15*time.Minute + 30*time.Second, "1.02:03:04.5": 26*time.Hour + 3*time.Minute + 4500*time.Millisecond,
 		"-00:00:01": -time.Second, time.Hour: time.Hour, nil: 0,
 		&psrp.Object{Props: []psrp.Property{{Name: "Ticks", Value: int64(36000000000)}}}: time.Hour,
+		// TimeSpan.MaxValue's and MinValue's ticks overflow a duration: its ends stand for them.
+		&psrp.Object{Props: []psrp.Property{{Name: "Ticks", Value: int64(math.MaxInt64)}}}: math.MaxInt64,
+		&psrp.Object{Props: []psrp.Property{{Name: "Ticks", Value: int64(math.MinInt64)}}}: math.MinInt64,
+		&psrp.Object{Props: []psrp.Property{{Name: "Ticks", Value: int64(math.MaxInt64 / 100)}}}: math.MaxInt64 / 100 * 100,
+		&psrp.Object{Props: []psrp.Property{{Name: "Ticks", Value: int64(math.MinInt64 / 100)}}}: math.MinInt64 / 100 * 100,
 	} {
 		if got, err := timeSpan(in); err != nil || got != want {
 			t.Errorf("timeSpan(%v) = %v, %v; want %v", in, got, err, want)

@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -145,6 +146,41 @@ func (r row) objects(name string, err *error) []row {
 	return out
 }
 
+// pair is one KeyValuePair of a list property.
+type pair struct {
+	key   string
+	value any
+}
+
+// pairs reads a list of KeyValuePair however it arrives: objects with Key and Value (serialised in full), or
+// their ToString, "[EX01, 1]" or "[EX02, 7.00:00:00]" (what a deserialised KeyValuePair past the
+// serialisation depth becomes).
+func (r row) pairs(name string, err *error) []pair {
+	v, e := r.get(name)
+	if e != nil {
+		first(err, e)
+		return nil
+	}
+	var out []pair
+	for i, it := range psrp.Items(v) {
+		if o, ok := it.(*psrp.Object); ok && o != nil && o.Has("Key") {
+			kv := row{r.cmdlet, o}
+			val, e := kv.get("Value")
+			first(err, e)
+			out = append(out, pair{key: kv.str("Key", err), value: val})
+			continue
+		}
+		text := strings.TrimSpace(psrp.Text(it))
+		k, val, ok := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(text, "["), "]"), ", ")
+		if !ok || !strings.HasPrefix(text, "[") || !strings.HasSuffix(text, "]") || strings.TrimSpace(k) == "" {
+			first(err, fmt.Errorf("%s: %s item %d is %q, neither a key/value object nor \"[key, value]\"", r.cmdlet, name, i, text))
+			return nil
+		}
+		out = append(out, pair{key: strings.TrimSpace(k), value: strings.TrimSpace(val)})
+	}
+	return out
+}
+
 func projectComponentStates(out []any) ([]ComponentState, error) {
 	rs, err := rows("Get-ServerComponentState", out)
 	if err != nil {
@@ -235,20 +271,19 @@ func projectDatabaseSettings(out []any) (map[string]databaseSettings, error) {
 		var err error
 		name := r.str("Name", &err)
 		st := databaseSettings{preference: map[string]int{}, lag: map[string]time.Duration{}}
-		for _, kv := range r.objects("ActivationPreference", &err) {
-			st.preference[strings.ToUpper(kv.str("Key", &err))] = int(kv.integer("Value", &err))
+		for _, kv := range r.pairs("ActivationPreference", &err) {
+			n, ok := psrp.Int(kv.value)
+			if !ok {
+				first(&err, fmt.Errorf("Get-MailboxDatabase %s: ActivationPreference of %s: %q is not a number", name, kv.key, psrp.Text(kv.value)))
+			}
+			st.preference[strings.ToUpper(kv.key)] = int(n)
 		}
-		for _, kv := range r.objects("ReplayLagTimes", &err) {
-			v, e := kv.get("Value")
+		for _, kv := range r.pairs("ReplayLagTimes", &err) {
+			d, e := timeSpan(kv.value)
 			if e != nil {
-				err = e
-				continue
+				first(&err, fmt.Errorf("Get-MailboxDatabase %s: ReplayLagTimes: %w", name, e))
 			}
-			d, e := timeSpan(v)
-			if e != nil {
-				err = fmt.Errorf("Get-MailboxDatabase %s: ReplayLagTimes: %w", name, e)
-			}
-			st.lag[strings.ToUpper(kv.str("Key", &err))] = d
+			st.lag[strings.ToUpper(kv.key)] = d
 		}
 		if err != nil {
 			return nil, err
@@ -272,6 +307,12 @@ func timeSpan(v any) (time.Duration, error) {
 	case *psrp.Object:
 		if t, ok := x.Get("Ticks"); ok {
 			if n, ok := psrp.Int(t); ok {
+				switch { // ticks of 100 ns; past a Go duration's range (TimeSpan.MaxValue: "never"), its ends
+				case n > math.MaxInt64/100:
+					return math.MaxInt64, nil
+				case n < math.MinInt64/100:
+					return math.MinInt64, nil
+				}
 				return time.Duration(n) * 100, nil
 			}
 		}
