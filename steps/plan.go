@@ -129,8 +129,9 @@ func (p patchStep) plan(_ Target, s Settings) ([]exchange.Op, string) {
 }
 
 func (rebootStep) plan(_ Target, s Settings) ([]exchange.Op, string) {
-	return append(append([]exchange.Op{exchange.OpPendingReboot()}, ops(func() (exchange.Op, error) { return exchange.OpRestartComputer(s.RestartDelay) })...), exchange.OpLastBootUpTime()),
-		"restart (shutdown.exe, " + s.RestartDelay.String() + " after it answers) only if a patch command's policy says always, or says if-required and a restart is pending (or an installer exited 3010/1641: then it restarts itself); then polled until LastBootUpTime changes, services run and copies are healthy (timeout " + s.RebootTimeout.String() + ")"
+	restart := ops(func() (exchange.Op, error) { return exchange.OpRestartComputer(s.RestartDelay) })
+	note := "restart (shutdown.exe, " + s.RestartDelay.String() + " after it answers) only if a patch command's policy says always, or says if-required and a restart is pending (or an installer exited 3010/1641: then it restarts itself); then polled until LastBootUpTime changes, services run and copies are healthy (timeout " + s.RebootTimeout.String() + ")"
+	return append(append([]exchange.Op{exchange.OpPendingReboot()}, restart...), exchange.OpLastBootUpTime()), note
 }
 
 // CheckPreGates runs the checks before a server starts. They only read: exmaintd plan runs them live.
