@@ -307,10 +307,11 @@ func timeSpan(v any) (time.Duration, error) {
 	case *psrp.Object:
 		if t, ok := x.Get("Ticks"); ok {
 			if n, ok := psrp.Int(t); ok {
-				switch { // ticks of 100 ns; past a Go duration's range (TimeSpan.MaxValue: "never"), its ends
-				case n > math.MaxInt64/100:
+				// Ticks of 100 ns; past a Go duration's range (TimeSpan.MaxValue: "never"), its ends.
+				if n > math.MaxInt64/100 {
 					return math.MaxInt64, nil
-				case n < math.MinInt64/100:
+				}
+				if n < math.MinInt64/100 {
 					return math.MinInt64, nil
 				}
 				return time.Duration(n) * 100, nil
