@@ -49,6 +49,13 @@ func (s *Server) ConnContext(ctx context.Context, _ net.Conn) context.Context {
 	return context.WithValue(ctx, connKey{}, &connState{})
 }
 
+// ConnectionAuth counts, for tests of connection-bound authentication (HTTP.sys binds NTLM and Kerberos to
+// the TCP connection): requests served without an Authorization header on a connection that had
+// authenticated, and challenges (401) answered on such a connection — which a bound connection never needs.
+func (s *Server) ConnectionAuth() (bound, rechallenged int64) {
+	return s.bound.Load(), s.rechallenged.Load()
+}
+
 // authenticate returns the authenticated user, or writes a 401 and returns false.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
 	cs := connStateOf(r) // without ConnContext, NTLM needs one request per handshake leg
@@ -61,6 +68,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, b
 		user := cs.user
 		cs.mu.Unlock()
 		if user != "" { // only Kerberos binds a user to a plain-HTTP connection without AllowUnencrypted (sealing)
+			s.bound.Add(1)
 			return user, true
 		}
 	case strings.EqualFold(scheme, "Basic") && !s.cfg.DisableBasic:
@@ -106,6 +114,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, b
 		}
 		return "", false // ntlmStep answered
 	}
+	cs.mu.Lock()
+	if cs.user != "" {
+		s.rechallenged.Add(1)
+	}
+	cs.mu.Unlock()
 	s.challenge(w)
 	return "", false
 }

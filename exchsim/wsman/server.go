@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/exmaintd/exmaintd/exchsim/cost"
@@ -97,6 +98,8 @@ type Server struct {
 	shells   map[string]*shell
 	fault    Fault
 	requests map[string]int64
+	// bound and rechallenged are ConnectionAuth's counts.
+	bound, rechallenged atomic.Int64
 }
 
 // New returns a server for cfg.

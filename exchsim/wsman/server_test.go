@@ -230,29 +230,32 @@ func TestRunAcrossAuthAndTransport(t *testing.T) {
 }
 
 // TestNTLMBoundToConnection checks HTTP.sys behaviour: after one handshake, later requests on the same
-// connection need no Authorization header, so a warm command costs no 401s.
+// connection need no Authorization header — the listener serves them as the connection's user and never
+// challenges an authenticated connection again. Counted by connection, not by 401s in all: how many
+// connections masterzen's client opens (each with a handshake of its own) depends on how soon net/http
+// returns one to its pool, which load changes — the count of 401s failed 3 runs in 100 on an idle machine.
 func TestNTLMBoundToConnection(t *testing.T) {
 	l := startServer(t, false, nil)
 	c := l.client(t, clientOpts{ntlm: true})
-	repeats := 0
-	if _, _, _, err := runNTLM(t, c, "echo one", &repeats); err != nil {
+	if _, _, _, err := runNTLM(t, c, "echo one", nil); err != nil {
 		t.Fatal(err)
 	}
-	first := l.srv.Requests()["unauthorized"]
-	repeats = 0
-	if first == 0 {
+	if l.srv.Requests()["unauthorized"] == 0 {
 		t.Fatal("no 401 during the first NTLM handshake")
 	}
+	bound, _ := l.srv.ConnectionAuth()
 	for range 3 {
-		if _, _, _, err := runNTLM(t, c, "echo again", &repeats); err != nil {
+		if _, _, _, err := runNTLM(t, c, "echo again", nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// Three more Runs are 15 requests; without connection-bound auth each would cost two 401s (anonymous
-	// attempt + NEGOTIATE). The client may open one more pooled connection (one more handshake), and each
-	// repeated handshake (runNTLM) costs two more.
-	if got := l.srv.Requests()["unauthorized"]; got-first > 2+2*int64(repeats) {
-		t.Errorf("401s grew from %d to %d over 3 warm Runs: auth is not bound to the connection", first, got)
+	// Three Runs are 15 requests: most go on a connection that has authenticated, with no header.
+	after, rechallenged := l.srv.ConnectionAuth()
+	if rechallenged != 0 {
+		t.Errorf("%d challenges on connections that had authenticated: auth is not bound to the connection", rechallenged)
+	}
+	if after-bound < 5 {
+		t.Errorf("%d of 15 warm requests were served on an authenticated connection without a header; want most", after-bound)
 	}
 }
 
