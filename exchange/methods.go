@@ -413,7 +413,7 @@ func (c *Client) PollJob(ctx context.Context, job Job) (Job, error) {
 	if r.LastResult != nil {
 		job.LastResult = *r.LastResult
 	}
-	job.State = r.State
+	job.State, job.Registered = r.State, r.Exists
 	switch {
 	case r.Exit != nil:
 		code, err := parseExitFile(*r.Exit)

@@ -209,4 +209,6 @@ type Job struct {
 	Running    bool
 	ExitCode   int // valid when !Running
 	Output     string
+	// Registered: the task still exists (a finished job's files stay after its task is unregistered).
+	Registered bool
 }

@@ -161,8 +161,12 @@ func taskSpec(ctx context.Context, c PatchCommand) exchange.TaskSpec {
 	return exchange.TaskSpec{User: c.RunAs, TimeLimit: limit}
 }
 
-// removeJob unregisters a finished job's task; a failure only leaves a finished task behind.
+// removeJob unregisters a finished job's task, once: a job the step already removed (its files stay, so a
+// poll still finds it finished) is left alone. A failure only leaves a finished task behind.
 func removeJob(ctx context.Context, env *Env, j exchange.Job) {
+	if !j.Registered {
+		return
+	}
 	if err := env.Ex.RemoveJob(ctx, j); err != nil {
 		env.Logger.Warn("unregistering the finished patch task failed", "server", env.Target.Server, "task", j.Task, "err", err)
 	}
@@ -202,7 +206,9 @@ func (patchStep) Undo(ctx context.Context, env *Env, orig json.RawMessage) error
 	if err != nil {
 		return err
 	}
-	end := env.Clock.Now().Add(env.Settings.PatchGrace)
+	start := env.Clock.Now()
+	end := start.Add(env.Settings.PatchGrace)
+	var logged time.Time // the wait is logged once a minute, not at every poll
 	for _, id := range o.Jobs {
 		job := exchange.Job{ID: id, Task: exchange.TaskPath + exchange.TaskName(id)}
 		for {
@@ -214,9 +220,10 @@ func (patchStep) Undo(ctx context.Context, env *Env, orig json.RawMessage) error
 				removeJob(ctx, env, j)
 				break
 			}
-			if err == nil {
+			if now := env.Clock.Now(); err == nil && (logged.IsZero() || now.Sub(logged) >= time.Minute) {
+				logged = now
 				env.Logger.Warn("a patch task still runs; waiting before the server leaves maintenance",
-					"server", env.Target.Server, "task", job.Task, "grace_left", end.Sub(env.Clock.Now()).Round(time.Second))
+					"server", env.Target.Server, "task", job.Task, "waited", now.Sub(start).Round(time.Second), "grace_left", end.Sub(now).Round(time.Second))
 			}
 			left := end.Sub(env.Clock.Now())
 			if left <= 0 || !env.Clock.Sleep(ctx, min(env.Settings.PollInterval, left)) {

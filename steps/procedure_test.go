@@ -3,7 +3,9 @@ package steps_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -341,7 +343,8 @@ func TestAbortWaitsForTheRunningPatch(t *testing.T) {
 }
 
 // TestPatchOutlastingTheGraceHoldsTheServer: a patch task still running when patch_grace ends leaves the
-// server in maintenance, marked rollback_failed with the reason — not returned to service mid-install.
+// server in maintenance, marked rollback_failed with the reason — not returned to service mid-install. The
+// wait is logged once a minute, not at every poll (it was 20 lines for these 2 s).
 func TestPatchOutlastingTheGraceHoldsTheServer(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -351,6 +354,13 @@ func TestPatchOutlastingTheGraceHoldsTheServer(t *testing.T) {
 	s := fastSettings()
 	s.PatchGrace = 2 * time.Second
 	env := h.env(t, "EX03", s)
+	var logs logLines
+	env.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	defer func() {
+		if n := logs.count("a patch task still runs"); n != 1 {
+			t.Errorf("the wait was logged %d times in 2 s; want once a minute", n)
+		}
+	}()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	h.obs.onStart = func(_, step string) {
@@ -372,6 +382,54 @@ func TestPatchOutlastingTheGraceHoldsTheServer(t *testing.T) {
 		t.Errorf("states %s lack rollback_failed", h.obs.states("EX03"))
 	}
 }
+
+// TestPatchTaskRemovedOnce: a detached patch's task is unregistered once, when it has finished — not again
+// by the patch step's Undo in the exit, which used to log "unregistering the finished patch task failed …
+// No MSFT_ScheduledTask objects found" on every server patched.
+func TestPatchTaskRemovedOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	env := h.env(t, "EX03", fastSettings())
+	var logs logLines
+	env.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	before := len(h.sim.Org().Changes())
+	res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["standalone"]))
+	if res.Outcome != steps.OutcomeCompleted {
+		t.Fatalf("outcome %s, err %v", res.Outcome, res.Err)
+	}
+	removals := 0
+	for _, c := range h.sim.Org().Changes()[before:] {
+		if c.Cmdlet == "Unregister-ScheduledTask" {
+			removals++
+		}
+	}
+	if removals != 1 {
+		t.Errorf("the patch task was unregistered %d times; want once", removals)
+	}
+	if n := logs.count("unregistering the finished patch task failed"); n != 0 {
+		t.Errorf("%d failed removals logged:\n%s", n, logs.String())
+	}
+}
+
+// logLines is a log destination a test reads, safe for the goroutines that write to it.
+type logLines struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *logLines) count(substr string) int { return strings.Count(l.String(), substr) }
 
 // waitForState polls until the patch task of the harness's run is in state on server.
 func waitForState(t *testing.T, h *harness, server, want string) {
