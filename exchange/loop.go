@@ -44,7 +44,7 @@ $exmMode = 'console'
 try { if ([Console]::IsInputRedirected) { $exmMode = 'pipe' } } catch { $exmMode = 'unknown' }
 $exmEnc = 'in=? out=?'
 try { $exmEnc = 'in=' + [Console]::InputEncoding.WebName + ' out=' + [Console]::OutputEncoding.WebName } catch { }
-$exmIn = [System.IO.StreamReader]::new([Console]::OpenStandardInput(), $exmUtf8)
+$exmIn = [System.IO.StreamReader]::new([Console]::OpenStandardInput(65536), $exmUtf8)
 [Console]::Out.WriteLine('#EXM1 ' + $exmNonce + ' READY stdin=' + $exmMode + ' ' + $exmEnc); [Console]::Out.Flush()
 while ($true) {
   $line = $exmIn.ReadLine()
