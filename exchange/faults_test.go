@@ -430,6 +430,25 @@ func TestRunContainsConfiguredCommands(t *testing.T) {
 	}
 }
 
+// TestOpRestartComputer: the restart's delay is whole seconds from 0 to 10 minutes, and the operation has a
+// minute of its own (the answer comes at once, or never).
+func TestOpRestartComputer(t *testing.T) {
+	for _, tc := range []struct {
+		delay time.Duration
+		ok    bool
+		t     string
+	}{{0, true, "/t 0 "}, {5 * time.Second, true, "/t 5 "}, {10 * time.Minute, true, "/t 600 "}, {10*time.Minute + time.Second, false, ""}, {-time.Second, false, ""}} {
+		op, err := exchange.OpRestartComputer(tc.delay)
+		if (err == nil) != tc.ok {
+			t.Errorf("delay %v: %v; want ok %v", tc.delay, err, tc.ok)
+			continue
+		}
+		if tc.ok && (op.Timeout != time.Minute || !op.Write || !strings.Contains(op.Script, "shutdown.exe /r "+tc.t+"/d p:2:17")) {
+			t.Errorf("delay %v: %+v", tc.delay, op)
+		}
+	}
+}
+
 // TestRestartWithShutdown: the restart goes through shutdown.exe, which answers before the host goes down:
 // the call returns, and the host restarts restart_delay later. A restart already scheduled (1190: here one
 // of 10 minutes) is aborted and scheduled again with exmaintd's delay, as Ansible's win_reboot does. When
@@ -508,5 +527,21 @@ func TestDecodeBudget(t *testing.T) {
 	values = 1 << 20
 	if _, err := c.Queues(ctx, "EX01"); err != nil {
 		t.Errorf("the next command, within its own budget: %v", err)
+	}
+}
+
+// TestErrorRecordMessage: a cmdlet that writes an error and goes on (WriteError: an ERROR_RECORD message
+// before a Completed pipeline, MS-PSRP 2.2.2.20 — exchsim's cmdlet_writes_error) fails the operation with
+// that error, as a thrown one does; an Exchange cmdlet's error never passes for success.
+func TestErrorRecordMessage(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	c := newClient(t, endpoint(t, sim, "EX01", exchange.AuthNTLM), exchange.Options{})
+	if err := sim.InjectFault(exchsim.Fault{Kind: "cmdlet_writes_error", Server: "EX01", Target: "Get-Queue", Message: "The queue viewer could not reach the transport service."}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Queues(t.Context(), "EX01")
+	var pe *exchange.PSError
+	if !errors.As(err, &pe) || pe.Cmdlet != "Get-Queue" || pe.Server != "EX01" || !strings.Contains(pe.Message, "could not reach the transport service") {
+		t.Fatalf("Queues with a written error: %v; want a PSError naming Get-Queue, EX01 and the message", err)
 	}
 }

@@ -243,8 +243,8 @@ func TestTimeSpan(t *testing.T) {
 		"-00:00:01": -time.Second, time.Hour: time.Hour, nil: 0,
 		&psrp.Object{Props: []psrp.Property{{Name: "Ticks", Value: int64(36000000000)}}}: time.Hour,
 		// TimeSpan.MaxValue's and MinValue's ticks overflow a duration: its ends stand for them.
-		&psrp.Object{Props: []psrp.Property{{Name: "Ticks", Value: int64(math.MaxInt64)}}}: math.MaxInt64,
-		&psrp.Object{Props: []psrp.Property{{Name: "Ticks", Value: int64(math.MinInt64)}}}: math.MinInt64,
+		&psrp.Object{Props: []psrp.Property{{Name: "Ticks", Value: int64(math.MaxInt64)}}}:       math.MaxInt64,
+		&psrp.Object{Props: []psrp.Property{{Name: "Ticks", Value: int64(math.MinInt64)}}}:       math.MinInt64,
 		&psrp.Object{Props: []psrp.Property{{Name: "Ticks", Value: int64(math.MaxInt64 / 100)}}}: math.MaxInt64 / 100 * 100,
 		&psrp.Object{Props: []psrp.Property{{Name: "Ticks", Value: int64(math.MinInt64 / 100)}}}: math.MinInt64 / 100 * 100,
 	} {
@@ -355,6 +355,29 @@ func TestResultClass(t *testing.T) {
 	}
 	if len(all) != 8 {
 		t.Errorf("RequestResults = %v; want the 8 classes resultClass gives", all)
+	}
+}
+
+// TestReadyReport: the READY line is recognised for this session's nonce only, with or without a report.
+func TestReadyReport(t *testing.T) {
+	n := strings.Repeat("0f", 16)
+	for _, tc := range []struct {
+		line, report string
+		ok           bool
+	}{
+		{"#EXM1 " + n + " READY stdin=pipe in=utf-8 out=utf-8", "stdin=pipe in=utf-8 out=utf-8", true},
+		{"  #EXM1 " + n + " READY stdin=pipe\r", "stdin=pipe", true},
+		{"#EXM1 " + n + " READY", "", true},
+		{"#EXM1 " + n + " READYX stdin=pipe", "", false},
+		{"#EXM1 ffffffffffffffffffffffffffffffff READY stdin=pipe", "", false},
+		{"#EXM2 " + n + " READY", "", false},
+		{"#EXM1 " + n, "", false},
+		{"", "", false},
+	} {
+		report, ok := readyReport(tc.line, n)
+		if report != tc.report || ok != tc.ok {
+			t.Errorf("readyReport(%q) = %q, %v; want %q, %v", tc.line, report, ok, tc.report, tc.ok)
+		}
 	}
 }
 

@@ -56,19 +56,18 @@ func startSession(ctx context.Context, t *transport, params *winrm.Parameters, l
 		return nil, err
 	}
 	s.cmd = cmd
-	ready := "#EXM1 " + nonce + " READY"
 	for {
 		line, err := s.readLine(ctx)
 		if err != nil {
 			s.close()
 			return nil, err
 		}
-		if report, ok := strings.CutPrefix(strings.TrimSpace(line), ready); ok && (report == "" || report[0] == ' ') {
-			if err := checkReady(t.server, strings.TrimSpace(report)); err != nil {
+		if report, ok := readyReport(line, nonce); ok {
+			if err := checkReady(t.server, report); err != nil {
 				s.close()
 				return nil, err
 			}
-			s.logger.Debug("session ready", "server", t.server, "report", strings.TrimSpace(report))
+			s.logger.Debug("session ready", "server", t.server, "report", report)
 			return s, nil
 		}
 		r, ok, perr := s.parseReply(line)
@@ -80,10 +79,19 @@ func startSession(ctx context.Context, t *transport, params *winrm.Parameters, l
 			s.close()
 			return nil, r.psError(t.server, "loading Exchange ("+firstWord(load)+")")
 		}
-		if line != "" {
+		if line != "" { // the loop starts every reply on a fresh line: empty lines are its own
 			s.logger.Debug("foreign output before READY", "server", t.server, "line", line)
 		}
 	}
+}
+
+// readyReport recognises the loop's READY line for this session's nonce and returns what follows READY.
+func readyReport(line, nonce string) (report string, ok bool) {
+	f := strings.Fields(line)
+	if len(f) < 3 || f[0] != "#EXM1" || f[1] != nonce || f[2] != "READY" {
+		return "", false
+	}
+	return strings.Join(f[3:], " "), true
 }
 
 // checkReady refuses a session whose loop did not report pipe-mode standard input (docs/session-protocol.md):

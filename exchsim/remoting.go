@@ -77,6 +77,11 @@ func (r *remoting) Invoke(ctx context.Context, host, _ string, cmds []psrp.Comma
 		objs = append(objs, toCLIXML(o, ""))
 	}
 	if err != nil {
+		var pe *ps.Error
+		if errors.As(err, &pe) && pe.Written {
+			// WriteError: an ERROR_RECORD message, and the pipeline completes (fault cmdlet_writes_error).
+			return objs, []psrp.ErrorRecord{*recordOf(err, cm.Name())}, nil
+		}
 		// Exchange cmdlets write their errors as terminating ones (ThrowTerminatingError): the pipeline fails.
 		return objs, nil, recordOf(err, cm.Name())
 	}

@@ -40,13 +40,13 @@ func (c *cmdlet) Invoke(ctx context.Context, inv ps.Invocation) ([]any, error) {
 		g.settle(g.servers[k], now)
 	}
 	for _, f := range g.faults {
-		if f.Kind == "cmdlet_error" && strings.EqualFold(f.Target, c.name) && (f.Server == "" || strings.EqualFold(f.Server, inv.Host)) {
+		if (f.Kind == "cmdlet_error" || f.Kind == "cmdlet_writes_error") && strings.EqualFold(f.Target, c.name) && (f.Server == "" || strings.EqualFold(f.Server, inv.Host)) {
 			g.mu.Unlock()
 			msg := f.Message
 			if msg == "" {
 				msg = "An error occurred while processing this request (injected by exchsim)."
 			}
-			return nil, &ps.Error{Message: msg, Category: "NotSpecified", ErrorID: "ExchsimInjected," + c.name}
+			return nil, &ps.Error{Message: msg, Category: "NotSpecified", ErrorID: "ExchsimInjected," + c.name, Written: f.Kind == "cmdlet_writes_error"}
 		}
 	}
 	if !readOnly(c.name) {

@@ -801,7 +801,7 @@ func (g *Org) InjectFault(f Fault) error {
 		if f.Server == "" || f.Target == "" {
 			return fmt.Errorf("fault service_stops: a server and a target (the service name) are required")
 		}
-	case "cmdlet_error", "cmdlet_noop":
+	case "cmdlet_error", "cmdlet_noop", "cmdlet_writes_error":
 		if f.Target == "" {
 			return fmt.Errorf("fault %s: target (the cmdlet name) is required", f.Kind)
 		}
@@ -818,7 +818,7 @@ func (g *Org) InjectFault(f Fault) error {
 		}
 		setRequester(g.lookup(f.Server).remote, comp, parts[1], parts[2], g.clock.Now())
 	default:
-		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, move_suppressed, witness_invalid, cmdlet_error, cmdlet_noop, service_stops, reboot_never_returns, restart_reply_lost, pam_unknown, setup_running, patch_fails, patch_hangs, patch_no_reboot, patch_exit_code, pending_reboot, remote_component_state)", f.Kind)
+		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, move_suppressed, witness_invalid, cmdlet_error, cmdlet_writes_error, cmdlet_noop, service_stops, reboot_never_returns, restart_reply_lost, pam_unknown, setup_running, patch_fails, patch_hangs, patch_no_reboot, patch_exit_code, pending_reboot, remote_component_state)", f.Kind)
 	}
 	g.faults = append(g.faults, f)
 	return nil

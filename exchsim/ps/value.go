@@ -122,6 +122,9 @@ type Error struct {
 	Type string
 	// Target is the error record's target object as its CategoryInfo shows it ("(EX09:String)").
 	Target string
+	// Written: the cmdlet wrote the error (WriteError) and went on, rather than throwing it; on the
+	// remote endpoint it is an ERROR_RECORD message and the pipeline completes (MS-PSRP 2.2.2.20).
+	Written bool
 }
 
 func (e *Error) Error() string { return e.Message }
