@@ -405,6 +405,30 @@ func TestPendingReboot(t *testing.T) {
 	if p, err := c.PendingReboot(ctx); err != nil || !p.CBS {
 		t.Fatalf("a reboot pending from outside: %+v, %v", p, err)
 	}
+	// The markers CSS-Exchange's Get-ServerRebootPending and the community's checks read besides (issue 26):
+	// each is found and named; on a server without a Configuration Manager client, its namespace's absence
+	// is "no".
+	for _, tc := range []struct {
+		marker, reason string
+		set            func(exchange.PendingReboot) bool
+	}{
+		{"updateexe", "UpdateExeVolatile", func(p exchange.PendingReboot) bool { return p.UpdateExeVolatile }},
+		{"configmgr", "Configuration Manager client", func(p exchange.PendingReboot) bool { return p.ConfigMgr }},
+	} {
+		if err := sim.Org().Reset(); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := c.PendingReboot(ctx); err != nil || tc.set(p) || len(p.Reasons()) != 0 {
+			t.Fatalf("%s before: %+v, %v", tc.marker, p, err)
+		}
+		if err := sim.InjectFault(exchsim.Fault{Kind: "pending_reboot", Server: "EX03", Target: tc.marker}); err != nil {
+			t.Fatal(err)
+		}
+		p, err := c.PendingReboot(ctx)
+		if err != nil || !tc.set(p) || len(p.Reasons()) != 1 || !strings.Contains(p.Reasons()[0], tc.reason) {
+			t.Errorf("%s: %+v (%v), %v; want it alone, named %q", tc.marker, p, p.Reasons(), err, tc.reason)
+		}
+	}
 }
 
 // TestJobTaskDefinition: what exchsim cannot check because it does not run the job's body — the job

@@ -102,17 +102,24 @@ func OpLastBootUpTime() Op {
 	return Op{Cmdlet: "Get-CimInstance", Script: scriptPrelude + "$os = Get-CimInstance -ClassName 'Win32_OperatingSystem'; ConvertTo-Json -Compress -InputObject @{ LastBootUpTime = $os.LastBootUpTime.ToUniversalTime().ToString('o') }"}
 }
 
-// OpPendingReboot reads whether Windows waits for a restart, the way Windows and the community's checks
-// (Test-PendingReboot, Ansible) read it: Component Based Servicing's RebootPending key, Windows Update's
-// RebootRequired key, Session Manager's PendingFileRenameOperations, and a new computer name not yet active.
+// OpPendingReboot reads whether Windows waits for a restart, the way Windows and the checks admins trust read
+// it (CSS-Exchange's Shared/Get-ServerRebootPending.ps1, which SetupAssist runs before setup; the community's
+// Test-PendingReboot scripts; Ansible): Component Based Servicing's RebootPending key, Windows Update's
+// RebootRequired key, Session Manager's PendingFileRenameOperations, a new computer name not yet active,
+// the UpdateExeVolatile value under HKLM:\SOFTWARE\Microsoft\Updates when it is not 0, and the
+// Configuration Manager client's CCM_ClientUtilities.DetermineIfRebootPending (RebootPending or
+// IsHardRebootPending; on a server without the client its namespace does not exist, which is "no").
 func OpPendingReboot() Op {
 	return Op{Cmdlet: "Get-ItemProperty", Script: scriptPrelude +
 		"$sm = Get-ItemProperty -Path 'HKLM:\\SYSTEM\\CurrentControlSet\\Control\\Session Manager' -Name 'PendingFileRenameOperations' -ErrorAction SilentlyContinue; " +
+		"$ux = Get-ItemProperty -Path 'HKLM:\\SOFTWARE\\Microsoft\\Updates' -Name 'UpdateExeVolatile' -ErrorAction SilentlyContinue; " +
+		"$ccm = Invoke-CimMethod -Namespace 'ROOT\\ccm\\ClientSDK' -ClassName 'CCM_ClientUtilities' -MethodName 'DetermineIfRebootPending' -ErrorAction SilentlyContinue; " +
 		"$active = (Get-ItemProperty -Path 'HKLM:\\SYSTEM\\CurrentControlSet\\Control\\ComputerName\\ActiveComputerName').ComputerName; " +
 		"$next = (Get-ItemProperty -Path 'HKLM:\\SYSTEM\\CurrentControlSet\\Control\\ComputerName\\ComputerName').ComputerName; " +
 		"ConvertTo-Json -Compress -InputObject @{ CBS = [bool](Test-Path -Path 'HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\RebootPending'); " +
 		"WindowsUpdate = [bool](Test-Path -Path 'HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Auto Update\\RebootRequired'); " +
-		"FileRenames = [bool]($sm.PendingFileRenameOperations); Rename = [bool]($active -ne $next) }"}
+		"FileRenames = [bool]($sm.PendingFileRenameOperations); Rename = [bool]($active -ne $next); " +
+		"UpdateExeVolatile = [bool]($ux.UpdateExeVolatile); ConfigMgr = [bool]($ccm.RebootPending -or $ccm.IsHardRebootPending) }"}
 }
 
 // OpRestartComputer schedules a restart of the host delay from now with shutdown.exe, which answers before

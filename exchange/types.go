@@ -180,6 +180,10 @@ type PendingReboot struct {
 	WindowsUpdate bool // WindowsUpdate\Auto Update\RebootRequired
 	FileRenames   bool // Session Manager's PendingFileRenameOperations
 	Rename        bool // a new computer name not yet active
+	// UpdateExeVolatile: HKLM:\SOFTWARE\Microsoft\Updates' UpdateExeVolatile value is not 0.
+	UpdateExeVolatile bool
+	// ConfigMgr: the Configuration Manager client says a restart is pending (CCM_ClientUtilities).
+	ConfigMgr bool
 }
 
 // Reasons names what is pending; none when no restart is needed.
@@ -189,7 +193,8 @@ func (p PendingReboot) Reasons() []string {
 		on   bool
 		what string
 	}{{p.CBS, "Component Based Servicing RebootPending"}, {p.WindowsUpdate, "Windows Update RebootRequired"},
-		{p.FileRenames, "PendingFileRenameOperations"}, {p.Rename, "a pending computer rename"}} {
+		{p.FileRenames, "PendingFileRenameOperations"}, {p.Rename, "a pending computer rename"},
+		{p.UpdateExeVolatile, "UpdateExeVolatile"}, {p.ConfigMgr, "the Configuration Manager client (CCM_ClientUtilities)"}} {
 		if x.on {
 			out = append(out, x.what)
 		}

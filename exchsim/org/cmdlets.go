@@ -147,6 +147,7 @@ func (g *Org) Cmdlets() []ps.Cmdlet {
 		{name: "Test-Path", params: []ps.Parameter{must(p("Path", 0)), p("PathType", -1)}, fn: testPath},
 		{name: "Get-Content", params: []ps.Parameter{must(p("Path", 0)), sw("Raw"), p("Encoding", -1)}, fn: getContent},
 		{name: "Get-ItemProperty", params: []ps.Parameter{must(p("Path", 0)), p("Name", 1)}, fn: getItemProperty},
+		{name: "Invoke-CimMethod", params: []ps.Parameter{p("Namespace", -1), must(p("ClassName", 0)), must(p("MethodName", 2, "Name")), p("Arguments", -1)}, fn: invokeCimMethod},
 	}
 	defs = append(defs, taskCmdlets()...)
 	out := make([]ps.Cmdlet, len(defs))

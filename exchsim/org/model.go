@@ -98,6 +98,7 @@ type server struct {
 	drainSetAt                                        time.Time
 	setupRunning                                      bool
 	restartAt                                         time.Time                 // a restart shutdown.exe scheduled, zero if none
+	ccmRebootPending                                  bool                      // the Configuration Manager client's flag (it is then installed)
 	files                                             map[string]string         // path (lower-case) → content; survives reboots
 	registry                                          map[string]map[string]any // registry key (lower-case) → value name → value
 }
@@ -718,7 +719,8 @@ type Fault struct {
 	// patch_fails (detached jobs exit 1 with an error in their log), patch_hangs (detached jobs started
 	// meanwhile run until the fault is cleared, then finish), patch_no_reboot (installs leave no reboot
 	// pending), patch_exit_code (Target: the installers' exit code, e.g. 3010 or 1641), pending_reboot (a
-	// reboot pending from outside the window, set at once), remote_component_state (Target
+	// reboot pending from outside the window, set at once; Target cbs (default), updateexe or configmgr names
+	// the marker), remote_component_state (Target
 	// "Component/Requester/State" set in AD only, as Set-ServerComponentState -RemoteOnly does).
 	Kind   string `json:"kind"`
 	Server string `json:"server,omitempty"`
@@ -779,7 +781,9 @@ func (g *Org) InjectFault(f Fault) error {
 		if f.Server == "" {
 			return fmt.Errorf("fault pending_reboot: a server is required")
 		}
-		markPendingReboot(g.lookup(f.Server))
+		if err := markPendingReboot(g.lookup(f.Server), f.Target); err != nil {
+			return err
+		}
 	case "setup_running":
 		if f.Server == "" {
 			return fmt.Errorf("fault setup_running: a server is required")

@@ -1,8 +1,11 @@
 package org
 
 import (
+	"fmt"
 	"strings"
 	"time"
+
+	"github.com/exmaintd/exmaintd/exchsim/ps"
 )
 
 // Pending-reboot markers, where Windows and the community's checks read them (Test-PendingReboot,
@@ -16,6 +19,7 @@ const (
 	regSessionManager   = `hklm:\system\currentcontrolset\control\session manager`
 	regActiveName       = `hklm:\system\currentcontrolset\control\computername\activecomputername`
 	regPendingName      = `hklm:\system\currentcontrolset\control\computername\computername`
+	regUpdates          = `hklm:\software\microsoft\updates`
 )
 
 // Installer exit codes Windows Installer and Windows Update use: 3010 ERROR_SUCCESS_REBOOT_REQUIRED, 1641
@@ -55,11 +59,43 @@ func (s *server) registryValue(key string) map[string]any {
 }
 
 // markPendingReboot sets a reboot pending from outside any window (fault pending_reboot: an update Windows
-// installed on its own). Callers hold g.mu.
-func markPendingReboot(s *server) { s.files[regCBSRebootPending] = "" }
+// installed on its own) with the marker named: "" or cbs, updateexe (HKLM:\SOFTWARE\Microsoft\Updates'
+// UpdateExeVolatile value), configmgr (the Configuration Manager client's flag). Callers hold g.mu.
+func markPendingReboot(s *server, marker string) error {
+	switch strings.ToLower(marker) {
+	case "", "cbs":
+		s.files[regCBSRebootPending] = ""
+	case "updateexe":
+		s.files[regUpdates] = "" // the key, which Windows keeps
+		s.registryValue(regUpdates)["UpdateExeVolatile"] = int64(1)
+	case "configmgr":
+		s.ccmRebootPending = true
+	default:
+		return fmt.Errorf("fault pending_reboot: target %q: want cbs, updateexe or configmgr", marker)
+	}
+	return nil
+}
+
+// invokeCimMethod is Invoke-CimMethod for the one method exmaintd calls: the Configuration Manager
+// client's CCM_ClientUtilities.DetermineIfRebootPending (CSS-Exchange Shared/Get-ServerRebootPending.ps1).
+// exchsim's servers have no Configuration Manager client unless the pending_reboot fault's configmgr marker
+// installs one: otherwise, as on such a Windows server, the namespace does not exist.
+func invokeCimMethod(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	s := g.lookup(inv.Host)
+	ns, class, method := strings.ToLower(arg(inv, "Namespace")), arg(inv, "ClassName"), arg(inv, "MethodName")
+	if ns != `root\ccm\clientsdk` || !s.ccmRebootPending || !strings.EqualFold(class, "CCM_ClientUtilities") || !strings.EqualFold(method, "DetermineIfRebootPending") {
+		return nil, &ps.Error{Message: "Invalid namespace ", Category: "MetadataError", ErrorID: "HRESULT 0x8004100e,Microsoft.Management.Infrastructure.CimCmdlets.InvokeCimMethodCommand",
+			Type: "Microsoft.Management.Infrastructure.CimException", Target: "(" + arg(inv, "Namespace") + ":String)"}
+	}
+	return []any{&ps.Object{TypeName: "Microsoft.Management.Infrastructure.CimMethodResult", Props: []ps.Prop{
+		{Name: "DisableHideTime", Value: ""}, {Name: "InGracePeriod", Value: false}, {Name: "IsHardRebootPending", Value: false},
+		{Name: "NotifyUI", Value: false}, {Name: "RebootDeadline", Value: ""}, {Name: "RebootPending", Value: true}, {Name: "ReturnValue", Value: int64(0)}}}}, nil
+}
 
 // clearPendingReboot: a restart completes what was pending and applies a pending computer name.
 func clearPendingReboot(s *server) {
+	delete(s.registryValue(regUpdates), "UpdateExeVolatile")
+	s.ccmRebootPending = false
 	delete(s.files, regCBSRebootPending)
 	delete(s.files, regWURebootRequired)
 	delete(s.registryValue(regSessionManager), "PendingFileRenameOperations")
