@@ -36,18 +36,14 @@ func (c *cmdlet) Invoke(ctx context.Context, inv ps.Invocation) ([]any, error) {
 	g := c.g
 	g.mu.Lock()
 	now := g.clock.Now()
-	for _, k := range g.order {
-		g.settle(g.servers[k], now)
-	}
-	for _, f := range g.faults {
-		if (f.Kind == "cmdlet_error" || f.Kind == "cmdlet_writes_error") && strings.EqualFold(f.Target, c.name) && (f.Server == "" || strings.EqualFold(f.Server, inv.Host)) {
-			g.mu.Unlock()
-			msg := f.Message
-			if msg == "" {
-				msg = "An error occurred while processing this request (injected by exchsim)."
-			}
-			return nil, &ps.Error{Message: msg, Category: "NotSpecified", ErrorID: "ExchsimInjected," + c.name, Written: f.Kind == "cmdlet_writes_error"}
+	g.settleAll(now)
+	if f := g.injectedError(c.name, inv.Host, "cmdlet_error", "cmdlet_writes_error"); f != nil {
+		g.mu.Unlock()
+		msg := f.Message
+		if msg == "" {
+			msg = "An error occurred while processing this request (injected by exchsim)."
 		}
+		return nil, &ps.Error{Message: msg, Category: "NotSpecified", ErrorID: "ExchsimInjected," + c.name, Written: f.Kind == "cmdlet_writes_error"}
 	}
 	if !readOnly(c.name) {
 		g.changes = append(g.changes, Change{Time: now, Host: inv.Host, Cmdlet: c.name})
@@ -65,13 +61,36 @@ func (c *cmdlet) Invoke(ctx context.Context, inv ps.Invocation) ([]any, error) {
 	} else {
 		out, err = c.fn(g, inv, now)
 	}
+	g.unlockAnnouncing()
+	return out, err
+}
+
+// settleAll brings every server up to now. Callers hold g.mu.
+func (g *Org) settleAll(now time.Time) {
+	for _, k := range g.order {
+		g.settle(g.servers[k], now)
+	}
+}
+
+// injectedError is the first fault of one of kinds aimed at command on host, or nil. Callers hold g.mu.
+func (g *Org) injectedError(command, host string, kinds ...string) *Fault {
+	for i, f := range g.faults {
+		if slices.Contains(kinds, f.Kind) && strings.EqualFold(f.Target, command) && (f.Server == "" || strings.EqualFold(f.Server, host)) {
+			return &g.faults[i]
+		}
+	}
+	return nil
+}
+
+// unlockAnnouncing releases g.mu, then announces a restart the call started: OnReboot runs without locks
+// held (the WinRM layer drops the server's shells).
+func (g *Org) unlockAnnouncing() {
 	reboot := g.pendingReboot
 	g.pendingReboot = nil
 	g.mu.Unlock()
 	if reboot != nil {
 		g.onBoot(reboot.server, reboot.down)
 	}
-	return out, err
 }
 
 type rebootNotice struct {

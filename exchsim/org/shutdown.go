@@ -69,19 +69,15 @@ func (x shutdownExe) Run(ctx context.Context, inv ps.NativeInvocation) ([]string
 	}
 	g.mu.Lock()
 	now := g.clock.Now()
-	for _, k := range g.order {
-		g.settle(g.servers[k], now)
-	}
+	g.settleAll(now)
 	s := g.lookup(inv.Host)
-	for _, f := range g.faults {
-		if f.Kind == "cmdlet_error" && strings.EqualFold(f.Target, "shutdown.exe") && (f.Server == "" || strings.EqualFold(f.Server, inv.Host)) {
-			g.mu.Unlock()
-			msg := f.Message
-			if msg == "" {
-				msg = "Access is denied.(5)"
-			}
-			return []string{msg}, errAccessDenied, nil // a program fails by its exit code, not with an error record
+	if f := g.injectedError("shutdown.exe", inv.Host, "cmdlet_error"); f != nil {
+		g.mu.Unlock()
+		msg := f.Message
+		if msg == "" {
+			msg = "Access is denied.(5)"
 		}
+		return []string{msg}, errAccessDenied, nil // a program fails by its exit code, not with an error record
 	}
 	lost := restart && g.hasFault("restart_reply_lost", s.spec.Name)
 	code := 0
@@ -103,12 +99,7 @@ func (x shutdownExe) Run(ctx context.Context, inv ps.NativeInvocation) ([]string
 	default:
 		out, code = []string{"The parameter is incorrect."}, errInvalidShutdownArgument
 	}
-	reboot := g.pendingReboot
-	g.pendingReboot = nil
-	g.mu.Unlock()
-	if reboot != nil {
-		g.onBoot(reboot.server, reboot.down)
-	}
+	g.unlockAnnouncing()
 	if lost {
 		<-ctx.Done() // the host went down under the command: no answer ever comes
 	}
