@@ -502,3 +502,21 @@ func TestUnknownKeyInEachTable(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartDelayBounds: steps.restart_delay is 0s (restart at once) to 10m; outside, check names it.
+func TestRestartDelayBounds(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		value string
+		ok    bool
+	}{{"0s", true}, {"10m", true}, {"10m1s", false}, {"-1s", false}} {
+		src := strings.Replace(string(base), `restart_delay = "5s"`, `restart_delay = "`+tc.value+`"`, 1)
+		_, err := config.Parse("delay.toml", src)
+		if got := err == nil; got != tc.ok || err != nil && !strings.Contains(err.Error(), "steps.restart_delay") {
+			t.Errorf("restart_delay = %s: %v; want ok %v", tc.value, err, tc.ok)
+		}
+	}
+}

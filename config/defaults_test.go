@@ -43,6 +43,7 @@ func TestDefaults(t *testing.T) {
 		{"steps.move_attempts", d.Steps.MoveAttempts, 2},
 		{"steps.move_retry_interval", d.Steps.MoveRetryInterval.Duration, time.Minute},
 		{"steps.reboot_timeout", d.Steps.RebootTimeout.Duration, 30 * time.Minute},
+		{"steps.restart_delay", d.Steps.RestartDelay.Duration, 5 * time.Second},
 		{"steps.transport_boot_timeout", d.Steps.TransportBoot.Duration, 5 * time.Minute},
 		{"steps.queue_max", d.Steps.QueueMax, int64(500)},
 		{"steps.copy_queue_max", d.Steps.CopyQueueMax, int64(10)},
