@@ -380,24 +380,21 @@ func TestSessionLoop(t *testing.T) {
 		t.Errorf("4: %s %s", kind, payload)
 	}
 	// break and continue leave the request's foreach of one item, not the loop: what the request wrote
-	// before them is the reply, and the session goes on.
-	send(5, "'before'; break; 'after'")
-	if kind, payload := decode(read(), 5); kind != "OK" || payload != "before" {
-		t.Errorf("5 (break): %s %q", kind, payload)
-	}
-	send(6, "continue")
-	if kind, payload := decode(read(), 6); kind != "OK" || payload != "" {
-		t.Errorf("6 (continue): %s %q", kind, payload)
-	}
-	send(7, "ConvertTo-Json -InputObject $n -Compress")
-	if kind, payload := decode(read(), 7); kind != "OK" || payload != "3" {
-		t.Errorf("7 (after break and continue): %s %s", kind, payload)
-	}
-	// A request that leaves a line open (Write-Host -NoNewline writes to the console at once): its reply
-	// still starts on a line of its own.
-	send(8, "Write-Host -NoNewline 'partial'; ConvertTo-Json -InputObject 8 -Compress")
-	if kind, payload := decode(read(), 8); kind != "OK" || payload != "8" {
-		t.Errorf("8 (an open line before the reply): %s %s", kind, payload)
+	// before them is the reply, and the session goes on (variables kept). A request that leaves a line
+	// open (Write-Host -NoNewline writes to the console at once) still gets its reply on a line of its own.
+	for _, tc := range []struct {
+		id              int
+		script, payload string
+	}{
+		{5, "'before'; break; 'after'", "before"},
+		{6, "continue", ""},
+		{7, "ConvertTo-Json -InputObject $n -Compress", "3"},
+		{8, "Write-Host -NoNewline 'partial'; ConvertTo-Json -InputObject 8 -Compress", "8"},
+	} {
+		send(tc.id, tc.script)
+		if kind, payload := decode(read(), tc.id); kind != "OK" || payload != tc.payload {
+			t.Errorf("%d (%s): %s %q, want OK %q", tc.id, tc.script, kind, payload, tc.payload)
+		}
 	}
 	inW.Close()
 	select {
