@@ -183,7 +183,7 @@ func (s *Store) put(rec journal.Record, line []byte, fence *Fence) error {
 	return fmt.Errorf("%s: writing a %s record (seq %d): transaction refused for no reason etcd reported", s, rec.Type, rec.Seq)
 }
 
-// CheckFence confirms with etcd (a linearizable transaction that compares and writes nothing) that the
+// CheckFence confirms with etcd (a linearizable transaction that compares and only reads) that the
 // fence still holds: a leader calls it before every state-changing operation on a server (exchange
 // Options.BeforeWrite), so that it cannot act once deposed even in the middle of a step — a resumed
 // process acts on nothing before it has heard from etcd. Like Put it waits while etcd does not answer,
@@ -202,7 +202,13 @@ func (s *Store) CheckFence(ctx context.Context) error {
 		default:
 		}
 		rctx, cancel := context.WithTimeout(ctx, s.timeout)
-		resp, err := s.c.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(fence.Key), "=", fence.Revision)).Commit()
+		// The count-only read is what makes this linearizable: etcd serves a transaction whose every
+		// operation is a serializable read — and one with no operations at all — from the local member's
+		// state without asking a quorum (etcd server/etcdserver/v3_server.go, isTxnSerializable), so a
+		// member that had not yet applied the revocation, or was cut off, would vouch for a dead lease.
+		held := clientv3.Compare(clientv3.CreateRevision(fence.Key), "=", fence.Revision)
+		read := clientv3.OpGet(fence.Key, clientv3.WithCountOnly())
+		resp, err := s.c.Txn(rctx).If(held).Then(read).Else(read).Commit()
 		cancel()
 		switch {
 		case err == nil && resp.Succeeded:

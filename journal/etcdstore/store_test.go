@@ -1,6 +1,7 @@
 package etcdstore_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -133,6 +134,47 @@ func TestFencing(t *testing.T) {
 	// The old leader, still running, cannot write even at a free sequence number.
 	if _, err := ja.Append(journal.Record{Type: journal.Note, Server: "EX01"}); !etcdstore.IsFenced(err) {
 		t.Fatalf("old leader's write after the takeover: %v; want leadership lost", err)
+	}
+}
+
+// TestCheckFenceAsksAQuorum: a member cut off from the others still holds the leader's election key. Had
+// CheckFence let it answer from its own state (etcd serves a transaction without read operations that
+// way), a deposed leader would be told it still leads; it must wait for a quorum instead. This is also
+// why TestFencing failed about once in CI's mutation runs: the check reached a member that had not yet
+// applied the revocation.
+func TestCheckFenceAsksAQuorum(t *testing.T) {
+	cluster := etcdtest.Start(t, 3)
+	c := cluster.MemberClient(t, 2)
+	sess, err := concurrency.NewSession(c, concurrency.WithTTL(30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sess.Close() })
+	e := concurrency.NewElection(sess, "/cutoff/leader")
+	if err := e.Campaign(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := etcdstore.New(c, etcdstore.Options{Prefix: "/cutoff/", Timeout: time.Second, RetryInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetFence(&etcdstore.Fence{Key: e.Key(), Revision: e.Rev()}, sess.Done())
+	if err := s.CheckFence(t.Context()); err != nil {
+		t.Fatalf("CheckFence with every member up: %v", err)
+	}
+	for i := range 2 {
+		if err := cluster.Kill(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	err = s.CheckFence(ctx)
+	if err == nil {
+		t.Fatal("CheckFence answered nil from a member cut off from the others; want it to wait for a quorum")
+	}
+	if ctx.Err() == nil || journal.IsLost(err) {
+		t.Fatalf("CheckFence without a quorum: %v (context %v); want it to wait until the context ends", err, ctx.Err())
 	}
 }
 

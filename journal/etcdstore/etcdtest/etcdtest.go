@@ -171,7 +171,19 @@ func (c *Cluster) Endpoints() []string {
 // Client returns a client of every member, closed when the test ends.
 func (c *Cluster) Client(tb testing.TB) *clientv3.Client {
 	tb.Helper()
-	cfg := clientv3.Config{Endpoints: c.URLs(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+	return c.client(tb, c.URLs())
+}
+
+// MemberClient returns a client of member i alone: what that member answers, even once it is cut off
+// from the others, is what the client sees.
+func (c *Cluster) MemberClient(tb testing.TB, i int) *clientv3.Client {
+	tb.Helper()
+	return c.client(tb, c.URLs()[i:i+1])
+}
+
+func (c *Cluster) client(tb testing.TB, urls []string) *clientv3.Client {
+	tb.Helper()
+	cfg := clientv3.Config{Endpoints: urls, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
 	if c.tls != nil {
 		cert, err := tls.LoadX509KeyPair(c.tls.ClientCert, c.tls.ClientKey)
 		if err != nil {
