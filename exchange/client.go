@@ -37,8 +37,50 @@ type Endpoint struct {
 	AllowUnencrypted bool
 	Kerberos         *Kerberos // AuthKerberos
 	// ExchangeURL is Exchange's remote PowerShell endpoint, where the Exchange cmdlets run (PSRP,
-	// configuration Microsoft.Exchange). Empty: http(s)://<Host>/PowerShell, as Exchange ships it.
+	// configuration Microsoft.Exchange), when Exchange is empty: then the server's own endpoint is used
+	// with the listener's auth. Empty: http(s)://<Host>/PowerShell.
 	ExchangeURL string
+	// Exchange lists the Exchange endpoints that run this server's Exchange cmdlets, in the order they are
+	// tried: healthy peers first, so that the cmdlets for a server being drained, patched or rebooted do
+	// not depend on that server's IIS (docs/exchange-client.md, "Through a peer").
+	Exchange []ExchangeEndpoint
+}
+
+// ExchangeEndpoint is one Exchange remote PowerShell endpoint (/PowerShell) able to run a server's
+// Exchange cmdlets: a peer's or the server's own. Every cmdlet exmaintd sends names the server it acts on
+// (-Identity, -Server), as Microsoft's maintenance scripts do when run from another server, so it acts the
+// same whichever Exchange server runs it.
+type ExchangeEndpoint struct {
+	Server string // whose endpoint it is (EX02): skipped while that server is itself in maintenance
+	URL    string // http(s)://<fqdn>/PowerShell: one server's own name, never a load-balanced one
+	// Auth is AuthKerberos (the only method the /PowerShell virtual directory takes as Exchange ships it),
+	// AuthNTLM or AuthBasic (when the administrator enabled them).
+	Auth               string
+	User               string
+	Password           secret.Value
+	Kerberos           *Kerberos // SPN: HTTP/<the URL's host> unless set
+	TLSServerName      string
+	CACertPEM          []byte
+	InsecureSkipVerify bool
+	AllowUnencrypted   bool
+}
+
+// endpoint is x as a transport's Endpoint; managed names the server whose cmdlets it runs, for errors.
+func (x ExchangeEndpoint) endpoint(managed string) (Endpoint, error) {
+	u, err := url.Parse(x.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return Endpoint{}, fmt.Errorf("server %s: Exchange endpoint %q: want http(s)://host[:port]/PowerShell", managed, x.URL)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return Endpoint{}, fmt.Errorf("server %s: Exchange endpoint %q: no user, query or fragment", managed, x.URL)
+	}
+	name := managed
+	if x.Server != "" && x.Server != managed {
+		name = managed + " via " + x.Server
+	}
+	return Endpoint{Name: name, Host: u.Hostname(), HTTPS: u.Scheme == "https", TLSServerName: x.TLSServerName, CACertPEM: x.CACertPEM,
+		InsecureSkipVerify: x.InsecureSkipVerify, Auth: x.Auth, User: x.User, Password: x.Password, AllowUnencrypted: x.AllowUnencrypted,
+		Kerberos: x.Kerberos}, nil
 }
 
 // Kerberos is how to get tickets for AuthKerberos: the user (Endpoint.User, without realm) logs in with
@@ -89,6 +131,9 @@ type Options struct {
 	// DecodeBudget gives each Exchange command the budget its replies decode within (default
 	// psrp.DefaultBudget; docs/exchange-client.md).
 	DecodeBudget func() *psrp.Budget
+	// InMaintenance, when set, reports whether a server is in maintenance itself; its Exchange endpoint is
+	// then not used for another server's cmdlets (its IIS may stop at any moment).
+	InMaintenance func(server string) bool
 }
 
 func (o Options) withDefaults() Options {
@@ -121,11 +166,15 @@ func (o Options) withDefaults() Options {
 // Client runs Exchange operations on one server. Safe for concurrent use: operations are serialised (one
 // PowerShell session answers one request at a time).
 type Client struct {
-	ep     Endpoint
-	opts   Options
-	load   string
-	t      *transport // the WinRM listener (operating-system operations, WinRS)
-	xt     *transport // Exchange's remote PowerShell endpoint (Exchange cmdlets, PSRP)
+	ep   Endpoint
+	opts Options
+	load string
+	t    *transport // the WinRM listener (operating-system operations, WinRS)
+	// xts are the Exchange endpoints that run this server's cmdlets (PSRP), in the order of xeps; xi is the
+	// one the pool was last opened on, where the next pool is tried first.
+	xts    []*transport
+	xeps   []ExchangeEndpoint
+	xi     int
 	params *winrm.Parameters
 	logger *slog.Logger
 
@@ -172,19 +221,71 @@ func New(ep Endpoint, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	xurl, err := exchangeURL(ep)
-	if err != nil {
-		return nil, err
-	}
-	xt, err := newTransport(ep, xurl, opts.Logger, opts.Observer)
-	if err != nil {
-		return nil, err
-	}
-	return &Client{
-		ep: ep, opts: opts, load: load, t: t, xt: xt, params: shellParams(opts.OperationTimeout),
+	c := &Client{
+		ep: ep, opts: opts, load: load, t: t, xeps: ep.Exchange, params: shellParams(opts.OperationTimeout),
 		logger: opts.Logger.With("server", ep.Name), sem: make(chan struct{}, 1),
-	}, nil
+	}
+	if len(ep.Exchange) == 0 { // the server's own endpoint, with the listener's auth
+		xurl, err := exchangeURL(ep)
+		if err != nil {
+			return nil, err
+		}
+		xt, err := newTransport(ep, xurl, opts.Logger, opts.Observer)
+		if err != nil {
+			return nil, err
+		}
+		c.xeps, c.xts = []ExchangeEndpoint{{Server: ep.Name, URL: xurl, Auth: ep.Auth}}, []*transport{xt}
+		return c, nil
+	}
+	for _, x := range ep.Exchange {
+		xep, err := x.endpoint(ep.Name)
+		if err != nil {
+			return nil, err
+		}
+		xt, err := newTransport(xep, x.URL, opts.Logger, opts.Observer)
+		if err != nil {
+			return nil, err
+		}
+		c.xts = append(c.xts, xt)
+	}
+	return c, nil
 }
+
+// ExchangeVia names the server whose Exchange endpoint runs this server's cmdlets now (the first one
+// configured until a pool was opened).
+func (c *Client) ExchangeVia() string {
+	c.sem <- struct{}{}
+	defer func() { <-c.sem }()
+	return c.xeps[c.xi].Server
+}
+
+// ReleaseOwnEndpoint closes the runspace pool when it is open on the server's own Exchange endpoint, so
+// that no remote PowerShell session to Exchange is open on a server while its update runs (ExchangeDsc
+// refuses to open one while setup runs: a session there hinders setup). The next Exchange operation opens
+// a pool again, on the first endpoint that answers.
+func (c *Client) ReleaseOwnEndpoint(ctx context.Context) error { return c.ReleaseVia(ctx, c.ep.Name) }
+
+// ReleaseVia closes the runspace pool when it is open on server's Exchange endpoint — a peer entering
+// maintenance, whose IIS will stop — after any operation in progress; the next Exchange operation opens a
+// pool elsewhere (Options.InMaintenance).
+func (c *Client) ReleaseVia(ctx context.Context, server string) error {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("closing %s's Exchange session on %s: %w", c.ep.Name, server, ctx.Err())
+	}
+	defer func() { <-c.sem }()
+	if c.pool != nil && c.xeps[c.xi].Server == server {
+		// Closed before returning, not in the background: an installer may start right after.
+		c.pool.discard(5 * time.Second)
+		c.pool = nil
+		c.logger.Debug("runspace pool closed", "url", c.xts[c.xi].url, "via", server)
+	}
+	return nil
+}
+
+// onOwnEndpoint reports whether the pool's endpoint is the server's own.
+func (c *Client) onOwnEndpoint() bool { return c.xeps[c.xi].Server == c.ep.Name }
 
 // Server is the server's name.
 func (c *Client) Server() string { return c.ep.Name }
@@ -210,7 +311,9 @@ func (c *Client) Close() error {
 	<-c.sem
 	c.closers.Wait()
 	c.t.close()
-	c.xt.close()
+	for _, xt := range c.xts {
+		xt.close()
+	}
 	return nil
 }
 
@@ -421,16 +524,7 @@ func (c *Client) retry(ctx context.Context, op Op, deadline time.Time, attempt f
 // session (bounded by StartTimeout).
 func (c *Client) start(ctx context.Context, channel string) error {
 	if channel == ChannelExchange {
-		pctx, cancel := context.WithTimeout(ctx, c.opts.PoolTimeout)
-		defer cancel()
-		p, err := openPool(pctx, c.xt, c.params, c.opts.DecodeBudget, c.logger)
-		if err != nil {
-			return fmt.Errorf("opening the runspace pool on %s: %w", c.xt.url, err)
-		}
-		c.pool = p
-		c.stats.PoolsOpened++
-		c.logger.Debug("runspace pool opened", "url", c.xt.url)
-		return nil
+		return c.openPool(ctx)
 	}
 	sctx, cancel := context.WithTimeout(ctx, c.opts.StartTimeout)
 	defer cancel()
@@ -442,6 +536,48 @@ func (c *Client) start(ctx context.Context, channel string) error {
 	c.stats.SessionsStarted++
 	c.logger.Debug("session started")
 	return nil
+}
+
+// openPool opens the runspace pool on the first Exchange endpoint that answers, starting with the one
+// last used: a peer that fails is passed over for the next (reads move on; a write that may have run was
+// already reported as ErrSessionLost, and its caller verifies it through the pool opened here). A peer in
+// maintenance is skipped unless it is the last one. Each endpoint has PoolTimeout.
+func (c *Client) openPool(ctx context.Context) error {
+	var errs []error
+	n := len(c.xts)
+	for k := range n {
+		i := (c.xi + k) % n
+		x := c.xeps[i]
+		// A server in maintenance is passed over, except the last endpoint — the server's own, as the
+		// configuration lists them: a standalone server's only one, or the last resort.
+		if i < n-1 && c.opts.InMaintenance != nil && c.opts.InMaintenance(x.Server) {
+			errs = append(errs, fmt.Errorf("%s: not used: %s is in maintenance itself", c.xts[i].url, x.Server))
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, c.opts.PoolTimeout)
+		p, err := openPool(pctx, c.xts[i], c.params, c.opts.DecodeBudget, c.logger)
+		cancel()
+		if err == nil {
+			if i != c.xi {
+				c.logger.Warn("Exchange cmdlets moved to another endpoint", "via", x.Server, "url", c.xts[i].url, "from", c.xts[c.xi].url)
+			}
+			c.pool, c.xi = p, i
+			c.stats.PoolsOpened++
+			c.logger.Debug("runspace pool opened", "url", c.xts[i].url, "via", x.Server)
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("opening the runspace pool on %s: %w", c.xts[i].url, err))
+		if ctx.Err() != nil {
+			break
+		}
+		if k+1 < n {
+			c.logger.Warn("Exchange endpoint failed; trying the next", "url", c.xts[i].url, "err", err)
+		}
+	}
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return fmt.Errorf("no Exchange endpoint for %s answered: %w", c.ep.Name, errors.Join(errs...))
 }
 
 // dropPool discards a lost runspace pool in the background (bounded).

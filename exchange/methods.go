@@ -346,7 +346,7 @@ func (c *Client) RestartComputer(ctx context.Context, delay time.Duration) error
 		c.dropSession()
 		c.stats.SessionsLost-- // a planned end, not a loss
 	}
-	if c.pool != nil { // IIS goes down with the host: the runspace pool is gone too
+	if c.pool != nil && c.onOwnEndpoint() { // IIS goes down with the host: a pool on its own endpoint is gone too
 		c.dropPool()
 		c.stats.PoolsLost--
 	}

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/exmaintd/exmaintd/exchsim/cost"
@@ -100,6 +101,8 @@ type host struct {
 	sim   *Sim
 	ep    Endpoint
 	wsman *wsman.Server
+	// exchangeRequests counts the requests to /PowerShell (ExchangeRequests).
+	exchangeRequests atomic.Int64
 
 	mu      sync.Mutex
 	srv     *http.Server
@@ -136,7 +139,7 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Sim{opts: o, logger: o.Logger.With("component", "exchsim"), ctx: sctx, cancel: cancel}
-	s.org, err = org.New(o.Scenario, org.Options{Clock: o.Clock, Logger: o.Logger, OnReboot: s.reboot})
+	s.org, err = org.New(o.Scenario, org.Options{Clock: o.Clock, Logger: o.Logger, OnReboot: s.reboot, ExchangeSessions: s.exchangeSessions})
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("exchsim: %w", err)
@@ -191,8 +194,12 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 func (h *host) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/wsman", h.wsman)
-	mux.Handle("/PowerShell", h.wsman) // Exchange's remote PowerShell (IIS); the path is case-insensitive on IIS
-	mux.Handle("/powershell", h.wsman)
+	exch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.exchangeRequests.Add(1)
+		h.wsman.ServeHTTP(w, r)
+	})
+	mux.Handle("/PowerShell", exch) // Exchange's remote PowerShell (IIS); the path is case-insensitive on IIS
+	mux.Handle("/powershell", exch)
 	mux.Handle("/sim/v1/", h.sim.controlAPI())
 	return mux
 }
@@ -282,6 +289,25 @@ func (s *Sim) reboot(server string, down time.Duration) {
 			s.logger.Error("server did not come back", "server", server, "err", err)
 		}
 	}()
+}
+
+// exchangeSessions is the model's ExchangeSessions: the runspace pools open on the server's /PowerShell.
+func (s *Sim) exchangeSessions(server string, now time.Time) int {
+	h := s.host(server)
+	if h == nil {
+		return 0
+	}
+	return h.wsman.ExchangePools(now)
+}
+
+// ExchangeRequests returns the requests each server's /PowerShell received, by server name: a test
+// sees which endpoints ran a server's Exchange cmdlets.
+func (s *Sim) ExchangeRequests() map[string]int64 {
+	out := map[string]int64{}
+	for _, h := range s.snapshotHosts() {
+		out[h.ep.Name] = h.exchangeRequests.Load()
+	}
+	return out
 }
 
 func (s *Sim) host(name string) *host {

@@ -63,4 +63,7 @@ type Exchange interface {
 	RemoveJob(ctx context.Context, job exchange.Job) error
 	// Run executes a short configured command in the session, within timeout, and returns its output.
 	Run(ctx context.Context, command string, timeout time.Duration) (exchange.CommandResult, error)
+	// ReleaseOwnEndpoint closes the Exchange session when it is open on the server's own endpoint (a
+	// standalone server's): none may be open there while its update runs.
+	ReleaseOwnEndpoint(ctx context.Context) error
 }

@@ -112,7 +112,13 @@ func TestGateReadErrors(t *testing.T) {
 			settings := fastSettings()
 			settings.TransportBootTimeout = 500 * time.Millisecond // Get-Queue errors are retried while transport boots
 			env := h.env(t, "EX01", settings)
-			if err := h.sim.InjectFault(exchsim.Fault{Kind: "cmdlet_error", Target: tc.cmdlet, Server: "EX01"}); err != nil {
+			// Aimed at EX01, a fault fires wherever EX01's cmdlets run; Get-ExchangeServer names no server, so
+			// it fails everywhere.
+			server := "EX01"
+			if tc.cmdlet == "Get-ExchangeServer" {
+				server = ""
+			}
+			if err := h.sim.InjectFault(exchsim.Fault{Kind: "cmdlet_error", Target: tc.cmdlet, Server: server}); err != nil {
 				t.Fatal(err)
 			}
 			err := steps.CheckPreGates(t.Context(), env, steps.PreGateOptions{DAGMembers: []string{"EX01", "EX02"}, All: true})

@@ -83,7 +83,16 @@ func newHarnessWith(tb testing.TB, o simtest.Options, dir string) *harness {
 
 func (h *harness) env(tb testing.TB, server string, s steps.Settings) *steps.Env {
 	tb.Helper()
-	c := simtest.Client(tb, simtest.Endpoint(tb, h.sim, server, exchange.AuthNTLM), exchange.Options{ReadTimeout: 20 * time.Second, WriteTimeout: time.Minute})
+	ep := simtest.Endpoint(tb, h.sim, server, exchange.AuthNTLM)
+	// As the daemon does: a DAG member's Exchange cmdlets run on its peer; a standalone server's on its own
+	// endpoint.
+	switch server {
+	case "EX01":
+		ep = simtest.Via(tb, h.sim, ep, "EX02")
+	case "EX02":
+		ep = simtest.Via(tb, h.sim, ep, "EX01")
+	}
+	c := simtest.Client(tb, ep, exchange.Options{ReadTimeout: 20 * time.Second, WriteTimeout: time.Minute})
 	return &steps.Env{Ex: c, Target: target(server), Settings: s, Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: h.obs}
 }
 
@@ -119,6 +128,7 @@ func TestProcedures(t *testing.T) {
 			h := newHarness(t)
 			before := h.sim.Org().Snapshot()
 			env := h.env(t, tc.server, fastSettings())
+			h.sim.ResetRequests()
 			boot, err := env.Ex.LastBootUpTime(t.Context())
 			if err != nil {
 				t.Fatal(err)
@@ -136,6 +146,13 @@ func TestProcedures(t *testing.T) {
 			}
 			if got := h.obs.states(tc.server); !strings.Contains(got, "prechecks entering in_maintenance patching rebooting exiting idle") {
 				t.Errorf("states = %s", got)
+			}
+			// A DAG member's own /PowerShell is never asked anything: its IIS stops while it is patched. A
+			// standalone server has no peer; its installer ran (exchsim fails it while a session to Exchange
+			// is open on the server), so the session was closed for it.
+			reqs := h.sim.ExchangeRequests()
+			if tc.proc == "dag" && (reqs["EX01"] != 0 || reqs["EX02"] == 0) {
+				t.Errorf("requests to /PowerShell %v; want none on EX01, EX01's cmdlets on EX02", reqs)
 			}
 		})
 	}

@@ -342,7 +342,7 @@ func TestPAMStep(t *testing.T) {
 	if err := s.Verify(ctx, env, orig); err != nil {
 		t.Errorf("Verify after the move: %v", err)
 	}
-	h.setFault(t, "cmdlet_error", "EX01", "Get-DatabaseAvailabilityGroup")
+	h.setFault(t, "cmdlet_error", "", "Get-DatabaseAvailabilityGroup") // names the DAG, not a server: fails wherever it runs
 	if err := s.Verify(ctx, env, orig); err == nil {
 		t.Error("Verify passed without asking Exchange for the DAG's Primary Active Manager")
 	}

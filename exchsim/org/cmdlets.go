@@ -37,7 +37,8 @@ func (c *cmdlet) Invoke(ctx context.Context, inv ps.Invocation) ([]any, error) {
 	g.mu.Lock()
 	now := g.clock.Now()
 	g.settleAll(now)
-	if f := g.injectedError(c.name, inv.Host, "cmdlet_error", "cmdlet_writes_error"); f != nil {
+	target := g.actsOn(inv)
+	if f := g.injectedError(c.name, inv.Host, target, "cmdlet_error", "cmdlet_writes_error"); f != nil {
 		g.mu.Unlock()
 		msg := f.Message
 		if msg == "" {
@@ -46,13 +47,11 @@ func (c *cmdlet) Invoke(ctx context.Context, inv ps.Invocation) ([]any, error) {
 		return nil, &ps.Error{Message: msg, Category: "NotSpecified", ErrorID: "ExchsimInjected," + c.name, Written: f.Kind == "cmdlet_writes_error"}
 	}
 	if !readOnly(c.name) {
-		g.changes = append(g.changes, Change{Time: now, Host: inv.Host, Cmdlet: c.name})
+		g.changes = append(g.changes, Change{Time: now, Host: inv.Host, Server: target, Cmdlet: c.name})
 	}
-	for _, f := range g.faults {
-		if f.Kind == "cmdlet_noop" && strings.EqualFold(f.Target, c.name) && (f.Server == "" || strings.EqualFold(f.Server, inv.Host)) {
-			g.mu.Unlock()
-			return nil, nil // success, and nothing changed: what verification is there to catch
-		}
+	if f := g.injectedError(c.name, inv.Host, target, "cmdlet_noop"); f != nil {
+		g.mu.Unlock()
+		return nil, nil // success, and nothing changed: what verification is there to catch
 	}
 	var out []any
 	var err error
@@ -72,14 +71,30 @@ func (g *Org) settleAll(now time.Time) {
 	}
 }
 
-// injectedError is the first fault of one of kinds aimed at command on host, or nil. Callers hold g.mu.
-func (g *Org) injectedError(command, host string, kinds ...string) *Fault {
+// injectedError is the first fault of one of kinds aimed at command on host — the server whose endpoint
+// runs it — or on target, the server it acts on; nil if none. A fault aimed at a server thus fires
+// wherever its cmdlets run (exmaintd runs a server's Exchange cmdlets on a peer). Callers hold g.mu.
+func (g *Org) injectedError(command, host, target string, kinds ...string) *Fault {
 	for i, f := range g.faults {
-		if slices.Contains(kinds, f.Kind) && strings.EqualFold(f.Target, command) && (f.Server == "" || strings.EqualFold(f.Server, host)) {
+		if slices.Contains(kinds, f.Kind) && strings.EqualFold(f.Target, command) && (f.Server == "" || strings.EqualFold(f.Server, host) || strings.EqualFold(f.Server, target)) {
 			return &g.faults[i]
 		}
 	}
 	return nil
+}
+
+// actsOn is the server a cmdlet acts on: the one its -Server or -Identity names (a server's name, or a
+// server part of "<server>\<queue>" or "<database>\<server>"), else the host that runs it. Callers hold
+// g.mu.
+func (g *Org) actsOn(inv ps.Invocation) string {
+	for _, name := range []string{"Server", "Identity"} {
+		for part := range strings.SplitSeq(arg(inv, name), `\`) {
+			if s := g.lookup(part); s != nil {
+				return s.spec.Name
+			}
+		}
+	}
+	return inv.Host
 }
 
 // unlockAnnouncing releases g.mu, then announces a restart the call started: OnReboot runs without locks
@@ -117,6 +132,7 @@ func readOnly(name string) bool {
 type Change struct {
 	Time   time.Time
 	Host   string // the server whose endpoint ran it
+	Server string // the server it acted on (its -Server or -Identity), else Host
 	Cmdlet string
 }
 
@@ -1044,6 +1060,12 @@ func (g *Org) newJob(s *server, encoded string, now time.Time) (*job, error) {
 	}
 	if g.hasFault("patch_hangs", s.spec.Name) {
 		j.hangs, j.ends = true, now.Add(100*365*24*time.Hour)
+	}
+	if g.sessions != nil && g.sessions(s.spec.Name, now) > 0 {
+		// ExchangeDsc refuses to open a remote PowerShell session to Exchange while setup runs on the
+		// server, because such a session keeps setup from working properly; what setup then does is not
+		// documented. exchsim models the harsher outcome for every installer: it fails (REALITIES.md).
+		j.exit, j.output = 1, "Setup failed: a remote PowerShell session to Exchange is open on this server (exchsim: an open session blocks the update)."
 	}
 	g.jobs[j.pid] = j
 	j.usesWindowsUpdate = usesWindowsUpdate(script)

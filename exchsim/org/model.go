@@ -43,6 +43,9 @@ type Options struct {
 	// OnReboot is called (without locks held) when a server starts rebooting: the WinRM layer drops its
 	// shells and refuses connections for down.
 	OnReboot func(server string, down time.Duration)
+	// ExchangeSessions counts the remote PowerShell sessions to Exchange (runspace pools on /PowerShell)
+	// open on a server's own endpoint at now; called with the model's lock held. nil: none.
+	ExchangeSessions func(server string, now time.Time) int
 }
 
 // The components of an Exchange 2019 server (exchange-maintenance.md §3.3).
@@ -154,7 +157,9 @@ type Org struct {
 	clock  Clock
 	logger *slog.Logger
 	onBoot func(string, time.Duration)
-	start  time.Time
+	// sessions is Options.ExchangeSessions.
+	sessions func(string, time.Time) int
+	start    time.Time
 
 	mu            sync.Mutex
 	pendingReboot *rebootNotice      // set by Restart-Computer, announced after the lock is released
@@ -180,7 +185,7 @@ func New(sc *Scenario, o Options) (*Org, error) {
 	if o.OnReboot == nil {
 		o.OnReboot = func(string, time.Duration) {}
 	}
-	g := &Org{sc: sc, clock: o.Clock, logger: o.Logger.With("component", "org"), onBoot: o.OnReboot, start: o.Clock.Now()}
+	g := &Org{sc: sc, clock: o.Clock, logger: o.Logger.With("component", "org"), onBoot: o.OnReboot, sessions: o.ExchangeSessions, start: o.Clock.Now()}
 	g.reset()
 	return g, nil
 }
@@ -737,6 +742,14 @@ func (g *Org) SetupRunning(server string) bool {
 	defer g.mu.Unlock()
 	s := g.lookup(server)
 	return s != nil && s.setupRunning
+}
+
+// ExchangeSessions counts the remote PowerShell sessions to Exchange open on server's own endpoint now.
+func (g *Org) ExchangeSessions(server string) int {
+	if g.sessions == nil {
+		return 0
+	}
+	return g.sessions(server, g.clock.Now())
 }
 
 // Rebooting reports whether server is down for a reboot.

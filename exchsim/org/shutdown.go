@@ -71,7 +71,7 @@ func (x shutdownExe) Run(ctx context.Context, inv ps.NativeInvocation) ([]string
 	now := g.clock.Now()
 	g.settleAll(now)
 	s := g.lookup(inv.Host)
-	if f := g.injectedError("shutdown.exe", inv.Host, "cmdlet_error"); f != nil {
+	if f := g.injectedError("shutdown.exe", inv.Host, inv.Host, "cmdlet_error"); f != nil {
 		g.mu.Unlock()
 		msg := f.Message
 		if msg == "" {

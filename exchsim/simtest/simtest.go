@@ -102,6 +102,18 @@ func EndpointOf(sim *exchsim.Sim, server, auth string) (exchange.Endpoint, error
 	return exchange.Endpoint{}, fmt.Errorf("no server %s in the simulation", server)
 }
 
+// Via returns ep with its Exchange cmdlets run on the peers' own /PowerShell endpoints, in order, with
+// ep's credentials: how exmaintd reaches a server it maintains (docs/exchange-client.md, "Through a peer").
+func Via(tb testing.TB, sim *exchsim.Sim, ep exchange.Endpoint, peers ...string) exchange.Endpoint {
+	tb.Helper()
+	for _, p := range peers {
+		pe := Endpoint(tb, sim, p, ep.Auth)
+		ep.Exchange = append(ep.Exchange, exchange.ExchangeEndpoint{Server: p, URL: pe.ExchangeURL, Auth: ep.Auth, User: ep.User, Password: ep.Password,
+			Kerberos: pe.Kerberos, TLSServerName: pe.TLSServerName, CACertPEM: pe.CACertPEM, AllowUnencrypted: pe.AllowUnencrypted})
+	}
+	return ep
+}
+
 // Client connects to ep and closes the client when the test ends. A zero Backoff becomes 10 ms.
 func Client(tb testing.TB, ep exchange.Endpoint, opts exchange.Options) *exchange.Client {
 	tb.Helper()

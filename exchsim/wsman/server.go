@@ -188,6 +188,21 @@ func (s *Server) ResetRequests() {
 	s.requests = map[string]int64{}
 }
 
+// ExchangePools counts the runspace pools of the Microsoft.Exchange endpoint (remote PowerShell sessions
+// to Exchange) open at now. It takes only the server's own locks, so the model may call it with its lock
+// held.
+func (s *Server) ExchangePools(now time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, sh := range s.shells {
+		if sh.pool != nil && !sh.expired(now) {
+			n++
+		}
+	}
+	return n
+}
+
 // Shells returns the number of live shells.
 func (s *Server) Shells() int {
 	s.mu.Lock()
