@@ -61,7 +61,11 @@ type WinRM struct {
 	Load             string `toml:"load"` // only "none": the Exchange cmdlets run on the Exchange endpoint
 	// ExchangeURL is the server's Exchange remote PowerShell endpoint (per server; default
 	// http(s)://<fqdn>/PowerShell with the scheme of https).
-	ExchangeURL      string   `toml:"exchange_url"`
+	ExchangeURL string `toml:"exchange_url"`
+	// ExchangeAuth is how exmaintd authenticates to Exchange's /PowerShell: kerberos (the default, the only
+	// method its virtual directory takes as Exchange ships it), ntlm or basic. Independent of auth, which is
+	// the WinRM listener's; user, password, keytab, realm and krb5_conf are shared.
+	ExchangeAuth     string   `toml:"exchange_auth"`
 	PoolTimeout      Duration `toml:"pool_timeout"`
 	OperationTimeout Duration `toml:"operation_timeout"`
 	StartTimeout     Duration `toml:"start_timeout"`
@@ -120,7 +124,10 @@ type Server struct {
 	Site        string `toml:"site"`
 	Procedure   string `toml:"procedure"`
 	AllowOutage bool   `toml:"allow_outage"`
-	WinRM       WinRM  `toml:"winrm"`
+	// ExchangeVia names, in order, the servers whose Exchange endpoints run this server's Exchange cmdlets.
+	// Empty: the other members of its DAG, else the other servers of its site, else its own endpoint.
+	ExchangeVia []string `toml:"exchange_via"`
+	WinRM       WinRM    `toml:"winrm"`
 }
 
 // Procedure is one [[procedure]]: a custom ordered step list.

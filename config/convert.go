@@ -125,6 +125,7 @@ func (c *Config) Warnings() []string {
 			}
 		}
 	}
+	out = append(out, c.exchangeWarnings()...)
 	if host, _, err := net.SplitHostPort(c.Daemon.Listen); err == nil && c.Daemon.TLSCert == "" && !loopback(host) {
 		out = append(out, fmt.Sprintf("daemon.listen %s is not a loopback address and the API has no TLS (daemon.tls_cert, tls_key): the API token and the status travel in clear", c.Daemon.Listen))
 	}
@@ -156,7 +157,7 @@ func (c *Config) Merged(s Server) WinRM {
 	}
 	for _, f := range []struct{ dst, src *string }{{&w.Auth, &o.Auth}, {&w.User, &o.User}, {&w.CAFile, &o.CAFile}, {&w.ClientCertFile, &o.ClientCertFile},
 		{&w.ClientKeyFile, &o.ClientKeyFile}, {&w.Mode, &o.Mode}, {&w.Load, &o.Load}, {&w.Realm, &o.Realm}, {&w.Krb5Conf, &o.Krb5Conf}, {&w.SPN, &o.SPN},
-		{&w.ExchangeURL, &o.ExchangeURL}} {
+		{&w.ExchangeURL, &o.ExchangeURL}, {&w.ExchangeAuth, &o.ExchangeAuth}} {
 		if *f.src != "" {
 			*f.dst = *f.src
 		}
@@ -213,9 +214,9 @@ func (c *Config) Endpoint(name string, getenv func(string) string) (exchange.End
 		return b, nil
 	}
 	var err error
-	// The CA matters only to a server reached over HTTPS (its WinRM or its Exchange endpoint): a shared
-	// [winrm] ca_file must not stop a plain-HTTP server (Kerberos-encrypted, say) on a host without it.
-	if ep.HTTPS || strings.HasPrefix(strings.ToLower(w.ExchangeURL), "https://") {
+	// The CA matters only to a listener reached over HTTPS: a shared [winrm] ca_file must not stop a
+	// plain-HTTP server (Kerberos-encrypted, say) on a host without it.
+	if ep.HTTPS {
 		if ep.CACertPEM, err = read("ca_file", w.CAFile); err != nil {
 			return ep, exchange.Options{}, err
 		}
@@ -236,18 +237,14 @@ func (c *Config) Endpoint(name string, getenv func(string) string) (exchange.End
 			return ep, exchange.Options{}, fmt.Errorf("server %s: winrm.password: %w", s.Name, err)
 		}
 	}
-	ep.ExchangeURL = w.ExchangeURL
-	if ep.ExchangeURL == "" { // Exchange's endpoint answers to the server's name (Kerberos: HTTP/<fqdn>)
-		host := s.FQDN
-		if host == "" {
-			host = s.Host
+	for _, p := range c.ExchangeVia(s) {
+		x, err := c.exchangeEndpoint(p, getenv)
+		if err != nil {
+			return ep, exchange.Options{}, fmt.Errorf("server %s: its Exchange cmdlets via %s: %w", s.Name, p.Name, err)
 		}
-		scheme := "http"
-		if ep.HTTPS {
-			scheme = "https"
-		}
-		ep.ExchangeURL = scheme + "://" + host + "/PowerShell"
+		ep.Exchange = append(ep.Exchange, x)
 	}
+	ep.ExchangeURL = ep.Exchange[0].URL
 	opts := exchange.Options{Mode: w.Mode, Load: w.Load, OperationTimeout: w.OperationTimeout.Duration, StartTimeout: w.StartTimeout.Duration, PoolTimeout: w.PoolTimeout.Duration,
 		ReadTimeout: w.ReadTimeout.Duration, WriteTimeout: w.WriteTimeout.Duration, Attempts: w.Attempts}
 	return ep, opts, nil

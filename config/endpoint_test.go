@@ -18,6 +18,10 @@ func endpointConfig(tb testing.TB) *config.Config {
 	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
 		tb.Fatal(err)
 	}
+	krb5 := filepath.Join(dir, "krb5.conf")
+	if err := os.WriteFile(krb5, []byte("[libdefaults]\n default_realm = EXLAB.LOCAL\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
 	src := `[daemon]
 state_dir = "/var/lib/exmaintd"
 time_zone = "Europe/Berlin"
@@ -26,6 +30,8 @@ port = 5986
 auth = "ntlm"
 user = 'EXLAB\svc'
 password = { file = "` + pw + `" }
+realm = "EXLAB.LOCAL"
+krb5_conf = "` + krb5 + `"
 attempts = 3
 operation_timeout = "20s"
 read_timeout = "1m"
@@ -88,18 +94,28 @@ func TestEndpoint(t *testing.T) {
 		tlsName, exchangeURL   string
 		readTimeout, opTimeout time.Duration
 	}{
-		{"EX01", 5986, 3, true, "", "https://ex01.exlab.local/PowerShell", time.Minute, 20 * time.Second},
-		{"EX02", 15986, 5, true, "ex02.exlab.local", "https://ex02.exlab.local/PowerShell", 2 * time.Minute, 20 * time.Second},
-		{"EX03", 5985, 3, false, "", "http://ex03.exlab.local/PowerShell", time.Minute, 20 * time.Second},
-		{"EX04", 5986, 3, true, "ex04.exlab.local", "https://mail.exlab.local/PowerShell", time.Minute, 20 * time.Second},
+		// No DAG: the Exchange cmdlets run on another server of the same site, over its own endpoint
+		// (http://<fqdn>/PowerShell unless exchange_url says otherwise), whatever the listener's scheme.
+		{"EX01", 5986, 3, true, "", "EX03 http://ex03.exlab.local/PowerShell", time.Minute, 20 * time.Second},
+		{"EX02", 15986, 5, true, "ex02.exlab.local", "EX04 https://mail.exlab.local/PowerShell", 2 * time.Minute, 20 * time.Second},
+		{"EX03", 5985, 3, false, "", "EX01 http://ex01.exlab.local/PowerShell", time.Minute, 20 * time.Second},
+		{"EX04", 5986, 3, true, "ex04.exlab.local", "EX02 http://ex02.exlab.local/PowerShell", time.Minute, 20 * time.Second},
 	} {
 		t.Run(tc.server, func(t *testing.T) {
 			ep, opts, err := c.Endpoint(tc.server, getenv)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ep.Port != tc.port || ep.HTTPS != tc.https || ep.TLSServerName != tc.tlsName || ep.ExchangeURL != tc.exchangeURL {
-				t.Errorf("port %d https %v tls name %q exchange %q; want %d %v %q %q", ep.Port, ep.HTTPS, ep.TLSServerName, ep.ExchangeURL, tc.port, tc.https, tc.tlsName, tc.exchangeURL)
+			if len(ep.Exchange) != 2 || ep.Exchange[1].Server != tc.server {
+				t.Fatalf("Exchange endpoints %+v; want one peer, then its own", ep.Exchange)
+			}
+			x := ep.Exchange[0]
+			if ep.Port != tc.port || ep.HTTPS != tc.https || ep.TLSServerName != tc.tlsName || x.Server+" "+x.URL != tc.exchangeURL {
+				t.Errorf("port %d https %v tls name %q exchange %s %s; want %d %v %q %q", ep.Port, ep.HTTPS, ep.TLSServerName, x.Server, x.URL, tc.port, tc.https, tc.tlsName, tc.exchangeURL)
+			}
+			host := strings.Split(strings.SplitN(x.URL, "//", 2)[1], "/")[0]
+			if x.Auth != "kerberos" || x.Kerberos == nil || x.Kerberos.SPN != "HTTP/"+host || x.Kerberos.Realm != "EXLAB.LOCAL" || x.User != `EXLAB\svc` || x.Password.Reveal() != "s3cret" {
+				t.Errorf("Exchange channel auth %s kerberos %+v user %s: want kerberos (the default) as HTTP/%s with [winrm]'s account", x.Auth, x.Kerberos, x.User, host)
 			}
 			if opts.Attempts != tc.attempts || opts.ReadTimeout != tc.readTimeout || opts.OperationTimeout != tc.opTimeout {
 				t.Errorf("attempts %d read %v operation %v; want %d %v %v", opts.Attempts, opts.ReadTimeout, opts.OperationTimeout, tc.attempts, tc.readTimeout, tc.opTimeout)

@@ -23,6 +23,7 @@ func (c *Config) validate(col *collector) {
 	c.validateSteps(col)
 	servers := c.validateServers(col)
 	c.validateDAGs(col, servers)
+	c.validateExchange(col, servers)
 	procs := c.validateProcedures(col)
 	patches := c.validatePatches(col)
 	for i, s := range c.Servers {
@@ -128,7 +129,7 @@ func validateWinRM(col *collector, key string, w WinRM, top bool) {
 			"not through a snap-in in a WinRM shell (unsupported by Microsoft, and it fails on the second hop); remove the key", w.Load)
 	}
 	if top && w.ExchangeURL != "" {
-		col.add(key+".exchange_url", "is per server: set it in [[server]] winrm, or leave it out for http(s)://<fqdn>/PowerShell")
+		col.add(key+".exchange_url", "is per server: set it in [[server]] winrm, or leave it out for http://<fqdn>/PowerShell")
 	}
 	if w.ExchangeURL != "" {
 		if u, err := url.Parse(w.ExchangeURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.User != nil || u.RawQuery != "" {
@@ -228,6 +229,10 @@ func (c *Config) validateServers(col *collector) map[string]bool {
 		validateWinRM(col, key+".winrm", s.WinRM, false)
 		if w.Auth == exchange.AuthBasic && !boolOr(w.HTTPS, true) {
 			col.add(key+".winrm.auth", "basic over plain HTTP would send the password in clear: use https = true, or auth = \"kerberos\" (sealed even over HTTP); NTLM over HTTP is not encrypted either")
+		}
+		if w.Auth == exchange.AuthNTLM && !boolOr(w.HTTPS, true) && !boolOr(w.AllowUnencrypted, false) {
+			col.add(key+".winrm.auth", "ntlm over plain HTTP can never open: nothing would be encrypted, so the client refuses it; use https = true, "+
+				"auth = \"kerberos\" (sealed even over HTTP), or allow_unencrypted = true for a lab")
 		}
 		if w.Auth == exchange.AuthCertificate && (w.ClientCertFile == "" || w.ClientKeyFile == "") {
 			col.add(key+".winrm.client_cert_file", "auth = \"certificate\" needs client_cert_file and client_key_file")

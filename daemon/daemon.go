@@ -65,6 +65,7 @@ type Daemon struct {
 	o        Options
 	logger   *slog.Logger
 	progress *progress
+	clients  *clients
 
 	mu       sync.Mutex
 	cfg      *config.Config
@@ -120,7 +121,10 @@ func New(o Options) (*Daemon, error) {
 		o.Getenv = func(string) string { return "" }
 	}
 	retryCtx, retryCancel := context.WithCancel(context.Background())
-	return &Daemon{o: o, logger: o.Logger, progress: newProgress(o.Observer), cfg: o.Config, busy: map[string]string{},
+	cs := newClients(o.Logger)
+	p := newProgress(o.Observer)
+	p.entering = cs.release
+	return &Daemon{o: o, logger: o.Logger, progress: p, clients: cs, cfg: o.Config, busy: map[string]string{},
 		last: map[string]time.Time{}, reloadCh: make(chan struct{}, 1), retryCtx: retryCtx, retryCancel: retryCancel,
 		leading: !o.Standby, leader: o.Instance}, nil
 }
@@ -346,6 +350,7 @@ func (d *Daemon) env(cfg *config.Config, server string) (*steps.Env, func(), err
 		return nil, nil, err
 	}
 	opts.Logger = d.logger
+	opts.InMaintenance = d.progress.inMaintenance
 	if d.o.ExchangeOptions != nil {
 		opts = d.o.ExchangeOptions(opts)
 	}
@@ -353,13 +358,15 @@ func (d *Daemon) env(cfg *config.Config, server string) (*steps.Env, func(), err
 	if err != nil {
 		return nil, nil, err
 	}
+	d.clients.add(c)
 	return &steps.Env{Ex: c, Target: cfg.Target(server), Settings: cfg.Settings(config.Window{}, server), Clock: d.o.Clock, Logger: d.logger, Observer: d.progress},
-		func() { _ = c.Close() }, nil
+		func() { d.clients.remove(c); _ = c.Close() }, nil
 }
 
 // Close waits for running windows and closes the journal.
 func (d *Daemon) Close() error {
 	d.wg.Wait()
+	d.clients.wg.Wait()
 	d.retryCancel()
 	d.retries.Wait()
 	d.mu.Lock()

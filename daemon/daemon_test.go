@@ -453,6 +453,7 @@ func TestKerberosWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := strings.Replace(string(b), `auth = "ntlm"`, fmt.Sprintf("auth = \"kerberos\"\nrealm = %q\nkrb5_conf = %q", k.Realm, k.Krb5Conf), 1)
+	src = strings.Replace(src, `exchange_auth = "ntlm"`, "", 1) // the Exchange channel's default: Kerberos
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}

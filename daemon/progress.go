@@ -12,8 +12,10 @@ import (
 // (metrics, the demo's display).
 type progress struct {
 	next steps.Observer
-	mu   sync.Mutex
-	srv  map[string]*serverProgress
+	// entering, when set, is told that a server starts entering maintenance (before its first change).
+	entering func(server string)
+	mu       sync.Mutex
+	srv      map[string]*serverProgress
 }
 
 type serverProgress struct {
@@ -45,6 +47,23 @@ func (p *progress) snapshot(server string) serverProgress {
 	return *p.get(server)
 }
 
+// inMaintenance reports whether server is changed by a run now (entering, in maintenance, patching,
+// rebooting, exiting, reversing, or held after a failed reverse): its Exchange endpoint is then not used
+// for another server's cmdlets.
+func (p *progress) inMaintenance(server string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, ok := p.srv[server]
+	if !ok {
+		return false
+	}
+	switch s.state {
+	case steps.StateIdle, steps.StatePrechecks, steps.StateWatching:
+		return false
+	}
+	return true
+}
+
 func (p *progress) ServerState(server string, st steps.ServerState) {
 	p.mu.Lock()
 	s := p.get(server)
@@ -53,6 +72,9 @@ func (p *progress) ServerState(server string, st steps.ServerState) {
 		s.step = ""
 	}
 	p.mu.Unlock()
+	if st == steps.StateEntering && p.entering != nil {
+		p.entering(server)
+	}
 	p.next.ServerState(server, st)
 }
 

@@ -50,6 +50,7 @@ parallel = 2
 https = false
 allow_unencrypted = true   # exchsim on loopback; a real server needs HTTPS
 auth = "ntlm"
+exchange_auth = "ntlm"     # exchsim's /PowerShell; a real one takes Kerberos (the default)
 user = '%s\%s'
 password = { file = %q }
 read_timeout = "30s"

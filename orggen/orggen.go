@@ -127,9 +127,9 @@ func (s Shape) Config(o ConfigOptions) string {
 	}
 	b.WriteString("\n")
 	if o.Endpoints != nil {
-		fmt.Fprintf(&b, "[winrm]\nhttps = false\nallow_unencrypted = true\nauth = \"ntlm\"\nuser = '%s'\npassword = { file = %q }\nread_timeout = \"30s\"\noperation_timeout = \"10s\"\n\n", o.User, o.PasswordFile)
+		fmt.Fprintf(&b, "[winrm]\nhttps = false\nallow_unencrypted = true\nauth = \"ntlm\"\nexchange_auth = \"ntlm\"\nuser = '%s'\npassword = { file = %q }\nread_timeout = \"30s\"\noperation_timeout = \"10s\"\n\n", o.User, o.PasswordFile)
 	} else {
-		fmt.Fprintf(&b, "[winrm]\nhttps = true\nauth = \"basic\"\nuser = '%s'\npassword = { file = %q }\n\n", o.User, o.PasswordFile)
+		fmt.Fprintf(&b, "[winrm]\nhttps = true\nauth = \"basic\"\nrealm = \"EXLAB.LOCAL\"\nuser = '%s'\npassword = { file = %q }\n\n", o.User, o.PasswordFile)
 	}
 	if o.Steps != "" {
 		fmt.Fprintf(&b, "[steps]\n%s\n", o.Steps)

@@ -15,7 +15,7 @@ func TestConfigIsValid(t *testing.T) {
 	shape := orggen.Shape{DAGs: 5, DAGSize: 4, Standalone: 3, WindowGroups: 2}
 	eps := map[string]orggen.Endpoint{}
 	for i := range shape.Servers() {
-		eps[orggen.ServerName(i)] = orggen.Endpoint{Host: "127.0.0.1", Fqdn: fmt.Sprintf("ex%04d.exlab.local", i+1), Port: 40000 + i, ExchangeURL: "http://127.0.0.1/PowerShell"}
+		eps[orggen.ServerName(i)] = orggen.Endpoint{Host: "127.0.0.1", Fqdn: fmt.Sprintf("ex%04d.exlab.local", i+1), Port: 40000 + i, ExchangeURL: fmt.Sprintf("http://127.0.0.1:%d/PowerShell", 40000+i)}
 	}
 	for name, o := range map[string]orggen.ConfigOptions{
 		"production shape": {StateDir: "/var/lib/exmaintd", Listen: "127.0.0.1:0", User: `EXLAB\svc`, PasswordFile: "/etc/exmaintd/pw"},

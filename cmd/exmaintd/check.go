@@ -49,6 +49,10 @@ func cmdCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 		}
 	}
 	_, err = fmt.Fprintf(stdout, "%s: OK (%d servers, %d DAGs, %d windows)\n", *path, len(c.Servers), len(c.DAGs), len(c.Windows))
+	for _, s := range c.Servers {
+		winrs, exch := c.Channels(s)
+		fmt.Fprintf(stdout, "  %s: WinRS %s; Exchange cmdlets %s\n", s.Name, winrs, exch)
+	}
 	return err
 }
 
@@ -170,6 +174,8 @@ func planServer(ctx context.Context, c *config.Config, w config.Window, name str
 		fmt.Fprintf(stdout, ", DAG %s", t.DAG)
 	}
 	fmt.Fprintln(stdout, ")")
+	winrs, exch := c.Channels(sv)
+	fmt.Fprintf(stdout, "  channels: WinRS %s (PS>); Exchange cmdlets %s (EX>)\n", winrs, exch)
 	planned, err := proc.Plan(t, settings, sv.AllowOutage)
 	if err != nil {
 		fmt.Fprintf(stdout, "  REFUSED: %v\n", err)

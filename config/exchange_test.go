@@ -1,0 +1,122 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/exmaintd/exmaintd/config"
+)
+
+// exampleWith is config.example.toml with each from replaced by its to.
+func exampleWith(t *testing.T, pairs ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if !strings.Contains(s, pairs[i]) {
+			t.Fatalf("the example has no %q", pairs[i])
+		}
+		s = strings.Replace(s, pairs[i], pairs[i+1], 1)
+	}
+	return s
+}
+
+// TestExchangeVia: a DAG member's cmdlets run on the other members, starting after it (EX02's on EX03
+// first, then EX01); exchange_via wins; a standalone server uses its site's other servers; every server's
+// own endpoint is its last resort (the only one of a server alone in its site).
+func TestExchangeVia(t *testing.T) {
+	src := exampleWith(t,
+		`servers = ["EX01", "EX02"]`, `servers = ["EX01", "EX02", "EX03"]`,
+		`procedure = "seed"`, `procedure = "dag"`,
+		"[[procedure]]", `[[server]]
+name = "EX04"
+host = "ex04.exlab.local"
+site = "Munich"
+exchange_via = ["EX01", "EX02"]
+
+[[server]]
+name = "EX05"
+host = "ex05.exlab.local"
+site = "Munich"
+
+[[server]]
+name = "EX06"
+host = "ex06.exlab.local"
+site = "Paris"
+
+[[procedure]]`)
+	c, err := config.Parse("via.toml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for server, want := range map[string]string{
+		"EX01": "EX02 EX03 EX01", "EX02": "EX03 EX01 EX02", "EX03": "EX01 EX02 EX03",
+		"EX04": "EX01 EX02 EX04", "EX05": "EX04 EX05", "EX06": "EX06",
+	} {
+		var names []string
+		for _, s := range c.ExchangeVia(serverNamed(t, c, server)) {
+			names = append(names, s.Name)
+		}
+		if got := strings.Join(names, " "); got != want {
+			t.Errorf("%s via %q; want %q", server, got, want)
+		}
+	}
+}
+
+func serverNamed(t *testing.T, c *config.Config, name string) config.Server {
+	t.Helper()
+	for _, s := range c.Servers {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no server %s", name)
+	return config.Server{}
+}
+
+// TestExchangeChannelRefusals: check refuses an Exchange channel that can never open, and names the
+// setting; a name that is not the server's own is warned about.
+func TestExchangeChannelRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		pairs []string
+		want  string
+	}{
+		{"peer unknown", []string{`# exchange_via = ["EX02"]`, `exchange_via = ["EX09"]`}, `server "EX01".exchange_via: unknown server "EX09"`},
+		{"peer is itself", []string{`# exchange_via = ["EX02"]`, `exchange_via = ["EX01"]`}, `server "EX01".exchange_via: "EX01" is this server`},
+		{"bad auth", []string{`# exchange_auth = "kerberos"`, `exchange_auth = "certificate"`}, `winrm.exchange_auth: "certificate": want kerberos`},
+		{"no realm", []string{`realm = "EXLAB.LOCAL"  `, `# `}, `server "EX01".winrm.exchange_auth: kerberos (the default: Exchange's /PowerShell takes only Kerberos`},
+		{"ntlm over http", []string{`# exchange_auth = "kerberos"`, `exchange_auth = "ntlm"`}, `server "EX01".winrm.exchange_auth: ntlm over plain HTTP (http://ex01.exlab.local/PowerShell) can never open`},
+		{"basic over http", []string{`# exchange_auth = "kerberos"`, `exchange_auth = "basic"`}, `basic over plain HTTP (http://ex01.exlab.local/PowerShell) would send the password in clear`},
+		{"ntlm listener over http", []string{"auth = \"ntlm\"\nhttps = true ", "auth = \"ntlm\"\nhttps = false"}, `server "EX03".winrm.auth: ntlm over plain HTTP can never open`},
+		{"shared name", []string{`# procedure = "dag" `, "[server.winrm]\nexchange_url = \"https://mail.exlab.local/PowerShell\"\n#",
+			`exchange_url = "https://ex03.exlab.local/PowerShell"`, `exchange_url = "https://mail.exlab.local/PowerShell"`},
+			`server "EX03".winrm.exchange_url: https://mail.exlab.local/PowerShell is also server EX01's Exchange endpoint`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse("x.toml", exampleWith(t, tc.pairs...))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v\nwant %q", err, tc.want)
+			}
+		})
+	}
+	c, err := config.Parse("x.toml", exampleWith(t, `# procedure = "dag" `, "[server.winrm]\nexchange_url = \"http://mail.exlab.local/PowerShell\"\n#"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(c.Warnings(), "\n"); !strings.Contains(w, "server EX01: exchange_url http://mail.exlab.local/PowerShell names neither its fqdn nor its host") {
+		t.Errorf("warnings %q; want one about EX01's exchange_url", w)
+	}
+	c, err = config.Parse("x.toml", exampleWith(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(c.Warnings(), "\n"); strings.Contains(w, "exchange_url") {
+		t.Errorf("the example is warned about: %q", w)
+	}
+}
