@@ -1,11 +1,8 @@
 package daemon
 
 import (
-	"context"
-	"log/slog"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/exmaintd/exmaintd/exchange"
 )
@@ -15,14 +12,13 @@ import (
 // a server while its update runs and none depends on an IIS that is about to stop. The next cmdlet opens a
 // session on another peer (exchange.Options.InMaintenance passes over the busy one).
 type clients struct {
-	logger *slog.Logger
-	mu     sync.Mutex
-	live   map[*exchange.Client]struct{}
-	wg     sync.WaitGroup // releases in progress; Daemon.Close waits for them
+	mu   sync.Mutex
+	live map[*exchange.Client]struct{}
+	wg   sync.WaitGroup // releases in progress; Daemon.Close waits for them
 }
 
-func newClients(logger *slog.Logger) *clients {
-	return &clients{logger: logger, live: map[*exchange.Client]struct{}{}}
+func newClients() *clients {
+	return &clients{live: map[*exchange.Client]struct{}{}}
 }
 
 func (cs *clients) add(c *exchange.Client) {
@@ -49,11 +45,7 @@ func (cs *clients) release(server string) {
 		cs.wg.Add(1)
 		go func() {
 			defer cs.wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-			defer cancel()
-			if err := c.ReleaseVia(ctx, server); err != nil {
-				cs.logger.Warn("an Exchange session stayed open on a server entering maintenance", "server", c.Server(), "via", server, "err", err)
-			}
+			c.ReleaseVia(server) // after the operation in progress, which its deadline bounds
 		}()
 	}
 }

@@ -121,7 +121,7 @@ func New(o Options) (*Daemon, error) {
 		o.Getenv = func(string) string { return "" }
 	}
 	retryCtx, retryCancel := context.WithCancel(context.Background())
-	cs := newClients(o.Logger)
+	cs := newClients()
 	p := newProgress(o.Observer)
 	p.entering = cs.release
 	return &Daemon{o: o, logger: o.Logger, progress: p, clients: cs, cfg: o.Config, busy: map[string]string{},

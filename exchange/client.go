@@ -78,7 +78,7 @@ func (x ExchangeEndpoint) endpoint(managed string) (Endpoint, error) {
 	if x.Server != "" && x.Server != managed {
 		name = managed + " via " + x.Server
 	}
-	return Endpoint{Name: name, Host: u.Hostname(), HTTPS: u.Scheme == "https", TLSServerName: x.TLSServerName, CACertPEM: x.CACertPEM,
+	return Endpoint{Name: name, Host: u.Hostname(), TLSServerName: x.TLSServerName, CACertPEM: x.CACertPEM,
 		InsecureSkipVerify: x.InsecureSkipVerify, Auth: x.Auth, User: x.User, Password: x.Password, AllowUnencrypted: x.AllowUnencrypted,
 		Kerberos: x.Kerberos}, nil
 }
@@ -263,25 +263,20 @@ func (c *Client) ExchangeVia() string {
 // that no remote PowerShell session to Exchange is open on a server while its update runs (ExchangeDsc
 // refuses to open one while setup runs: a session there hinders setup). The next Exchange operation opens
 // a pool again, on the first endpoint that answers.
-func (c *Client) ReleaseOwnEndpoint(ctx context.Context) error { return c.ReleaseVia(ctx, c.ep.Name) }
+func (c *Client) ReleaseOwnEndpoint() { c.ReleaseVia(c.ep.Name) }
 
 // ReleaseVia closes the runspace pool when it is open on server's Exchange endpoint — a peer entering
-// maintenance, whose IIS will stop — after any operation in progress; the next Exchange operation opens a
-// pool elsewhere (Options.InMaintenance).
-func (c *Client) ReleaseVia(ctx context.Context, server string) error {
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("closing %s's Exchange session on %s: %w", c.ep.Name, server, ctx.Err())
-	}
+// maintenance, whose IIS will stop — after the operation in progress, if any (each is bounded by its
+// deadline); the next Exchange operation opens a pool elsewhere (Options.InMaintenance).
+func (c *Client) ReleaseVia(server string) {
+	c.sem <- struct{}{}
 	defer func() { <-c.sem }()
 	if c.pool != nil && c.xeps[c.xi].Server == server {
 		// Closed before returning, not in the background: an installer may start right after.
 		c.pool.discard(5 * time.Second)
 		c.pool = nil
-		c.logger.Debug("runspace pool closed", "url", c.xts[c.xi].url, "via", server)
+		c.logger.Info("Exchange session closed", "via", server, "url", c.xts[c.xi].url)
 	}
-	return nil
 }
 
 // onOwnEndpoint reports whether the pool's endpoint is the server's own.
@@ -538,19 +533,16 @@ func (c *Client) start(ctx context.Context, channel string) error {
 	return nil
 }
 
-// openPool opens the runspace pool on the first Exchange endpoint that answers, starting with the one
-// last used: a peer that fails is passed over for the next (reads move on; a write that may have run was
-// already reported as ErrSessionLost, and its caller verifies it through the pool opened here). A peer in
-// maintenance is skipped unless it is the last one. Each endpoint has PoolTimeout.
+// openPool opens the runspace pool on the first Exchange endpoint that answers. The peers are tried
+// from the one last used (a peer that failed is passed over for the next: reads move on; a write that may
+// have run was already reported as ErrSessionLost, and its caller verifies it through the pool opened
+// here), the last endpoint — the server's own, as the configuration lists them — always last. A server in
+// maintenance is skipped unless it is that last one. Each endpoint has PoolTimeout.
 func (c *Client) openPool(ctx context.Context) error {
 	var errs []error
-	n := len(c.xts)
-	for k := range n {
-		i := (c.xi + k) % n
+	for _, i := range c.poolOrder() {
 		x := c.xeps[i]
-		// A server in maintenance is passed over, except the last endpoint — the server's own, as the
-		// configuration lists them: a standalone server's only one, or the last resort.
-		if i < n-1 && c.opts.InMaintenance != nil && c.opts.InMaintenance(x.Server) {
+		if i < len(c.xeps)-1 && c.opts.InMaintenance != nil && c.opts.InMaintenance(x.Server) {
 			errs = append(errs, fmt.Errorf("%s: not used: %s is in maintenance itself", c.xts[i].url, x.Server))
 			continue
 		}
@@ -558,26 +550,26 @@ func (c *Client) openPool(ctx context.Context) error {
 		p, err := openPool(pctx, c.xts[i], c.params, c.opts.DecodeBudget, c.logger)
 		cancel()
 		if err == nil {
-			if i != c.xi {
-				c.logger.Warn("Exchange cmdlets moved to another endpoint", "via", x.Server, "url", c.xts[i].url, "from", c.xts[c.xi].url)
-			}
 			c.pool, c.xi = p, i
 			c.stats.PoolsOpened++
-			c.logger.Debug("runspace pool opened", "url", c.xts[i].url, "via", x.Server)
+			c.logger.Info("Exchange session opened", "via", x.Server, "url", c.xts[i].url)
 			return nil
 		}
+		c.logger.Warn("Exchange endpoint failed", "via", x.Server, "url", c.xts[i].url, "err", err)
 		errs = append(errs, fmt.Errorf("opening the runspace pool on %s: %w", c.xts[i].url, err))
-		if ctx.Err() != nil {
-			break
-		}
-		if k+1 < n {
-			c.logger.Warn("Exchange endpoint failed; trying the next", "url", c.xts[i].url, "err", err)
-		}
-	}
-	if len(errs) == 1 {
-		return errs[0]
 	}
 	return fmt.Errorf("no Exchange endpoint for %s answered: %w", c.ep.Name, errors.Join(errs...))
+}
+
+// poolOrder is the order openPool tries the endpoints in: the peers from the one last used, then the last.
+func (c *Client) poolOrder() []int {
+	peers := len(c.xeps) - 1
+	start := c.xi % max(peers, 1)
+	order := make([]int, 0, len(c.xeps))
+	for k := range peers {
+		order = append(order, (start+k)%peers)
+	}
+	return append(order, peers)
 }
 
 // dropPool discards a lost runspace pool in the background (bounded).

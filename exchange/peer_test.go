@@ -35,17 +35,13 @@ func TestThroughAPeer(t *testing.T) {
 		}
 	}
 	read("EX02")
-	if err := c.ReleaseVia(t.Context(), "EX03"); err != nil {
-		t.Fatal(err)
-	}
+	c.ReleaseVia("EX03")
 	read("EX02")
 	if n := c.Stats().PoolsOpened; n != 1 {
 		t.Errorf("%d pools opened; releasing a server the pool is not on must keep it", n)
 	}
 	busy.Store("EX02")
-	if err := c.ReleaseVia(t.Context(), "EX02"); err != nil {
-		t.Fatal(err)
-	}
+	c.ReleaseVia("EX02")
 	read("EX03")
 	if n := c.Stats().PoolsOpened; n != 2 {
 		t.Errorf("%d pools opened; want a second one, on EX03", n)
@@ -53,6 +49,39 @@ func TestThroughAPeer(t *testing.T) {
 	reqs := sim.ExchangeRequests()
 	if reqs["EX01"] != 0 || reqs["EX02"] == 0 || reqs["EX03"] == 0 {
 		t.Errorf("requests to /PowerShell %v; want none on EX01 and some on EX02 and EX03", reqs)
+	}
+	// EX01 restarts: a pool on a peer's endpoint outlives it (one on its own would go with its IIS).
+	if err := c.RestartComputer(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExchangeServers(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Stats().PoolsOpened; n != 2 {
+		t.Errorf("%d pools opened after EX01's restart; the one on EX03 must be kept", n)
+	}
+}
+
+// TestExchangeEndpointRefused: an Exchange endpoint that is not http(s)://host/… without user, query or
+// fragment, or whose auth cannot be used, is refused when the client is built, naming the server.
+func TestExchangeEndpointRefused(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ url, auth, want string }{
+		{"ftp://ex02/PowerShell", exchange.AuthKerberos, `server EX01: Exchange endpoint "ftp://ex02/PowerShell": want http(s)://host[:port]/PowerShell`},
+		{"http:///PowerShell", exchange.AuthKerberos, "want http(s)://host[:port]/PowerShell"},
+		{"http://%zz/PowerShell", exchange.AuthKerberos, "want http(s)://host[:port]/PowerShell"},
+		{"http://u@ex02/PowerShell", exchange.AuthKerberos, "no user, query or fragment"},
+		{"http://ex02/PowerShell?x=1", exchange.AuthKerberos, "no user, query or fragment"},
+		{"http://ex02/PowerShell#f", exchange.AuthKerberos, "no user, query or fragment"},
+		{"http://ex02/PowerShell", "digest", `server EX01 via EX02: unknown auth "digest"`},
+		{"http://ex02/PowerShell", exchange.AuthNTLM, "server EX01 via EX02: auth \"ntlm\" over plain HTTP"},
+	} {
+		ep := exchange.Endpoint{Name: "EX01", Host: "ex01", Port: 5986, HTTPS: true, Auth: exchange.AuthBasic, User: "u",
+			Exchange: []exchange.ExchangeEndpoint{{Server: "EX02", URL: tc.url, Auth: tc.auth, User: "u",
+				Kerberos: &exchange.Kerberos{Realm: "EXLAB.LOCAL", Krb5Conf: "[libdefaults]\n"}}}}
+		if _, err := exchange.New(ep, exchange.Options{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s (%s): %v; want %q", tc.url, tc.auth, err, tc.want)
+		}
 	}
 }
 
@@ -86,9 +115,7 @@ func TestReleaseOwnEndpoint(t *testing.T) {
 	if _, err := c.ComponentStates(t.Context(), "EX03"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.ReleaseOwnEndpoint(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	c.ReleaseOwnEndpoint()
 	if n := sim.Org().ExchangeSessions("EX03"); n != 0 {
 		t.Errorf("%d sessions open on EX03's endpoint after ReleaseOwnEndpoint", n)
 	}

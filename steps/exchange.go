@@ -65,5 +65,5 @@ type Exchange interface {
 	Run(ctx context.Context, command string, timeout time.Duration) (exchange.CommandResult, error)
 	// ReleaseOwnEndpoint closes the Exchange session when it is open on the server's own endpoint (a
 	// standalone server's): none may be open there while its update runs.
-	ReleaseOwnEndpoint(ctx context.Context) error
+	ReleaseOwnEndpoint()
 }

@@ -57,9 +57,7 @@ func (p patchStep) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
 	// No remote PowerShell session to Exchange may be open on a server while its update runs (ExchangeDsc
 	// refuses to open one while setup runs). A DAG member's cmdlets run on a peer; a standalone server's run
 	// on its own endpoint, and that session is closed here. The gates read through it again afterwards.
-	if err := env.Ex.ReleaseOwnEndpoint(ctx); err != nil {
-		return err
-	}
+	env.Ex.ReleaseOwnEndpoint()
 	for i, c := range env.Settings.Patch {
 		if env.patched.initiated {
 			return fmt.Errorf("patch command %q: not run: an earlier installer (exit 1641) has restarted the server; run it in another window", c.Name)
