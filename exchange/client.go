@@ -75,7 +75,7 @@ func (x ExchangeEndpoint) endpoint(managed string) (Endpoint, error) {
 		return Endpoint{}, fmt.Errorf("server %s: Exchange endpoint %q: no user, query or fragment", managed, x.URL)
 	}
 	name := managed
-	if x.Server != "" && x.Server != managed {
+	if x.Server != managed {
 		name = managed + " via " + x.Server
 	}
 	return Endpoint{Name: name, Host: u.Hostname(), TLSServerName: x.TLSServerName, CACertPEM: x.CACertPEM,
