@@ -204,7 +204,8 @@ func (patchStep) Verify(context.Context, *Env, json.RawMessage) error { return n
 // outlasts it (or whose state cannot be read by then) is a HoldError: the reverse stops and the server
 // stays in maintenance as rollback_failed. An installer is never cut off, and a server never comes back
 // while one runs on it. Then, unless the run's reboot step has already done its part, a restart the patch
-// left pending is made before the reverse goes on.
+// left pending is made before the reverse goes on; and a server whose Exchange services are not back is
+// held in maintenance (exchangeServicesUp).
 func (patchStep) Undo(ctx context.Context, env *Env, orig json.RawMessage) error {
 	o, err := decodeOrig[patchOrig]("patch", orig)
 	if err != nil {
@@ -239,12 +240,41 @@ func (patchStep) Undo(ctx context.Context, env *Env, orig json.RawMessage) error
 			}
 		}
 	}
-	if env.rebootDone {
-		return nil // the run's reboot step has decided and done its part: the exit follows its policy
+	if !env.rebootDone {
+		if err := restartIfPending(ctx, env); err != nil {
+			return err
+		}
 	}
-	// An install that finished (during the wait, or before the abort) may leave Windows waiting for a
-	// restart. The server is still in maintenance: restart it now rather than return it to service with the
-	// update half applied.
+	return exchangeServicesUp(ctx, env)
+}
+
+// exchangeServicesUp is the patch undo's last word before the earlier steps are undone. A failed
+// cumulative or security update can leave the Exchange services stopped and disabled (Microsoft Learn,
+// "Repair failed installations of Exchange Cumulative and Security updates"; CSS-Exchange's
+// SetupLogReviewer looks for the disabled service, SetupAssist lists the Exchange services): undoing the
+// earlier steps would then return a broken server to service, its clients and databases sent to it. So
+// it waits up to reboot_timeout for the configured services to run (a restart that just ended is still
+// starting them), and otherwise holds the server in maintenance — its databases stay active on the other
+// copies — with the services named.
+func exchangeServicesUp(ctx context.Context, env *Env) error {
+	end := env.Clock.Now().Add(env.Settings.RebootTimeout)
+	for {
+		err := servicesRunning(ctx, env, env.Settings.Services)
+		if err == nil {
+			return nil
+		}
+		left := end.Sub(env.Clock.Now())
+		if left <= 0 || !env.Clock.Sleep(ctx, min(env.Settings.PollInterval, left)) {
+			return &HoldError{Reason: fmt.Sprintf("after the update, %s's Exchange services are not back (%v) within reboot_timeout %v: it is not returned to service "+
+				"broken; repair the installation (run the update's setup again) and clear the server", env.Target.Server, err, env.Settings.RebootTimeout)}
+		}
+	}
+}
+
+// restartIfPending restarts the server when the patch left Windows waiting for a restart. An install
+// that finished (during the wait, or before the abort) may; the server is still in maintenance: restart it
+// now rather than return it to service with the update half applied.
+func restartIfPending(ctx context.Context, env *Env) error {
 	pr, err := env.Ex.PendingReboot(ctx)
 	if err != nil {
 		return fmt.Errorf("reading whether the patch left a restart pending: %w", err)
@@ -261,7 +291,7 @@ func (patchStep) Undo(ctx context.Context, env *Env, orig json.RawMessage) error
 	if err := env.Ex.RestartComputer(ctx, env.Settings.RestartDelay); err != nil && !errors.Is(err, exchange.ErrSessionLost) {
 		return err
 	}
-	orig, err = encodeOrig(bootOrig{Boot: boot, Reboot: true, Why: "a restart pending after the patch, in the reverse"})
+	orig, err := encodeOrig(bootOrig{Boot: boot, Reboot: true, Why: "a restart pending after the patch, in the reverse"})
 	if err != nil {
 		return err
 	}

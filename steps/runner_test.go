@@ -660,3 +660,41 @@ func TestUMCallRouterByVersion(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedUpdateHoldsTheServer: an update fails on EX01, a DAG member, and leaves its Exchange services
+// stopped and disabled. The reverse goes through EX02 as the whole run did, and does not return EX01 to
+// service broken: it is held in maintenance (rollback_failed) naming the services, its databases stay
+// active on EX02 and its components stay out of service. (With the services up, TestFailureAtEveryStep's
+// patch case shows the same failure reversed and EX01 back in service.)
+func TestFailedUpdateHoldsTheServer(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	settings := fastSettings()
+	settings.RebootTimeout = 2 * time.Second // how long the undo waits for the services before it holds
+	env := h.env(t, "EX01", settings)
+	for _, kind := range []string{"patch_fails", "patch_disables_services"} {
+		if err := h.sim.InjectFault(exchsim.Fault{Kind: kind, Server: "EX01"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.sim.ResetRequests()
+	res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["dag"]))
+	if res.Outcome != steps.OutcomeRollbackFailed || res.Err == nil || !strings.Contains(res.Err.Error(), "Exchange services are not back") ||
+		!strings.Contains(res.Err.Error(), "MSExchangeIS") {
+		t.Fatalf("outcome %s, err %v; want rollback_failed naming the services that are not back", res.Outcome, res.Err)
+	}
+	snap := h.sim.Org().Snapshot()
+	for _, d := range snap.Databases {
+		if strings.HasPrefix(d.Copies["EX01"], "Mounted") {
+			t.Errorf("database %s is active on EX01 again: %v", d.Name, d.Copies)
+		}
+	}
+	for _, s := range snap.Servers {
+		if s.Name == "EX01" && s.Effective["ServerWideOffline"] != "Inactive" {
+			t.Errorf("EX01's ServerWideOffline is %s; want it still Inactive (held in maintenance)", s.Effective["ServerWideOffline"])
+		}
+	}
+	if reqs := h.sim.ExchangeRequests(); reqs["EX01"] != 0 {
+		t.Errorf("EX01's own /PowerShell received %d requests; want none", reqs["EX01"])
+	}
+}

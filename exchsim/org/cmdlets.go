@@ -832,7 +832,10 @@ func serviceObject(name, status, startType string) any {
 }
 
 func startType(s *server, svc string) string {
-	if s.manual[svc] {
+	switch {
+	case s.disabled[svc]:
+		return "Disabled"
+	case s.manual[svc]:
 		return "Manual"
 	}
 	return "Automatic"
@@ -883,6 +886,13 @@ func restartService(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 		name := fmt.Sprint(n)
 		found := false
 		for svc := range s.services {
+			if strings.EqualFold(svc, name) && s.disabled[svc] {
+				// Windows PowerShell 5.1's wording; the inner Win32 message is what CSS-Exchange's
+				// SetupLogReviewer (Test-DisabledService) looks for.
+				return nil, &ps.Error{Message: fmt.Sprintf("Service '%s (%s)' cannot be started due to the following error: Cannot start service %s on computer '.'. "+
+					"The service cannot be started, either because it is disabled or because it has no enabled devices associated with it.", svc, svc, svc),
+					Category: "OpenError", ErrorID: "CouldNotStartService,Microsoft.PowerShell.Commands.RestartServiceCommand"}
+			}
 			if strings.EqualFold(svc, name) {
 				s.services[svc] = g.startedState(s, svc)
 				found = true

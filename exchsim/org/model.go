@@ -88,6 +88,7 @@ type server struct {
 	node     string                      // cluster node state: Up, Paused, Down ("" outside a DAG)
 	services map[string]string           // name → Running/Stopped
 	manual   map[string]bool             // services whose StartType is Manual: not started at boot
+	disabled map[string]bool             // services a failed update left Disabled (fault patch_disables_services)
 	bootTime time.Time
 	downTil  time.Time // rebooting until
 	neverUp  bool      // fault reboot_never_returns
@@ -222,7 +223,7 @@ func (g *Org) reset() {
 			"MSExchangeRepl", "MSExchangeDelivery", "MSExchangeSubmission", "MSExchangeServiceHost", "MSExchangeHM", "W3SVC", "WinRM"} {
 			s.services[svc] = "Running"
 		}
-		s.manual = map[string]bool{}
+		s.manual, s.disabled = map[string]bool{}, map[string]bool{}
 		for _, svc := range imapPopServices() {
 			if spec.ImapPop {
 				s.services[svc] = "Running"
@@ -354,13 +355,16 @@ func (g *Org) settle(s *server, now time.Time) {
 			delete(g.jobs, pid)
 			taskJobEnded(s, j, false)
 			g.installEffects(s, j, j.ends)
+			if g.hasFault("patch_disables_services", s.spec.Name) {
+				disableExchangeServices(s)
+			}
 		}
 	}
 	if !s.downTil.IsZero() && !s.neverUp && !now.Before(s.downTil) {
 		s.downTil = time.Time{}
 		s.bootTime = now
 		for k := range s.services {
-			if !s.manual[k] {
+			if !s.manual[k] && !s.disabled[k] {
 				s.services[k] = g.startedState(s, k)
 			}
 		}
@@ -468,6 +472,19 @@ func (g *Org) hasFault(kind, server string) bool {
 		}
 	}
 	return false
+}
+
+// disableExchangeServices is what a failed cumulative or security update can leave behind: Exchange setup
+// stops the Exchange services and sets them Disabled while it runs, and restores them only when it
+// completes (Microsoft Learn, "Repair failed installations of Exchange Cumulative and Security updates";
+// CSS-Exchange SetupLogReviewer's Test-DisabledService). They stay stopped across restarts and refuse to
+// start until repaired. Callers hold g.mu.
+func disableExchangeServices(s *server) {
+	for k := range s.services {
+		if strings.HasPrefix(strings.ToUpper(k), "MSEXCHANGE") && !s.manual[k] {
+			s.services[k], s.disabled[k] = "Stopped", true
+		}
+	}
 }
 
 // startedState is what a service that was just started reads as: Running, unless a service_stops fault
@@ -772,7 +789,7 @@ func (g *Org) InjectFault(f Fault) error {
 		return fmt.Errorf("fault %s: unknown server %q", f.Kind, f.Server)
 	}
 	switch f.Kind {
-	case "stuck_queue", "move_fails", "reboot_never_returns", "patch_fails", "patch_hangs", "patch_no_reboot", "restart_reply_lost", "pam_unknown":
+	case "stuck_queue", "move_fails", "reboot_never_returns", "patch_fails", "patch_hangs", "patch_no_reboot", "restart_reply_lost", "pam_unknown", "patch_disables_services":
 	case "move_suppressed":
 		f.refusals = 1
 		if f.Target != "" {
@@ -835,7 +852,7 @@ func (g *Org) InjectFault(f Fault) error {
 		}
 		setRequester(g.lookup(f.Server).remote, comp, parts[1], parts[2], g.clock.Now())
 	default:
-		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, move_suppressed, witness_invalid, cmdlet_error, cmdlet_writes_error, cmdlet_noop, service_stops, reboot_never_returns, restart_reply_lost, pam_unknown, setup_running, patch_fails, patch_hangs, patch_no_reboot, patch_exit_code, pending_reboot, remote_component_state)", f.Kind)
+		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, move_suppressed, witness_invalid, cmdlet_error, cmdlet_writes_error, cmdlet_noop, service_stops, reboot_never_returns, restart_reply_lost, pam_unknown, setup_running, patch_fails, patch_hangs, patch_no_reboot, patch_disables_services, patch_exit_code, pending_reboot, remote_component_state)", f.Kind)
 	}
 	g.faults = append(g.faults, f)
 	return nil
