@@ -196,6 +196,12 @@ func (h *host) handler() http.Handler {
 	mux.Handle("/wsman", h.wsman)
 	exch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.exchangeRequests.Add(1)
+		if !h.sim.org.RemotePowerShellUp(h.ep.Name) {
+			// Exchange's services stopped (a failed update leaves them so): the PowerShell application
+			// cannot serve. The exact answer is not documented — exchsim refuses every request (REALITIES.md).
+			http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+			return
+		}
 		h.wsman.ServeHTTP(w, r)
 	})
 	mux.Handle("/PowerShell", exch) // Exchange's remote PowerShell (IIS); the path is case-insensitive on IIS

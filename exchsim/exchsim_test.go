@@ -520,3 +520,44 @@ func TestPywinrmSessionStdinModes(t *testing.T) {
 		})
 	}
 }
+
+// TestPowerShellDownWithItsServices: a server's /PowerShell answers 503 while MSExchangeADTopology is
+// stopped, whatever the request; its /wsman (the OS channel) and the other servers' endpoints still answer.
+func TestPowerShellDownWithItsServices(t *testing.T) {
+	sim := start(t, "demo", false)
+	eps := sim.Servers()
+	status := func(ep Endpoint, path string) int {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+ep.Addr()+path, strings.NewReader("<x/>"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status(eps[0], "/PowerShell"); got != http.StatusUnauthorized {
+		t.Fatalf("EX01's /PowerShell before: %d; want 401 (it asks for credentials)", got)
+	}
+	if err := sim.InjectFault(Fault{Kind: "service_stops", Server: "EX01", Target: "MSExchangeADTopology"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if _, stderr, code, err := client(t, sim, eps[0], false).RunPSWithContextWithString(ctx, "Restart-Service -Name 'MSExchangeADTopology' -Force", ""); err != nil || code != 0 {
+		t.Fatalf("Restart-Service: code %d, %v, %s", code, err, stderr)
+	}
+	for _, c := range []struct {
+		ep   Endpoint
+		path string
+		want int
+	}{{eps[0], "/PowerShell", http.StatusServiceUnavailable}, {eps[0], "/powershell", http.StatusServiceUnavailable},
+		{eps[0], "/wsman", http.StatusUnauthorized}, {eps[1], "/PowerShell", http.StatusUnauthorized}} {
+		if got := status(c.ep, c.path); got != c.want {
+			t.Errorf("%s %s: %d; want %d", c.ep.Name, c.path, got, c.want)
+		}
+	}
+}

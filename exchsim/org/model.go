@@ -761,6 +761,19 @@ func (g *Org) SetupRunning(server string) bool {
 	return s != nil && s.setupRunning
 }
 
+// RemotePowerShellUp reports whether server's /PowerShell can answer: IIS (W3SVC) and the AD topology
+// service it authorises through are running, and the server is not restarting.
+func (g *Org) RemotePowerShellUp(server string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.lookup(server)
+	if s == nil {
+		return false
+	}
+	g.settle(s, g.clock.Now())
+	return s.downTil.IsZero() && s.services["W3SVC"] != "Stopped" && s.services["MSExchangeADTopology"] != "Stopped"
+}
+
 // ExchangeSessions counts the remote PowerShell sessions to Exchange open on server's own endpoint now.
 func (g *Org) ExchangeSessions(server string) int {
 	if g.sessions == nil {

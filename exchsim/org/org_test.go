@@ -547,3 +547,48 @@ func TestServiceStops(t *testing.T) {
 		t.Errorf("after the fault is cleared: %s, want Running", got)
 	}
 }
+
+// TestPatchDisablesServices: under patch_disables_services a job that ends leaves every MSExchange service
+// that was not Manual Stopped and Disabled — across a restart too — Restart-Service refuses it with
+// Windows' message, and /PowerShell is down (RemotePowerShellUp); other services and other servers are
+// untouched.
+func TestPatchDisablesServices(t *testing.T) {
+	h := newHarness(t, "dag2")
+	if !h.org.RemotePowerShellUp("EX01") {
+		t.Fatal("EX01's /PowerShell is down before anything happened")
+	}
+	if err := h.org.InjectFault(Fault{Kind: "patch_disables_services", Server: "EX01"}); err != nil {
+		t.Fatal(err)
+	}
+	job := "# exmaintd-job/1 cu-1\n& 'D:\\Setup.exe' /Mode:Upgrade\n"
+	h.run("EX01", "Start-Process -FilePath 'powershell.exe' -ArgumentList @('-EncodedCommand', '"+encodeUTF16(job)+"') | Out-Null")
+	if !h.org.RemotePowerShellUp("EX01") {
+		t.Error("EX01's /PowerShell went down before the update ended")
+	}
+	h.clock.Advance(time.Hour)
+	svc := func(host, name string) string {
+		out := h.run(host, "$s = Get-Service -Name '"+name+"'; ConvertTo-Json -Compress -InputObject @($s.Status.ToString(), $s.StartType.ToString())")
+		var st []string
+		if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 2 {
+			t.Fatalf("Get-Service %s on %s: %s (%v)", name, host, out, err)
+		}
+		return st[0] + " " + st[1]
+	}
+	for _, c := range []struct{ host, name, want string }{
+		{"EX01", "MSExchangeIS", "Stopped Disabled"}, {"EX01", "MSExchangeADTopology", "Stopped Disabled"},
+		{"EX01", "W3SVC", "Running Automatic"}, {"EX02", "MSExchangeIS", "Running Automatic"},
+	} {
+		if got := svc(c.host, c.name); got != c.want {
+			t.Errorf("%s %s: %s; want %s", c.host, c.name, got, c.want)
+		}
+	}
+	if h.org.RemotePowerShellUp("EX01") || !h.org.RemotePowerShellUp("EX02") {
+		t.Error("/PowerShell: EX01 must be down (AD topology stopped), EX02 up")
+	}
+	h.fails("EX01", "Restart-Service -Name 'MSExchangeTransport' -Force", "either because it is disabled")
+	h.run("EX01", "Restart-Computer -Force")
+	h.clock.Advance(time.Hour)
+	if got := svc("EX01", "MSExchangeIS"); got != "Stopped Disabled" {
+		t.Errorf("after a restart: %s; want the service still Stopped and Disabled", got)
+	}
+}
