@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"sync"
@@ -139,7 +140,9 @@ func newTransport(e Endpoint, rawURL string, logger *slog.Logger, observe Reques
 	t := &transport{
 		server: e.Name, url: u.String(),
 		scheme: e.Auth, user: e.User, password: e.Password,
-		http:   &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		// A cookie jar per endpoint: cookies a server sets (a load balancer's or IIS's affinity) go back to it
+		// for the transport's life, as pypsrp's requests.Session keeps them.
+		http:   &http.Client{Transport: rt, Jar: newJar(), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		logger: logger, observe: observe,
 	}
 	if e.Auth == AuthKerberos {
@@ -160,6 +163,13 @@ func newTransport(e Endpoint, rawURL string, logger *slog.Logger, observe Reques
 		t.http.Transport = connAuthCheck{next: t.http.Transport}
 	}
 	return t, nil
+}
+
+// newJar is an in-memory cookie jar. cookiejar.New fails only for a bad public-suffix list, and none is
+// given.
+func newJar() http.CookieJar {
+	j, _ := cookiejar.New(nil)
+	return j
 }
 
 // noClearBasic stops go-ntlmssp from falling back to Basic (it does when the server offers no NTLM) over

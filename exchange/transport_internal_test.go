@@ -66,3 +66,39 @@ func TestScrub(t *testing.T) {
 		t.Errorf("an error without the password changed: %v", got)
 	}
 }
+
+// TestCookiesKept: a cookie the endpoint sets comes back with every later request to it (an affinity
+// cookie keeps a pool's requests on one back end); another transport does not send it.
+func TestCookiesKept(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Cookie"))
+		mu.Unlock()
+		http.SetCookie(w, &http.Cookie{Name: "X-BackEndCookie", Value: "ex02", Path: "/"})
+		w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
+		_, _ = w.Write([]byte(`<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body/></s:Envelope>`))
+	}))
+	t.Cleanup(srv.Close)
+	newT := func() *transport {
+		tr, err := newTransport(Endpoint{Name: "EX01", Auth: AuthBasic, User: "u", Password: secret.New("p"), AllowUnencrypted: true},
+			srv.URL+"/PowerShell", slog.New(slog.DiscardHandler), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(tr.close)
+		return tr
+	}
+	a, b := newT(), newT()
+	for _, tr := range []*transport{a, a, b} {
+		if _, err := tr.postOnce(t.Context(), "Get", "<x/>"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 3 || seen[0] != "" || seen[1] != "X-BackEndCookie=ex02" || seen[2] != "" {
+		t.Errorf("cookies sent %q; want none, the endpoint's, none (a new transport)", seen)
+	}
+}
