@@ -31,7 +31,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready f
 	fs := flag.NewFlagSet("exchsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:5985", "address of the first server's WinRM listener; the other servers take the following ports (port 0: any free ports)")
-	scenario := fs.String("scenario", "dag2", "a built-in scenario ("+strings.Join(org.BuiltinScenarioNames(), ", ")+") or a scenario TOML file")
+	scenario := fs.String("scenario", "dag2", "a built-in scenario ("+strings.Join(org.BuiltinScenarioNames(), ", ")+") or a scenario file (a path, or a name ending in .toml)")
 	https := fs.Bool("https", false, "serve HTTPS with a generated certificate (written to -ca-out)")
 	caOut := fs.String("ca-out", "", "with -https and a generated certificate: write the CA certificate (PEM) clients must trust to this file")
 	certFile := fs.String("cert", "", "with -https: serve this certificate (PEM) instead of a generated one")
@@ -57,13 +57,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready f
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	var sc *org.Scenario
-	var err error
-	if _, statErr := os.Stat(*scenario); statErr == nil {
-		sc, err = org.LoadScenario(*scenario)
-	} else {
-		sc, err = org.BuiltinScenario(*scenario)
-	}
+	sc, err := scenarioNamed(*scenario)
 	if err != nil {
 		return fmt.Errorf("-scenario: %w", err)
 	}
@@ -119,4 +113,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready f
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// scenarioNamed is a built-in scenario, or a file when name is a path or ends in .toml: a bare name is
+// never looked up in the working directory, where a directory of that name (the repository's demo/) would
+// shadow the built-in.
+func scenarioNamed(name string) (*org.Scenario, error) {
+	if strings.ContainsAny(name, `/\`) || strings.HasSuffix(strings.ToLower(name), ".toml") {
+		return org.LoadScenario(name)
+	}
+	return org.BuiltinScenario(name)
 }

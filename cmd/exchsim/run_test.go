@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -74,6 +75,8 @@ func TestFlagErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"-scenario", "nope"}, "no built-in scenario"},
+		{[]string{"-scenario", "nope.toml"}, "nope.toml"},
+		{[]string{"-scenario", "./demo"}, "demo"},
 		{[]string{"-cost", "cheap"}, "-cost"},
 		{[]string{"-log-level", "loud"}, "-log-level"},
 		{[]string{"-bogus"}, "usage"},
@@ -89,5 +92,26 @@ func TestFlagErrors(t *testing.T) {
 	var help bytes.Buffer
 	if err := serve(t.Context(), []string{"-h"}, io.Discard, &help, nil); err != nil || !strings.Contains(help.String(), "-scenario") || !strings.Contains(help.String(), "Administrator") {
 		t.Errorf("-h: %v %s", err, help.String())
+	}
+}
+
+// TestBuiltinScenarioNotShadowed: a bare name is the built-in scenario even where the working directory
+// holds a directory or file of that name (the repository's demo/ made "-scenario demo" fail there).
+func TestBuiltinScenarioNotShadowed(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.Mkdir("demo", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("standalone", []byte("not a scenario"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"demo", "standalone"} {
+		sc, err := scenarioNamed(name)
+		if err != nil || sc.Name != name {
+			t.Errorf("-scenario %s: %v; want the built-in scenario", name, err)
+		}
+	}
+	if _, err := scenarioNamed("./demo"); err == nil {
+		t.Error("-scenario ./demo read the directory as a scenario")
 	}
 }
