@@ -120,3 +120,28 @@ func TestExchangeChannelRefusals(t *testing.T) {
 		t.Errorf("the example is warned about: %q", w)
 	}
 }
+
+// TestSecretProblems: every unreadable secret and file of a server is reported, each naming the server and
+// the setting — not only the first, as building its endpoint would.
+func TestSecretProblems(t *testing.T) {
+	dir := t.TempDir()
+	missing := func(name string) string { return filepath.Join(dir, name) }
+	c, err := config.Parse("s.toml", exampleWith(t,
+		`password = { credential = "winrm-password" }`, `password = { file = "`+missing("pw")+`" }`,
+		`ca_file = "/etc/exmaintd/exchange-ca.pem"`, `ca_file = "`+missing("ca.pem")+`"
+krb5_conf = "`+missing("krb5.conf")+`"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(c.SecretProblems(serverNamed(t, c, "EX01"), func(string) string { return "" }), "\n")
+	for _, want := range []string{"server EX01: winrm.ca_file: open " + missing("ca.pem"), "server EX01: winrm.krb5_conf: open " + missing("krb5.conf"),
+		"server EX01: winrm.password: "} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems:\n%s\nwant one containing %q", got, want)
+		}
+	}
+	// EX02's listener is plain HTTP and so is its Exchange endpoint: the CA file is not its problem.
+	if got := strings.Join(c.SecretProblems(serverNamed(t, c, "EX02"), func(string) string { return "" }), "\n"); strings.Contains(got, "ca_file") {
+		t.Errorf("EX02: %s; the CA file is not read for a server reached over plain HTTP", got)
+	}
+}

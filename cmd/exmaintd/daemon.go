@@ -303,9 +303,13 @@ func unreadableSecrets(c *config.Config, getenv func(string) string) []string {
 		}
 	}
 	for _, s := range c.Servers {
-		if _, _, err := c.Endpoint(s.Name, getenv); err != nil {
-			problems = append(problems, err.Error())
+		ps := c.SecretProblems(s, getenv)
+		if len(ps) == 0 { // what is left for the endpoint to refuse is not a secret or a file
+			if _, _, err := c.Endpoint(s.Name, getenv); err != nil {
+				ps = append(ps, err.Error())
+			}
 		}
+		problems = append(problems, ps...)
 	}
 	services := map[string]config.Service{}
 	if c.Prometheus.URL.Set() {
