@@ -1,6 +1,8 @@
 package exchange_test
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,8 +19,14 @@ func TestThroughAPeer(t *testing.T) {
 	t.Parallel()
 	sim := startSim(t, simOptions{})
 	ep := simtest.Via(t, sim, endpoint(t, sim, "EX01", exchange.AuthNTLM), "EX02", "EX03")
+	var deadHits atomic.Int64 // EX09's IIS answers, its Exchange does not
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		deadHits.Add(1)
+		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(down.Close)
 	dead := ep.Exchange[0]
-	dead.Server, dead.URL = "EX09", "http://127.0.0.1:1/PowerShell" // nothing listens on port 1
+	dead.Server, dead.URL = "EX09", down.URL+"/PowerShell"
 	ep.Exchange = append([]exchange.ExchangeEndpoint{dead}, ep.Exchange...)
 	var busy atomic.Value
 	busy.Store("")
@@ -40,11 +48,18 @@ func TestThroughAPeer(t *testing.T) {
 	if n := c.Stats().PoolsOpened; n != 1 {
 		t.Errorf("%d pools opened; releasing a server the pool is not on must keep it", n)
 	}
+	// A new pool is tried first where the last one was: the peer that failed is not asked again.
+	hits := deadHits.Load()
+	c.ReleaseVia("EX02")
+	read("EX02")
+	if n := deadHits.Load(); n != hits {
+		t.Errorf("EX09 asked %d more times when the pool was opened again; want EX02 tried first", n-hits)
+	}
 	busy.Store("EX02")
 	c.ReleaseVia("EX02")
 	read("EX03")
-	if n := c.Stats().PoolsOpened; n != 2 {
-		t.Errorf("%d pools opened; want a second one, on EX03", n)
+	if n := c.Stats().PoolsOpened; n != 3 {
+		t.Errorf("%d pools opened; want a third one, on EX03", n)
 	}
 	reqs := sim.ExchangeRequests()
 	if reqs["EX01"] != 0 || reqs["EX02"] == 0 || reqs["EX03"] == 0 {
@@ -57,7 +72,7 @@ func TestThroughAPeer(t *testing.T) {
 	if _, err := c.ExchangeServers(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if n := c.Stats().PoolsOpened; n != 2 {
+	if n := c.Stats().PoolsOpened; n != 3 {
 		t.Errorf("%d pools opened after EX01's restart; the one on EX03 must be kept", n)
 	}
 }
@@ -99,7 +114,8 @@ func TestNoPeerAnswers(t *testing.T) {
 	}
 	c := newClient(t, ep, exchange.Options{Attempts: 1, InMaintenance: func(s string) bool { return s == "EX02" || s == "EX01" }})
 	_, err := c.ComponentStates(t.Context(), "EX01")
-	for _, want := range []string{"no Exchange endpoint for EX01 answered", "http://127.0.0.1:1/PowerShell", "http://127.0.0.1:2/PowerShell", "not used: EX02 is in maintenance itself"} {
+	for _, want := range []string{"no Exchange endpoint for EX01 answered", "opening the runspace pool on http://127.0.0.1:1/PowerShell",
+		"opening the runspace pool on http://127.0.0.1:2/PowerShell", "http://127.0.0.1:3/PowerShell: not used: EX02 is in maintenance itself"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %v; want it to say %q", err, want)
 		}
