@@ -522,3 +522,27 @@ func TestRestartDelayBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownTable: a misspelt top-level table is one problem at its header, with the table it likely
+// meant — not one "unknown key" per key; a name far from every table gets no suggestion.
+func TestUnknownTable(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(b), "[steps]", "[step]", 1) + "\n[[windw]]\nname = \"x\"\n\n[frobnicate]\nx = 1\n"
+	_, err = config.Parse("t.toml", src)
+	if err == nil {
+		t.Fatal("a misspelt table accepted")
+	}
+	got := err.Error()
+	for _, want := range []string{"step: unknown table [step]: its keys are ignored (", "— did you mean [steps]?",
+		"windw: unknown table [windw]: its keys are ignored (1) — did you mean [window]?", "frobnicate: unknown table [frobnicate]: its keys are ignored (1)\n"} {
+		if !strings.Contains(got+"\n", want) {
+			t.Errorf("problems:\n%s\nwant one containing %q", got, want)
+		}
+	}
+	if strings.Contains(got, "step.poll_interval") || strings.Count(got, "unknown table [step]") != 1 {
+		t.Errorf("problems:\n%s\nwant [step] reported once, not key by key", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -54,10 +55,30 @@ func Parse(name, src string) (*Config, error) {
 	}
 	col.nameTables(&c)
 	seen := map[string]int{}
+	known := topTables()
+	ignored := map[string]int{} // an unknown top-level table → its keys, reported once with a suggestion
+	var unknownTables []string
 	for _, k := range md.Undecoded() {
+		if !known[k[0]] {
+			if _, dup := ignored[k[0]]; !dup {
+				unknownTables = append(unknownTables, k[0])
+				ignored[k[0]] = 0
+			}
+			if len(k) > 1 {
+				ignored[k[0]]++
+			}
+			continue
+		}
 		key := k.String()
 		col.addAt(col.lines.nth(key, seen[key]), key, "unknown key (see config.example.toml for the keys exmaintd knows)")
 		seen[key]++
+	}
+	for _, t := range unknownTables {
+		msg := fmt.Sprintf("unknown table [%s]: its keys are ignored (%d)", t, ignored[t])
+		if near := nearest(t, known); near != "" {
+			msg += fmt.Sprintf(" — did you mean [%s]?", near)
+		}
+		col.addAt(col.lines.nth(t, 0), t, "%s", msg)
 	}
 	c.validate(col)
 	if err := col.err(); err != nil {
@@ -96,4 +117,48 @@ func decodeErrors(name, src string, first error) (ps Problems, rest string) {
 		}
 	}
 	return ps, strings.Join(lines, "\n")
+}
+
+// topTables are the top-level tables and keys a configuration may have: Config's TOML names.
+func topTables() map[string]bool {
+	out := map[string]bool{}
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ","); name != "" {
+			out[name] = true
+		}
+	}
+	return out
+}
+
+// nearest is the known name within two edits of name (a typo or a missing plural), "" if none.
+func nearest(name string, known map[string]bool) string {
+	best, bestD := "", 3
+	for k := range known {
+		if d := editDistance(name, k); d < bestD || (d == bestD && k < best) {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b (bytes: table names are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
