@@ -546,3 +546,25 @@ func TestUnknownTable(t *testing.T) {
 		t.Errorf("problems:\n%s\nwant [step] reported once, not key by key", got)
 	}
 }
+
+// TestNoKnockOnErrors: a value the decoder cannot read is reported once; validation of the line that was
+// therefore left out adds nothing, while a problem elsewhere is still reported.
+func TestNoKnockOnErrors(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, from, to, want, not string }{
+		{"duration", `duration = "6h"`, `duration = "1 hour"`, `"1 hour" is not a duration`, "want 15m..168h"},
+		{"unterminated", `schedule = "monthly 2nd tuesday +4d 22:00"`, `schedule = "monthly 2nd tuesday +4d 22:00`, "expected a top-level item", "schedule: required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := strings.Replace(string(b), tc.from, tc.to, 1)
+			src = strings.Replace(src, "queue_max = 500", "queue_max = -1", 1) // an independent problem
+			_, err := config.Parse("k.toml", src)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tc.not) || !strings.Contains(err.Error(), "queue_max must be ≥ 0") {
+				t.Errorf("err = %v\nwant %q and the queue_max problem, not %q", err, tc.want, tc.not)
+			}
+		})
+	}
+}

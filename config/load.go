@@ -80,11 +80,35 @@ func Parse(name, src string) (*Config, error) {
 		}
 		col.addAt(col.lines.nth(t, 0), t, "%s", msg)
 	}
+	decoded := len(col.ps) // the decode problems come first
 	c.validate(col)
+	col.ps = dropKnockOns(col.ps, decoded)
 	if err := col.err(); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// dropKnockOns removes the problems after the first n (the decode errors) that sit on a line a decode error
+// blanked: what validation says about a value it could not read ("0s: want 15m..168h" after "1 hour is
+// not a duration", "required" after an unterminated string) is a knock-on of that error, not a second one.
+func dropKnockOns(ps Problems, n int) Problems {
+	if n == 0 {
+		return ps
+	}
+	blanked := map[int]bool{}
+	for _, p := range ps[:n] {
+		if p.Line > 0 {
+			blanked[p.Line] = true
+		}
+	}
+	out := ps[:n]
+	for _, p := range ps[n:] {
+		if !blanked[p.Line] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // decodeErrors reports every syntax error and value of the wrong type or form (a string for a number,
