@@ -76,16 +76,16 @@ func Load(src Source, getenv func(string) string) (Value, error) {
 	case src.Env != "":
 		v := getenv(src.Env)
 		if v == "" {
-			return Value{}, fmt.Errorf("secret: environment variable %s is empty or unset", src.Env)
+			return Value{}, fmt.Errorf("environment variable %s is empty or unset", src.Env)
 		}
 		return New(v), nil
 	case src.Credential != "":
 		dir := getenv("CREDENTIALS_DIRECTORY")
 		if dir == "" {
-			return Value{}, fmt.Errorf("secret: credential %q: $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit?)", src.Credential)
+			return Value{}, fmt.Errorf("credential %q: $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit?)", src.Credential)
 		}
 		if strings.ContainsAny(src.Credential, `/\`) {
-			return Value{}, fmt.Errorf("secret: credential name %q must not contain a path separator", src.Credential)
+			return Value{}, fmt.Errorf("credential name %q must not contain a path separator", src.Credential)
 		}
 		return readFile(filepath.Join(dir, src.Credential))
 	default:
@@ -98,16 +98,16 @@ func Load(src Source, getenv func(string) string) (Value, error) {
 func LoadBytes(src Source, getenv func(string) string) ([]byte, error) {
 	switch {
 	case src.Env != "":
-		return nil, fmt.Errorf("secret: environment variable %s: binary material must come from a file or a credential", src.Env)
+		return nil, fmt.Errorf("environment variable %s: binary material must come from a file or a credential", src.Env)
 	case src.File != "" && src.Credential != "":
 		return nil, errors.New("more than one secret source set (want exactly one of file, credential)")
 	case src.Credential != "":
 		dir := getenv("CREDENTIALS_DIRECTORY")
 		if dir == "" {
-			return nil, fmt.Errorf("secret: credential %q: $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit?)", src.Credential)
+			return nil, fmt.Errorf("credential %q: $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit?)", src.Credential)
 		}
 		if strings.ContainsAny(src.Credential, `/\`) {
-			return nil, fmt.Errorf("secret: credential name %q must not contain a path separator", src.Credential)
+			return nil, fmt.Errorf("credential name %q must not contain a path separator", src.Credential)
 		}
 		src.File = filepath.Join(dir, src.Credential)
 	case src.File == "":
@@ -115,10 +115,10 @@ func LoadBytes(src Source, getenv func(string) string) ([]byte, error) {
 	}
 	b, err := os.ReadFile(src.File)
 	if err != nil {
-		return nil, fmt.Errorf("secret: %w", err)
+		return nil, fmt.Errorf("%w", err)
 	}
 	if len(b) == 0 {
-		return nil, fmt.Errorf("secret: %s is empty", src.File)
+		return nil, fmt.Errorf("%s is empty", src.File)
 	}
 	return b, nil
 }
@@ -126,11 +126,11 @@ func LoadBytes(src Source, getenv func(string) string) ([]byte, error) {
 func readFile(path string) (Value, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return Value{}, fmt.Errorf("secret: %w", err) // *PathError names the file, not the content
+		return Value{}, fmt.Errorf("%w", err) // *PathError names the file, not the content
 	}
 	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	if s == "" {
-		return Value{}, fmt.Errorf("secret: %s is empty", path)
+		return Value{}, fmt.Errorf("%s is empty", path)
 	}
 	return New(s), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -48,7 +49,7 @@ func cmdCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 			return exitError{code: 2, msg: fmt.Sprintf("%s: %d secrets or files cannot be read (check -secrets=false checks the file alone)", *path, len(problems))}
 		}
 	}
-	_, err = fmt.Fprintf(stdout, "%s: OK (%d servers, %d DAGs, %d windows)\n", *path, len(c.Servers), len(c.DAGs), len(c.Windows))
+	_, err = fmt.Fprintf(stdout, "%s: OK (%s, %s, %s)\n", *path, count(len(c.Servers), "server"), count(len(c.DAGs), "DAG"), count(len(c.Windows), "window"))
 	for _, s := range c.Servers {
 		winrs, exch := c.Channels(s)
 		fmt.Fprintf(stdout, "  %s: WinRS %s; Exchange cmdlets %s\n", s.Name, winrs, exch)
@@ -266,4 +267,12 @@ func (g *gatePrinter) Queues(_ string, q exchange.QueueSummary) {
 func (g *gatePrinter) Copies(_ string, maxCQ, maxRQ int64, unhealthy int) {
 	fmt.Fprintf(g.w, "    %-14s worst copy queue %d vs copy_queue_max %d, replay queue %d vs replay_queue_max %d, %d unhealthy copies\n",
 		"  read:", maxCQ, g.s.CopyQueueMax, maxRQ, g.s.ReplayQueueMax, unhealthy)
+}
+
+// count is n with its noun, plural unless n is 1: "1 DAG", "3 servers".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

@@ -42,7 +42,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"frobnicate"}, 2, "usage: exmaintd"},
 		{[]string{"version"}, 0, "exmaintd dev"},
 		{[]string{"check"}, 2, ""},
-		{[]string{"check", "-secrets=false", "-config", "../../config.example.toml"}, 0, "OK (3 servers, 1 DAGs, 1 windows)"},
+		{[]string{"check", "-secrets=false", "-config", "../../config.example.toml"}, 0, "OK (3 servers, 1 DAG, 1 window)"},
 		// The example's secrets are not on this machine: check names every one and exits 2.
 		{[]string{"check", "-config", "../../config.example.toml"}, 2, `secret: notify "users".token: `},
 		{[]string{"next", "-config", "../../config.example.toml", "-n", "2"}, 0, "monthly-patch"},
