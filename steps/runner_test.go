@@ -84,13 +84,13 @@ func newHarnessWith(tb testing.TB, o simtest.Options, dir string) *harness {
 func (h *harness) env(tb testing.TB, server string, s steps.Settings) *steps.Env {
 	tb.Helper()
 	ep := simtest.Endpoint(tb, h.sim, server, exchange.AuthNTLM)
-	// As the daemon does: a DAG member's Exchange cmdlets run on its peer; a standalone server's on its own
-	// endpoint.
+	// As the configuration resolves them (config.ExchangeVia): a DAG member's Exchange cmdlets run on its
+	// peer, its own endpoint the last resort; a standalone server's on its own endpoint.
 	switch server {
 	case "EX01":
-		ep = simtest.Via(tb, h.sim, ep, "EX02")
+		ep = simtest.Via(tb, h.sim, ep, "EX02", "EX01")
 	case "EX02":
-		ep = simtest.Via(tb, h.sim, ep, "EX01")
+		ep = simtest.Via(tb, h.sim, ep, "EX01", "EX02")
 	}
 	c := simtest.Client(tb, ep, exchange.Options{ReadTimeout: 20 * time.Second, WriteTimeout: time.Minute})
 	return &steps.Env{Ex: c, Target: target(server), Settings: s, Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: h.obs}
