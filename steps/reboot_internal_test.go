@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -118,5 +119,69 @@ func TestRebootStep(t *testing.T) {
 	setFault("")
 	if err := reboot.Verify(ctx, env, orig(boot)); err != nil {
 		t.Errorf("Verify after a restart whose answer was lost: %v", err)
+	}
+}
+
+// sleepHook is a virtualClock that runs hook at its first Sleep: something the server does while a step
+// waits.
+type sleepHook struct {
+	virtualClock
+	hook func()
+	done bool
+}
+
+func (c *sleepHook) Sleep(ctx context.Context, d time.Duration) bool {
+	if !c.done {
+		c.done = true
+		c.hook()
+	}
+	return c.virtualClock.Sleep(ctx, d)
+}
+
+// TestServicesUpWaits: after an update the patch undo waits for the Exchange services — a service that
+// starts while it waits lets the reverse go on — and holds the server in maintenance only once
+// reboot_timeout has passed with one still down, naming it.
+func TestServicesUpWaits(t *testing.T) {
+	t.Parallel()
+	sim := simtest.Start(t, simtest.Options{})
+	ex := simtest.Client(t, simtest.Endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{ReadTimeout: 20 * time.Second, WriteTimeout: time.Minute})
+	stop := func() {
+		t.Helper()
+		if err := sim.InjectFault(exchsim.Fault{Kind: "service_stops", Server: "EX03", Target: "MSExchangeIS"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := ex.RestartService(t.Context(), "MSExchangeIS"); err != nil {
+			t.Fatal(err)
+		}
+		if err := sim.ClearFaults(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := func() {
+		if err := ex.RestartService(t.Context(), "MSExchangeIS"); err != nil {
+			t.Error(err)
+		}
+	}
+	s := Settings{PollInterval: time.Second, RebootTimeout: time.Minute, Services: []string{"MSExchangeIS", "MSExchangeTransport"}}.WithDefaults()
+	env := func(c Clock) *Env {
+		return &Env{Ex: ex, Target: Target{Server: "EX03"}, Settings: s, Clock: c, Logger: slog.New(slog.DiscardHandler), Observer: NopObserver{}}
+	}
+	stop()
+	clock := &sleepHook{virtualClock: virtualClock{now: time.Unix(0, 0)}, hook: start}
+	if err := exchangeServicesUp(t.Context(), env(clock)); err != nil {
+		t.Errorf("the service started while the undo waited: %v; want nil", err)
+	}
+	if !clock.done || clock.now.Sub(time.Unix(0, 0)) != time.Second {
+		t.Errorf("waited %v (hook ran: %v); want one poll", clock.now.Sub(time.Unix(0, 0)), clock.done)
+	}
+	stop()
+	vc := &virtualClock{now: time.Unix(0, 0)}
+	err := exchangeServicesUp(t.Context(), env(vc))
+	var hold *HoldError
+	if !errors.As(err, &hold) || !strings.Contains(err.Error(), "MSExchangeIS") || strings.Contains(err.Error(), "MSExchangeTransport") {
+		t.Errorf("a service that stays down: %v; want a HoldError naming MSExchangeIS only", err)
+	}
+	if waited := vc.now.Sub(time.Unix(0, 0)); waited != time.Minute {
+		t.Errorf("held after %v; want reboot_timeout (1m) of waiting", waited)
 	}
 }
