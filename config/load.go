@@ -59,7 +59,7 @@ func Parse(name, src string) (*Config, error) {
 	ignored := map[string]int{} // an unknown top-level table → its keys, reported once with a suggestion
 	var unknownTables []string
 	for _, k := range md.Undecoded() {
-		if !known[k[0]] {
+		if len(k) > 0 && !known[k[0]] {
 			if _, dup := ignored[k[0]]; !dup {
 				unknownTables = append(unknownTables, k[0])
 				ignored[k[0]] = 0
