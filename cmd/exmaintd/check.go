@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -120,6 +121,9 @@ func cmdPlan(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
+	if err := planTargets(c, *window, *server, *path); err != nil {
+		return err // before anything is printed: nothing of a plan that cannot be made
+	}
 	found := false
 	var blocked []string // servers the plan's verdict is "would not start" (or could not be checked) for
 	for _, w := range c.Windows {
@@ -155,6 +159,31 @@ func cmdPlan(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	if len(blocked) > 0 {
 		return exitError{code: 3, msg: fmt.Sprintf("would not start on %s (see above)", strings.Join(blocked, ", "))}
+	}
+	return nil
+}
+
+// planTargets refuses a -window or -server the configuration does not have, naming what it has.
+func planTargets(c *config.Config, window, server, path string) error {
+	var names []string
+	inWindow := false
+	for _, w := range c.Windows {
+		names = append(names, w.Name)
+		if window != "" && w.Name != window {
+			continue
+		}
+		if server == "" || slices.ContainsFunc(w.Servers, func(s string) bool { return strings.EqualFold(s, server) }) {
+			inWindow = true
+		}
+	}
+	if window != "" && !slices.Contains(names, window) {
+		return usageError("no window %q in %s (windows: %s)", window, path, strings.Join(names, ", "))
+	}
+	if !inWindow && window != "" {
+		return usageError("server %q is not in window %q of %s", server, window, path)
+	}
+	if !inWindow {
+		return usageError("server %q is in no window of %s", server, path)
 	}
 	return nil
 }

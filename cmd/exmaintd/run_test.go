@@ -54,6 +54,9 @@ func TestUsage(t *testing.T) {
 		{[]string{"next", "-config", "../../config.example.toml", "extra"}, 2, "next takes no arguments"},
 		{[]string{"demo", "-fail-at", "nonsense"}, 2, ""},
 		{[]string{"start"}, 2, ""},
+		{[]string{"plan", "-offline", "-config", "../../config.example.toml", "-window", "nope"}, 2, `no window "nope" in ../../config.example.toml (windows: monthly-patch)`},
+		{[]string{"plan", "-offline", "-config", "../../config.example.toml", "-server", "EX09"}, 2, `server "EX09" is in no window of`},
+		{[]string{"plan", "-offline", "-config", "../../config.example.toml", "-window", "monthly-patch", "-server", "EX09"}, 2, `server "EX09" is not in window "monthly-patch"`},
 	}
 	for _, tt := range tests {
 		out, errOut, err := runCmd(t, tt.args...)
@@ -63,6 +66,9 @@ func TestUsage(t *testing.T) {
 		}
 		if exitCode(err) != tt.code || !strings.Contains(said, tt.want) {
 			t.Errorf("exmaintd %v: exit %d (%v), output %q; want exit %d containing %q", tt.args, exitCode(err), err, out+errOut, tt.code, tt.want)
+		}
+		if tt.args != nil && tt.args[0] == "plan" && strings.Contains(out, "window ") {
+			t.Errorf("exmaintd %v printed a plan before refusing: %q", tt.args, out)
 		}
 	}
 }
