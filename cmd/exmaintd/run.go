@@ -95,12 +95,24 @@ func flags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// parse parses args into fs, flags before and after the positional arguments alike (operators type
+// "exmaintd start demo -config sim.toml"); fs.Args() are the positional ones afterwards.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return exitError{code: 2, msg: strings.TrimSpace(err.Error())}
 		}
-		return exitError{code: 2, msg: strings.TrimSpace(err.Error())}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
+	_ = fs.Parse(append([]string{"--"}, positional...)) // cannot fail: only positional arguments
 	return nil
 }

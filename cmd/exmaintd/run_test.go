@@ -52,6 +52,9 @@ func TestUsage(t *testing.T) {
 		{[]string{"next", "-config", "../../config.example.toml", "-from", "tomorrow"}, 2, `-from "tomorrow": want an RFC 3339 time`},
 		{[]string{"next", "-config", "../../config.example.toml", "-n", "0"}, 2, "-n 0: want 1 or more"},
 		{[]string{"next", "-config", "../../config.example.toml", "extra"}, 2, "next takes no arguments"},
+		// Flags after a positional argument count, as operators type them.
+		{[]string{"next", "extra", "-config", "../../config.example.toml", "-n", "1"}, 2, `next takes no arguments, got ["extra"]`},
+		{[]string{"start", "demo", "-config", "/nonexistent/sim.toml"}, 2, "/nonexistent/sim.toml"},
 		{[]string{"demo", "-fail-at", "nonsense"}, 2, ""},
 		{[]string{"start"}, 2, ""},
 		{[]string{"plan", "-offline", "-config", "../../config.example.toml", "-window", "nope"}, 2, `no window "nope" in ../../config.example.toml (windows: monthly-patch)`},
