@@ -567,4 +567,9 @@ func TestNoKnockOnErrors(t *testing.T) {
 			}
 		})
 	}
+	// A problem of the whole file (no line) stays, whatever line a decode error blanked.
+	_, err = config.Parse("k.toml", "[daemon]\nparallel = \"two\"\n")
+	if err == nil || !strings.Contains(err.Error(), "no [[server]]") || !strings.Contains(err.Error(), "parallel") {
+		t.Errorf("err = %v; want the decode error and the missing servers", err)
+	}
 }

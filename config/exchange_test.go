@@ -145,3 +145,85 @@ krb5_conf = "`+missing("krb5.conf")+`"`))
 		t.Errorf("EX02: %s; the CA file is not read for a server reached over plain HTTP", got)
 	}
 }
+
+// TestChannels: what check and plan print per server — the listener with its scheme, port and auth, and
+// the Exchange endpoints in the order they are tried, the server's own last.
+func TestChannels(t *testing.T) {
+	c, err := config.Parse("c.toml", exampleWith(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ server, winrs, exch string }{
+		{"EX01", "https://ex01.exlab.local:5986/wsman (basic)", "via EX02 http://ex02.exlab.local/PowerShell (kerberos), then its own http://ex01.exlab.local/PowerShell (kerberos)"},
+		{"EX02", "http://ex02.exlab.local:5985/wsman (kerberos)", "via EX01 http://ex01.exlab.local/PowerShell (kerberos), then its own http://ex02.exlab.local/PowerShell (kerberos)"},
+		{"EX03", "https://10.0.20.13:5986/wsman (ntlm)", "via EX01 http://ex01.exlab.local/PowerShell (kerberos), then via EX02 http://ex02.exlab.local/PowerShell (kerberos), then its own https://ex03.exlab.local/PowerShell (kerberos)"},
+	} {
+		winrs, exch := c.Channels(serverNamed(t, c, tc.server))
+		if winrs != tc.winrs || exch != tc.exch {
+			t.Errorf("%s: WinRS %q, Exchange %q\nwant %q, %q", tc.server, winrs, exch, tc.winrs, tc.exch)
+		}
+	}
+}
+
+// TestExchangeEndpointCredentials: an https endpoint carries the CA to trust, a plain one does not; the
+// service principal is HTTP/<the URL's host>, or HTTP/<fqdn> for an address; a keytab replaces the
+// password, which is then not read.
+func TestExchangeEndpointCredentials(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ca, krb5, kt, pw := write("ca.pem", "CA"), write("krb5.conf", "[libdefaults]\n"), write("kt", "\x05\x02"), write("pw", "s3cret")
+	c, err := config.Parse("k.toml", exampleWith(t,
+		`password = { credential = "winrm-password" }`, `password = { file = "`+pw+`" }`,
+		`ca_file = "/etc/exmaintd/exchange-ca.pem"`, `ca_file = "`+ca+`"
+krb5_conf = "`+krb5+`"`,
+		`exchange_url = "https://ex03.exlab.local/PowerShell"`, `exchange_url = "http://10.0.20.13/PowerShell"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, _, err := c.Endpoint("EX03", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ep.Exchange) != 3 {
+		t.Fatalf("EX03's Exchange endpoints: %+v", ep.Exchange)
+	}
+	own := ep.Exchange[2]
+	if own.Kerberos == nil || own.Kerberos.SPN != "HTTP/ex03.exlab.local" || own.CACertPEM != nil || own.Password.Reveal() != "s3cret" {
+		t.Errorf("EX03's own endpoint (an address, plain HTTP): SPN %v, CA %q, password %q", own.Kerberos, own.CACertPEM, own.Password.Reveal())
+	}
+	peer := ep.Exchange[0]
+	if peer.Server != "EX01" || peer.Kerberos == nil || peer.Kerberos.SPN != "HTTP/ex01.exlab.local" {
+		t.Errorf("EX03 via %s: %+v", peer.Server, peer.Kerberos)
+	}
+	// HTTPS: the CA is read; a keytab: no password.
+	c, err = config.Parse("k.toml", exampleWith(t,
+		`auth = "basic"`, `auth = "kerberos"`,
+		`password = { credential = "winrm-password" }`, `keytab = { file = "`+kt+`" }`,
+		`ca_file = "/etc/exmaintd/exchange-ca.pem"`, `ca_file = "`+ca+`"
+krb5_conf = "`+krb5+`"`,
+		"auth = \"ntlm\"\nhttps = true ", "auth = \"ntlm\"\npassword = { file = \""+pw+"\" }\nhttps = true "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, _, err = c.Endpoint("EX01", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := ep.Exchange[1] // EX01's own: http://ex01.exlab.local/PowerShell
+	if x.Server != "EX01" || string(x.Kerberos.Keytab) != "\x05\x02" || x.Password.Reveal() != "" || x.CACertPEM != nil {
+		t.Errorf("EX01's own endpoint: %+v", x)
+	}
+	ep, _, err = c.Endpoint("EX03", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x := ep.Exchange[2]; x.Server != "EX03" || string(x.CACertPEM) != "CA" || x.Kerberos == nil || x.Kerberos.SPN != "HTTP/ex03.exlab.local" {
+		t.Errorf("EX03's own endpoint (https): %+v", x)
+	}
+}
