@@ -165,12 +165,43 @@ func newTransport(e Endpoint, rawURL string, logger *slog.Logger, observe Reques
 	return t, nil
 }
 
-// newJar is an in-memory cookie jar. cookiejar.New fails only for a bad public-suffix list, and none is
+// Cookies are kept within RFC 6265 §6.1's minimum capabilities: at most maxCookies distinct cookies per
+// endpoint, each at most maxCookieBytes (name and value). Beyond that a server's Set-Cookie is dropped: a
+// server could otherwise grow the jar, and every request's Cookie header, without end.
+const (
+	maxCookies     = 50
+	maxCookieBytes = 4096
+)
+
+// boundedJar is an in-memory cookie jar for one endpoint that keeps at most maxCookies names.
+type boundedJar struct {
+	jar   *cookiejar.Jar
+	mu    sync.Mutex
+	names map[string]bool
+}
+
+// newJar returns an empty boundedJar. cookiejar.New fails only for a bad public-suffix list, and none is
 // given.
 func newJar() http.CookieJar {
 	j, _ := cookiejar.New(nil)
-	return j
+	return &boundedJar{jar: j, names: map[string]bool{}}
 }
+
+func (b *boundedJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	kept := cookies[:0:0]
+	for _, c := range cookies {
+		if len(c.Name)+len(c.Value) > maxCookieBytes || (!b.names[c.Name] && len(b.names) >= maxCookies) {
+			continue
+		}
+		b.names[c.Name] = true
+		kept = append(kept, c)
+	}
+	b.jar.SetCookies(u, kept)
+}
+
+func (b *boundedJar) Cookies(u *url.URL) []*http.Cookie { return b.jar.Cookies(u) }
 
 // noClearBasic stops go-ntlmssp from falling back to Basic (it does when the server offers no NTLM) over
 // plain HTTP, which would put the password on the wire.

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -100,5 +102,25 @@ func TestCookiesKept(t *testing.T) {
 	defer mu.Unlock()
 	if len(seen) != 3 || seen[0] != "" || seen[1] != "X-BackEndCookie=ex02" || seen[2] != "" {
 		t.Errorf("cookies sent %q; want none, the endpoint's, none (a new transport)", seen)
+	}
+}
+
+// TestCookieJarBounded: a server cannot grow the jar without end: a cookie over maxCookieBytes is
+// dropped, and once maxCookies names are kept a new name is dropped while a known one is still updated.
+func TestCookieJarBounded(t *testing.T) {
+	u, _ := url.Parse("http://ex02.exlab.local/PowerShell")
+	j := newJar()
+	j.SetCookies(u, []*http.Cookie{{Name: "big", Value: strings.Repeat("x", maxCookieBytes)}, {Name: "fits", Value: strings.Repeat("y", maxCookieBytes-4)}})
+	for i := range maxCookies + 10 {
+		j.SetCookies(u, []*http.Cookie{{Name: "c" + strconv.Itoa(i), Value: "1"}})
+	}
+	j.SetCookies(u, []*http.Cookie{{Name: "c0", Value: "2"}})
+	got := map[string]string{}
+	for _, c := range j.Cookies(u) {
+		got[c.Name] = c.Value
+	}
+	if len(got) != maxCookies || got["big"] != "" || len(got["fits"]) != maxCookieBytes-4 || got["c0"] != "2" || got["c"+strconv.Itoa(maxCookies)] != "" {
+		t.Errorf("%d cookies kept (big %d bytes, fits %d, c0 %q); want %d: the first names, none over %d bytes, a known one updated",
+			len(got), len(got["big"]), len(got["fits"]), got["c0"], maxCookies, maxCookieBytes)
 	}
 }
