@@ -188,7 +188,16 @@ func (c *Config) Merged(s Server) WinRM {
 
 // LoadSecret reads a secret from its source (getenv is os.Getenv in production).
 func LoadSecret(s Secret, getenv func(string) string) (secret.Value, error) {
-	return secret.Load(secret.Source{File: s.File, Env: s.Env, Credential: s.Credential}, getenv)
+	return secret.Load(s.source(), getenv)
+}
+
+// loadBytes reads a binary secret (a keytab) from its source.
+func loadBytes(s Secret, getenv func(string) string) ([]byte, error) {
+	return secret.LoadBytes(s.source(), getenv)
+}
+
+func (s Secret) source() secret.Source {
+	return secret.Source{File: s.File, Env: s.Env, Credential: s.Credential}
 }
 
 // Endpoint builds the exchange client's endpoint and options for a server, reading its password and files.
@@ -336,7 +345,7 @@ func (c *Config) kerberos(s Server, w WinRM, getenv func(string) string) (*excha
 		k.SPN = "HTTP/" + strings.ToLower(c.FQDN(s))
 	}
 	if w.Keytab != (Secret{}) {
-		if k.Keytab, err = secret.LoadBytes(secret.Source{File: w.Keytab.File, Env: w.Keytab.Env, Credential: w.Keytab.Credential}, getenv); err != nil {
+		if k.Keytab, err = loadBytes(w.Keytab, getenv); err != nil {
 			return nil, fmt.Errorf("server %s: winrm.keytab: %w", s.Name, err)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/exmaintd/exmaintd/exchange"
-	"github.com/exmaintd/exmaintd/secret"
 )
 
 // The Exchange channel: where a server's Exchange cmdlets run (docs/exchange-client.md, "Through a peer").
@@ -98,7 +97,7 @@ func (c *Config) exchangeEndpoint(p Server, getenv func(string) string) (exchang
 			return x, nil
 		}
 	}
-	if x.Password, err = secret.Load(secret.Source{File: w.Password.File, Env: w.Password.Env, Credential: w.Password.Credential}, getenv); err != nil {
+	if x.Password, err = LoadSecret(w.Password, getenv); err != nil {
 		return x, fmt.Errorf("winrm.password: %w", err)
 	}
 	return x, nil

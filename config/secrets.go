@@ -6,7 +6,6 @@ import (
 	"os"
 
 	"github.com/exmaintd/exmaintd/exchange"
-	"github.com/exmaintd/exmaintd/secret"
 )
 
 // SecretProblems reads every secret and file server s needs — for its listener and for its own Exchange
@@ -45,7 +44,7 @@ func (c *Config) SecretProblems(s Server, getenv func(string) string) []string {
 		file("krb5_conf", path)
 	}
 	if kerberos && w.Keytab != (Secret{}) {
-		_, err := secret.LoadBytes(secret.Source{File: w.Keytab.File, Env: w.Keytab.Env, Credential: w.Keytab.Credential}, getenv)
+		_, err := loadBytes(w.Keytab, getenv)
 		fail("keytab", err)
 	}
 	// A password is needed unless every channel that needs one authenticates otherwise: a certificate
