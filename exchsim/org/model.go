@@ -763,15 +763,10 @@ func (g *Org) SetupRunning(server string) bool {
 
 // RemotePowerShellUp reports whether server's /PowerShell can answer: IIS (W3SVC) and the AD topology
 // service it authorises through are running, and the server is not restarting.
-func (g *Org) RemotePowerShellUp(server string) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	s := g.lookup(server)
-	if s == nil {
-		return false
-	}
-	g.settle(s, g.clock.Now())
-	return s.downTil.IsZero() && s.services["W3SVC"] != "Stopped" && s.services["MSExchangeADTopology"] != "Stopped"
+func (g *Org) RemotePowerShellUp(name string) bool {
+	return g.settled(name, func(s *server) bool {
+		return s.downTil.IsZero() && s.services["W3SVC"] != "Stopped" && s.services["MSExchangeADTopology"] != "Stopped"
+	})
 }
 
 // ExchangeSessions counts the remote PowerShell sessions to Exchange open on server's own endpoint now.
@@ -783,15 +778,21 @@ func (g *Org) ExchangeSessions(server string) int {
 }
 
 // Rebooting reports whether server is down for a reboot.
-func (g *Org) Rebooting(server string) bool {
+func (g *Org) Rebooting(name string) bool {
+	return g.settled(name, func(s *server) bool { return !s.downTil.IsZero() })
+}
+
+// settled answers f about the server called name, brought up to now, under the model's lock; false for an
+// unknown server.
+func (g *Org) settled(name string, f func(*server) bool) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	s := g.lookup(server)
+	s := g.lookup(name)
 	if s == nil {
 		return false
 	}
 	g.settle(s, g.clock.Now())
-	return !s.downTil.IsZero()
+	return f(s)
 }
 
 // InjectFault adds a model fault.
