@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/journal"
 	"github.com/exmaintd/exmaintd/steps"
+	"github.com/exmaintd/exmaintd/syncbuf"
 )
 
 func TestResolve(t *testing.T) {
@@ -354,10 +354,10 @@ func TestPatchOutlastingTheGraceHoldsTheServer(t *testing.T) {
 	s := fastSettings()
 	s.PatchGrace = 2 * time.Second
 	env := h.env(t, "EX03", s)
-	var logs logLines
+	var logs syncbuf.Buffer
 	env.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	defer func() {
-		if n := logs.count("a patch task still runs"); n != 1 {
+		if n := logs.Count("a patch task still runs"); n != 1 {
 			t.Errorf("the wait was logged %d times in 2 s; want once a minute", n)
 		}
 	}()
@@ -390,7 +390,7 @@ func TestPatchTaskRemovedOnce(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	env := h.env(t, "EX03", fastSettings())
-	var logs logLines
+	var logs syncbuf.Buffer
 	env.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	before := len(h.sim.Org().Changes())
 	res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["standalone"]))
@@ -406,30 +406,10 @@ func TestPatchTaskRemovedOnce(t *testing.T) {
 	if removals != 1 {
 		t.Errorf("the patch task was unregistered %d times; want once", removals)
 	}
-	if n := logs.count("unregistering the finished patch task failed"); n != 0 {
+	if n := logs.Count("unregistering the finished patch task failed"); n != 0 {
 		t.Errorf("%d failed removals logged:\n%s", n, logs.String())
 	}
 }
-
-// logLines is a log destination a test reads, safe for the goroutines that write to it.
-type logLines struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logLines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logLines) count(substr string) int { return strings.Count(l.String(), substr) }
 
 // waitForState polls until the patch task of the harness's run is in state on server.
 func waitForState(t *testing.T, h *harness, server, want string) {

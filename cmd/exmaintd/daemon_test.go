@@ -11,13 +11,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/exmaintd/exmaintd/demo"
 	"github.com/exmaintd/exmaintd/exchsim/simtest"
+	"github.com/exmaintd/exmaintd/syncbuf"
 )
 
 // TestRunNotifiesSystemd starts `exmaintd run` as systemd would (NOTIFY_SOCKET set), waits for READY=1,
@@ -29,7 +29,7 @@ func TestRunNotifiesSystemd(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
-	stderr := &lockedBuffer{}
+	stderr := &syncbuf.Buffer{}
 	go func() {
 		done <- run(ctx, []string{"run", "-config", path}, func(k string) string { return env[k] }, &bytes.Buffer{}, stderr)
 	}()
@@ -131,24 +131,6 @@ func awaitNotify(t *testing.T, conn *net.UnixConn, want string, log fmt.Stringer
 	}
 }
 
-// lockedBuffer is a log sink the test reads while the daemon writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestRunRefusesUnreadableSecrets: a password file that is gone stops `run` at once with exit 2, naming every
 // server that needs it, instead of failing that server's window at night.
 func TestRunRefusesUnreadableSecrets(t *testing.T) {
@@ -181,12 +163,12 @@ func demoConfig(t *testing.T) (dir, path string) {
 
 // startDaemon runs `exmaintd run -config path` as systemd would until the test ends and returns once it has
 // sent READY=1; its sd_notify messages arrive on conn and its log in the buffer.
-func startDaemon(t *testing.T, dir, path string) (*net.UnixConn, *lockedBuffer) {
+func startDaemon(t *testing.T, dir, path string) (*net.UnixConn, *syncbuf.Buffer) {
 	t.Helper()
 	conn, env := notifySocket(t, dir)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	stderr := &lockedBuffer{}
+	stderr := &syncbuf.Buffer{}
 	go func() {
 		done <- run(ctx, []string{"run", "-config", path}, func(k string) string { return env[k] }, &bytes.Buffer{}, stderr)
 	}()
@@ -202,7 +184,7 @@ func startDaemon(t *testing.T, dir, path string) (*net.UnixConn, *lockedBuffer) 
 
 // listenAddr waits for the daemon's start-up log line and returns the address it bound (daemon.listen is
 // 127.0.0.1:0 in tests: the daemon picks the port itself).
-func listenAddr(t *testing.T, log *lockedBuffer) string {
+func listenAddr(t *testing.T, log *syncbuf.Buffer) string {
 	t.Helper()
 	re := regexp.MustCompile(`"msg":"exmaintd running".*"listen":"([^"]+)"`)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {

@@ -10,10 +10,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf16"
+
+	"github.com/exmaintd/exmaintd/syncbuf"
 )
 
 // fakeCmdlet is a cmdlet defined by a function, for tests of the language.
@@ -584,25 +585,12 @@ func TestErrorRecordLayout(t *testing.T) {
 	}
 }
 
-// syncBuffer is a concurrency-safe strings.Builder for a process's stdout read while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // TestCommandFromStdin: `powershell -Command -` runs each line as it arrives — its output is written
 // before the next line is even sent — continues a statement that does not parse alone up to a blank line,
 // and exits with the code of exit N.
 func TestCommandFromStdin(t *testing.T) {
 	inR, inW := io.Pipe()
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- testRuntime().RunCommand(t.Context(), Process{Host: "EX01", Command: "powershell.exe -NoProfile -Command -", Stdin: inR, Stdout: &stdout, Stderr: &stderr})
