@@ -66,16 +66,7 @@ func TestFencing(t *testing.T) {
 	ctx := t.Context()
 	campaign := func(name string) (*concurrency.Session, etcdstore.Fence) {
 		t.Helper()
-		sess, err := concurrency.NewSession(c, concurrency.WithTTL(5))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = sess.Close() })
-		e := concurrency.NewElection(sess, "/fence/leader")
-		if err := e.Campaign(ctx, name); err != nil {
-			t.Fatal(err)
-		}
-		return sess, etcdstore.Fence{Key: e.Key(), Revision: e.Rev()}
+		return elected(t, c, "/fence/", name, concurrency.WithTTL(5))
 	}
 	sessA, fenceA := campaign("a")
 	a := newStore(t, c, "/fence/", 0)
@@ -147,20 +138,12 @@ func TestCheckFenceAsksAQuorum(t *testing.T) {
 	c := cluster.MemberClient(t, 2)
 	// The session's context ends just before the cleanups run: closing it then does not wait to revoke the
 	// lease on a cluster without a quorum.
-	sess, err := concurrency.NewSession(c, concurrency.WithTTL(30), concurrency.WithContext(t.Context()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sess.Close() })
-	e := concurrency.NewElection(sess, "/cutoff/leader")
-	if err := e.Campaign(t.Context(), "a"); err != nil {
-		t.Fatal(err)
-	}
+	sess, fence := elected(t, c, "/cutoff/", "a", concurrency.WithTTL(30), concurrency.WithContext(t.Context()))
 	s, err := etcdstore.New(c, etcdstore.Options{Prefix: "/cutoff/", Timeout: 300 * time.Millisecond, RetryInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.SetFence(&etcdstore.Fence{Key: e.Key(), Revision: e.Rev()}, sess.Done())
+	s.SetFence(&fence, sess.Done())
 	if err := s.CheckFence(t.Context()); err != nil {
 		t.Fatalf("CheckFence with every member up: %v", err)
 	}
@@ -226,22 +209,30 @@ func leaderJournal(tb testing.TB, c *clientv3.Client, prefix string) (*journal.J
 	return leaderTTL(tb, c, prefix, 30)
 }
 
-func leaderTTL(tb testing.TB, c *clientv3.Client, prefix string, ttl int) (*journal.Journal, *concurrency.Session) {
+// elected campaigns as name for prefix+"leader" on a new session (closed when the test ends) and returns
+// the session and the fence its writes are conditioned on.
+func elected(tb testing.TB, c *clientv3.Client, prefix, name string, opts ...concurrency.SessionOption) (*concurrency.Session, etcdstore.Fence) {
 	tb.Helper()
-	sess, err := concurrency.NewSession(c, concurrency.WithTTL(ttl))
+	sess, err := concurrency.NewSession(c, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = sess.Close() })
 	e := concurrency.NewElection(sess, prefix+"leader")
-	if err := e.Campaign(tb.Context(), "a"); err != nil {
+	if err := e.Campaign(tb.Context(), name); err != nil {
 		tb.Fatal(err)
 	}
+	return sess, etcdstore.Fence{Key: e.Key(), Revision: e.Rev()}
+}
+
+func leaderTTL(tb testing.TB, c *clientv3.Client, prefix string, ttl int) (*journal.Journal, *concurrency.Session) {
+	tb.Helper()
+	sess, fence := elected(tb, c, prefix, "a", concurrency.WithTTL(ttl))
 	s, err := etcdstore.New(c, etcdstore.Options{Prefix: prefix, Timeout: time.Second, RetryInterval: 200 * time.Millisecond})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s.SetFence(&etcdstore.Fence{Key: e.Key(), Revision: e.Rev()}, sess.Done())
+	s.SetFence(&fence, sess.Done())
 	j, _, _, err := journal.OpenStore(s, journal.Options{})
 	if err != nil {
 		tb.Fatal(err)
