@@ -246,11 +246,13 @@ func (c *Config) Endpoint(name string, getenv func(string) string) (exchange.End
 			return ep, exchange.Options{}, fmt.Errorf("server %s: winrm.password: %w", s.Name, err)
 		}
 	}
-	for _, p := range c.ExchangeVia(s) {
+	via, bySite := c.exchangeVia(s)
+	for i, p := range via {
 		x, err := c.exchangeEndpoint(p, getenv)
 		if err != nil {
 			return ep, exchange.Options{}, fmt.Errorf("server %s: its Exchange cmdlets via %s: %w", s.Name, p.Name, err)
 		}
+		x.SameRelease = bySite && i < len(via)-1
 		ep.Exchange = append(ep.Exchange, x)
 	}
 	ep.ExchangeURL = ep.Exchange[0].URL

@@ -21,6 +21,13 @@ import (
 // answers or while s is not maintained (a DAG member watched after its exit while its only peer is
 // maintained), and it is the only one of a standalone server alone in its site.
 func (c *Config) ExchangeVia(s Server) []Server {
+	via, _ := c.exchangeVia(s)
+	return via
+}
+
+// exchangeVia is ExchangeVia; bySite tells that the peers are servers of s's site, which the client uses
+// only when they run s's Exchange release (exchange.Release: SE with SE).
+func (c *Config) exchangeVia(s Server) (via []Server, bySite bool) {
 	var out []Server
 	add := func(name string) {
 		if o, ok := c.server(name); ok && !strings.EqualFold(o.Name, s.Name) {
@@ -31,7 +38,7 @@ func (c *Config) ExchangeVia(s Server) []Server {
 		for _, n := range s.ExchangeVia {
 			add(n)
 		}
-		return append(out, s)
+		return append(out, s), false
 	}
 	if members := c.DAGOf(s.Name).Servers; len(members) > 0 {
 		at := slices.IndexFunc(members, func(m string) bool { return strings.EqualFold(m, s.Name) })
@@ -45,8 +52,9 @@ func (c *Config) ExchangeVia(s Server) []Server {
 				add(o.Name)
 			}
 		}
+		bySite = len(out) > 0
 	}
-	return append(out, s)
+	return append(out, s), bySite
 }
 
 // ExchangeChannel is p's Exchange endpoint and the auth exmaintd uses there: exchange_url, else
@@ -179,11 +187,14 @@ func (c *Config) Channels(s Server) (winrs, exch string) {
 	}
 	winrs = fmt.Sprintf("%s://%s/wsman (%s)", scheme, net.JoinHostPort(s.Host, strconv.Itoa(port)), w.Auth)
 	var parts []string
-	for _, p := range c.ExchangeVia(s) {
+	via, bySite := c.exchangeVia(s)
+	for _, p := range via {
 		u, auth := c.ExchangeChannel(p)
 		who := "via " + p.Name
 		if strings.EqualFold(p.Name, s.Name) {
 			who = "its own"
+		} else if bySite {
+			who += " if the same release"
 		}
 		parts = append(parts, fmt.Sprintf("%s %s (%s)", who, u, auth))
 	}

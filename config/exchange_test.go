@@ -156,7 +156,7 @@ func TestChannels(t *testing.T) {
 	for _, tc := range []struct{ server, winrs, exch string }{
 		{"EX01", "https://ex01.exlab.local:5986/wsman (basic)", "via EX02 http://ex02.exlab.local/PowerShell (kerberos), then its own http://ex01.exlab.local/PowerShell (kerberos)"},
 		{"EX02", "http://ex02.exlab.local:5985/wsman (kerberos)", "via EX01 http://ex01.exlab.local/PowerShell (kerberos), then its own http://ex02.exlab.local/PowerShell (kerberos)"},
-		{"EX03", "https://10.0.20.13:5986/wsman (ntlm)", "via EX01 http://ex01.exlab.local/PowerShell (kerberos), then via EX02 http://ex02.exlab.local/PowerShell (kerberos), then its own https://ex03.exlab.local/PowerShell (kerberos)"},
+		{"EX03", "https://10.0.20.13:5986/wsman (ntlm)", "via EX01 if the same release http://ex01.exlab.local/PowerShell (kerberos), then via EX02 if the same release http://ex02.exlab.local/PowerShell (kerberos), then its own https://ex03.exlab.local/PowerShell (kerberos)"},
 	} {
 		winrs, exch := c.Channels(serverNamed(t, c, tc.server))
 		if winrs != tc.winrs || exch != tc.exch {
@@ -201,6 +201,10 @@ krb5_conf = "`+krb5+`"`,
 	if peer.Server != "EX01" || peer.Kerberos == nil || peer.Kerberos.SPN != "HTTP/ex01.exlab.local" {
 		t.Errorf("EX03 via %s: %+v", peer.Server, peer.Kerberos)
 	}
+	// EX03 is standalone: its peers are its site's servers, used only when they run its release.
+	if !ep.Exchange[0].SameRelease || !ep.Exchange[1].SameRelease || own.SameRelease {
+		t.Errorf("EX03's endpoints: SameRelease %v %v %v; want the two site peers only", ep.Exchange[0].SameRelease, ep.Exchange[1].SameRelease, own.SameRelease)
+	}
 	// HTTPS: the CA is read; a keytab: no password.
 	c, err = config.Parse("k.toml", exampleWith(t,
 		`auth = "basic"`, `auth = "kerberos"`,
@@ -214,6 +218,9 @@ krb5_conf = "`+krb5+`"`,
 	ep, _, err = c.Endpoint("EX01", func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
+	}
+	if ep.Exchange[0].SameRelease {
+		t.Errorf("EX01's DAG peer EX02 marked SameRelease; DAG members are used whatever they run")
 	}
 	x := ep.Exchange[1] // EX01's own: http://ex01.exlab.local/PowerShell
 	if x.Server != "EX01" || string(x.Kerberos.Keytab) != "\x05\x02" || x.Password.Reveal() != "" || x.CACertPEM != nil {

@@ -63,6 +63,9 @@ type ExchangeEndpoint struct {
 	CACertPEM          []byte
 	InsecureSkipVerify bool
 	AllowUnencrypted   bool
+	// SameRelease marks a peer chosen automatically (not listed in exchange_via): it is used only when it
+	// runs the managed server's Exchange release (Release), checked when a pool opens on it.
+	SameRelease bool
 }
 
 // endpoint is x as a transport's Endpoint; managed names the server whose cmdlets it runs, for errors.
@@ -175,6 +178,8 @@ type Client struct {
 	xts    []*transport
 	xeps   []ExchangeEndpoint
 	xi     int
+	// releases caches each server's Exchange release as a peer's pool read it (Release).
+	releases map[string]string
 	params *winrm.Parameters
 	logger *slog.Logger
 
@@ -549,6 +554,15 @@ func (c *Client) openPool(ctx context.Context) error {
 		pctx, cancel := context.WithTimeout(ctx, c.opts.PoolTimeout)
 		p, err := openPool(pctx, c.xts[i], c.params, c.opts.DecodeBudget, c.logger)
 		cancel()
+		if err == nil && x.SameRelease && i < len(c.xeps)-1 {
+			if rerr := c.peerRelease(ctx, p, x.Server); rerr != nil {
+				c.closers.Add(1)
+				go func() { defer c.closers.Done(); p.discard(5 * time.Second) }()
+				c.logger.Warn("Exchange peer not used", "via", x.Server, "url", c.xts[i].url, "err", rerr)
+				errs = append(errs, fmt.Errorf("%s: %w", c.xts[i].url, rerr))
+				continue
+			}
+		}
 		if err == nil {
 			c.pool, c.xi = p, i
 			c.stats.PoolsOpened++
