@@ -256,11 +256,12 @@ func adObjectID(name string) *ps.Object {
 	return &ps.Object{TypeName: "Microsoft.Exchange.Data.Directory.ADObjectId", ToStringValue: name, Props: []ps.Prop{{Name: "Name", Value: name}}}
 }
 
-func getServerComponentState(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+func getServerComponentState(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 	s, err := g.serverArg("Get-ServerComponentState", inv, "Identity")
 	if err != nil {
 		return nil, err
 	}
+	s = g.adView(s, inv.Host, now)
 	names := serverComponents(s)
 	if c := arg(inv, "Component"); c != "" {
 		canon, ok := canonicalComponent(s, c)
@@ -299,8 +300,14 @@ func invalidComponent(s *server, name string) *ps.Error {
 
 func setServerComponentState(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 	s, err := g.serverArg("Set-ServerComponentState", inv, "Identity")
+	// From a peer while the target is down: its registry cannot be written, AD can. No source says whether
+	// Exchange writes AD before it fails; the harsher reading is modelled — the AD entry is written and the
+	// cmdlet fails — so that a caller cannot take the error for "nothing changed".
+	unreachable := err
 	if err != nil {
-		return nil, err
+		if s = g.lookup(arg(inv, "Identity")); s == nil || s.downTil.IsZero() {
+			return nil, err
+		}
 	}
 	comp, ok := canonicalComponent(s, arg(inv, "Component"))
 	if !ok {
@@ -336,11 +343,15 @@ func setServerComponentState(g *Org, inv ps.Invocation, now time.Time) ([]any, e
 	// Both the registry (LocalStates) and AD (RemoteStates) by default; -LocalOnly / -RemoteOnly one of them
 	// (Microsoft Learn Set-ServerComponentState).
 	localOnly, remoteOnly := inv.Args["LocalOnly"] == true, inv.Args["RemoteOnly"] == true
+	if !localOnly {
+		g.adWrite(s, inv.Host, now)
+		setRequester(s.remote, comp, req, state, now)
+	}
+	if unreachable != nil && !remoteOnly {
+		return nil, unreachable
+	}
 	if !remoteOnly {
 		setRequester(s.comps, comp, req, state, now)
-	}
-	if !localOnly {
-		setRequester(s.remote, comp, req, state, now)
 	}
 	if comp == "HubTransport" && effective(s, "HubTransport") != "Active" && s.drainSetAt.IsZero() {
 		s.drainSetAt = now
@@ -703,7 +714,7 @@ func policyEnum(p string) ps.Enum {
 	return enum("Microsoft.Exchange.Data.Directory.SystemConfiguration.DatabaseCopyAutoActivationPolicyType", p, map[string]int64{"Unrestricted": 0, "IntrasiteOnly": 1, "Blocked": 2})
 }
 
-func getMailboxServer(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+func getMailboxServer(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 	var targets []*server
 	if id := arg(inv, "Identity"); id != "" {
 		s := g.lookup(id)
@@ -718,6 +729,7 @@ func getMailboxServer(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	}
 	var out []any
 	for _, s := range targets {
+		s = g.adView(s, inv.Host, now)
 		var dag any // an ADObjectId, or null for a server outside any DAG (CSS-Exchange GetMailboxServer.xml)
 		if s.spec.DAG != "" {
 			dag = adObjectID(s.spec.DAG)
@@ -746,6 +758,7 @@ func setMailboxServer(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 			return nil, &ps.Error{Message: fmt.Sprintf("Cannot bind parameter 'DatabaseCopyAutoActivationPolicy'. Cannot convert value \"%v\" to type \"Microsoft.Exchange.Data.Directory.SystemConfiguration.DatabaseCopyAutoActivationPolicyType\".", v),
 				Category: "InvalidArgument", ErrorID: "CannotConvertArgumentNoMessage,Microsoft.Exchange.Management.SystemConfigurationTasks.SetMailboxServer", Terminating: true}
 		}
+		g.adWrite(s, inv.Host, now)
 		s.policy = pol
 	}
 	if v, ok := inv.Args["DatabaseCopyActivationDisabledAndMoveNow"]; ok {
@@ -753,6 +766,7 @@ func setMailboxServer(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 		if !isBool {
 			return nil, &ps.Error{Message: "Cannot process argument transformation on parameter 'DatabaseCopyActivationDisabledAndMoveNow'. Use $true or $false.", Category: "InvalidData", ErrorID: "ParameterArgumentTransformationError,Microsoft.Exchange.Management.SystemConfigurationTasks.SetMailboxServer", Terminating: true}
 		}
+		g.adWrite(s, inv.Host, now)
 		s.moveNow = b
 		if b {
 			g.startMoves(s, now)

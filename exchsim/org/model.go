@@ -105,6 +105,12 @@ type server struct {
 	ccmRebootPending                                  bool                      // the Configuration Manager client's flag (it is then installed)
 	files                                             map[string]string         // path (lower-case) → content; survives reboots
 	registry                                          map[string]map[string]any // registry key (lower-case) → value name → value
+
+	// Active Directory replication (directory.go): the AD-held values from before the latest write, when
+	// that write was made and through which server's endpoint.
+	adBefore directory
+	adAt     time.Time
+	adVia    string
 }
 
 // job is a detached process started with Start-Process.

@@ -24,9 +24,18 @@ type harness struct {
 
 func newHarness(t *testing.T, scenario string) *harness {
 	t.Helper()
+	return newHarnessEdited(t, scenario, nil)
+}
+
+// newHarnessEdited is newHarness with the scenario changed by edit first.
+func newHarnessEdited(t *testing.T, scenario string, edit func(*Scenario)) *harness {
+	t.Helper()
 	sc, err := BuiltinScenario(scenario)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(sc)
 	}
 	h := &harness{t: t, clock: NewManualClock(time.Date(2026, 12, 12, 22, 0, 0, 0, time.UTC))}
 	h.org, err = New(sc, Options{Clock: h.clock, OnReboot: func(s string, _ time.Duration) {

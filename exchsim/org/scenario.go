@@ -42,6 +42,10 @@ type Scenario struct {
 		// moves in the background, one after another (default 0.3 s): Set-MailboxServer returns before they
 		// are done.
 		Move Duration `toml:"move"`
+		// ADReplication is how long a change to a server's Active Directory-held settings (mailbox-server
+		// activation settings, component RemoteStates) made through one server's endpoint takes to be read
+		// through another's: until then the others read the value from before it (default 0: at once).
+		ADReplication Duration `toml:"ad_replication"`
 	} `toml:"timing"`
 	// Patch is what a detached job (the configured patch command) does on every server.
 	Patch struct {
