@@ -92,6 +92,7 @@ type Steps struct {
 	RebootTimeout       Duration `toml:"reboot_timeout"`
 	RestartDelay        Duration `toml:"restart_delay"`
 	TransportBoot       Duration `toml:"transport_boot_timeout"`
+	ADReplicationWait   Duration `toml:"ad_replication_wait"`
 	BackPolls           int      `toml:"back_polls"`
 	RedundancyMinCopies int      `toml:"redundancy_min_copies"`
 	QueueMax            int64    `toml:"queue_max"`

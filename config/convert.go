@@ -265,7 +265,7 @@ func (c *Config) Endpoint(name string, getenv func(string) string) (exchange.End
 func (c *Config) Settings(w Window, server string) steps.Settings {
 	s := c.Steps
 	out := steps.Settings{PollInterval: s.PollInterval.Duration, DrainTimeout: s.DrainTimeout.Duration, DrainStall: s.DrainStall.Duration, DrainPolicy: s.DrainPolicy,
-		MoveTimeout: s.MoveTimeout.Duration, MoveSettle: s.MoveSettle.Duration, MoveAttempts: s.MoveAttempts, MoveRetryInterval: s.MoveRetryInterval.Duration, RebootTimeout: s.RebootTimeout.Duration, RestartDelay: s.RestartDelay.Duration, TransportBootTimeout: s.TransportBoot.Duration, BackPolls: s.BackPolls, RedundancyMinCopies: s.RedundancyMinCopies, QueueMax: s.QueueMax, CopyQueueMax: s.CopyQueueMax,
+		MoveTimeout: s.MoveTimeout.Duration, MoveSettle: s.MoveSettle.Duration, MoveAttempts: s.MoveAttempts, MoveRetryInterval: s.MoveRetryInterval.Duration, RebootTimeout: s.RebootTimeout.Duration, RestartDelay: s.RestartDelay.Duration, TransportBootTimeout: s.TransportBoot.Duration, ADReplicationWait: s.ADReplicationWait.Duration, BackPolls: s.BackPolls, RedundancyMinCopies: s.RedundancyMinCopies, QueueMax: s.QueueMax, CopyQueueMax: s.CopyQueueMax,
 		ReplayQueueMax: s.ReplayQueueMax, UndoAttempts: s.UndoAttempts, UndoBackoff: s.UndoBackoff.Duration, PatchGrace: s.PatchGrace.Duration, AllowPendingReboot: s.AllowPendingReboot, Services: s.Services,
 		FixOtherRequesters: s.FixOtherRequesters, Rebalance: s.Rebalance, WatchFor: s.WatchFor.Duration}
 	if sv, ok := c.server(server); ok {

@@ -45,6 +45,7 @@ func TestDefaults(t *testing.T) {
 		{"steps.reboot_timeout", d.Steps.RebootTimeout.Duration, 30 * time.Minute},
 		{"steps.restart_delay", d.Steps.RestartDelay.Duration, 5 * time.Second},
 		{"steps.transport_boot_timeout", d.Steps.TransportBoot.Duration, 5 * time.Minute},
+		{"steps.ad_replication_wait", d.Steps.ADReplicationWait.Duration, 2 * time.Minute},
 		{"steps.queue_max", d.Steps.QueueMax, int64(500)},
 		{"steps.copy_queue_max", d.Steps.CopyQueueMax, int64(10)},
 		{"steps.replay_queue_max", d.Steps.ReplayQueueMax, int64(50)},

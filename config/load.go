@@ -21,7 +21,7 @@ func Default() Config {
 		WinRM: WinRM{Port: 5986, Auth: "basic", Mode: "session", Load: "none", OperationTimeout: Duration{20 * time.Second},
 			StartTimeout: Duration{120 * time.Second}, ReadTimeout: Duration{60 * time.Second}, WriteTimeout: Duration{10 * time.Minute}, Attempts: 3},
 		Steps: Steps{PollInterval: Duration{10 * time.Second}, DrainTimeout: Duration{30 * time.Minute}, DrainStall: Duration{5 * time.Minute}, DrainPolicy: "fail",
-			MoveTimeout: Duration{15 * time.Minute}, MoveSettle: Duration{time.Minute}, MoveAttempts: 2, MoveRetryInterval: Duration{time.Minute}, RebootTimeout: Duration{30 * time.Minute}, RestartDelay: Duration{5 * time.Second}, TransportBoot: Duration{5 * time.Minute}, QueueMax: 500, CopyQueueMax: 10, ReplayQueueMax: 50,
+			MoveTimeout: Duration{15 * time.Minute}, MoveSettle: Duration{time.Minute}, MoveAttempts: 2, MoveRetryInterval: Duration{time.Minute}, RebootTimeout: Duration{30 * time.Minute}, RestartDelay: Duration{5 * time.Second}, TransportBoot: Duration{5 * time.Minute}, ADReplicationWait: Duration{2 * time.Minute}, QueueMax: 500, CopyQueueMax: 10, ReplayQueueMax: 50,
 			UndoAttempts: 3, UndoBackoff: Duration{10 * time.Second}, PatchGrace: Duration{30 * time.Minute}, DefaultStepEstimate: Duration{5 * time.Minute}, Rebalance: true},
 		Prometheus:   Prometheus{Timeout: Duration{10 * time.Second}},
 		Alertmanager: Alertmanager{Margin: Duration{time.Hour}, CreatedBy: "exmaintd", OnError: "continue"},

@@ -158,7 +158,8 @@ func (c *Config) validateSteps(col *collector) {
 	s := c.Steps
 	pos := map[string]time.Duration{"poll_interval": s.PollInterval.Duration, "drain_timeout": s.DrainTimeout.Duration, "drain_stall": s.DrainStall.Duration,
 		"move_timeout": s.MoveTimeout.Duration, "reboot_timeout": s.RebootTimeout.Duration, "transport_boot_timeout": s.TransportBoot.Duration, "undo_backoff": s.UndoBackoff.Duration,
-		"patch_grace": s.PatchGrace.Duration, "move_settle": s.MoveSettle.Duration, "move_retry_interval": s.MoveRetryInterval.Duration}
+		"patch_grace": s.PatchGrace.Duration, "move_settle": s.MoveSettle.Duration, "move_retry_interval": s.MoveRetryInterval.Duration,
+		"ad_replication_wait": s.ADReplicationWait.Duration}
 	for k, v := range pos {
 		if v <= 0 {
 			col.add("steps."+k, "must be positive")

@@ -175,13 +175,13 @@ type Client struct {
 	t    *transport // the WinRM listener (operating-system operations, WinRS)
 	// xts are the Exchange endpoints that run this server's cmdlets (PSRP), in the order of xeps; xi is the
 	// one the pool was last opened on, where the next pool is tried first.
-	xts    []*transport
-	xeps   []ExchangeEndpoint
-	xi     int
+	xts  []*transport
+	xeps []ExchangeEndpoint
+	xi   int
 	// releases caches each server's Exchange release as a peer's pool read it (Release).
 	releases map[string]string
-	params *winrm.Parameters
-	logger *slog.Logger
+	params   *winrm.Parameters
+	logger   *slog.Logger
 
 	sem  chan struct{} // held while an operation runs; acquiring honours the caller's context
 	sess *session      // nil until first use and after a loss

@@ -65,14 +65,16 @@ func set(ctx context.Context, env *Env, v activationOrig) error {
 }
 
 func expectActivation(ctx context.Context, env *Env, want activationOrig) error {
-	ms, err := env.Ex.MailboxServer(ctx, env.Target.Server)
-	if err != nil {
-		return err
-	}
-	if ms.DatabaseCopyAutoActivationPolicy != want.Policy || ms.DatabaseCopyActivationDisabledAndMoveNow != want.MoveNow {
-		return fmt.Errorf("activation policy %s, MoveNow %v; want %s, %v", ms.DatabaseCopyAutoActivationPolicy, ms.DatabaseCopyActivationDisabledAndMoveNow, want.Policy, want.MoveNow)
-	}
-	return nil
+	return converged(ctx, env, func(ctx context.Context) (string, error) {
+		ms, err := env.Ex.MailboxServer(ctx, env.Target.Server)
+		if err != nil {
+			return "", err
+		}
+		if ms.DatabaseCopyAutoActivationPolicy != want.Policy || ms.DatabaseCopyActivationDisabledAndMoveNow != want.MoveNow {
+			return fmt.Sprintf("activation policy %s, MoveNow %v; want %s, %v", ms.DatabaseCopyAutoActivationPolicy, ms.DatabaseCopyActivationDisabledAndMoveNow, want.Policy, want.MoveNow), nil
+		}
+		return "", nil
+	})
 }
 
 func (s activationStep) Verify(ctx context.Context, env *Env, orig json.RawMessage) error {

@@ -91,14 +91,16 @@ func (s componentStep) Verify(ctx context.Context, env *Env, orig json.RawMessag
 }
 
 func (s componentStep) expect(ctx context.Context, env *Env, want string) error {
-	got, c, err := maintenanceState(ctx, env, s.component)
-	if err != nil {
-		return err
-	}
-	if !strings.EqualFold(got, want) {
-		return fmt.Errorf("%s is %s for requester Maintenance (effective %s), want %s", s.component, got, c.State, want)
-	}
-	return nil
+	return converged(ctx, env, func(ctx context.Context) (string, error) {
+		got, c, err := maintenanceState(ctx, env, s.component)
+		if err != nil {
+			return "", err
+		}
+		if !strings.EqualFold(got, want) {
+			return fmt.Sprintf("%s is %s for requester Maintenance (effective %s), want %s", s.component, got, c.State, want), nil
+		}
+		return "", nil
+	})
 }
 
 func (s componentStep) Undo(ctx context.Context, env *Env, orig json.RawMessage) error {

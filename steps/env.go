@@ -77,6 +77,10 @@ type Settings struct {
 	// TransportBootTimeout bounds the wait for Get-Queue to show the Submission queue after a transport
 	// restart (default 5 min, as ExchangeDsc waits).
 	TransportBootTimeout time.Duration
+	// ADReplicationWait is how long a value Exchange keeps in Active Directory (activation settings,
+	// component states) is read again when it does not read back as written (default 2 min): read through
+	// another peer's endpoint, whose domain controller may not have the change yet (converged).
+	ADReplicationWait time.Duration
 	// Services must run after a reboot (default: Exchange's core services).
 	Services []string
 	// AllowOutage lets a procedure dismount databases on a DAG member (the seed's list). Off by default.
@@ -136,6 +140,7 @@ func (s Settings) WithDefaults() Settings {
 	}
 	d(&s.MoveTimeout, 15*time.Minute)
 	d(&s.MoveSettle, time.Minute)
+	d(&s.ADReplicationWait, 2*time.Minute)
 	d(&s.MoveRetryInterval, time.Minute)
 	if s.MoveAttempts <= 0 {
 		s.MoveAttempts = 2

@@ -24,7 +24,7 @@ func fastSettings() steps.Settings {
 	return steps.Settings{
 		PollInterval: 100 * time.Millisecond, DrainTimeout: 8 * time.Second, DrainStall: 2 * time.Second,
 		MoveTimeout: 20 * time.Second, MoveSettle: time.Second, MoveRetryInterval: 300 * time.Millisecond, RebootTimeout: 30 * time.Second,
-		UndoAttempts: 3, UndoBackoff: 100 * time.Millisecond,
+		UndoAttempts: 3, UndoBackoff: 100 * time.Millisecond, ADReplicationWait: 300 * time.Millisecond,
 		Rebalance: true,
 		Patch:     []steps.PatchCommand{{Name: "cu", Command: `& 'D:\Setup.exe' /Mode:Upgrade`, Detached: true, Timeout: time.Minute}},
 	}.WithDefaults()
