@@ -26,7 +26,7 @@ func (c *Config) ExchangeVia(s Server) []Server {
 }
 
 // exchangeVia is ExchangeVia; bySite tells that the peers are servers of s's site, which the client uses
-// only when they run s's Exchange release (exchange.Release: SE with SE).
+// only when they run s's Exchange release (exchange.Version.Product: SE with SE).
 func (c *Config) exchangeVia(s Server) (via []Server, bySite bool) {
 	var out []Server
 	add := func(name string) {
