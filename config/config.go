@@ -15,6 +15,10 @@ type Config struct {
 	Alertmanager Alertmanager `toml:"alertmanager"`
 	Notify       []Notify     `toml:"notify"`
 	Cluster      Cluster      `toml:"cluster"`
+
+	// Resolved once by Parse, after validation (target.go).
+	targets  map[string]*Target
+	rollouts map[string][]RolloutGroup
 }
 
 // Daemon is [daemon].

@@ -30,16 +30,28 @@ func TestExample(t *testing.T) {
 	if !ok || len(seed.Steps) != 5 || seed.Steps[2] != "dismount-databases" {
 		t.Errorf("seed procedure = %+v", seed)
 	}
-	tg := c.Target("EX03")
-	if tg.DAG != "" || tg.FQDN != "ex03.exlab.local" || len(tg.Peers) != 2 {
+	tg, ok := c.Target("EX03")
+	if !ok || tg.DAG.Name != "" || tg.FQDN != "ex03.exlab.local" || len(tg.Steps.Peers) != 2 || tg.ProcedureName != "seed" ||
+		tg.Procedure.Name != "seed" || len(tg.Procedure.Steps) != 5 || tg.Settings.DrainStall != 5*time.Minute || len(tg.Settings.Patch) != 0 {
 		t.Errorf("EX03 target = %+v", tg)
+	}
+	if !strings.Contains(tg.WinRS, "10.0.20.13:5986") || !strings.HasPrefix(tg.Exchange, "via EX01") {
+		t.Errorf("EX03's channels: %q, %q", tg.WinRS, tg.Exchange)
 	}
 	if g := c.Groups(c.Windows[0]); len(g) != 2 || strings.Join(g[0], ",") != "EX01,EX02" {
 		t.Errorf("groups = %v", g)
 	}
-	s := c.Settings(c.Windows[0], "EX01")
-	if len(s.Patch) != 2 || s.Patch[0].Name != "windows-updates" || !s.Patch[0].Detached {
-		t.Errorf("settings patch = %+v", s.Patch)
+	// The window's rollout: the same groups, resolved once, each server with the window's patches.
+	r, ok := c.Rollout(c.Windows[0].Name)
+	if !ok || len(r) != 2 || r[0].Name != "DAG01" || len(r[0].Servers) != 2 || r[0].Servers[1].Name != "EX02" || r[1].Name != "EX03" || r[1].Servers[0].Target != tg {
+		t.Fatalf("rollout = %+v", r)
+	}
+	s := r[0].Servers[0].Settings
+	if len(s.Patch) != 2 || s.Patch[0].Name != "windows-updates" || !s.Patch[0].Detached || r[0].Servers[0].Target.Settings.Patch != nil {
+		t.Errorf("EX01's settings in the window: patch = %+v (its target's own: %+v)", s.Patch, r[0].Servers[0].Target.Settings.Patch)
+	}
+	if _, ok := c.Rollout("nope"); ok {
+		t.Error("a rollout for a window that does not exist")
 	}
 }
 

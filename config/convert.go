@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -75,9 +74,9 @@ func (c *Config) Procedure(name string) (steps.Procedure, bool) {
 	return steps.Procedure{}, false
 }
 
-// Target describes a server for the steps: its DAG and its peers (the other DAG members first, then the other
-// servers of the same site, then the rest), which can take its mail.
-func (c *Config) Target(name string) steps.Target {
+// stepsTarget describes a server for the steps: its DAG and its peers (the other DAG members first, then
+// the other servers of the same site, then the rest), which can take its mail.
+func (c *Config) stepsTarget(name string) steps.Target {
 	s, _ := c.server(name)
 	t := steps.Target{Server: s.Name, FQDN: c.FQDN(s), DAG: c.DAGOf(s.Name).Name}
 	if t.Server == "" {
@@ -200,65 +199,14 @@ func (s Secret) source() secret.Source {
 	return secret.Source{File: s.File, Env: s.Env, Credential: s.Credential}
 }
 
-// Endpoint builds the exchange client's endpoint and options for a server, reading its password and files.
+// Endpoint builds the exchange client's endpoint and options for a server, reading its password and files
+// (Target.Connect).
 func (c *Config) Endpoint(name string, getenv func(string) string) (exchange.Endpoint, exchange.Options, error) {
-	s, ok := c.server(name)
+	t, ok := c.Target(name)
 	if !ok {
 		return exchange.Endpoint{}, exchange.Options{}, fmt.Errorf("no server %q in the configuration", name)
 	}
-	w := c.Merged(s)
-	ep := exchange.Endpoint{Name: s.Name, Host: s.Host, Port: w.Port, HTTPS: boolOr(w.HTTPS, true), Auth: w.Auth, User: w.User,
-		InsecureSkipVerify: boolOr(w.InsecureSkipVerify, false), AllowUnencrypted: boolOr(w.AllowUnencrypted, false)}
-	if ep.HTTPS && c.FQDN(s) != "" && !strings.EqualFold(c.FQDN(s), s.Host) {
-		ep.TLSServerName = c.FQDN(s)
-	}
-	read := func(key, path string) ([]byte, error) {
-		if path == "" {
-			return nil, nil
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("server %s: %s: %w", s.Name, key, err)
-		}
-		return b, nil
-	}
-	var err error
-	// The CA matters only to a listener reached over HTTPS: a shared [winrm] ca_file must not stop a
-	// plain-HTTP server (Kerberos-encrypted, say) on a host without it.
-	if ep.HTTPS {
-		if ep.CACertPEM, err = read("ca_file", w.CAFile); err != nil {
-			return ep, exchange.Options{}, err
-		}
-	}
-	if ep.ClientCertPEM, err = read("client_cert_file", w.ClientCertFile); err != nil {
-		return ep, exchange.Options{}, err
-	}
-	if ep.ClientKeyPEM, err = read("client_key_file", w.ClientKeyFile); err != nil {
-		return ep, exchange.Options{}, err
-	}
-	if w.Auth == exchange.AuthKerberos {
-		if ep.Kerberos, err = c.kerberos(s, w, getenv); err != nil {
-			return ep, exchange.Options{}, err
-		}
-	}
-	if w.Auth != exchange.AuthCertificate && (w.Auth != exchange.AuthKerberos || w.Keytab == (Secret{})) { // a keytab replaces the password
-		if ep.Password, err = LoadSecret(w.Password, getenv); err != nil {
-			return ep, exchange.Options{}, fmt.Errorf("server %s: winrm.password: %w", s.Name, err)
-		}
-	}
-	via, bySite := c.exchangeVia(s)
-	for i, p := range via {
-		x, err := c.exchangeEndpoint(p, getenv)
-		if err != nil {
-			return ep, exchange.Options{}, fmt.Errorf("server %s: its Exchange cmdlets via %s: %w", s.Name, p.Name, err)
-		}
-		x.SameRelease = bySite && i < len(via)-1
-		ep.Exchange = append(ep.Exchange, x)
-	}
-	ep.ExchangeURL = ep.Exchange[0].URL
-	opts := exchange.Options{Mode: w.Mode, Load: w.Load, OperationTimeout: w.OperationTimeout.Duration, StartTimeout: w.StartTimeout.Duration, PoolTimeout: w.PoolTimeout.Duration,
-		ReadTimeout: w.ReadTimeout.Duration, WriteTimeout: w.WriteTimeout.Duration, Attempts: w.Attempts}
-	return ep, opts, nil
+	return t.Connect(getenv)
 }
 
 // Settings are the step settings for one server in one window.
@@ -330,29 +278,6 @@ func (c *Config) Groups(w Window) [][]string {
 
 // DefaultKrb5Conf is where the system's Kerberos configuration lives.
 const DefaultKrb5Conf = "/etc/krb5.conf"
-
-// kerberos reads what auth = "kerberos" needs for server s: krb5.conf, the keytab if one is configured, and
-// the listener's service principal (HTTP/<fqdn> unless spn is set).
-func (c *Config) kerberos(s Server, w WinRM, getenv func(string) string) (*exchange.Kerberos, error) {
-	path := w.Krb5Conf
-	if path == "" {
-		path = DefaultKrb5Conf
-	}
-	conf, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("server %s: winrm.krb5_conf: %w", s.Name, err)
-	}
-	k := &exchange.Kerberos{Realm: w.Realm, Krb5Conf: string(conf), SPN: w.SPN}
-	if k.SPN == "" {
-		k.SPN = "HTTP/" + strings.ToLower(c.FQDN(s))
-	}
-	if w.Keytab != (Secret{}) {
-		if k.Keytab, err = loadBytes(w.Keytab, getenv); err != nil {
-			return nil, fmt.Errorf("server %s: winrm.keytab: %w", s.Name, err)
-		}
-	}
-	return k, nil
-}
 
 // loopback reports whether a listen host accepts only local connections ("" and 0.0.0.0 accept all).
 func loopback(host string) bool {

@@ -138,14 +138,14 @@ func TestEndpoint(t *testing.T) {
 func TestTargetPeers(t *testing.T) {
 	c := endpointConfig(t)
 	var names []string
-	tg := c.Target("ex02") // case-insensitive lookup, the configured spelling kept
-	for _, p := range tg.Peers {
+	tg, _ := c.Target("ex02") // case-insensitive lookup, the configured spelling kept
+	for _, p := range tg.Steps.Peers {
 		names = append(names, p.Server+"="+p.FQDN)
 	}
-	if tg.Server != "EX02" || tg.FQDN != "ex02.exlab.local" || strings.Join(names, " ") != "EX04=ex04.exlab.local EX01=ex01.exlab.local EX03=ex03.exlab.local" {
-		t.Errorf("target %s %s, peers %v; want EX04 (same site) first", tg.Server, tg.FQDN, names)
+	if tg.Name != "EX02" || tg.Steps.Server != "EX02" || tg.FQDN != "ex02.exlab.local" || strings.Join(names, " ") != "EX04=ex04.exlab.local EX01=ex01.exlab.local EX03=ex03.exlab.local" {
+		t.Errorf("target %s %s, peers %v; want EX04 (same site) first", tg.Steps.Server, tg.FQDN, names)
 	}
-	if tg := c.Target("EX99"); tg.Server != "EX99" || len(tg.Peers) != 4 {
+	if tg, ok := c.Target("EX99"); ok {
 		t.Errorf("unknown server: %+v", tg)
 	}
 }

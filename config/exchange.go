@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,42 +72,6 @@ func (c *Config) ExchangeChannel(p Server) (rawURL, auth string) {
 		auth = exchange.AuthKerberos
 	}
 	return rawURL, auth
-}
-
-// exchangeEndpoint builds p's Exchange endpoint with p's credentials, reading its secrets and files.
-func (c *Config) exchangeEndpoint(p Server, getenv func(string) string) (exchange.ExchangeEndpoint, error) {
-	w := c.Merged(p)
-	rawURL, auth := c.ExchangeChannel(p)
-	x := exchange.ExchangeEndpoint{Server: p.Name, URL: rawURL, Auth: auth, User: w.User,
-		InsecureSkipVerify: boolOr(w.InsecureSkipVerify, false), AllowUnencrypted: boolOr(w.AllowUnencrypted, false)}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return x, fmt.Errorf("exchange_url %q: %w", rawURL, err)
-	}
-	if u.Scheme == "https" && w.CAFile != "" {
-		if x.CACertPEM, err = os.ReadFile(w.CAFile); err != nil {
-			return x, fmt.Errorf("ca_file: %w", err)
-		}
-	}
-	if auth == exchange.AuthKerberos {
-		// The endpoint's principal is IIS's, HTTP/<the URL's host>, whatever the WinRM listener's spn says;
-		// for an address (a lab) the server's HTTP/<fqdn>, as for its listener.
-		pw := w
-		pw.SPN = "HTTP/" + strings.ToLower(u.Hostname())
-		if net.ParseIP(u.Hostname()) != nil {
-			pw.SPN = ""
-		}
-		if x.Kerberos, err = c.kerberos(p, pw, getenv); err != nil {
-			return x, err
-		}
-		if w.Keytab != (Secret{}) {
-			return x, nil
-		}
-	}
-	if x.Password, err = LoadSecret(w.Password, getenv); err != nil {
-		return x, fmt.Errorf("winrm.password: %w", err)
-	}
-	return x, nil
 }
 
 // validateExchange checks every server's Exchange channel: its peers exist, its auth can ever open the

@@ -86,6 +86,7 @@ func Parse(name, src string) (*Config, error) {
 	if err := col.err(); err != nil {
 		return nil, err
 	}
+	c.resolve()
 	return &c, nil
 }
 

@@ -230,7 +230,13 @@ func (d *Daemon) recoverRuns(ctx context.Context, cfg *config.Config, unfinished
 			d.showInterrupted(r)
 		}
 		r.servers = append(r.servers, sr.Server)
-		env, closeFn, err := d.env(cfg, sr.Server)
+		var env *steps.Env
+		closeFn := func() {}
+		t, ok := cfg.Target(sr.Server)
+		err := fmt.Errorf("no server %q in the configuration", sr.Server)
+		if ok {
+			env, closeFn, err = d.env(t)
+		}
 		if err != nil {
 			// The server may still be half in maintenance: no window may take that state for its original
 			// one. It stays blocked (in memory: the next start tries the recovery again) until cleared.
@@ -343,9 +349,10 @@ func windowEnds(recs []journal.Record) map[string]time.Time {
 	return out
 }
 
-// env connects to a server and builds its step environment; closeFn ends the session.
-func (d *Daemon) env(cfg *config.Config, server string) (*steps.Env, func(), error) {
-	ep, opts, err := cfg.Endpoint(server, d.o.Getenv)
+// env connects to a server and builds its step environment (the target's settings, without a window's
+// patches); closeFn ends the session.
+func (d *Daemon) env(t *config.Target) (*steps.Env, func(), error) {
+	ep, opts, err := t.Connect(d.o.Getenv)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -359,7 +366,7 @@ func (d *Daemon) env(cfg *config.Config, server string) (*steps.Env, func(), err
 		return nil, nil, err
 	}
 	d.clients.add(c)
-	return &steps.Env{Ex: c, Target: cfg.Target(server), Settings: cfg.Settings(config.Window{}, server), Clock: d.o.Clock, Logger: d.logger, Observer: d.progress},
+	return &steps.Env{Ex: c, Target: t.Steps, Settings: t.Settings, Clock: d.o.Clock, Logger: d.logger, Observer: d.progress},
 		func() { d.clients.remove(c); _ = c.Close() }, nil
 }
 
@@ -398,6 +405,11 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 		return "", fmt.Errorf("window %s: exmaintd is shutting down: %w", w.Name, api.ErrConflict)
 	}
 	cfg := d.cfg
+	rollout, ok := cfg.Rollout(w.Name)
+	if !ok {
+		d.mu.Unlock()
+		return "", fmt.Errorf("window %s: no longer in the configuration: %w", w.Name, api.ErrNotFound)
+	}
 	for _, s := range w.Servers {
 		if id := d.busy[strings.ToUpper(s)]; id != "" {
 			d.mu.Unlock()
@@ -436,30 +448,26 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 	envErrs := steps.WindowResult{} // servers that could not even be connected: skipped, and the run is not a success
 	var groups []steps.Group
 	var closers []func()
-	for _, names := range cfg.Groups(w) {
-		g := steps.Group{Name: cfg.DAGOf(names[0]).Name, FailureBudget: cfg.DAGOf(names[0]).FailureBudget}
-		if g.Name == "" {
-			g.Name = names[0]
-		}
-		for _, s := range names {
-			env, closeFn, err := d.env(cfg, s)
+	for _, rg := range rollout {
+		g := steps.Group{Name: rg.Name, FailureBudget: rg.FailureBudget}
+		for _, t := range rg.Servers {
+			env, closeFn, err := d.env(t.Target)
 			if err != nil {
-				envErrs[s] = steps.Result{Outcome: steps.OutcomeSkipped, Err: err}
-				d.logger.Error("server skipped", "server", s, "run", id, "err", err)
+				envErrs[t.Name] = steps.Result{Outcome: steps.OutcomeSkipped, Err: err}
+				d.logger.Error("server skipped", "server", t.Name, "run", id, "err", err)
 				continue
 			}
-			env.Settings = cfg.Settings(w, s)
+			env.Settings = t.Settings
 			closers = append(closers, closeFn)
-			sv, _ := findServer(cfg, s)
-			proc, _ := cfg.Procedure(cfg.ProcedureName(sv))
-			sr := steps.ServerRun{RunID: id, Window: w.Name, Procedure: proc, Env: env, Deadline: occ.End, AllowOutage: sv.AllowOutage,
+			proc := t.Procedure
+			sr := steps.ServerRun{RunID: id, Window: w.Name, Procedure: proc, Env: env, Deadline: occ.End, AllowOutage: t.AllowOutage,
 				PreGates: steps.PreGateOptions{Deadline: occ.End, Estimate: proc.Estimate(history, cfg.Steps.DefaultStepEstimate.Duration),
-					BackupMaxAge: cfg.Steps.BackupMaxAge.Duration, DAGMembers: cfg.DAGOf(s).Servers}}
+					BackupMaxAge: t.BackupMaxAge, DAGMembers: t.DAG.Servers}}
 			if d.o.AlertGate != nil {
 				sr.PreGates.Extra = []steps.PreGate{d.o.AlertGate}
 			}
 			if d.o.Silencer != nil {
-				server, fqdn, until := sv.Name, cfg.FQDN(sv), occ.End.Add(d.o.SilenceMargin)
+				server, fqdn, until := t.Name, t.FQDN, occ.End.Add(d.o.SilenceMargin)
 				sr.Begin = func(ctx context.Context) error { return d.silence(ctx, server, fqdn, id, until) }
 				sr.End = func(ctx context.Context, r steps.Result) { d.unsilence(ctx, server, r) }
 			}
@@ -485,15 +493,6 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 		d.finishRun(r, summarize(res, rctx.Err() != nil), res)
 	}()
 	return id, nil
-}
-
-func findServer(cfg *config.Config, name string) (config.Server, bool) {
-	for _, s := range cfg.Servers {
-		if strings.EqualFold(s.Name, name) {
-			return s, true
-		}
-	}
-	return config.Server{}, false
 }
 
 // summarize turns server outcomes into the run's result: success (every server completed cleanly), failed

@@ -52,8 +52,9 @@ func cmdCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	_, err = fmt.Fprintf(stdout, "%s: OK (%s, %s, %s)\n", *path, count(len(c.Servers), "server"), count(len(c.DAGs), "DAG"), count(len(c.Windows), "window"))
 	for _, s := range c.Servers {
-		winrs, exch := c.Channels(s)
-		fmt.Fprintf(stdout, "  %s: WinRS %s; Exchange cmdlets %s\n", s.Name, winrs, exch)
+		if t, ok := c.Target(s.Name); ok {
+			fmt.Fprintf(stdout, "  %s: WinRS %s; Exchange cmdlets %s\n", t.Name, t.WinRS, t.Exchange)
+		}
 	}
 	return err
 }
@@ -138,18 +139,15 @@ func cmdPlan(ctx context.Context, args []string, getenv func(string) string, std
 			}
 		}
 		fmt.Fprintf(stdout, "window %s: %s (%s), %v\n", w.Name, w.Schedule, zone, w.Duration.Duration)
-		for _, group := range c.Groups(w) {
-			for _, s := range group {
-				if *server != "" && !strings.EqualFold(s, *server) {
+		rollout, _ := c.Rollout(w.Name)
+		for _, group := range rollout {
+			for _, t := range group.Servers {
+				if *server != "" && !strings.EqualFold(t.Name, *server) {
 					continue
 				}
 				found = true
-				ok, err := planServer(ctx, c, w, s, *offline, getenv, stdout)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					blocked = append(blocked, s)
+				if !planServer(ctx, t, *offline, getenv, stdout) {
+					blocked = append(blocked, t.Name)
 				}
 			}
 		}
@@ -188,28 +186,20 @@ func planTargets(c *config.Config, window, server, path string) error {
 	return nil
 }
 
-func planServer(ctx context.Context, c *config.Config, w config.Window, name string, offline bool, getenv func(string) string, stdout io.Writer) (startable bool, err error) {
-	var sv config.Server
-	for _, s := range c.Servers {
-		if strings.EqualFold(s.Name, name) {
-			sv = s
-		}
-	}
-	t := c.Target(sv.Name)
-	settings := c.Settings(w, sv.Name)
-	procName := c.ProcedureName(sv)
-	proc, _ := c.Procedure(procName)
-	fmt.Fprintf(stdout, "\nserver %s (procedure %s", sv.Name, procName)
-	if t.DAG != "" {
-		fmt.Fprintf(stdout, ", DAG %s", t.DAG)
+// planServer prints one server's plan in its window and, unless offline, its live pre-gates; it reports
+// whether the server would start.
+func planServer(ctx context.Context, t config.WindowTarget, offline bool, getenv func(string) string, stdout io.Writer) (startable bool) {
+	settings := t.Settings
+	fmt.Fprintf(stdout, "\nserver %s (procedure %s", t.Name, t.ProcedureName)
+	if t.DAG.Name != "" {
+		fmt.Fprintf(stdout, ", DAG %s", t.DAG.Name)
 	}
 	fmt.Fprintln(stdout, ")")
-	winrs, exch := c.Channels(sv)
-	fmt.Fprintf(stdout, "  channels: WinRS %s (PS>); Exchange cmdlets %s (EX>)\n", winrs, exch)
-	planned, err := proc.Plan(t, settings, sv.AllowOutage)
+	fmt.Fprintf(stdout, "  channels: WinRS %s (PS>); Exchange cmdlets %s (EX>)\n", t.WinRS, t.Exchange)
+	planned, err := t.Procedure.Plan(t.Steps, settings, t.AllowOutage)
 	if err != nil {
 		fmt.Fprintf(stdout, "  REFUSED: %v\n", err)
-		return false, nil
+		return false
 	}
 	for i, p := range planned {
 		fmt.Fprintf(stdout, "  %2d. %s — %s\n", i+1, p.Name, p.Describe)
@@ -228,29 +218,29 @@ func planServer(ctx context.Context, c *config.Config, w config.Window, name str
 	}
 	fmt.Fprintln(stdout, "  exit: each step's undo in reverse, restoring the values recorded before it ran")
 	if offline {
-		return true, nil // nothing live was checked: the verdict is the procedure's, which planned
+		return true // nothing live was checked: the verdict is the procedure's, which planned
 	}
-	ep, opts, err := c.Endpoint(sv.Name, getenv)
+	ep, opts, err := t.Connect(getenv)
 	if err != nil {
 		fmt.Fprintf(stdout, "  live pre-gates: not run: %v\n", err)
-		return false, nil
+		return false
 	}
 	opts.Attempts = 1
 	cl, err := exchange.New(ep, opts)
 	if err != nil {
 		fmt.Fprintf(stdout, "  live pre-gates: not run: %v\n", err)
-		return false, nil
+		return false
 	}
 	defer cl.Close()
 	obs := &gatePrinter{w: stdout, s: settings}
-	env := &steps.Env{Ex: cl, Target: t, Settings: settings, Clock: steps.RealClock{}, Logger: discardLogger(), Observer: obs}
+	env := &steps.Env{Ex: cl, Target: t.Steps, Settings: settings, Clock: steps.RealClock{}, Logger: discardLogger(), Observer: obs}
 	gctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if srvs, err := cl.ExchangeServers(gctx); err != nil {
 		fmt.Fprintf(stdout, "  version: not read: %v\n", err)
 	} else {
 		for _, x := range srvs {
-			if !strings.EqualFold(x.Name, sv.Name) {
+			if !strings.EqualFold(x.Name, t.Name) {
 				continue
 			}
 			v, err := exchange.ParseVersion(x.AdminDisplayVersion)
@@ -266,15 +256,15 @@ func planServer(ctx context.Context, c *config.Config, w config.Window, name str
 	}
 	fmt.Fprintln(stdout, "  live pre-gates (read-only):")
 	// Every gate, not only up to the first failure: the operator sees the whole verdict at once.
-	if err := steps.CheckPreGates(gctx, env, steps.PreGateOptions{BackupMaxAge: c.Steps.BackupMaxAge.Duration, DAGMembers: c.DAGOf(sv.Name).Servers, All: true}); err != nil {
+	if err := steps.CheckPreGates(gctx, env, steps.PreGateOptions{BackupMaxAge: t.BackupMaxAge, DAGMembers: t.DAG.Servers, All: true}); err != nil {
 		fmt.Fprintln(stdout, "    → would not start:")
 		for _, line := range strings.Split(err.Error(), "\n") {
 			fmt.Fprintf(stdout, "      - %s\n", line)
 		}
-		return false, nil
+		return false
 	}
 	fmt.Fprintln(stdout, "    → all passed")
-	return true, nil
+	return true
 }
 
 // gatePrinter prints gate results as they come, with the values the queue and copy gates read against

@@ -304,8 +304,8 @@ func unreadableSecrets(c *config.Config, getenv func(string) string) []string {
 	}
 	for _, s := range c.Servers {
 		ps := c.SecretProblems(s, getenv)
-		if len(ps) == 0 { // what is left for the endpoint to refuse is not a secret or a file
-			if _, _, err := c.Endpoint(s.Name, getenv); err != nil {
+		if t, ok := c.Target(s.Name); ok && len(ps) == 0 { // what is left for Connect to refuse is not a secret or a file
+			if _, _, err := t.Connect(getenv); err != nil {
 				ps = append(ps, err.Error())
 			}
 		}
