@@ -254,12 +254,16 @@ func (patchStep) Undo(ctx context.Context, env *Env, orig json.RawMessage) error
 // SetupLogReviewer looks for the disabled service, SetupAssist lists the Exchange services): undoing the
 // earlier steps would then return a broken server to service, its clients and databases sent to it. So
 // it waits up to reboot_timeout for the configured services to run (a restart that just ended is still
-// starting them), and otherwise holds the server in maintenance — its databases stay active on the other
-// copies — with the services named.
+// starting them) and for Test-ServiceHealth — run through a peer, naming the server — to find every role's
+// required services running, and otherwise holds the server in maintenance — its databases stay active on
+// the other copies — with the services named.
 func exchangeServicesUp(ctx context.Context, env *Env) error {
 	end := env.Clock.Now().Add(env.Settings.RebootTimeout)
 	for {
 		err := servicesRunning(ctx, env, env.Settings.Services)
+		if err == nil {
+			err = serviceHealth(ctx, env)
+		}
 		if err == nil {
 			return nil
 		}
@@ -269,6 +273,25 @@ func exchangeServicesUp(ctx context.Context, env *Env) error {
 				"broken; repair the installation (run the update's setup again) and clear the server", env.Target.Server, err, env.Settings.RebootTimeout)}
 		}
 	}
+}
+
+// serviceHealth runs Test-ServiceHealth for the server: an error names each role whose required services
+// are not all running, and the services.
+func serviceHealth(ctx context.Context, env *Env) error {
+	roles, err := env.Ex.ServiceHealth(ctx, env.Target.Server)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, r := range roles {
+		if !r.RequiredServicesRunning {
+			bad = append(bad, fmt.Sprintf("%s: %s not running", r.Role, strings.Join(r.ServicesNotRunning, ", ")))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("Test-ServiceHealth: %s", strings.Join(bad, "; "))
+	}
+	return nil
 }
 
 // restartIfPending restarts the server when the patch left Windows waiting for a restart. An install

@@ -668,9 +668,29 @@ func TestUMCallRouterByVersion(t *testing.T) {
 // patch case shows the same failure reversed and EX01 back in service.)
 func TestFailedUpdateHoldsTheServer(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		services []string // the configured services the undo reads over WinRS
+		want     string
+	}{
+		{"a configured service down", nil, "MSExchangeIS"},
+		// Only W3SVC is configured, and it runs: Test-ServiceHealth, through the peer, finds the rest.
+		{"Test-ServiceHealth finds them", []string{"W3SVC"}, "Test-ServiceHealth: Mailbox Server Role: MSExchangeADTopology"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testFailedUpdateHolds(t, tc.services, tc.want)
+		})
+	}
+}
+
+func testFailedUpdateHolds(t *testing.T, services []string, want string) {
 	h := newHarness(t)
 	settings := fastSettings()
 	settings.RebootTimeout = 2 * time.Second // how long the undo waits for the services before it holds
+	if services != nil {
+		settings.Services = services
+	}
 	env := h.env(t, "EX01", settings)
 	for _, kind := range []string{"patch_fails", "patch_disables_services"} {
 		if err := h.sim.InjectFault(exchsim.Fault{Kind: kind, Server: "EX01"}); err != nil {
@@ -680,8 +700,8 @@ func TestFailedUpdateHoldsTheServer(t *testing.T) {
 	h.sim.ResetRequests()
 	res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["dag"]))
 	if res.Outcome != steps.OutcomeRollbackFailed || res.Err == nil || !strings.Contains(res.Err.Error(), "Exchange services are not back") ||
-		!strings.Contains(res.Err.Error(), "MSExchangeIS") {
-		t.Fatalf("outcome %s, err %v; want rollback_failed naming the services that are not back", res.Outcome, res.Err)
+		!strings.Contains(res.Err.Error(), want) {
+		t.Fatalf("outcome %s, err %v; want rollback_failed naming %q", res.Outcome, res.Err, want)
 	}
 	snap := h.sim.Org().Snapshot()
 	for _, d := range snap.Databases {
