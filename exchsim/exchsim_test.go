@@ -523,6 +523,7 @@ func TestPywinrmSessionStdinModes(t *testing.T) {
 
 // TestPowerShellDownWithItsServices: a server's /PowerShell answers 503 while MSExchangeADTopology is
 // stopped, whatever the request; its /wsman (the OS channel) and the other servers' endpoints still answer.
+// A /PowerShell request whose URL asks for a version (ExchClientVer) is refused.
 func TestPowerShellDownWithItsServices(t *testing.T) {
 	sim := start(t, "demo", false)
 	eps := sim.Servers()
@@ -555,7 +556,9 @@ func TestPowerShellDownWithItsServices(t *testing.T) {
 		path string
 		want int
 	}{{eps[0], "/PowerShell", http.StatusServiceUnavailable}, {eps[0], "/powershell", http.StatusServiceUnavailable},
-		{eps[0], "/wsman", http.StatusUnauthorized}, {eps[1], "/PowerShell", http.StatusUnauthorized}} {
+		{eps[0], "/wsman", http.StatusUnauthorized}, {eps[1], "/PowerShell", http.StatusUnauthorized},
+		// A request asking for a version (version-based proxying) is refused: exchsim proxies nothing.
+		{eps[1], "/PowerShell?ExchClientVer=15.2.2562.17", http.StatusBadRequest}, {eps[1], "/PowerShell?exchclientver=15.1", http.StatusBadRequest}} {
 		if got := status(c.ep, c.path); got != c.want {
 			t.Errorf("%s %s: %d; want %d", c.ep.Name, c.path, got, c.want)
 		}

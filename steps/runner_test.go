@@ -684,6 +684,31 @@ func TestFailedUpdateHoldsTheServer(t *testing.T) {
 	}
 }
 
+// TestFailedUpdateReturnsThroughAPeer: a cumulative update that fails on EX01 and leaves its services up
+// (setup stopped them while it ran and started them again) is reversed through EX02 — not one request to
+// EX01's own /PowerShell, from the patch step's start to the end — and EX01 is back in service, exactly as
+// before.
+func TestFailedUpdateReturnsThroughAPeer(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	before := h.sim.Org().Snapshot()
+	env := h.env(t, "EX01", fastSettings())
+	if err := h.sim.InjectFault(exchsim.Fault{Kind: "patch_fails", Server: "EX01"}); err != nil {
+		t.Fatal(err)
+	}
+	h.sim.ResetRequests()
+	res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["dag"]))
+	if res.Outcome != steps.OutcomeReversed || res.Err == nil || !strings.Contains(res.Err.Error(), "0x80070643") {
+		t.Fatalf("outcome %s, err %v; want reversed after the failed update", res.Outcome, res.Err)
+	}
+	if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
+		t.Errorf("EX01 not back in service as before:\n  %s", strings.Join(diffs, "\n  "))
+	}
+	if reqs := h.sim.ExchangeRequests(); reqs["EX01"] != 0 || reqs["EX02"] == 0 {
+		t.Errorf("requests to /PowerShell %v; want every one on EX02", reqs)
+	}
+}
+
 func testFailedUpdateHolds(t *testing.T, services []string, want string) {
 	h := newHarness(t)
 	settings := fastSettings()

@@ -1000,7 +1000,7 @@ func getProcess(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	}
 	name := arg(inv, "Name")
 	procs := map[string]int64{"powershell": 4242, "w3wp": 3100, "MSExchangeTransport": 2200}
-	if s.setupRunning {
+	if s.setupRunning || g.setupJob(s) {
 		procs["ExSetup"] = 5120
 	}
 	var out []any
@@ -1093,6 +1093,7 @@ func (g *Org) newJob(s *server, encoded string, now time.Time) (*job, error) {
 	}
 	g.jobs[j.pid] = j
 	j.usesWindowsUpdate = usesWindowsUpdate(script)
+	startSetup(s, j, script)
 	return j, nil
 }
 

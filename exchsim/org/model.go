@@ -129,6 +129,9 @@ type job struct {
 	usesWindowsUpdate bool
 	// hangs: started under the patch_hangs fault; runs until the fault is cleared.
 	hangs bool
+	// setup: the job runs Exchange setup, which stopped the services in stopped while it runs (setup.go).
+	setup   bool
+	stopped []string
 }
 
 type dbCopy struct {
@@ -364,6 +367,7 @@ func (g *Org) settle(s *server, now time.Time) {
 			if g.hasFault("patch_disables_services", s.spec.Name) {
 				disableExchangeServices(s)
 			}
+			g.endSetup(s, j)
 		}
 	}
 	if !s.downTil.IsZero() && !s.neverUp && !now.Before(s.downTil) {
@@ -764,7 +768,7 @@ func (g *Org) SetupRunning(server string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s := g.lookup(server)
-	return s != nil && s.setupRunning
+	return s != nil && (s.setupRunning || g.setupJob(s))
 }
 
 // RemotePowerShellUp reports whether server's /PowerShell can answer: IIS (W3SVC) and the AD topology

@@ -236,6 +236,16 @@ func (s *Server) HTTPServer() *http.Server {
 	return &http.Server{Handler: s, ConnContext: s.ConnContext, ReadHeaderTimeout: 30 * time.Second}
 }
 
+// exchClientVer reports whether r's query names ExchClientVer (any case).
+func exchClientVer(r *http.Request) bool {
+	for k := range r.URL.Query() {
+		if strings.EqualFold(k, "ExchClientVer") {
+			return true
+		}
+	}
+	return false
+}
+
 // ServeHTTP answers WS-Management requests on /wsman.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !cost.Pay(r.Context(), s.cfg.RTT) {
@@ -244,6 +254,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	exchangeEndpoint := strings.EqualFold(strings.TrimSuffix(r.URL.Path, "/"), "/PowerShell") && s.cfg.Remoting != nil
 	if !strings.EqualFold(r.URL.Path, "/wsman") && !exchangeEndpoint {
 		http.NotFound(w, r)
+		return
+	}
+	if exchangeEndpoint && exchClientVer(r) {
+		// Since Exchange 2013 CU12 / 2016 CU1 a session runs on the server it connects to unless the URL's
+		// ExchClientVer asks for a newer version, which is then proxied to a server of that version (Exchange
+		// Team Blog, 2016-03-01). exchsim serves every session on the server connected to and proxies
+		// nothing: a request asking for a version is refused rather than served as if it had not asked.
+		http.Error(w, "exchsim: ExchClientVer (version-based proxying) is not modelled", http.StatusBadRequest)
 		return
 	}
 	if r.Method != http.MethodPost {
