@@ -64,7 +64,8 @@ type RunStatus struct {
 	Started  time.Time  `json:"started"`
 	Deadline time.Time  `json:"deadline"`
 	Finished *time.Time `json:"finished,omitempty"`
-	// Result is "" while running, else success, failed, aborted, rolled_back or missed.
+	// Result is "" while running, else succeeded, unhealthy, reversed, aborted, held or interrupted
+	// (outcome.go).
 	Result  string      `json:"result"`
 	Servers []ServerRun `json:"servers"`
 }
@@ -75,7 +76,13 @@ type ServerRun struct {
 	State       string     `json:"state"`
 	Step        string     `json:"step,omitempty"`
 	StepStarted *time.Time `json:"step_started,omitempty"`
-	Error       string     `json:"error,omitempty"`
+	// Outcome is "" while the server's run goes on, else succeeded, unhealthy, reversed, aborted, held,
+	// interrupted or "not started" (outcome.go).
+	Outcome string `json:"outcome,omitempty"`
+	// Error is the reason of an outcome other than succeeded: the failure, why it is held, why it did not
+	// start. Empty for a server the run ended before (aborted, or not started because the run ended).
+	Error    string   `json:"error,omitempty"`
+	Warnings []string `json:"warnings,omitempty"` // findings that did not fail it (a component held by others)
 }
 
 // ServerStatus is one configured server.

@@ -53,7 +53,8 @@ func (d *Daemon) Status(context.Context) api.Status {
 		}
 		rs := api.RunStatus{ID: r.id, Window: r.window, Started: r.started.UTC(), Deadline: r.deadline.UTC(), Finished: r.finished, Result: r.result}
 		for _, s := range r.servers {
-			rs.Servers = append(rs.Servers, api.ServerRun{Server: s, Error: r.errs[s]})
+			e := r.ends[s]
+			rs.Servers = append(rs.Servers, api.ServerRun{Server: s, Outcome: e.outcome, Error: e.reason, Warnings: e.warnings})
 		}
 		st.Runs = append(st.Runs, rs)
 	}

@@ -103,7 +103,7 @@ type run struct {
 	cancel            context.CancelFunc
 	finished          *time.Time
 	result            string
-	errs              map[string]string
+	ends              map[string]serverEnd // by server, once its run ended
 }
 
 // New checks the options; Run does the work.
@@ -176,7 +176,7 @@ func (d *Daemon) Open(ctx context.Context) error {
 		d.since = recs[0].Time
 	}
 	for _, r := range recs {
-		if d.o.Metrics != nil && r.Type == journal.Note && r.Outcome == "success" && strings.Contains(string(r.Data), `"window_finished"`) {
+		if d.o.Metrics != nil && r.Type == journal.Note && api.LegacyResult(r.Outcome) == api.Succeeded && strings.Contains(string(r.Data), `"window_finished"`) {
 			d.o.Metrics.LastSuccess(r.Window, r.Time)
 		}
 		if r.Type == journal.Note && strings.Contains(string(r.Data), `"notified_ahead"`) {
@@ -214,9 +214,9 @@ func (d *Daemon) Open(ctx context.Context) error {
 }
 
 // recoverRuns handles the runs a crash interrupted: each is journaled as interrupted, shown in the status,
-// its servers recovered by the recovery policy, and then finished with the result "interrupted" (the
-// window_finished note, the run metrics and the end notification), so that a crash is never a run without
-// an outcome.
+// its servers recovered by the recovery policy, and then finished with the result "interrupted" — "held"
+// when a server could not be recovered — (the window_finished note, the run metrics and the end
+// notification), so that a crash is never a run without an outcome.
 func (d *Daemon) recoverRuns(ctx context.Context, cfg *config.Config, unfinished []*journal.ServerRun, ends map[string]time.Time) {
 	runs := map[string]*run{}
 	results := map[string]steps.WindowResult{}
@@ -224,7 +224,7 @@ func (d *Daemon) recoverRuns(ctx context.Context, cfg *config.Config, unfinished
 	for _, sr := range unfinished {
 		r := runs[sr.Run]
 		if r == nil {
-			r = &run{id: sr.Run, window: sr.Window, started: sr.Started, deadline: ends[sr.Run], cancel: func() {}, errs: map[string]string{}}
+			r = &run{id: sr.Run, window: sr.Window, started: sr.Started, deadline: ends[sr.Run], cancel: func() {}, ends: map[string]serverEnd{}}
 			runs[sr.Run], results[sr.Run] = r, steps.WindowResult{}
 			order = append(order, r)
 			d.showInterrupted(r)
@@ -252,7 +252,13 @@ func (d *Daemon) recoverRuns(ctx context.Context, cfg *config.Config, unfinished
 		results[sr.Run][sr.Server] = res
 	}
 	for _, r := range order {
-		d.finishRun(r, "interrupted", results[r.id])
+		result := api.Interrupted
+		for _, x := range results[r.id] {
+			if x.Outcome == steps.OutcomeRollbackFailed {
+				result = api.Held // what needs an operator first
+			}
+		}
+		d.finishRun(r, result, results[r.id])
 	}
 }
 
@@ -288,15 +294,15 @@ func windowRuns(recs []journal.Record) []*run {
 		x := byID[r.Run]
 		switch {
 		case r.Type == journal.Note && note.Event == "window_started" && x == nil:
-			x = &run{id: r.Run, window: r.Window, started: r.Time, deadline: note.End, servers: note.Servers, cancel: func() {}, errs: map[string]string{}}
+			x = &run{id: r.Run, window: r.Window, started: r.Time, deadline: note.End, servers: note.Servers, cancel: func() {}, ends: map[string]serverEnd{}}
 			byID[r.Run] = x
 			order = append(order, x)
 		case x == nil:
 		case r.Type == journal.Note && note.Event == "window_finished":
 			at := r.Time
-			x.finished, x.result = &at, r.Outcome
-		case r.Type == journal.RunFinished && r.Error != "":
-			x.errs[r.Server] = r.Error
+			x.finished, x.result = &at, api.LegacyResult(r.Outcome)
+		case r.Type == journal.RunFinished && r.Server != "":
+			x.ends[r.Server] = endFromRecord(r.Outcome, r.Error, r.Data)
 		}
 	}
 	return order
@@ -317,7 +323,7 @@ func (d *Daemon) finishOpenRuns(recs []journal.Record, unfinished []*journal.Ser
 		}
 		d.logger.Warn("a window run was interrupted between its servers; finishing it", "window", r.window, "run", r.id)
 		d.showInterrupted(r)
-		d.finishRun(r, "interrupted", steps.WindowResult{})
+		d.finishRun(r, api.Interrupted, steps.WindowResult{})
 	}
 }
 
@@ -329,7 +335,7 @@ func (d *Daemon) showInterrupted(r *run) {
 	j := d.journal
 	d.mu.Unlock()
 	data, _ := json.Marshal(map[string]any{"event": "window_interrupted"})
-	if err := j.Defer(journal.Record{Type: journal.Note, Run: r.id, Window: r.window, Outcome: "interrupted", Data: data}); err != nil {
+	if err := j.Defer(journal.Record{Type: journal.Note, Run: r.id, Window: r.window, Outcome: api.Interrupted, Data: data}); err != nil {
 		d.logger.Error("journaling an interrupted run", "run", r.id, "err", err)
 	}
 }
@@ -419,7 +425,7 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 	now := d.o.Clock.Now()
 	id := newRunID(w.Name, now)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r := &run{id: id, window: w.Name, started: now, deadline: occ.End, servers: w.Servers, cancel: cancel, errs: map[string]string{}}
+	r := &run{id: id, window: w.Name, started: now, deadline: occ.End, servers: w.Servers, cancel: cancel, ends: map[string]serverEnd{}}
 	for _, s := range w.Servers {
 		d.busy[strings.ToUpper(s)] = id
 	}
@@ -441,7 +447,7 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 	// reverse's deferred records, which Append writes first) no window starts.
 	if _, err := j.Append(journal.Record{Type: journal.Note, Run: id, Window: w.Name, Data: note}); err != nil {
 		cancel()
-		d.finishRun(r, "failed", nil)
+		d.finishRun(r, api.Skipped, nil) // nothing started: the window could not
 		d.wg.Done()
 		return "", fmt.Errorf("window %s: not started, the journal cannot be written: %w", w.Name, err)
 	}
@@ -495,41 +501,23 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 	return id, nil
 }
 
-// summarize turns server outcomes into the run's result: success (every server completed cleanly), failed
-// (a server skipped, rollback_failed, or back but failing its post-gates or watch), aborted or rolled_back.
-func summarize(res steps.WindowResult, aborted bool) string {
-	for _, r := range res {
+// summarize turns server outcomes into the run's result (runResult); stopped tells that the run was aborted
+// (its context ended).
+func summarize(res steps.WindowResult, stopped bool) string {
+	words := map[string]string{}
+	for s, r := range res {
 		if r.Outcome == steps.OutcomeHandedOver {
 			// This instance lost its leadership (and so aborted): the run is the new leader's now.
 			return steps.OutcomeHandedOver
 		}
-	}
-	if aborted { // servers skipped or reversed because of the abort are its result, not failures
-		for _, r := range res {
-			if r.Outcome == steps.OutcomeRollbackFailed {
-				return "failed"
-			}
+		errText := ""
+		if r.Err != nil {
+			errText = r.Err.Error()
 		}
-		return "aborted"
+		words[s], _ = serverOutcome(r.Outcome, errText, r.Stopped)
+		stopped = stopped || r.Stopped != ""
 	}
-	result := "success"
-	for _, r := range res {
-		switch r.Outcome {
-		case steps.OutcomeCompleted:
-			if r.Err != nil && result == "success" { // back in service, but the post-gates or the watch failed
-				result = "failed"
-			}
-		case steps.OutcomeRollbackFailed:
-			return "failed"
-		case steps.OutcomeReversed:
-			result = "rolled_back"
-		default:
-			if result == "success" {
-				result = "failed"
-			}
-		}
-	}
-	return result
+	return runResult(words, stopped)
 }
 
 func (d *Daemon) finishRun(r *run, result string, res steps.WindowResult) {
@@ -546,9 +534,12 @@ func (d *Daemon) finishRun(r *run, result string, res steps.WindowResult) {
 	d.mu.Lock()
 	r.finished, r.result = &now, result
 	for s, x := range res {
+		errText := ""
 		if x.Err != nil {
-			r.errs[s] = x.Err.Error()
+			errText = x.Err.Error()
 		}
+		word, reason := serverOutcome(x.Outcome, errText, x.Stopped)
+		r.ends[s] = serverEnd{outcome: word, reason: reason, warnings: x.Warnings}
 		if x.Outcome == steps.OutcomeRollbackFailed {
 			d.blocked[s] = true
 		}
@@ -564,7 +555,7 @@ func (d *Daemon) finishRun(r *run, result string, res steps.WindowResult) {
 		d.o.Metrics.RunFinished(r.window, result, now.Sub(r.started), r.servers)
 	}
 	event := "end"
-	if result == "aborted" || result == "rolled_back" {
+	if result == api.Aborted || result == api.Reversed {
 		event = "abort"
 	}
 	d.notify(alerting.Event{Event: event, Window: r.window, Run: r.id, Servers: r.servers, Start: r.started, End: r.deadline, Result: result})
@@ -584,8 +575,10 @@ func (d *Daemon) Wait(ctx context.Context, id string) (string, map[string]string
 		for _, r := range d.runs {
 			if r.id == id && r.finished != nil {
 				errs := map[string]string{}
-				for k, v := range r.errs {
-					errs[k] = v
+				for k, v := range r.ends {
+					if v.reason != "" {
+						errs[k] = v.reason
+					}
 				}
 				d.mu.Unlock()
 				return r.result, errs, nil

@@ -28,6 +28,7 @@ import (
 	"github.com/exmaintd/exmaintd/metrics"
 	"github.com/exmaintd/exmaintd/secret"
 	"github.com/exmaintd/exmaintd/steps"
+	"github.com/exmaintd/exmaintd/syncbuf"
 )
 
 type fixture struct {
@@ -39,9 +40,15 @@ type fixture struct {
 
 func newFixture(tb testing.TB, o demo.Options) *fixture {
 	tb.Helper()
+	return newLoggedFixture(tb, o, slog.New(slog.DiscardHandler))
+}
+
+// newLoggedFixture is newFixture with the daemon logging to logger.
+func newLoggedFixture(tb testing.TB, o demo.Options, logger *slog.Logger) *fixture {
+	tb.Helper()
 	sim := simtest.Start(tb, simtest.Options{})
 	dir, path, cfg := writeDemoConfig(tb, sim, o)
-	d, err := daemon.New(daemon.Options{ConfigPath: path, Config: cfg, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler), Version: "test"})
+	d, err := daemon.New(daemon.Options{ConfigPath: path, Config: cfg, Getenv: os.Getenv, Logger: logger, Version: "test"})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -125,8 +132,16 @@ func TestAPIStartAndStatus(t *testing.T) {
 		t.Errorf("status while running: %+v", st)
 	}
 	result, errs, err := f.d.Wait(t.Context(), out["run_id"])
-	if err != nil || result != "success" {
+	if err != nil || result != api.Succeeded {
 		t.Fatalf("result %s, errs %v, err %v", result, errs, err)
+	}
+	// Each server's outcome, and the warnings the run gathered (SE has no UMCallRouter: both procedures'
+	// step is skipped with one).
+	for _, s := range f.d.Status(t.Context()).Runs[0].Servers {
+		umWarned := len(s.Warnings) == 1 && strings.Contains(s.Warnings[0], "no UMCallRouter component")
+		if s.Outcome != api.Succeeded || s.Error != "" || !umWarned {
+			t.Errorf("%s: outcome %q, error %q, warnings %q", s.Server, s.Outcome, s.Error, s.Warnings)
+		}
 	}
 	if code, _ := post("/api/v1/runs/"+out["run_id"]+"/abort", "t0ken"); code != http.StatusConflict {
 		t.Errorf("aborting a finished run: %d, want 409", code)
@@ -134,10 +149,13 @@ func TestAPIStartAndStatus(t *testing.T) {
 }
 
 // TestShutdownReverses: when the daemon is told to stop (SIGTERM cancels Schedule's context) while a server
-// is draining, Schedule returns only after the server's reverse, and the org is back as it was.
+// is draining, Schedule returns only after the server's reverse, and the org is back as it was. The abort
+// reads as one: the run is aborted, EX01 aborted with the reason, EX02 — whose turn never came — not
+// started and without an error, and the log says "stopped", at warning level, not "failed".
 func TestShutdownReverses(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, demo.Options{DrainStall: "15s"})
+	var logs syncbuf.Buffer
+	f := newLoggedFixture(t, demo.Options{DrainStall: "15s"}, slog.New(slog.NewTextHandler(&logs, nil)))
 	before := f.sim.Org().Snapshot()
 	if err := f.sim.InjectFault(exchsim.Fault{Kind: "stuck_queue", Server: "EX01"}); err != nil {
 		t.Fatal(err)
@@ -179,8 +197,22 @@ func TestShutdownReverses(t *testing.T) {
 		t.Fatal("Schedule did not return after shutdown")
 	}
 	result, errs, _ := f.d.Wait(t.Context(), id)
-	if result != "aborted" {
+	if result != api.Aborted {
 		t.Errorf("result %s (%v), want aborted", result, errs)
+	}
+	for _, r := range f.d.Status(t.Context()).Runs {
+		for _, s := range r.Servers {
+			switch {
+			case r.ID != id:
+			case s.Server == "EX01" && (s.Outcome != api.Aborted || !strings.Contains(s.Error, "stopped by the abort")):
+				t.Errorf("EX01: %q, %q; want aborted, stopped by the abort", s.Outcome, s.Error)
+			case s.Server == "EX02" && (s.Outcome != api.NotStarted || s.Error != ""):
+				t.Errorf("EX02: %q, %q; want not started, without an error", s.Outcome, s.Error)
+			}
+		}
+	}
+	if l := logs.String(); strings.Contains(l, "server run failed") || !strings.Contains(l, `level=WARN msg="server run stopped (abort); reversing" server=EX01`) {
+		t.Errorf("the abort logged as a failure, or not as a stop:\n%s", l)
 	}
 	if err := f.sim.ClearFaults(); err != nil {
 		t.Fatal(err)
@@ -473,7 +505,7 @@ func TestKerberosWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if result, errs, err := d.Wait(t.Context(), id); err != nil || result != "success" {
+	if result, errs, err := d.Wait(t.Context(), id); err != nil || result != api.Succeeded {
 		t.Fatalf("result %s, errs %v, err %v", result, errs, err)
 	}
 }
@@ -589,6 +621,12 @@ func TestStatusAfterRestart(t *testing.T) {
 	runs := d2.Status(t.Context()).Runs
 	if len(runs) != 1 || runs[0].ID != id || runs[0].Result != result || runs[0].Finished == nil || runs[0].Window != "demo" || len(runs[0].Servers) != 3 {
 		t.Fatalf("runs after the restart: %+v; want %s (%s, finished, 3 servers)", runs, id, result)
+	}
+	// Each server's outcome and warnings come back from the journal too.
+	for _, s := range runs[0].Servers {
+		if s.Outcome != api.Succeeded || len(s.Warnings) != 1 {
+			t.Errorf("%s after the restart: outcome %q, warnings %q", s.Server, s.Outcome, s.Warnings)
+		}
 	}
 }
 

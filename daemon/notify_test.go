@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/exmaintd/exmaintd/alerting"
+	"github.com/exmaintd/exmaintd/api"
 	"github.com/exmaintd/exmaintd/config"
 	"github.com/exmaintd/exmaintd/daemon"
 	"github.com/exmaintd/exmaintd/demo"
@@ -71,7 +72,7 @@ func TestNotifications(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if result, _, err := d.Wait(ctx, id); err != nil || result != "success" {
+	if result, _, err := d.Wait(ctx, id); err != nil || result != api.Succeeded {
 		t.Fatalf("run: %s, %v", result, err)
 	}
 	waitFor(t, 10*time.Second, func() bool { return count("start") == 1 && count("end") == 1 })

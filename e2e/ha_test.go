@@ -16,6 +16,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/exmaintd/exmaintd/api"
 	"github.com/exmaintd/exmaintd/demo"
 	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/exchsim/org"
@@ -441,8 +442,8 @@ func TestHAQuorumLost(t *testing.T) {
 		}
 	}
 	results := finishedRuns(t, a, haSettle)
-	if len(results) != 1 || results[0] != "success" {
-		t.Errorf("run results %v after quorum returned; want [success]", results)
+	if len(results) != 1 || results[0] != api.Succeeded {
+		t.Errorf("run results %v after quorum returned; want [succeeded]", results)
 	}
 	h.restored(t)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/exmaintd/exmaintd/api"
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/steps"
 )
@@ -52,7 +53,7 @@ type Known struct {
 
 // Results of a window run.
 func Results() []string {
-	return []string{"success", "failed", "aborted", "rolled_back", "interrupted", "missed", "skipped"}
+	return []string{api.Succeeded, api.Unhealthy, api.Reversed, api.Aborted, api.Held, api.Interrupted, api.Missed, api.Skipped}
 }
 
 // Gates lists the gate names the runner reports.
@@ -221,7 +222,7 @@ func (m *Metrics) RunFinished(window, result string, took time.Duration, servers
 	m.runDeadline.WithLabelValues(window).Set(0)
 	m.runs.WithLabelValues(window, result).Inc()
 	m.lastCompletion.WithLabelValues(window).Set(now)
-	if result == "success" {
+	if result == api.Succeeded {
 		m.lastSuccess.WithLabelValues(window).Set(now)
 	}
 	if took > 0 {

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/exmaintd/exmaintd/api"
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/metrics"
 	"github.com/exmaintd/exmaintd/steps"
@@ -30,7 +31,7 @@ func TestLint(t *testing.T) {
 	m, reg := newMetrics(t)
 	m.StepFinished("EX01", "drain-queues", false, time.Second, nil)
 	m.WinRMRequest("EX01", "Receive", "ok", time.Millisecond)
-	m.RunFinished("monthly", "success", time.Minute, nil)
+	m.RunFinished("monthly", api.Succeeded, time.Minute, nil)
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
 		t.Fatal(err)

@@ -54,6 +54,28 @@ type Result struct {
 	Outcome  string
 	Err      error    // the failure that ended it (nil when completed)
 	Warnings []string // exit findings that did not fail the run (e.g. components held Inactive by others)
+	// Stopped says why a run that did not complete stopped when it was not its own failure: StopAbort (the
+	// caller's context ended: an abort, a shutdown, a lost leadership) or StopWindowEnd (the window's hard
+	// end); "" otherwise.
+	Stopped string
+}
+
+// Why a server run stopped when it was not its own failure (Result.Stopped).
+const (
+	StopAbort     = "abort"
+	StopWindowEnd = "window end"
+)
+
+// stopCause is Result.Stopped for a run whose caller's context is ctx and whose forward phases ran under
+// fwd (ctx with the window's hard end).
+func stopCause(ctx, fwd context.Context) string {
+	switch {
+	case ctx.Err() != nil:
+		return StopAbort
+	case fwd.Err() != nil:
+		return StopWindowEnd
+	}
+	return ""
 }
 
 type started struct {
@@ -118,6 +140,9 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 		if res.Err != nil {
 			x.Error = res.Err.Error()
 		}
+		if res.Stopped != "" || len(res.Warnings) > 0 {
+			x.Data, _ = json.Marshal(map[string]any{"stopped": res.Stopped, "warnings": res.Warnings})
+		}
 		_ = r.journalAnyway(x) // the outcome is written even if it has to wait for the disk
 		if res.Outcome != OutcomeRollbackFailed {
 			r.Observer.ServerState(srv, StateIdle)
@@ -144,11 +169,11 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 
 	r.Observer.ServerState(srv, StatePrechecks)
 	if err := preGates(fwd, env, sr.PreGates); err != nil {
-		return finish(Result{Outcome: OutcomeSkipped, Err: err})
+		return finish(Result{Outcome: OutcomeSkipped, Err: err, Stopped: stopCause(ctx, fwd)})
 	}
 	if sr.Begin != nil {
 		if err := sr.Begin(fwd); err != nil {
-			return finish(Result{Outcome: OutcomeSkipped, Err: err})
+			return finish(Result{Outcome: OutcomeSkipped, Err: err, Stopped: stopCause(ctx, fwd)})
 		}
 	}
 
@@ -157,8 +182,16 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 		if journal.IsLost(err) {
 			return handedOver(err) // no reverse: the new leader owns the server
 		}
-		r.logger().Error("server run failed; reversing", "server", srv, "run", sr.RunID, "err", err)
-		return finish(r.reverse(ctx, env, base, done, err))
+		stop := stopCause(ctx, fwd)
+		if stop != "" {
+			// Not a failure: an abort or the window's end. Said as such, at warning level.
+			r.logger().Warn("server run stopped ("+stop+"); reversing", "server", srv, "run", sr.RunID, "err", err)
+		} else {
+			r.logger().Error("server run failed; reversing", "server", srv, "run", sr.RunID, "err", err)
+		}
+		res := r.reverse(ctx, env, base, done, err)
+		res.Stopped = stop
+		return finish(res)
 	}
 	runStep := func(s Step, gates bool) error {
 		if gates {

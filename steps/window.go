@@ -41,7 +41,7 @@ func (r *Runner) RunWindow(ctx context.Context, groups []Group, parallel int, bl
 			case sem <- struct{}{}:
 			case <-ctx.Done():
 				for _, sr := range g.Servers {
-					set(sr.Env.Target.Server, Result{Outcome: OutcomeSkipped, Err: ctx.Err()})
+					set(sr.Env.Target.Server, Result{Outcome: OutcomeSkipped, Err: ctx.Err(), Stopped: StopAbort})
 				}
 				return
 			}
@@ -54,7 +54,7 @@ func (r *Runner) RunWindow(ctx context.Context, groups []Group, parallel int, bl
 					set(srv, Result{Outcome: OutcomeSkipped, Err: errBlocked(srv)})
 					continue
 				case ctx.Err() != nil:
-					set(srv, Result{Outcome: OutcomeSkipped, Err: ctx.Err()})
+					set(srv, Result{Outcome: OutcomeSkipped, Err: ctx.Err(), Stopped: StopAbort})
 					continue
 				case failures > g.FailureBudget:
 					set(srv, Result{Outcome: OutcomeSkipped, Err: errStopped(g.Name, lastFailed)})

@@ -26,7 +26,13 @@ func cmdClient(ctx context.Context, cmd string, args []string, getenv func(strin
 	const defaultAddr = "http://127.0.0.1:9105"
 	addr := fs.String("addr", defaultAddr, "the daemon's API (daemon.listen)")
 	cfgPath := fs.String("config", "", "read the API address from this configuration's daemon.listen (and trust its daemon.tls_cert)")
-	tokenFile := fs.String("token-file", "", "file holding the API token (default: $EXMAINTD_API_TOKEN)")
+	tokenFile, format := new(string), new(string)
+	if cmd == "status" {
+		// Reading the status needs no token: status offers no -token-file.
+		format = fs.String("o", "text", "output: text, or json (the API's /api/v1/status, for scripts)")
+	} else {
+		tokenFile = fs.String("token-file", "", "file holding the API token (default: $EXMAINTD_API_TOKEN)")
+	}
 	arg := map[string]string{"status": "", "start": " WINDOW", "abort": " RUN", "clear": " SERVER"}[cmd]
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: exmaintd %s [flags]%s\n", cmd, arg)
@@ -41,6 +47,9 @@ func cmdClient(ctx context.Context, cmd string, args []string, getenv func(strin
 	}
 	if fs.NArg() != want {
 		return usageError("usage: exmaintd %s [flags]%s (got %d arguments)", cmd, arg, fs.NArg())
+	}
+	if *format != "" && *format != "text" && *format != "json" {
+		return usageError("-o %q: want text or json", *format)
 	}
 	hc := &http.Client{}
 	if *cfgPath != "" {
@@ -109,6 +118,11 @@ func cmdClient(ctx context.Context, cmd string, args []string, getenv func(strin
 		if err := call(http.MethodGet, "/api/v1/status", &st); err != nil {
 			return err
 		}
+		if *format == "json" {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(st)
+		}
 		return printStatus(stdout, st)
 	case "start":
 		var out map[string]string
@@ -134,6 +148,8 @@ func cmdClient(ctx context.Context, cmd string, args []string, getenv func(strin
 	}
 }
 
+// printStatus writes the status for a person: the windows; the runs, each with its result and, per
+// server, its outcome and the reason, or the step in progress and for how long; the servers.
 func printStatus(w io.Writer, st api.Status) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "exmaintd %s at %s\n\nWINDOW\tOPEN\tNEXT START\tSERVERS\n", st.Version, st.Now.Format(time.RFC3339))
@@ -155,7 +171,43 @@ func printStatus(w io.Writer, st api.Status) error {
 	for _, s := range st.Servers {
 		fmt.Fprintf(tw, "%s\t%s\t%v\n", s.Name, s.State, s.RollbackFailed)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range st.Runs {
+		if len(r.Servers) == 0 {
+			continue
+		}
+		res := r.Result
+		if res == "" {
+			res = "running"
+		}
+		fmt.Fprintf(w, "\nrun %s (%s): %s\n", r.ID, r.Window, res)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		var notes []string
+		for _, s := range r.Servers {
+			what := s.Outcome
+			switch {
+			case what != "" && s.Error != "":
+				what += ": " + s.Error
+			case what == "" && s.Step != "" && s.StepStarted != nil:
+				what = fmt.Sprintf("%s, step %s for %v", s.State, s.Step, st.Now.Sub(*s.StepStarted).Round(time.Second))
+			case what == "":
+				what = s.State
+			}
+			fmt.Fprintf(tw, "  %s\t%s\n", s.Server, what)
+			for _, x := range s.Warnings {
+				notes = append(notes, fmt.Sprintf("  warning: %s: %s", s.Server, x))
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		for _, n := range notes {
+			fmt.Fprintln(w, n)
+		}
+	}
+	return nil
 }
 
 // trustCert is a transport that trusts the system's roots and the daemon's own certificate (a self-signed

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http/httptest"
@@ -60,13 +61,24 @@ func TestClientCommands(t *testing.T) {
 		t.Fatalf("abort: %v\n%s", err, out)
 	}
 	result, _, err := d.Wait(t.Context(), id)
-	if err != nil || (result != "aborted" && result != "rolled_back") {
+	if err != nil || result != api.Aborted {
 		t.Errorf("after abort: %s, %v", result, err)
 	}
 	out, err = cli("status", "-addr", srv.URL)
 	if err != nil || !strings.Contains(out, "RUN") || !strings.Contains(out, "FINISHED") || !strings.Contains(out, "DURATION") ||
 		!regexp.MustCompile(regexp.QuoteMeta(id)+`\s+demo\s+`+result+`\s+\S+\s+\S+Z\s+\d`).MatchString(out) {
 		t.Errorf("status after the run: %v; want its window, result, finish time and duration\n%s", err, out)
+	}
+	out, err = cli("status", "-addr", srv.URL, "-o", "json")
+	var st api.Status
+	if err != nil || json.Unmarshal([]byte(out), &st) != nil || len(st.Runs) != 1 || st.Runs[0].Result != api.Aborted || len(st.Runs[0].Servers) == 0 {
+		t.Errorf("status -o json: %v\n%s", err, out)
+	}
+	if _, err := cli("status", "-addr", srv.URL, "-o", "yaml"); exitCode(err) != 2 || !strings.Contains(err.Error(), `-o "yaml": want text or json`) {
+		t.Errorf("status -o yaml: %v", err)
+	}
+	if _, err := cli("status", "-addr", srv.URL, "-token-file", "x"); exitCode(err) != 2 {
+		t.Errorf("status -token-file (status needs no token): %v", err)
 	}
 	env["EXMAINTD_API_TOKEN"] = "wrong"
 	if _, err := cli("start", "-addr", srv.URL, "demo"); err == nil || !strings.Contains(err.Error(), "401") {

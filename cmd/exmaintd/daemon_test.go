@@ -69,7 +69,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		}
 		return string(b)
 	}
-	const series = `exmaintd_window_runs_total{result="success",window="weekend"} 0`
+	const series = `exmaintd_window_runs_total{result="succeeded",window="weekend"} 0`
 	if strings.Contains(metricsText(), series) {
 		t.Fatal("the new window's series exist before the reload")
 	}

@@ -165,9 +165,17 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	outcomes := map[string]string{} // each server's outcome, in the status's words
+	for _, r := range d.Status(ctx).Runs {
+		for _, s := range r.Servers {
+			if r.ID == id {
+				outcomes[s.Server] = s.Outcome
+			}
+		}
+	}
 	_ = d.Close()
 	diffs := before.Equivalent(sim.Org().Snapshot())
-	return demoSummary(stdout, disp, id, result, errs, diffs, *failAt)
+	return demoSummary(stdout, disp, id, result, outcomes, errs, diffs, *failAt)
 }
 
 func roleOf(c *config.Config, s string) string {
@@ -177,7 +185,7 @@ func roleOf(c *config.Config, s string) string {
 	return "standalone"
 }
 
-func demoSummary(w io.Writer, disp *display, id, result string, errs map[string]string, diffs []string, failAt string) error {
+func demoSummary(w io.Writer, disp *display, id, result string, outcomes, errs map[string]string, diffs []string, failAt string) error {
 	fmt.Fprintf(w, "\nrun %s: %s in %v\n", id, result, time.Since(disp.start).Round(100*time.Millisecond))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVER\tSTEPS\tOUTCOME")
@@ -194,9 +202,9 @@ func demoSummary(w io.Writer, disp *display, id, result string, errs map[string]
 	}
 	sort.Strings(servers)
 	for _, s := range servers {
-		out := disp.final[s]
+		out := outcomes[s]
 		if out == "" {
-			out = "skipped"
+			out = disp.final[s]
 		}
 		if e := errs[s]; e != "" {
 			out += ": " + e
@@ -207,7 +215,7 @@ func demoSummary(w io.Writer, disp *display, id, result string, errs map[string]
 	_ = tw.Flush()
 	if len(diffs) == 0 {
 		done := " (patched and rebooted)"
-		if result != "success" {
+		if result != api.Succeeded {
 			done = " (the servers that ran patched and rebooted, the reversed ones as before the window)"
 		}
 		fmt.Fprintln(w, "\nexchsim's state after the window equals its state before: every server is back exactly as it was"+done+".")
@@ -216,9 +224,9 @@ func demoSummary(w io.Writer, disp *display, id, result string, errs map[string]
 		return exitError{code: 1, msg: "the demo left the org changed"}
 	}
 	switch {
-	case failAt == "" && result == "success":
+	case failAt == "" && result == api.Succeeded:
 		return nil
-	case failAt != "" && (result == "rolled_back" || result == "failed") && strings.Contains(errs["EX01"], failAt):
+	case failAt != "" && result == api.Reversed && strings.Contains(errs["EX01"], failAt):
 		// The org is intact, but the window did not do its job: say so, and exit as a failed run would.
 		fmt.Fprintf(w, "EX01 failed at %s (injected by -fail-at) and was reversed; the rest of DAG01 was skipped for this window, EX03 ran on its own. The window did not patch DAG01.\n", failAt)
 		return exitError{code: 1, msg: fmt.Sprintf("the window ended %s: EX01 reversed after the failure injected at %s, as asked", result, failAt)}
