@@ -20,6 +20,8 @@ type Options struct {
 	DrainStall string
 	// Extra is appended to the file: more TOML, starting with a table header.
 	Extra string
+	// Listen is daemon.listen (default 127.0.0.1:0); APITokenFile, when set, is daemon.api_token's file.
+	Listen, APITokenFile string
 }
 
 // WriteConfig writes dir/config.toml for sim (servers, the DAG, NTLM over HTTP with the password in
@@ -34,15 +36,20 @@ func WriteConfig(dir string, sim *exchsim.Sim, o Options) (string, error) {
 	def(&o.Duration, "1h")
 	def(&o.MinRemaining, "0s")
 	def(&o.DrainStall, "5s")
+	def(&o.Listen, "127.0.0.1:0")
 	pw := filepath.Join(dir, "winrm-password")
 	if err := os.WriteFile(pw, []byte(sim.Password()+"\n"), 0o600); err != nil {
 		return "", err
+	}
+	token := ""
+	if o.APITokenFile != "" {
+		token = fmt.Sprintf("\napi_token = { file = %q }", o.APITokenFile)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `# written by exmaintd demo: timings shortened for the simulated org
 [daemon]
 state_dir = %q
-listen = "127.0.0.1:0"
+listen = %q%s
 time_zone = "UTC"
 parallel = 2
 
@@ -86,7 +93,7 @@ duration = %q
 min_remaining = %q
 servers = ["EX01", "EX02", "EX03"]
 patches = ["exchange-su"]
-`, filepath.Join(dir, "state"), sim.Domain(), sim.User(), pw, o.DrainStall, o.Schedule, o.Duration, o.MinRemaining)
+`, filepath.Join(dir, "state"), o.Listen, token, sim.Domain(), sim.User(), pw, o.DrainStall, o.Schedule, o.Duration, o.MinRemaining)
 	for _, e := range sim.Servers() {
 		fmt.Fprintf(&b, "\n[[server]]\nname = %q\nhost = %q\nfqdn = %q\n[server.winrm]\nport = %d\nexchange_url = %q\n", e.Name, e.Host, e.Fqdn, e.Port, e.ExchangeURL())
 	}

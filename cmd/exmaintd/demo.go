@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -24,6 +27,7 @@ import (
 	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/exchsim/org"
 	"github.com/exmaintd/exmaintd/metrics"
+	"github.com/exmaintd/exmaintd/secret"
 	"github.com/exmaintd/exmaintd/steps"
 )
 
@@ -55,13 +59,18 @@ func demoFaults() map[string]exchsim.Fault {
 		"verify-maintenance":         {Kind: "cmdlet_error", Target: "Get-ServerComponentState"},
 		"patch":                      {Kind: "patch_fails"},
 		"reboot":                     {Kind: "cmdlet_error", Target: "Restart-Computer"},
+		// SE has no UMCallRouter: the step reads the components to find that out, and that read fails.
+		"umcallrouter-draining": {Kind: "cmdlet_error", Target: "Get-ServerComponentState"},
+		// The step reads who owns the cluster core group before it moves it.
+		"move-primary-active-manager": {Kind: "cmdlet_error", Target: "Get-ClusterGroup"},
 	}
 }
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flags("demo", stderr)
 	failAt := fs.String("fail-at", "", "make this step of EX01's dag procedure fail, to show the abort and the reverse")
-	keep := fs.Bool("keep", false, "keep the temporary directory (config, journal) for a look afterwards")
+	keep := fs.Bool("keep", false, "after the window, keep the simulated org, the daemon and its directory until interrupted: "+
+		"exmaintd status/start/abort work with the kept config")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -90,7 +99,23 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if !*keep {
 		defer os.RemoveAll(dir)
 	}
-	path, err := demo.WriteConfig(dir, sim, demo.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	o := demo.Options{Listen: ln.Addr().String()}
+	var token secret.Value
+	if *keep {
+		// The kept config must work with status, start and abort: the API's real address and a token.
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		token = secret.New(hex.EncodeToString(b[:]))
+		o.APITokenFile = filepath.Join(dir, "api-token")
+		if err := os.WriteFile(o.APITokenFile, []byte(token.Reveal()+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	path, err := demo.WriteConfig(dir, sim, o)
 	if err != nil {
 		return err
 	}
@@ -128,15 +153,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	served := make(chan error, 1)
 	go func() {
-		served <- api.Serve(sctx, ln, api.NewHandler(api.Options{Controller: d, Metrics: m.Handler(reg, slog.New(slog.DiscardHandler)), Logger: slog.New(slog.DiscardHandler)}), 5*time.Second)
+		served <- api.Serve(sctx, ln, api.NewHandler(api.Options{Controller: d, Token: token, Metrics: m.Handler(reg, slog.New(slog.DiscardHandler)), Logger: slog.New(slog.DiscardHandler)}), 5*time.Second)
 	}()
 	defer func() {
 		stop()
@@ -149,9 +170,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for _, e := range sim.Servers() {
 		fmt.Fprintf(stdout, "  %s  WinRM http://%s/wsman  (%s)\n", e.Name, e.Addr(), roleOf(c, e.Name))
 	}
-	kept := "removed at the end; -keep keeps it"
+	kept := "removed at the end; -keep keeps it, with the org and the daemon"
 	if *keep {
-		kept = "kept (-keep)"
+		kept = "kept, with the org and the daemon, until interrupted (-keep)"
 	}
 	fmt.Fprintf(stdout, "config %s (%s) · metrics http://%s/metrics · status http://%s/api/v1/status\n\n", path, kept, ln.Addr(), ln.Addr())
 	if err := d.Open(ctx); err != nil {
@@ -173,9 +194,23 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}
 	}
-	_ = d.Close()
+	if !*keep {
+		_ = d.Close()
+	}
 	diffs := before.Equivalent(sim.Org().Snapshot())
-	return demoSummary(stdout, disp, id, result, outcomes, errs, diffs, *failAt)
+	err = demoSummary(stdout, disp, id, result, outcomes, errs, diffs, *failAt)
+	if *keep {
+		fmt.Fprintf(stdout, "\nkept %s; the simulated org and the daemon run until interrupted (Ctrl-C). Meanwhile:\n"+
+			"  exmaintd status -config %s\n  EXMAINTD_API_TOKEN=$(cat %s) exmaintd start -config %s demo\n",
+			dir, path, o.APITokenFile, path)
+		// The scheduler's loop until interrupted: on Ctrl-C it aborts a window started meanwhile and returns
+		// once its servers are reversed, as the daemon does on SIGTERM.
+		if serr := d.Schedule(ctx); serr != nil && ctx.Err() == nil {
+			fmt.Fprintln(stderr, "exmaintd demo:", serr)
+		}
+		_ = d.Close()
+	}
+	return err
 }
 
 func roleOf(c *config.Config, s string) string {
@@ -228,7 +263,7 @@ func demoSummary(w io.Writer, disp *display, id, result string, outcomes, errs m
 		return nil
 	case failAt != "" && result == api.Reversed && strings.Contains(errs["EX01"], failAt):
 		// The org is intact, but the window did not do its job: say so, and exit as a failed run would.
-		fmt.Fprintf(w, "EX01 failed at %s (injected by -fail-at) and was reversed; the rest of DAG01 was skipped for this window, EX03 ran on its own. The window did not patch DAG01.\n", failAt)
+		fmt.Fprintf(w, "EX01 failed at %s (injected by -fail-at) and was reversed; the rest of DAG01 did not start this window, EX03 ran on its own. The window did not patch DAG01.\n", failAt)
 		return exitError{code: 1, msg: fmt.Sprintf("the window ended %s: EX01 reversed after the failure injected at %s, as asked", result, failAt)}
 	}
 	return exitError{code: 1, msg: "unexpected demo result " + result}

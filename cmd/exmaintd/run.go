@@ -45,7 +45,7 @@ commands:
   journal migrate -config FILE [-from JOURNAL]
                                        copy the file journal into etcd before a cluster's first start
                                        (docs/ha.md); refuses while an instance runs or etcd has records
-  demo    [-fail-at STEP]              run a real window on a built-in simulated Exchange org
+  demo    [-fail-at STEP] [-keep]      run a real window on a built-in simulated Exchange org
   version                              print the version
 
 exit codes: 0 success, 1 failure, 2 usage or invalid configuration, 3 plan: a server would not start.

@@ -2,16 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/exmaintd/exmaintd/demo"
 	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/exchsim/simtest"
+	"github.com/exmaintd/exmaintd/steps"
+	"github.com/exmaintd/exmaintd/syncbuf"
 )
 
 func runCmd(t *testing.T, args ...string) (string, string, error) {
@@ -116,31 +120,74 @@ func TestPlanOffline(t *testing.T) {
 	}
 }
 
-// TestDemo runs the README's first command: a whole window on the simulated org, and with -fail-at.
+// TestDemo runs the README's first command: a whole window on the simulated org; and -fail-at with -keep,
+// whose kept configuration then works with status and with the token.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a whole window")
 	}
 	t.Parallel()
-	for _, args := range [][]string{{"demo"}, {"demo", "-fail-at", "drain-queues"}} {
-		out, errOut, err := runCmd(t, args...)
-		if len(args) == 1 && err != nil {
-			t.Fatalf("exmaintd %v: %v\n%s%s", args, err, out, errOut)
+	t.Run("demo", func(t *testing.T) {
+		t.Parallel()
+		out, errOut, err := runCmd(t, "demo")
+		if err != nil {
+			t.Fatalf("exmaintd demo: %v\n%s%s", err, out, errOut)
 		}
-		if len(args) > 1 && (exitCode(err) != 1 || !strings.Contains(err.Error(), "reversed after the failure injected at drain-queues")) {
-			t.Errorf("exmaintd %v: exit %d (%v), want 1: the window was reversed", args, exitCode(err), err)
-		}
-		if len(args) == 1 && (strings.Contains(out, "patch undone") || strings.Contains(out, "reboot undone") || !strings.Contains(out, "hubtransport-draining restored")) {
+		if strings.Contains(out, "patch undone") || strings.Contains(out, "reboot undone") || !strings.Contains(out, "hubtransport-draining restored") {
 			t.Errorf("demo's exit phase should restore, not undo, and not claim to undo the patch or reboot:\n%s", out)
 		}
-		if !strings.Contains(out, "equals its state before") {
-			t.Errorf("exmaintd %v output lacks the restored-state check:\n%s", args, out)
+		if !strings.Contains(out, "equals its state before") || !strings.Contains(out, ": succeeded in") || !strings.Contains(out, "EX01    ") {
+			t.Errorf("demo did not succeed, or lacks the restored-state check:\n%s", out)
 		}
-		if len(args) == 1 && !strings.Contains(out, ": success in") {
-			t.Errorf("demo did not succeed:\n%s", out)
+	})
+	t.Run("fail-at with keep", func(t *testing.T) {
+		t.Parallel()
+		var out, errb syncbuf.Buffer
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, []string{"demo", "-fail-at", "drain-queues", "-keep"}, func(string) string { return "" }, &out, &errb)
+		}()
+		kept := regexp.MustCompile(`exmaintd status -config (\S+)\n  EXMAINTD_API_TOKEN=\$\(cat (\S+)\)`)
+		var m []string
+		deadline := time.Now().Add(3 * time.Minute)
+		for m = kept.FindStringSubmatch(out.String()); m == nil; m = kept.FindStringSubmatch(out.String()) {
+			if time.Now().After(deadline) {
+				cancel()
+				t.Fatalf("demo -keep never said what it kept:\n%s%s", out.String(), errb.String())
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if len(args) > 1 && (!strings.Contains(out, "drain-queues stalled") || !strings.Contains(out, "EX02    0      skipped")) {
-			t.Errorf("demo -fail-at did not show the stall, the reverse and the skipped member:\n%s", out)
+		t.Cleanup(func() { _ = os.RemoveAll(filepath.Dir(m[1])) })
+		status, _, err := runCmd(t, "status", "-config", m[1])
+		if err != nil || !strings.Contains(status, "demo): reversed") || !strings.Contains(status, "EX01  reversed: ") || !strings.Contains(status, "EX02  not started: ") {
+			t.Errorf("status with the kept config: %v\n%s", err, status)
+		}
+		id := regexp.MustCompile(`run (demo-\S+) \(demo\)`).FindStringSubmatch(status)
+		// The token works: aborting the finished run is refused as a conflict, not as unauthorised.
+		if len(id) == 2 {
+			if _, _, err := runCmd(t, "abort", "-config", m[1], "-token-file", m[2], id[1]); err == nil || !strings.Contains(err.Error(), "409") {
+				t.Errorf("abort with the kept token: %v; want 409 (already finished)", err)
+			}
+		}
+		cancel()
+		err = <-done
+		if exitCode(err) != 1 || !strings.Contains(err.Error(), "reversed after the failure injected at drain-queues") {
+			t.Errorf("demo -fail-at: exit %d (%v), want 1: the window was reversed", exitCode(err), err)
+		}
+		if s := out.String(); !strings.Contains(s, "equals its state before") || !strings.Contains(s, "drain-queues stalled") || !strings.Contains(s, "EX02    0      not started") {
+			t.Errorf("demo -fail-at did not show the stall, the reverse and the member not started:\n%s", s)
+		}
+	})
+}
+
+// TestDemoFailAtEveryStep: -fail-at takes every step of EX01's procedure, the patch and the reboot (the
+// README says "any step").
+func TestDemoFailAtEveryStep(t *testing.T) {
+	faults := demoFaults()
+	for _, s := range append(steps.BuiltinProcedures()["dag"].Steps, "patch", "reboot") {
+		if _, ok := faults[s]; !ok {
+			t.Errorf("-fail-at %s is refused", s)
 		}
 	}
 }
