@@ -143,7 +143,9 @@ func writeControllerError(w http.ResponseWriter, logger *slog.Logger, err error)
 	case errors.Is(err, ErrNotFound):
 		writeError(w, logger, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, ErrConflict):
-		writeError(w, logger, http.StatusConflict, "conflict", err.Error())
+		// The code says conflict; the message says why ("server EX01 is busy in run …"), without a
+		// redundant ": conflict" at its end.
+		writeError(w, logger, http.StatusConflict, "conflict", strings.TrimSuffix(err.Error(), ": "+ErrConflict.Error()))
 	case errors.Is(err, ErrInvalid):
 		writeError(w, logger, http.StatusBadRequest, "invalid", err.Error())
 	case errors.Is(err, ErrNotLeader):

@@ -135,7 +135,7 @@ func TestRoutes(t *testing.T) {
 		{"status", "GET", "/api/v1/status", "", 200, `"wait_queues"`},
 		{"start", "POST", "/api/v1/windows/patch-saturday/start", "tok3n", 202, `"run_id": "r2"`},
 		{"start unknown", "POST", "/api/v1/windows/nope/start", "tok3n", 404, `"code": "not_found"`},
-		{"start busy", "POST", "/api/v1/windows/busy/start", "tok3n", 409, `"code": "conflict"`},
+		{"start busy", "POST", "/api/v1/windows/busy/start", "tok3n", 409, `"message": "window \"busy\": servers EX01 busy in run r1"`},
 		{"start no token", "POST", "/api/v1/windows/patch-saturday/start", "", 401, `"code": "unauthorized"`},
 		{"start wrong token", "POST", "/api/v1/windows/patch-saturday/start", "tok3m", 401, `"unauthorized"`},
 		{"abort", "POST", "/api/v1/runs/r1/abort", "tok3n", 202, `"aborting"`},

@@ -585,3 +585,24 @@ func TestNoKnockOnErrors(t *testing.T) {
 		t.Errorf("err = %v; want the decode error and the missing servers", err)
 	}
 }
+
+// TestZoneContradictionSaysWhence: a schedule prefix that contradicts the window's zone names where that
+// zone came from — the window's time_zone, or [daemon] time_zone when the window has none.
+func TestZoneContradictionSaysWhence(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		src  string
+		want string
+	}{
+		{"the window's own", exampleWith(t, `schedule = "monthly 2nd tuesday +4d 22:00"`, `schedule = "CRON_TZ=UTC 0 22 * * 6"`),
+			`contradicts the window's zone Europe/Berlin: remove the prefix or make the zones agree (the window's time_zone "Europe/Berlin")`},
+		{"the daemon's", exampleWith(t, `schedule = "monthly 2nd tuesday +4d 22:00"`, `schedule = "CRON_TZ=UTC 0 22 * * 6"`,
+			"time_zone = \"Europe/Berlin\"         # a start time", "# a start time"),
+			`(the window has no time_zone: its zone is daemon.time_zone "Europe/Berlin")`},
+	} {
+		_, err := config.Parse("zone.toml", tc.src)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v; want %q", tc.name, err, tc.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -360,6 +361,12 @@ func (c *Config) validateWindows(col *collector, servers, patches map[string]boo
 		} else if strings.TrimSpace(w.Schedule) == "" {
 			col.add(key+".schedule", "required: a cron spec (\"0 22 * * 6\") or a monthly rule (\"monthly 2nd tuesday +4d 22:00\")")
 		} else if _, err := scheduler.Parse(w.Schedule, loc); err != nil {
+			// Say where the window's zone came from: its own time_zone, or [daemon] time_zone.
+			if errors.Is(err, scheduler.ErrZoneContradiction) && w.TimeZone == "" {
+				err = fmt.Errorf("%w (the window has no time_zone: its zone is daemon.time_zone %q)", err, c.Daemon.TimeZone)
+			} else if errors.Is(err, scheduler.ErrZoneContradiction) {
+				err = fmt.Errorf("%w (the window's time_zone %q)", err, w.TimeZone)
+			}
 			col.add(key+".schedule", "%v", err)
 		}
 		if w.Duration.Duration < 15*time.Minute || w.Duration.Duration > 7*24*time.Hour {

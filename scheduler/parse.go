@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/exmaintd/exmaintd/sentinel"
 )
 
 // Parse reads a window's schedule: "monthly <rule>" (see ParseNthWeekday) or a 5-field cron spec (or a
@@ -36,7 +38,7 @@ func Parse(spec string, loc *time.Location) (cron.Schedule, error) {
 			return nil, fmt.Errorf("schedule %q: unknown time zone %q: %w", spec, zone, err)
 		}
 		if loc != time.Local && loc.String() != l.String() {
-			return nil, fmt.Errorf("schedule %q: the prefix's zone %s contradicts the window's time_zone %s", spec, l, loc)
+			return nil, fmt.Errorf("schedule %q: the prefix's zone %s contradicts the window's zone %s: %w", spec, l, loc, ErrZoneContradiction)
 		}
 		loc, s = l, strings.TrimSpace(body)
 	}
@@ -132,6 +134,10 @@ func (s wallClock) nextAcrossTransition(t time.Time) time.Time {
 	}
 	return best
 }
+
+// ErrZoneContradiction: a schedule's CRON_TZ= or TZ= prefix names another zone than the one the window
+// runs in. The caller says where that zone came from (the window's time_zone, [daemon] time_zone).
+const ErrZoneContradiction = sentinel.Error("remove the prefix or make the zones agree")
 
 // Zone returns the zone named by a spec's CRON_TZ= or TZ= prefix, or nil when it has none (or names no zone
 // Parse would accept).

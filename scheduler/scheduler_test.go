@@ -151,7 +151,7 @@ func TestParseErrors(t *testing.T) {
 		{"0 0 30 2 *", "never fires"},
 		{"0 22 * * 7", `day-of-week "7"`},
 		{"0 22 * * 5-7", `day-of-week "5-7"`},
-		{"CRON_TZ=Europe/Berlin 0 22 * * 6", "contradicts the window's time_zone UTC"},
+		{"CRON_TZ=Europe/Berlin 0 22 * * 6", "contradicts the window's zone UTC: remove the prefix"},
 	}
 	for _, tt := range tests {
 		_, err := scheduler.Parse(tt.spec, time.UTC)

@@ -35,7 +35,11 @@ func readQueues(ctx context.Context, env *Env) (exchange.QueueSummary, error) {
 			return exchange.QueueSummary{}, fmt.Errorf("transport queues of %s not readable after %v (transport still booting?): %w",
 				env.Target.Server, env.Settings.TransportBootTimeout, err)
 		}
-		env.Logger.Info("transport queues not readable yet", "server", env.Target.Server, "err", err)
+		why := "Get-Queue shows no Submission queue yet"
+		if err != nil {
+			why = err.Error()
+		}
+		env.Logger.Info("transport queues not readable yet", "server", env.Target.Server, "why", why)
 		if !env.Clock.Sleep(ctx, env.Settings.PollInterval) {
 			return exchange.QueueSummary{}, ctx.Err()
 		}

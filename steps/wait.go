@@ -11,7 +11,7 @@ import (
 // ErrStalled and ErrTimedOut distinguish the two ways a waiting step gives up: no progress for drain_stall
 // (the stuck-drain alert), or the overall timeout while progress was still being made.
 const (
-	ErrStalled  = sentinel.Error("no progress")
+	ErrStalled  = sentinel.Error("stalled")
 	ErrTimedOut = sentinel.Error("timed out")
 )
 
@@ -57,7 +57,7 @@ func waitProgress(ctx context.Context, env *Env, step, what string, timeout, sta
 		}
 		if now.Sub(start) >= timeout {
 			if stalled {
-				return fmt.Errorf("waiting for %s: %d left, no progress for %v: %w", what, best, now.Sub(lastProgress).Round(time.Second), ErrStalled)
+				return fmt.Errorf("waiting for %s: %w: %d left, none gone for %v", what, ErrStalled, best, now.Sub(lastProgress).Round(time.Second))
 			}
 			return fmt.Errorf("waiting for %s: %d left after %v: %w", what, best, timeout, ErrTimedOut)
 		}
