@@ -22,6 +22,7 @@ import (
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/journal"
 	"github.com/exmaintd/exmaintd/metrics"
+	"github.com/exmaintd/exmaintd/report"
 	"github.com/exmaintd/exmaintd/scheduler"
 	"github.com/exmaintd/exmaintd/steps"
 )
@@ -302,7 +303,7 @@ func windowRuns(recs []journal.Record) []*run {
 			at := r.Time
 			x.finished, x.result = &at, api.LegacyResult(r.Outcome)
 		case r.Type == journal.RunFinished && r.Server != "":
-			x.ends[r.Server] = endFromRecord(r.Outcome, r.Error, r.Data)
+			x.ends[r.Server] = endFromRecord(r)
 		}
 	}
 	return order
@@ -514,10 +515,10 @@ func summarize(res steps.WindowResult, stopped bool) string {
 		if r.Err != nil {
 			errText = r.Err.Error()
 		}
-		words[s], _ = serverOutcome(r.Outcome, errText, r.Stopped)
+		words[s], _ = report.ServerOutcome(r.Outcome, errText, r.Stopped)
 		stopped = stopped || r.Stopped != ""
 	}
-	return runResult(words, stopped)
+	return report.RunResult(words, stopped)
 }
 
 func (d *Daemon) finishRun(r *run, result string, res steps.WindowResult) {
@@ -538,7 +539,7 @@ func (d *Daemon) finishRun(r *run, result string, res steps.WindowResult) {
 		if x.Err != nil {
 			errText = x.Err.Error()
 		}
-		word, reason := serverOutcome(x.Outcome, errText, x.Stopped)
+		word, reason := report.ServerOutcome(x.Outcome, errText, x.Stopped)
 		r.ends[s] = serverEnd{outcome: word, reason: reason, warnings: x.Warnings}
 		if x.Outcome == steps.OutcomeRollbackFailed {
 			d.blocked[s] = true

@@ -23,6 +23,9 @@ const (
 	Cleared        = "cleared"         // an operator cleared rollback_failed
 	RunFinished    = "run_finished"    // the run ended (Outcome says how)
 	Note           = "note"            // anything else worth keeping (silence ids, missed windows)
+	// Gate is one gate's result (Outcome: pass, fail, error) with what it read — Data {"gate", "when",
+	// "detail"}, Step the step it ran before or after — for the run's report. Nothing is derived from it.
+	Gate = "gate"
 )
 
 // Record is one journal line.

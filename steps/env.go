@@ -220,6 +220,18 @@ type Env struct {
 	drainLeft bool
 	// rebootDone: the reboot step finished (restarted, or decided by the policy not to).
 	rebootDone bool
+	// journalGate, set by the runner, journals each gate's result with its detail (the run's report);
+	// gateRead is what the latest queue and copy reads found, by gate, for that detail.
+	journalGate func(gate, result, detail string)
+	gateRead    map[string]string
+}
+
+// readFor keeps what a gate's read found, for the gate's journal record.
+func (e *Env) readFor(gate, found string) {
+	if e.gateRead == nil {
+		e.gateRead = map[string]string{}
+	}
+	e.gateRead[gate] = found
 }
 
 // patchOutcome is what the run's patch commands said about a restart.

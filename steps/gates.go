@@ -35,6 +35,17 @@ type PreGate interface {
 // check runs one gate, reports it to the observer and wraps its failure.
 func check(ctx context.Context, env *Env, gate string, f func(context.Context) (string, error)) error {
 	reason, err := f(ctx)
+	if env.journalGate != nil {
+		result, detail := GatePass, env.gateRead[gate]
+		switch {
+		case err != nil:
+			result, detail = GateError, err.Error()
+		case reason != "":
+			result, detail = GateFail, reason
+		}
+		env.journalGate(gate, result, detail)
+		delete(env.gateRead, gate)
+	}
 	switch {
 	case err != nil:
 		env.Observer.GateChecked(env.Target.Server, gate, GateError)
@@ -56,6 +67,7 @@ func queueGate(ctx context.Context, env *Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	env.readFor("queues", fmt.Sprintf("%d active (max %d), %d poison, %d shadow", s.Active, env.Settings.QueueMax, s.Poison, s.Shadow))
 	if s.Active > env.Settings.QueueMax {
 		return fmt.Sprintf("%d messages queued (limit %d)", s.Active, env.Settings.QueueMax), nil
 	}
@@ -81,6 +93,8 @@ func copyGate(ctx context.Context, env *Env) (string, error) {
 		}
 	}
 	env.Observer.Copies(env.Target.Server, maxCQ, maxRQ, unhealthy)
+	env.readFor("copies", fmt.Sprintf("%d copies, %d unhealthy, worst copy/replay queue %d/%d (max %d/%d)",
+		len(cs), unhealthy, maxCQ, maxRQ, env.Settings.CopyQueueMax, env.Settings.ReplayQueueMax))
 	dbs, err := env.Ex.Databases(ctx, env.Target.Server)
 	if err != nil {
 		return "", err

@@ -167,6 +167,21 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 	}
 	defer cancel()
 
+	// Each gate's result and what it read go to the journal, for the run's report (journal.Gate): when says
+	// which gates (pre-gates, before or after a step, post-gates, watch), gateStep the step.
+	when, gateStep := "pre-gates", ""
+	env.journalGate = func(gate, result, detail string) {
+		if when == "watch" && result == GatePass {
+			return // the watch polls for minutes: only what it finds wrong is kept
+		}
+		x := base
+		x.Type, x.Step, x.Outcome = journal.Gate, gateStep, result
+		x.Data, _ = json.Marshal(map[string]string{"gate": gate, "when": when, "detail": detail})
+		if _, err := r.Journal.Append(x); err != nil && !journal.IsLost(err) { // a lost leadership stops the run at its next record
+			r.logger().Warn("journaling a gate's result", "server", srv, "gate", gate, "err", err)
+		}
+	}
+	defer func() { env.journalGate = nil }()
 	r.Observer.ServerState(srv, StatePrechecks)
 	if err := preGates(fwd, env, sr.PreGates); err != nil {
 		return finish(Result{Outcome: OutcomeSkipped, Err: err, Stopped: stopCause(ctx, fwd)})
@@ -195,6 +210,7 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 	}
 	runStep := func(s Step, gates bool) error {
 		if gates {
+			when, gateStep = "before", s.Name()
 			if err := stepGates(fwd, env); err != nil {
 				return err
 			}
@@ -232,6 +248,7 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 			return err
 		}
 		if gates {
+			when, gateStep = "after", s.Name()
 			return stepGates(fwd, env)
 		}
 		return nil
@@ -264,10 +281,12 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 		return fail(err)
 	}
 	warnings := append(env.warnings, exitChecks(fwd, env)...)
+	when, gateStep = "post-gates", ""
 	if err := stepGates(fwd, env); err != nil {
 		return finish(Result{Outcome: OutcomeCompleted, Err: fmt.Errorf("post-gates: %w", err), Warnings: warnings})
 	}
 	if env.Settings.WatchFor > 0 {
+		when = "watch"
 		r.Observer.ServerState(srv, StateWatching)
 		if err := watch(fwd, env); err != nil {
 			return finish(Result{Outcome: OutcomeCompleted, Err: fmt.Errorf("post-window watch: %w", err), Warnings: warnings})

@@ -35,7 +35,11 @@ commands:
                                        read-only pre-gates (changes nothing)
   next    -config FILE [-n N] [-from RFC3339]
                                        upcoming windows in the window's zone and UTC
-  status  [-addr URL|-config FILE]     a running daemon's windows, runs and servers
+  status  [-addr URL|-config FILE] [-o json]
+                                       a running daemon's windows, runs (each server's outcome and
+                                       reason, or its step in progress) and servers
+  report  -config FILE [-o json] RUN   the story of one run from the journal: per server each gate with
+                                       what it read, each step and undo with its duration and error
   start   [-addr URL|-config FILE] WINDOW
                                        start a window now (needs the API token)
   abort   [-addr URL|-config FILE] RUN abort a run; its servers reverse (needs the API token)
@@ -72,6 +76,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdClient(ctx, cmd, rest, getenv, stdout, stderr)
 	case "journal":
 		err = cmdJournal(ctx, rest, stdout, stderr)
+	case "report":
+		err = cmdReport(rest, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":

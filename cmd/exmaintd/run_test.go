@@ -64,6 +64,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"plan", "-offline", "-config", "../../config.example.toml", "-window", "nope"}, 2, `no window "nope" in ../../config.example.toml (windows: monthly-patch)`},
 		{[]string{"plan", "-offline", "-config", "../../config.example.toml", "-server", "EX09"}, 2, `server "EX09" is in no window of`},
 		{[]string{"plan", "-offline", "-config", "../../config.example.toml", "-window", "monthly-patch", "-server", "EX09"}, 2, `server "EX09" is not in window "monthly-patch"`},
+		{[]string{"report", "-config", "../../config.example.toml"}, 2, "exmaintd status` lists the runs"},
+		{[]string{"report", "-config", "../../config.example.toml", "-o", "yaml", "r1"}, 2, `-o "yaml": want text or json`},
 	}
 	for _, tt := range tests {
 		out, errOut, err := runCmd(t, tt.args...)
@@ -164,8 +166,17 @@ func TestDemo(t *testing.T) {
 			t.Errorf("status with the kept config: %v\n%s", err, status)
 		}
 		id := regexp.MustCompile(`run (demo-\S+) \(demo\)`).FindStringSubmatch(status)
-		// The token works: aborting the finished run is refused as a conflict, not as unauthorised.
 		if len(id) == 2 {
+			// The run's story from the journal: the failure with the stall, the gates' values, the undos.
+			story, _, err := runCmd(t, "report", "-config", m[1], id[1])
+			for _, want := range []string{"run " + id[1] + " (window demo): reversed", "EX01 (procedure dag): reversed: ", "drain-queues: FAILED after",
+				"gates pre-gates: permissions pass;", "active (max 500)", "undo hubtransport-draining: done in", "EX03 (procedure standalone): succeeded"} {
+				if err != nil || !strings.Contains(story, want) {
+					t.Errorf("report lacks %q (%v):\n%s", want, err, story)
+					break
+				}
+			}
+			// The token works: aborting the finished run is refused as a conflict, not as unauthorised.
 			if _, _, err := runCmd(t, "abort", "-config", m[1], "-token-file", m[2], id[1]); err == nil || !strings.Contains(err.Error(), "409") {
 				t.Errorf("abort with the kept token: %v; want 409 (already finished)", err)
 			}

@@ -1,17 +1,17 @@
-package daemon
+package report
 
 import (
 	"encoding/json"
-	"slices"
 
 	"github.com/exmaintd/exmaintd/api"
+	"github.com/exmaintd/exmaintd/journal"
 	"github.com/exmaintd/exmaintd/steps"
 )
 
-// serverOutcome words one server's end (its steps outcome, the failure's text, why it stopped) in the
+// ServerOutcome words one server's end (its steps outcome, the failure's text, why it stopped) in the
 // status vocabulary (api/outcome.go) and gives the reason to show with it: "" where there is nothing to
 // explain (succeeded; a server an abort or the window's end reached before its turn).
-func serverOutcome(outcome, errText, stopped string) (word, reason string) {
+func ServerOutcome(outcome, errText, stopped string) (word, reason string) {
 	switch outcome {
 	case steps.OutcomeCompleted:
 		if errText == "" {
@@ -36,10 +36,10 @@ func serverOutcome(outcome, errText, stopped string) (word, reason string) {
 	return outcome, errText
 }
 
-// runResult is a run's result from its servers' words: held if any server is held; aborted if the run was
+// RunResult is a run's result from its servers' words: held if any server is held; aborted if the run was
 // stopped (an abort, a shutdown, the window's end); reversed if any server failed or was refused; unhealthy
 // if any is back but unhealthy; else succeeded.
-func runResult(words map[string]string, stopped bool) string {
+func RunResult(words map[string]string, stopped bool) string {
 	has := func(w string) bool {
 		for _, x := range words {
 			if x == w {
@@ -61,23 +61,21 @@ func runResult(words map[string]string, stopped bool) string {
 	return api.Succeeded
 }
 
-// serverEnd is what the status shows of one server's end in a run.
-type serverEnd struct {
-	outcome, reason string
-	warnings        []string
+// Ending is how one server's run ended, in the vocabulary, as its run_finished record says.
+type Ending struct {
+	Outcome  string   `json:"outcome"`
+	Reason   string   `json:"reason,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
-// runFinishedData is what the runner journals with a server's run_finished record besides its outcome and
-// error (steps.Runner): read back for the status of runs before a restart.
-type runFinishedData struct {
-	Stopped  string   `json:"stopped"`
-	Warnings []string `json:"warnings"`
-}
-
-// endFromRecord rebuilds a server's end from its run_finished record.
-func endFromRecord(outcome, errText string, data json.RawMessage) serverEnd {
-	var d runFinishedData
-	_ = json.Unmarshal(data, &d)
-	w, reason := serverOutcome(outcome, errText, d.Stopped)
-	return serverEnd{outcome: w, reason: reason, warnings: slices.Clone(d.Warnings)}
+// End reads a run_finished record: its outcome and error, and the runner's data (why the run stopped when
+// it was not its own failure, and the warnings).
+func End(r journal.Record) Ending {
+	var d struct {
+		Stopped  string   `json:"stopped"`
+		Warnings []string `json:"warnings"`
+	}
+	_ = json.Unmarshal(r.Data, &d) // absent or foreign data: no stop cause, no warnings
+	w, reason := ServerOutcome(r.Outcome, r.Error, d.Stopped)
+	return Ending{Outcome: w, Reason: reason, Warnings: d.Warnings}
 }
