@@ -106,9 +106,18 @@ func TestCrashMatrix(t *testing.T) {
 		t.Fatal("the probe window wrote no journal record: no crash point")
 	}
 	// Every record, killed right after it is durable; and the first record of each type once more, killed
-	// half-way through writing it (a torn line the recovery must cut).
+	// half-way through writing it (a torn line the recovery must cut). Gate records (the report's) change
+	// no state: a kill after one is a kill before the next state record, which the matrix has; only the
+	// first is a case of its own.
 	cases := make([]crashOutcome, 0, total+16)
+	gateCase := false
 	for n := 1; n <= total; n++ {
+		if recs[n-1].Type == journal.Gate {
+			if gateCase {
+				continue
+			}
+			gateCase = true
+		}
 		cases = append(cases, crashOutcome{n: n, typ: recs[n-1].Type})
 	}
 	seen := map[string]bool{}

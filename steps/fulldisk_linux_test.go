@@ -36,9 +36,9 @@ func TestFullDiskStillReverses(t *testing.T) {
 	before := h.sim.Org().Snapshot()
 	filler := filepath.Join(dir, "filler")
 	h.obs.onStart = func(server, step string) {
-		// At the first step: tmpfs allocates whole pages, so the journal's last page still takes a few
-		// records; the failure comes a few steps later, wherever the next page is needed.
-		if step == "hubtransport-draining" {
+		// At the fourth step: tmpfs allocates whole pages, so the journal's last page still takes a few
+		// records; the failure comes wherever the next page is needed — soon, with each step's gate records.
+		if step == "redirect-message" {
 			if err := os.WriteFile(filler, make([]byte, 1<<20), 0o600); !errors.Is(err, syscall.ENOSPC) {
 				t.Errorf("filling the tmpfs: %v, want ENOSPC", err)
 			}
