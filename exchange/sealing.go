@@ -140,7 +140,7 @@ func (s *kerberosSealer) connect(r *http.Request) (*http.Response, error) {
 		s.closeLocked()
 		return nil, err
 	}
-	setup.Header.Set("User-Agent", r.Header.Get("User-Agent"))
+	copyHeaders(setup, r)
 	setup.ContentLength = 0
 	proof, err := s.krb.authorize(setup)
 	if err != nil {
@@ -165,6 +165,17 @@ func (s *kerberosSealer) connect(r *http.Request) (*http.Response, error) {
 	return nil, nil
 }
 
+// copyHeaders gives a request the sealer writes what the client put on r: the User-Agent and the cookies
+// from the endpoint's jar — an affinity cookie (MS-WSMAN) must reach the server with every request of its
+// pool, or a load balancer sends them elsewhere (exchsim's affinity.go). The sealer's own requests used to
+// carry the User-Agent alone.
+func copyHeaders(dst, r *http.Request) {
+	dst.Header.Set("User-Agent", r.Header.Get("User-Agent"))
+	for _, c := range r.Header.Values("Cookie") {
+		dst.Header.Add("Cookie", c)
+	}
+}
+
 // exchange sends one sealed request on the established connection.
 func (s *kerberosSealer) exchange(r *http.Request, body []byte) (*http.Response, error) {
 	sealed, err := gsswrap.Seal(s.sec, r.Header.Get("Content-Type"), body)
@@ -176,7 +187,7 @@ func (s *kerberosSealer) exchange(r *http.Request, body []byte) (*http.Response,
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("User-Agent", r.Header.Get("User-Agent"))
+	copyHeaders(req, r)
 	req.Header.Set("Content-Type", gsswrap.ContentType)
 	resp, data, err := s.send(req)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -259,7 +261,13 @@ func openIndependentPool(t *testing.T, sim *exchsim.Sim, server string) (*runspa
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &wsmanTransport{tb: t, url: url, user: sim.User(), pass: sim.Password(), http: &http.Client{Timeout: 30 * time.Second},
+	// A cookie jar, as pypsrp keeps cookies since jborean93/pypsrp#165: exchsim's /PowerShell sets the
+	// MS-WSMAN affinity cookie and refuses a pool's requests without it (exchsim/wsman/affinity.go).
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wsmanTransport{tb: t, url: url, user: sim.User(), pass: sim.Password(), http: &http.Client{Timeout: 30 * time.Second, Jar: jar},
 		ctx: ctx, cancel: cancel, changed: make(chan struct{}), created: map[uuid.UUID]bool{}}
 	pool := runspace.New(w, uuid.New())
 	pool.SkipHandshakeSend = true // the handshake travels in creationXml
@@ -441,5 +449,34 @@ func TestPSRPIndependentStop(t *testing.T) {
 	}
 	if err := pl.Wait(); err != nil || pl.State() != pipeline.StateStopped {
 		t.Errorf("pipeline ended %s (%v), want Stopped", pl.State(), err)
+	}
+}
+
+// TestAffinityCookie: exchsim's /PowerShell sets the MS-WSMAN affinity cookie when a pool is created, and a
+// request of the pool with another value (a load balancer would send it to another server) fails as a shell
+// not found (exchsim/wsman/affinity.go).
+func TestAffinityCookie(t *testing.T) {
+	sim := simtest.Start(t, simtest.Options{Cost: cost.Profile{}})
+	pool, w := openIndependentPool(t, sim, "EX01")
+	u, err := url.Parse(w.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := w.http.Jar.Cookies(u); len(cs) != 1 || cs[0].Name != "MS-WSMAN" || cs[0].Value == "" {
+		t.Fatalf("cookies after the pool's creation: %v; want MS-WSMAN", cs)
+	}
+	if _, err := run(t, pool, command{name: "Get-ExchangeServer"}); err != nil {
+		t.Fatalf("with the cookie: %v", err)
+	}
+	w.http.Jar.SetCookies(u, []*http.Cookie{{Name: "MS-WSMAN", Value: "another-server", Path: "/PowerShell"}})
+	pl, err := pool.CreatePipelineBuilder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl.AddCommand("Get-ExchangeServer", false)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := pl.Invoke(ctx); err == nil || !strings.Contains(err.Error(), "2150858843") {
+		t.Errorf("with another affinity cookie: %v; want WSManFault 2150858843 (shell not found)", err)
 	}
 }

@@ -315,7 +315,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.count(action)
 	s.logger.Debug("request", "action", action)
-	status, reply := s.dispatch(r.Context(), req, user, exchangeEndpoint)
+	var cookie string
+	if c, err := r.Cookie(affinityCookie); err == nil {
+		cookie = c.Value
+	}
+	status, reply, setCookie := s.dispatch(r.Context(), req, user, exchangeEndpoint, cookie)
+	if setCookie != "" {
+		http.SetCookie(w, &http.Cookie{Name: affinityCookie, Value: setCookie, Path: "/PowerShell", HttpOnly: true})
+	}
 	s.logger.Debug("reply", "action", action, "status", status)
 	switch f.Kind {
 	case FaultMalformedXML:
@@ -405,10 +412,10 @@ func (s *Server) writeReply(w http.ResponseWriter, sec *gsswrap.Context, status 
 // dispatch runs one parsed request and returns the HTTP status and the SOAP reply.
 // On /wsman only the cmd shell exists; on /PowerShell only the Microsoft.Exchange configuration (IIS hosts
 // it, the WinRM service does not know it).
-func (s *Server) dispatch(ctx context.Context, req *request, user string, exchangeEndpoint bool) (int, []byte) {
+func (s *Server) dispatch(ctx context.Context, req *request, user string, exchangeEndpoint bool, cookie string) (int, []byte, string) {
 	h := &req.Header
-	faultReply := func(f fault) (int, []byte) {
-		return http.StatusInternalServerError, envelope(actionFault, h.MessageID, f.body())
+	faultReply := func(f fault) (int, []byte, string) {
+		return http.StatusInternalServerError, envelope(actionFault, h.MessageID, f.body()), ""
 	}
 	want := resourceCmd
 	if exchangeEndpoint {
@@ -425,6 +432,11 @@ func (s *Server) dispatch(ctx context.Context, req *request, user string, exchan
 		sh, lf := s.lookupShell(h)
 		if lf != nil {
 			return faultReply(*lf)
+		}
+		if sh.cookie != cookie {
+			// The pool's requests came back without the affinity cookie its creation set: behind a load
+			// balancer they reach another server, which knows no such shell (affinity.go).
+			return faultReply(shellNotFoundFault(s.cfg.Host, sh.id))
 		}
 		if sh.pool == nil {
 			return faultReply(*s.psrpFault("The shell is not a runspace pool. "))
@@ -445,11 +457,15 @@ func (s *Server) dispatch(ctx context.Context, req *request, user string, exchan
 		if f != nil {
 			return faultReply(*f)
 		}
-		return http.StatusOK, envelope(action+"Response", h.MessageID, body)
+		return http.StatusOK, envelope(action+"Response", h.MessageID, body), ""
 	}
+	setCookie := ""
 	switch action {
 	case actionCreate:
-		body, f = s.create(ctx, req, user, exchangeEndpoint)
+		if exchangeEndpoint {
+			setCookie = newAffinity()
+		}
+		body, f = s.create(ctx, req, user, exchangeEndpoint, setCookie)
 	case actionCommand:
 		body, f = s.commandStart(req, user)
 	case actionSend:
@@ -467,7 +483,7 @@ func (s *Server) dispatch(ctx context.Context, req *request, user string, exchan
 	if f != nil {
 		return faultReply(*f)
 	}
-	return http.StatusOK, envelope(strings.TrimSpace(h.Action)+"Response", h.MessageID, body)
+	return http.StatusOK, envelope(strings.TrimSpace(h.Action)+"Response", h.MessageID, body), setCookie
 }
 
 func isGUID(s string) bool {
@@ -515,7 +531,7 @@ func (s *Server) lookupShell(h *requestHeader) (*shell, *fault) {
 	return sh, nil
 }
 
-func (s *Server) create(ctx context.Context, req *request, user string, exchangeEndpoint bool) (string, *fault) {
+func (s *Server) create(ctx context.Context, req *request, user string, exchangeEndpoint bool, cookie string) (string, *fault) {
 	now := s.cfg.Now()
 	idle := s.cfg.IdleTimeout
 	env := map[string]string{}
@@ -563,7 +579,7 @@ func (s *Server) create(ctx context.Context, req *request, user string, exchange
 			return "", s.psrpFault(fmt.Sprintf("A shell with ShellId %s already exists. ", id))
 		}
 	}
-	sh := &shell{id: id, owner: user, codepage: codepage, env: env, idle: idle, lastUsed: now, commands: map[string]*command{}}
+	sh := &shell{id: id, owner: user, codepage: codepage, env: env, idle: idle, lastUsed: now, commands: map[string]*command{}, cookie: cookie}
 	if exchangeEndpoint {
 		if f := s.createPool(sh, req.Body.Shell, req.Header.option("protocolversion")); f != nil {
 			s.mu.Unlock()

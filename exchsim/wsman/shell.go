@@ -19,6 +19,8 @@ type shell struct {
 	commands map[string]*command
 	// pool is set for a shell of the Microsoft.Exchange resource (a PSRP runspace pool).
 	pool *runspacePool
+	// cookie is the affinity cookie the pool's creation set (affinity.go); "" on /wsman.
+	cookie string
 }
 
 // command is one process started in a shell.
