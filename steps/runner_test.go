@@ -710,6 +710,7 @@ func TestFailedUpdateReturnsThroughAPeer(t *testing.T) {
 }
 
 func testFailedUpdateHolds(t *testing.T, services []string, want string) {
+	t.Helper()
 	h := newHarness(t)
 	settings := fastSettings()
 	settings.RebootTimeout = 2 * time.Second // how long the undo waits for the services before it holds

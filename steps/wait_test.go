@@ -63,7 +63,7 @@ func TestWaitProgress(t *testing.T) {
 				if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 					t.Fatalf("err = %v, want %v", err, tt.wantErr)
 				}
-				if tt.wantErr == ErrStalled && err.Error() != "waiting for the queues: stalled: 40 left, none gone for 30m0s" {
+				if errors.Is(tt.wantErr, ErrStalled) && err.Error() != "waiting for the queues: stalled: 40 left, none gone for 30m0s" {
 					t.Errorf("the stall reads %q", err)
 				}
 				if took < tt.took || took > tt.took+env.Settings.PollInterval {
