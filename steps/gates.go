@@ -37,10 +37,9 @@ func check(ctx context.Context, env *Env, gate string, f func(context.Context) (
 	reason, err := f(ctx)
 	if env.journalGate != nil {
 		result, detail := GatePass, env.gateRead[gate]
-		switch {
-		case err != nil:
+		if err != nil {
 			result, detail = GateError, err.Error()
-		case reason != "":
+		} else if reason != "" {
 			result, detail = GateFail, reason
 		}
 		env.journalGate(gate, result, detail)

@@ -69,10 +69,10 @@ const (
 // stopCause is Result.Stopped for a run whose caller's context is ctx and whose forward phases ran under
 // fwd (ctx with the window's hard end).
 func stopCause(ctx, fwd context.Context) string {
-	switch {
-	case ctx.Err() != nil:
+	if ctx.Err() != nil {
 		return StopAbort
-	case fwd.Err() != nil:
+	}
+	if fwd.Err() != nil {
 		return StopWindowEnd
 	}
 	return ""

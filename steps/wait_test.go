@@ -81,3 +81,20 @@ func TestWaitProgress(t *testing.T) {
 		})
 	}
 }
+
+// TestSettingsDefaults: the defaults the documentation and config.example.toml name.
+func TestSettingsDefaults(t *testing.T) {
+	s := Settings{}.WithDefaults()
+	for _, tc := range []struct {
+		name      string
+		got, want time.Duration
+	}{
+		{"ad_replication_wait", s.ADReplicationWait, 2 * time.Minute},
+		{"poll_interval", s.PollInterval, 10 * time.Second},
+		{"move_settle", s.MoveSettle, time.Minute},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+}
