@@ -3,6 +3,7 @@ package steps_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/journal"
 	"github.com/exmaintd/exmaintd/steps"
+	"github.com/exmaintd/exmaintd/syncbuf"
 )
 
 // TestGateRecords: each gate's result goes to the journal with what it read (a pass: the queue and copy
@@ -82,6 +84,8 @@ func TestStopCause(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
+			var logs syncbuf.Buffer
+			h.runner.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			sr := h.serverRun(h.env(t, "EX01", s), steps.BuiltinProcedures()["dag"])
 			sr.Deadline = time.Now().Add(time.Hour)
 			h.obs.onStart = func(_, step string) {
@@ -95,6 +99,14 @@ func TestStopCause(t *testing.T) {
 			res := h.runner.Run(ctx, sr)
 			if res.Outcome != steps.OutcomeReversed || res.Stopped != tc.stop {
 				t.Fatalf("outcome %s, stopped %q (%v); want reversed, %q", res.Outcome, res.Stopped, res.Err, tc.stop)
+			}
+			// A stop is logged as one, at warning level; only a failure as a failure.
+			wantLog := `level=ERROR msg="server run failed; reversing"`
+			if tc.stop != "" {
+				wantLog = `level=WARN msg="server run stopped (` + tc.stop + `); reversing"`
+			}
+			if l := logs.String(); !strings.Contains(l, wantLog) || strings.Count(l, "; reversing") != 1 {
+				t.Errorf("log lacks %s, or says it twice:\n%s", wantLog, l)
 			}
 			recs, _, err := journal.ReadFile(h.journalPath)
 			if err != nil {
@@ -116,7 +128,7 @@ func TestRunFinishedKeepsWarnings(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	s := fastSettings()
-	s.Patch = nil
+	s.Patch, s.WatchFor = nil, time.Second // the watch polls the gates about ten times, all passing
 	res := h.runner.Run(t.Context(), h.serverRun(h.env(t, "EX01", s), steps.Procedure{Name: "two", Steps: []string{"hubtransport-draining", "umcallrouter-draining"}}))
 	if res.Outcome != steps.OutcomeCompleted || len(res.Warnings) != 1 {
 		t.Fatalf("outcome %s, warnings %q (%v)", res.Outcome, res.Warnings, res.Err)
@@ -132,5 +144,22 @@ func TestRunFinishedKeepsWarnings(t *testing.T) {
 	}
 	if err := json.Unmarshal(last.Data, &d); err != nil || last.Type != journal.RunFinished || d.Stopped != "" || len(d.Warnings) != 1 || !strings.Contains(d.Warnings[0], "UMCallRouter") {
 		t.Errorf("run_finished %s %s (%v); want the warning in it", last.Type, last.Data, err)
+	}
+	// The watch keeps only what it finds wrong: none of its passes is journaled; the post-gates' are.
+	post, watched := 0, 0
+	for _, r := range recs {
+		var g struct{ When string }
+		if r.Type != journal.Gate || json.Unmarshal(r.Data, &g) != nil {
+			continue
+		}
+		if g.When == "watch" {
+			watched++
+		}
+		if g.When == "post-gates" && r.Outcome == steps.GatePass {
+			post++
+		}
+	}
+	if watched != 0 || post != 2 {
+		t.Errorf("%d watch gate records, %d post-gates passes; want 0 and 2", watched, post)
 	}
 }
