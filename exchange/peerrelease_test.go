@@ -2,6 +2,7 @@ package exchange_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/exchsim/org"
@@ -39,6 +40,14 @@ func TestPeerOfAnotherRelease(t *testing.T) {
 			}
 			if got := c.ExchangeVia(); got != tc.want {
 				t.Errorf("cmdlets via %s; want %s", got, tc.want)
+			}
+			// The pool opened on the peer of another release is closed, not left open on it.
+			deadline := time.Now().Add(10 * time.Second)
+			for tc.sameRelease && sim.Org().ExchangeSessions("EX02") != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("EX02 still holds %d Exchange sessions after it was passed over", sim.Org().ExchangeSessions("EX02"))
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
 		})
 	}
