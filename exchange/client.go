@@ -554,7 +554,7 @@ func (c *Client) openPool(ctx context.Context) error {
 		pctx, cancel := context.WithTimeout(ctx, c.opts.PoolTimeout)
 		p, err := openPool(pctx, c.xts[i], c.params, c.opts.DecodeBudget, c.logger)
 		cancel()
-		if err == nil && x.SameRelease && i < len(c.xeps)-1 {
+		if err == nil && x.SameRelease { // never the server's own (config marks its peers only)
 			if rerr := c.peerRelease(ctx, p, x.Server); rerr != nil {
 				c.closers.Add(1)
 				go func() { defer c.closers.Done(); p.discard(5 * time.Second) }()

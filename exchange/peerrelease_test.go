@@ -30,7 +30,7 @@ func TestPeerOfAnotherRelease(t *testing.T) {
 		{"listed", false, "EX02"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ep := simtest.Via(t, sim, endpoint(t, sim, "EX01", exchange.AuthNTLM), "EX02", "EX03")
+			ep := simtest.Via(t, sim, endpoint(t, sim, "EX01", exchange.AuthNTLM), "EX02", "EX03", "EX01")
 			for i := range ep.Exchange[:2] {
 				ep.Exchange[i].SameRelease = tc.sameRelease
 			}
