@@ -54,7 +54,7 @@ func (d *Daemon) Status(context.Context) api.Status {
 		rs := api.RunStatus{ID: r.id, Window: r.window, Started: r.started.UTC(), Deadline: r.deadline.UTC(), Finished: r.finished, Result: r.result}
 		for _, s := range r.servers {
 			e := r.ends[s]
-			rs.Servers = append(rs.Servers, api.ServerRun{Server: s, Outcome: e.outcome, Error: e.reason, Warnings: e.warnings})
+			rs.Servers = append(rs.Servers, api.ServerRun{Server: s, Outcome: e.Outcome, Error: e.Reason, Warnings: e.Warnings})
 		}
 		st.Runs = append(st.Runs, rs)
 	}

@@ -104,7 +104,7 @@ type run struct {
 	cancel            context.CancelFunc
 	finished          *time.Time
 	result            string
-	ends              map[string]serverEnd // by server, once its run ended
+	ends              map[string]report.Ending // by server, once its run ended
 }
 
 // New checks the options; Run does the work.
@@ -225,7 +225,7 @@ func (d *Daemon) recoverRuns(ctx context.Context, cfg *config.Config, unfinished
 	for _, sr := range unfinished {
 		r := runs[sr.Run]
 		if r == nil {
-			r = &run{id: sr.Run, window: sr.Window, started: sr.Started, deadline: ends[sr.Run], cancel: func() {}, ends: map[string]serverEnd{}}
+			r = &run{id: sr.Run, window: sr.Window, started: sr.Started, deadline: ends[sr.Run], cancel: func() {}, ends: map[string]report.Ending{}}
 			runs[sr.Run], results[sr.Run] = r, steps.WindowResult{}
 			order = append(order, r)
 			d.showInterrupted(r)
@@ -295,7 +295,7 @@ func windowRuns(recs []journal.Record) []*run {
 		x := byID[r.Run]
 		switch {
 		case r.Type == journal.Note && note.Event == "window_started" && x == nil:
-			x = &run{id: r.Run, window: r.Window, started: r.Time, deadline: note.End, servers: note.Servers, cancel: func() {}, ends: map[string]serverEnd{}}
+			x = &run{id: r.Run, window: r.Window, started: r.Time, deadline: note.End, servers: note.Servers, cancel: func() {}, ends: map[string]report.Ending{}}
 			byID[r.Run] = x
 			order = append(order, x)
 		case x == nil:
@@ -303,7 +303,7 @@ func windowRuns(recs []journal.Record) []*run {
 			at := r.Time
 			x.finished, x.result = &at, api.LegacyResult(r.Outcome)
 		case r.Type == journal.RunFinished && r.Server != "":
-			x.ends[r.Server] = endFromRecord(r)
+			x.ends[r.Server] = report.End(r)
 		}
 	}
 	return order
@@ -426,7 +426,7 @@ func (d *Daemon) startWindow(ctx context.Context, w config.Window, occ scheduler
 	now := d.o.Clock.Now()
 	id := newRunID(w.Name, now)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r := &run{id: id, window: w.Name, started: now, deadline: occ.End, servers: w.Servers, cancel: cancel, ends: map[string]serverEnd{}}
+	r := &run{id: id, window: w.Name, started: now, deadline: occ.End, servers: w.Servers, cancel: cancel, ends: map[string]report.Ending{}}
 	for _, s := range w.Servers {
 		d.busy[strings.ToUpper(s)] = id
 	}
@@ -511,11 +511,7 @@ func summarize(res steps.WindowResult, stopped bool) string {
 			// This instance lost its leadership (and so aborted): the run is the new leader's now.
 			return steps.OutcomeHandedOver
 		}
-		errText := ""
-		if r.Err != nil {
-			errText = r.Err.Error()
-		}
-		words[s], _ = report.ServerOutcome(r.Outcome, errText, r.Stopped)
+		words[s] = report.EndOf(r).Outcome
 		stopped = stopped || r.Stopped != ""
 	}
 	return report.RunResult(words, stopped)
@@ -535,12 +531,7 @@ func (d *Daemon) finishRun(r *run, result string, res steps.WindowResult) {
 	d.mu.Lock()
 	r.finished, r.result = &now, result
 	for s, x := range res {
-		errText := ""
-		if x.Err != nil {
-			errText = x.Err.Error()
-		}
-		word, reason := report.ServerOutcome(x.Outcome, errText, x.Stopped)
-		r.ends[s] = serverEnd{outcome: word, reason: reason, warnings: x.Warnings}
+		r.ends[s] = report.EndOf(x)
 		if x.Outcome == steps.OutcomeRollbackFailed {
 			d.blocked[s] = true
 		}
@@ -577,8 +568,8 @@ func (d *Daemon) Wait(ctx context.Context, id string) (string, map[string]string
 			if r.id == id && r.finished != nil {
 				errs := map[string]string{}
 				for k, v := range r.ends {
-					if v.reason != "" {
-						errs[k] = v.reason
+					if v.Reason != "" {
+						errs[k] = v.Reason
 					}
 				}
 				d.mu.Unlock()

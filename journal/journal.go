@@ -28,6 +28,21 @@ const (
 	Gate = "gate"
 )
 
+// FinishedData is a run_finished record's data, written when either is set: why the run stopped when it was
+// not its own failure (steps.StopAbort, steps.StopWindowEnd) and the warnings of the run.
+type FinishedData struct {
+	Stopped  string   `json:"stopped"`
+	Warnings []string `json:"warnings"`
+}
+
+// GateData is a gate record's data: the gate, when it ran (pre-gates, before or after the record's Step,
+// post-gates, watch) and what it read or why it failed.
+type GateData struct {
+	Gate   string `json:"gate"`
+	When   string `json:"when"`
+	Detail string `json:"detail"`
+}
+
 // Record is one journal line.
 type Record struct {
 	Seq     uint64          `json:"seq"`

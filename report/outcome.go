@@ -71,11 +71,18 @@ type Ending struct {
 // End reads a run_finished record: its outcome and error, and the runner's data (why the run stopped when
 // it was not its own failure, and the warnings).
 func End(r journal.Record) Ending {
-	var d struct {
-		Stopped  string   `json:"stopped"`
-		Warnings []string `json:"warnings"`
-	}
+	var d journal.FinishedData
 	_ = json.Unmarshal(r.Data, &d) // absent or foreign data: no stop cause, no warnings
 	w, reason := ServerOutcome(r.Outcome, r.Error, d.Stopped)
 	return Ending{Outcome: w, Reason: reason, Warnings: d.Warnings}
+}
+
+// EndOf words a server run's result as it ends, as End does its record.
+func EndOf(r steps.Result) Ending {
+	errText := ""
+	if r.Err != nil {
+		errText = r.Err.Error()
+	}
+	w, reason := ServerOutcome(r.Outcome, errText, r.Stopped)
+	return Ending{Outcome: w, Reason: reason, Warnings: r.Warnings}
 }

@@ -94,7 +94,7 @@ func Build(recs []journal.Record, id string) (Run, error) {
 			_ = json.Unmarshal(r.Data, &d)
 			s.Procedure, s.Started = d.Procedure, r.Time
 		case journal.Gate:
-			var d struct{ Gate, When, Detail string }
+			var d journal.GateData
 			_ = json.Unmarshal(r.Data, &d)
 			s.Events = append(s.Events, Event{Time: r.Time, Kind: "gate", Step: r.Step, When: d.When, Gate: d.Gate, Result: r.Outcome, Detail: d.Detail})
 		case journal.Recorded:

@@ -45,7 +45,7 @@ func TestGateRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, r := range recs {
-				var d struct{ Gate, When, Detail string }
+				var d journal.GateData
 				if r.Type != journal.Gate || json.Unmarshal(r.Data, &d) != nil || d.Gate != tc.gate || d.When != "pre-gates" {
 					continue
 				}
@@ -113,7 +113,7 @@ func TestStopCause(t *testing.T) {
 				t.Fatal(err)
 			}
 			last := recs[len(recs)-1]
-			var d struct{ Stopped string }
+			var d journal.FinishedData
 			_ = json.Unmarshal(last.Data, &d) // no data: no stop cause
 			if last.Type != journal.RunFinished || d.Stopped != tc.stop || (tc.stop == "") != (len(last.Data) == 0) {
 				t.Errorf("run_finished %s %s; want the stop cause %q in it (no data without one, nor warnings)", last.Type, last.Data, tc.stop)
@@ -138,17 +138,14 @@ func TestRunFinishedKeepsWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := recs[len(recs)-1]
-	var d struct {
-		Stopped  string
-		Warnings []string
-	}
+	var d journal.FinishedData
 	if err := json.Unmarshal(last.Data, &d); err != nil || last.Type != journal.RunFinished || d.Stopped != "" || len(d.Warnings) != 1 || !strings.Contains(d.Warnings[0], "UMCallRouter") {
 		t.Errorf("run_finished %s %s (%v); want the warning in it", last.Type, last.Data, err)
 	}
 	// The watch keeps only what it finds wrong: none of its passes is journaled; the post-gates' are.
 	post, watched := 0, 0
 	for _, r := range recs {
-		var g struct{ When string }
+		var g journal.GateData
 		if r.Type != journal.Gate || json.Unmarshal(r.Data, &g) != nil {
 			continue
 		}

@@ -141,7 +141,7 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 			x.Error = res.Err.Error()
 		}
 		if res.Stopped != "" || len(res.Warnings) > 0 {
-			x.Data, _ = json.Marshal(map[string]any{"stopped": res.Stopped, "warnings": res.Warnings})
+			x.Data, _ = json.Marshal(journal.FinishedData{Stopped: res.Stopped, Warnings: res.Warnings})
 		}
 		_ = r.journalAnyway(x) // the outcome is written even if it has to wait for the disk
 		if res.Outcome != OutcomeRollbackFailed {
@@ -176,7 +176,7 @@ func (r *Runner) Run(ctx context.Context, sr ServerRun) Result {
 		}
 		x := base
 		x.Type, x.Step, x.Outcome = journal.Gate, gateStep, result
-		x.Data, _ = json.Marshal(map[string]string{"gate": gate, "when": when, "detail": detail})
+		x.Data, _ = json.Marshal(journal.GateData{Gate: gate, When: when, Detail: detail})
 		if _, err := r.Journal.Append(x); err != nil && !journal.IsLost(err) { // a lost leadership stops the run at its next record
 			r.logger().Warn("journaling a gate's result", "server", srv, "gate", gate, "err", err)
 		}
