@@ -32,31 +32,30 @@ type PreGate interface {
 	Check(ctx context.Context, t Target) error
 }
 
-// check runs one gate, reports it to the observer and wraps its failure.
+// check runs one gate, reports it to the observer and the journal (with what it read, or why it failed)
+// and wraps its failure.
 func check(ctx context.Context, env *Env, gate string, f func(context.Context) (string, error)) error {
 	reason, err := f(ctx)
-	if env.journalGate != nil {
-		result, detail := GatePass, env.gateRead[gate]
-		if err != nil {
-			result, detail = GateError, err.Error()
-		} else if reason != "" {
-			result, detail = GateFail, reason
-		}
-		env.journalGate(gate, result, detail)
-		delete(env.gateRead, gate)
+	result, detail := GatePass, env.gateRead[gate]
+	delete(env.gateRead, gate)
+	if err != nil {
+		result, detail = GateError, err.Error()
+	} else if reason != "" {
+		result, detail = GateFail, reason
 	}
-	switch {
-	case err != nil:
-		env.Observer.GateChecked(env.Target.Server, gate, GateError)
-		env.Logger.Warn("gate", "server", env.Target.Server, "gate", gate, "result", GateError, "err", err)
+	env.Observer.GateChecked(env.Target.Server, gate, result)
+	if env.journalGate != nil {
+		env.journalGate(gate, result, detail)
+	}
+	if err != nil {
+		env.Logger.Warn("gate", "server", env.Target.Server, "gate", gate, "result", result, "err", err)
 		return &GateFailure{Server: env.Target.Server, Gate: gate, Err: err}
-	case reason != "":
-		env.Observer.GateChecked(env.Target.Server, gate, GateFail)
-		env.Logger.Warn("gate", "server", env.Target.Server, "gate", gate, "result", GateFail, "reason", reason)
+	}
+	if reason != "" {
+		env.Logger.Warn("gate", "server", env.Target.Server, "gate", gate, "result", result, "reason", reason)
 		return &GateFailure{Server: env.Target.Server, Gate: gate, Reason: reason}
 	}
-	env.Observer.GateChecked(env.Target.Server, gate, GatePass)
-	env.Logger.Debug("gate", "server", env.Target.Server, "gate", gate, "result", GatePass)
+	env.Logger.Debug("gate", "server", env.Target.Server, "gate", gate, "result", result)
 	return nil
 }
 
