@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -122,3 +123,6 @@ func (c *Config) OperationBound() time.Duration {
 func (c *Config) TakeoverWait() time.Duration {
 	return c.Cluster.LeaseTTL.Duration + c.OperationBound()
 }
+
+// JournalPath is the file journal: journal.jsonl in daemon.state_dir (the backend without [cluster]).
+func (c *Config) JournalPath() string { return filepath.Join(c.Daemon.StateDir, "journal.jsonl") }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -148,7 +147,7 @@ func (d *Daemon) Open(ctx context.Context) error {
 	cfg := d.cfg
 	store := d.o.Store
 	if store == nil {
-		fs, err := journal.OpenFileStore(filepath.Join(cfg.Daemon.StateDir, "journal.jsonl"), nil, d.logger)
+		fs, err := journal.OpenFileStore(cfg.JournalPath(), nil, d.logger)
 		if err != nil {
 			d.mu.Unlock()
 			return err

@@ -65,13 +65,18 @@ func etcdClient(c *config.Config) (*clientv3.Client, error) {
 	return cl, nil
 }
 
+// journalStore is the cluster's journal in etcd, under [cluster] prefix.
+func journalStore(cl *clientv3.Client, k config.Cluster) (*etcdstore.Store, error) {
+	return etcdstore.New(cl, etcdstore.Options{Prefix: k.Prefix, Timeout: k.RequestTimeout.Duration})
+}
+
 // newCluster builds the store and the elector; onLeader is told who leads.
 func newCluster(c *config.Config, logger *slog.Logger, onLeader func(election.Identity)) (*cluster, error) {
 	cl, err := etcdClient(c)
 	if err != nil {
 		return nil, err
 	}
-	store, err := etcdstore.New(cl, etcdstore.Options{Prefix: c.Cluster.Prefix, Timeout: c.Cluster.RequestTimeout.Duration})
+	store, err := journalStore(cl, c.Cluster)
 	if err != nil {
 		_ = cl.Close()
 		return nil, err

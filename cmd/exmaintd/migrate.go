@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -34,7 +33,7 @@ func cmdJournal(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	src := *from
 	if src == "" {
-		src = filepath.Join(c.Daemon.StateDir, "journal.jsonl")
+		src = c.JournalPath()
 	}
 	recs, rep, err := journal.ReadFile(src)
 	if err != nil {
@@ -76,7 +75,7 @@ func migrate(ctx context.Context, cl *clientv3.Client, k config.Cluster, recs []
 	if err := el.Campaign(ctx, `{"name":"exmaintd journal migrate"}`); err != nil {
 		return 0, fmt.Errorf("taking the leadership for the migration: %w", err)
 	}
-	store, err := etcdstore.New(cl, etcdstore.Options{Prefix: k.Prefix, Timeout: k.RequestTimeout.Duration})
+	store, err := journalStore(cl, k)
 	if err != nil {
 		return 0, err
 	}

@@ -4,11 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/exmaintd/exmaintd/config"
 	"github.com/exmaintd/exmaintd/journal"
-	"github.com/exmaintd/exmaintd/journal/etcdstore"
 	"github.com/exmaintd/exmaintd/report"
 )
 
@@ -55,7 +53,7 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 // readJournal reads the configuration's journal without changing it.
 func readJournal(c *config.Config) ([]journal.Record, error) {
 	if c.Cluster.Backend != config.BackendEtcd {
-		recs, _, err := journal.ReadFile(filepath.Join(c.Daemon.StateDir, "journal.jsonl"))
+		recs, _, err := journal.ReadFile(c.JournalPath())
 		return recs, err
 	}
 	cl, err := etcdClient(c)
@@ -63,7 +61,7 @@ func readJournal(c *config.Config) ([]journal.Record, error) {
 		return nil, err
 	}
 	defer cl.Close()
-	store, err := etcdstore.New(cl, etcdstore.Options{Prefix: c.Cluster.Prefix, Timeout: c.Cluster.RequestTimeout.Duration})
+	store, err := journalStore(cl, c.Cluster)
 	if err != nil {
 		return nil, err
 	}
