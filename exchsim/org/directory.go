@@ -1,7 +1,6 @@
 package org
 
 import (
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -50,6 +49,6 @@ func (g *Org) adView(s *server, via string, now time.Time) *server {
 		return s
 	}
 	v := *s
-	v.policy, v.moveNow, v.remote = s.adBefore.policy, s.adBefore.moveNow, maps.Clone(s.adBefore.remote)
+	v.policy, v.moveNow, v.remote = s.adBefore.policy, s.adBefore.moveNow, s.adBefore.remote // read only; adWrite replaces adBefore whole
 	return &v
 }

@@ -484,6 +484,10 @@ func (g *Org) hasFault(kind, server string) bool {
 	return false
 }
 
+// exchangeService: one of Exchange's own Windows services (MSExchange*), which setup stops and a failed
+// update can leave disabled.
+func exchangeService(name string) bool { return strings.HasPrefix(strings.ToUpper(name), "MSEXCHANGE") }
+
 // disableExchangeServices is what a failed cumulative or security update can leave behind: Exchange setup
 // stops the Exchange services and sets them Disabled while it runs, and restores them only when it
 // completes (Microsoft Learn, "Repair failed installations of Exchange Cumulative and Security updates";
@@ -491,7 +495,7 @@ func (g *Org) hasFault(kind, server string) bool {
 // start until repaired. Callers hold g.mu.
 func disableExchangeServices(s *server) {
 	for k := range s.services {
-		if strings.HasPrefix(strings.ToUpper(k), "MSEXCHANGE") && !s.manual[k] {
+		if exchangeService(k) && !s.manual[k] {
 			s.services[k], s.disabled[k] = "Stopped", true
 		}
 	}

@@ -26,7 +26,7 @@ func startSetup(s *server, j *job, script string) {
 	}
 	j.setup = true
 	for name, st := range s.services {
-		if st == "Running" && (strings.HasPrefix(strings.ToUpper(name), "MSEXCHANGE") || strings.EqualFold(name, "W3SVC")) {
+		if st == "Running" && (exchangeService(name) || strings.EqualFold(name, "W3SVC")) {
 			s.services[name] = "Stopped"
 			j.stopped = append(j.stopped, name)
 		}
