@@ -362,10 +362,12 @@ func (c *Config) validateWindows(col *collector, servers, patches map[string]boo
 			col.add(key+".schedule", "required: a cron spec (\"0 22 * * 6\") or a monthly rule (\"monthly 2nd tuesday +4d 22:00\")")
 		} else if _, err := scheduler.Parse(w.Schedule, loc); err != nil {
 			// Say where the window's zone came from: its own time_zone, or [daemon] time_zone.
-			if errors.Is(err, scheduler.ErrZoneContradiction) && w.TimeZone == "" {
-				err = fmt.Errorf("%w (the window has no time_zone: its zone is daemon.time_zone %q)", err, c.Daemon.TimeZone)
-			} else if errors.Is(err, scheduler.ErrZoneContradiction) {
-				err = fmt.Errorf("%w (the window's time_zone %q)", err, w.TimeZone)
+			if errors.Is(err, scheduler.ErrZoneContradiction) {
+				whence := fmt.Sprintf("the window's time_zone %q", w.TimeZone)
+				if w.TimeZone == "" {
+					whence = fmt.Sprintf("the window has no time_zone: its zone is daemon.time_zone %q", c.Daemon.TimeZone)
+				}
+				err = fmt.Errorf("%w (%s)", err, whence)
 			}
 			col.add(key+".schedule", "%v", err)
 		}

@@ -64,7 +64,7 @@ type ExchangeEndpoint struct {
 	InsecureSkipVerify bool
 	AllowUnencrypted   bool
 	// SameRelease marks a peer chosen automatically (not listed in exchange_via): it is used only when it
-	// runs the managed server's Exchange release (Release), checked when a pool opens on it.
+	// runs the managed server's Exchange release (peerRelease), checked when a pool opens on it.
 	SameRelease bool
 }
 
@@ -178,7 +178,7 @@ type Client struct {
 	xts  []*transport
 	xeps []ExchangeEndpoint
 	xi   int
-	// releases caches each server's Exchange release as a peer's pool read it (Release).
+	// releases caches each server's Exchange release as a peer's pool read it (peerRelease).
 	releases map[string]string
 	params   *winrm.Parameters
 	logger   *slog.Logger

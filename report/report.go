@@ -68,8 +68,7 @@ func Build(recs []journal.Record, id string) (Run, error) {
 		}
 		return s
 	}
-	open := map[string]int{} // server/kind/step → index of the event waiting for its end
-	key := func(r journal.Record, kind string) string { return r.Server + "/" + kind + "/" + r.Step }
+	open := map[string]int{} // openKey → index of the event waiting for its end
 	for _, r := range recs {
 		if r.Run != id {
 			continue
@@ -99,28 +98,28 @@ func Build(recs []journal.Record, id string) (Run, error) {
 			s.Events = append(s.Events, Event{Time: r.Time, Kind: "gate", Step: r.Step, When: d.When, Gate: d.Gate, Result: r.Outcome, Detail: d.Detail})
 		case journal.Recorded:
 			if len(r.Data) > 0 && string(r.Data) != "null" {
-				open[key(r, "recorded")] = len(s.Events) // the step_started that follows takes it
+				open[openKey(r, "recorded")] = len(s.Events) // the step_started that follows takes it
 				s.Events = append(s.Events, Event{Time: r.Time, Kind: "step", Step: r.Step, Result: "started", Detail: "recorded " + string(r.Data)})
 			}
 		case journal.StepStarted:
-			if i, ok := open[key(r, "recorded")]; ok {
-				delete(open, key(r, "recorded"))
+			if i, ok := open[openKey(r, "recorded")]; ok {
+				delete(open, openKey(r, "recorded"))
 				s.Events[i].Time = r.Time
-				open[key(r, "step")] = i
+				open[openKey(r, "step")] = i
 				continue
 			}
-			open[key(r, "step")] = len(s.Events)
+			open[openKey(r, "step")] = len(s.Events)
 			s.Events = append(s.Events, Event{Time: r.Time, Kind: "step", Step: r.Step, Result: "started"})
 		case journal.StepDone, journal.StepFailed:
 			result := map[string]string{journal.StepDone: "done", journal.StepFailed: "failed"}[r.Type]
-			end(s, open, key(r, "step"), r, result)
+			end(s, open, "step", r, result)
 		case journal.UndoStarted:
-			open[key(r, "undo")] = len(s.Events)
+			open[openKey(r, "undo")] = len(s.Events)
 			s.Events = append(s.Events, Event{Time: r.Time, Kind: "undo", Step: r.Step, Result: "started"})
 		case journal.UndoDone:
-			end(s, open, key(r, "undo"), r, "done")
+			end(s, open, "undo", r, "done")
 		case journal.RollbackFailed:
-			end(s, open, key(r, "undo"), r, "failed")
+			end(s, open, "undo", r, "failed")
 			s.Events = append(s.Events, Event{Time: r.Time, Kind: "rollback_failed", Step: r.Step, Result: "failed", Detail: r.Error})
 		case journal.RunFinished:
 			at := r.Time
@@ -136,14 +135,15 @@ func Build(recs []journal.Record, id string) (Run, error) {
 	return run, nil
 }
 
-// end closes the open event of key with r's time and result; an end without a start is an event of its own.
-func end(s *Server, open map[string]int, key string, r journal.Record, result string) {
+// openKey names the event of kind (step, undo, recorded) of r's server and step while it waits for its end.
+func openKey(r journal.Record, kind string) string { return r.Server + "/" + kind + "/" + r.Step }
+
+// end closes the open event of kind for r's server and step with r's time and result; an end without a
+// start is an event of its own.
+func end(s *Server, open map[string]int, kind string, r journal.Record, result string) {
+	key := openKey(r, kind)
 	i, ok := open[key]
 	if !ok {
-		kind := "step"
-		if r.Type == journal.UndoDone || r.Type == journal.RollbackFailed {
-			kind = "undo"
-		}
 		s.Events = append(s.Events, Event{Time: r.Time, Kind: kind, Step: r.Step, Result: result, Detail: r.Error})
 		return
 	}

@@ -158,10 +158,7 @@ func printStatus(w io.Writer, st api.Status) error {
 	}
 	fmt.Fprintf(tw, "\nRUN\tWINDOW\tRESULT\tSTARTED\tFINISHED\tDURATION\n")
 	for _, r := range st.Runs {
-		res, finished, took := r.Result, "-", st.Now.Sub(r.Started).Round(time.Second).String()+" so far"
-		if res == "" {
-			res = "running"
-		}
+		res, finished, took := runResult(r), "-", st.Now.Sub(r.Started).Round(time.Second).String()+" so far"
 		if r.Finished != nil {
 			finished, took = r.Finished.UTC().Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Second).String()
 		}
@@ -178,11 +175,7 @@ func printStatus(w io.Writer, st api.Status) error {
 		if len(r.Servers) == 0 {
 			continue
 		}
-		res := r.Result
-		if res == "" {
-			res = "running"
-		}
-		fmt.Fprintf(w, "\nrun %s (%s): %s\n", r.ID, r.Window, res)
+		fmt.Fprintf(w, "\nrun %s (%s): %s\n", r.ID, r.Window, runResult(r))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		var notes []string
 		for _, s := range r.Servers {
@@ -208,6 +201,14 @@ func printStatus(w io.Writer, st api.Status) error {
 		}
 	}
 	return nil
+}
+
+// runResult is a run's result as the status shows it: "running" until it has one.
+func runResult(r api.RunStatus) string {
+	if r.Result == "" {
+		return "running"
+	}
+	return r.Result
 }
 
 // trustCert is a transport that trusts the system's roots and the daemon's own certificate (a self-signed

@@ -182,15 +182,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	result, errs, err := d.Wait(ctx, id)
+	result, _, err := d.Wait(ctx, id)
 	if err != nil {
 		return err
 	}
-	outcomes := map[string]string{} // each server's outcome, in the status's words
+	ends := map[string]api.ServerRun{} // each server's outcome and reason, in the status's words
 	for _, r := range d.Status(ctx).Runs {
 		for _, s := range r.Servers {
 			if r.ID == id {
-				outcomes[s.Server] = s.Outcome
+				ends[s.Server] = s
 			}
 		}
 	}
@@ -198,7 +198,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		_ = d.Close()
 	}
 	diffs := before.Equivalent(sim.Org().Snapshot())
-	err = demoSummary(stdout, disp, id, result, outcomes, errs, diffs, *failAt)
+	err = demoSummary(stdout, disp, id, result, ends, diffs, *failAt)
 	if *keep {
 		fmt.Fprintf(stdout, "\nkept %s; the simulated org and the daemon run until interrupted (Ctrl-C). Meanwhile:\n"+
 			"  exmaintd status -config %s\n  EXMAINTD_API_TOKEN=$(cat %s) exmaintd start -config %s demo\n",
@@ -220,7 +220,7 @@ func roleOf(c *config.Config, s string) string {
 	return "standalone"
 }
 
-func demoSummary(w io.Writer, disp *display, id, result string, outcomes, errs map[string]string, diffs []string, failAt string) error {
+func demoSummary(w io.Writer, disp *display, id, result string, ends map[string]api.ServerRun, diffs []string, failAt string) error {
 	fmt.Fprintf(w, "\nrun %s: %s in %v\n", id, result, time.Since(disp.start).Round(100*time.Millisecond))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVER\tSTEPS\tOUTCOME")
@@ -230,18 +230,18 @@ func demoSummary(w io.Writer, disp *display, id, result string, outcomes, errs m
 	for s := range disp.steps {
 		servers, seen[s] = append(servers, s), true
 	}
-	for s := range errs {
-		if !seen[s] {
+	for s, e := range ends {
+		if !seen[s] && e.Error != "" {
 			servers = append(servers, s)
 		}
 	}
 	sort.Strings(servers)
 	for _, s := range servers {
-		out := outcomes[s]
+		out := ends[s].Outcome
 		if out == "" {
 			out = disp.final[s]
 		}
-		if e := errs[s]; e != "" {
+		if e := ends[s].Error; e != "" {
 			out += ": " + e
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\n", s, disp.steps[s], out)
@@ -261,7 +261,7 @@ func demoSummary(w io.Writer, disp *display, id, result string, outcomes, errs m
 	switch {
 	case failAt == "" && result == api.Succeeded:
 		return nil
-	case failAt != "" && result == api.Reversed && strings.Contains(errs["EX01"], failAt):
+	case failAt != "" && result == api.Reversed && strings.Contains(ends["EX01"].Error, failAt):
 		// The org is intact, but the window did not do its job: say so, and exit as a failed run would.
 		fmt.Fprintf(w, "EX01 failed at %s (injected by -fail-at) and was reversed; the rest of DAG01 did not start this window, EX03 ran on its own. The window did not patch DAG01.\n", failAt)
 		return exitError{code: 1, msg: fmt.Sprintf("the window ended %s: EX01 reversed after the failure injected at %s, as asked", result, failAt)}
