@@ -3,25 +3,21 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/exmaintd/exmaintd/golden"
 	"github.com/exmaintd/exmaintd/secret"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
-
-var update = flag.Bool("update", false, "update golden files")
 
 // fakeController records actions and answers from fixed data.
 type fakeController struct {
@@ -186,17 +182,5 @@ func TestStatusGolden(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &v); err != nil {
 		t.Fatalf("status is not JSON: %v", err)
 	}
-	golden := filepath.Join("testdata", "status.json")
-	if *update {
-		if err := os.WriteFile(golden, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != string(want) {
-		t.Errorf("status JSON changed (run with -update if intended):\n%s", body)
-	}
+	golden.Check(t, "status.json", []byte(body))
 }

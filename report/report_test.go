@@ -3,13 +3,12 @@ package report_test
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/exmaintd/exmaintd/api"
+	"github.com/exmaintd/exmaintd/golden"
 	"github.com/exmaintd/exmaintd/journal"
 	"github.com/exmaintd/exmaintd/report"
 	"github.com/exmaintd/exmaintd/steps"
@@ -96,19 +95,7 @@ func TestBuild(t *testing.T) {
 	if err := run.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "run.golden")
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		if err := os.WriteFile(golden, text.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(text.Bytes(), want) {
-		t.Errorf("report:\n%s\nwant (%s):\n%s", text.String(), golden, want)
-	}
+	golden.Check(t, "run.golden", text.Bytes())
 	b, err := json.Marshal(run)
 	if err != nil || !bytes.Contains(b, []byte(`"outcome":"reversed"`)) || !bytes.Contains(b, []byte(`"kind":"undo"`)) || !bytes.Contains(b, []byte(`"took_ns":500000000`)) {
 		t.Errorf("JSON: %v\n%s", err, b)

@@ -3,12 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/exmaintd/exmaintd/api"
+	"github.com/exmaintd/exmaintd/golden"
 )
 
 // TestPrintStatus: the status a person reads the morning after — each run's result; per server its outcome
@@ -37,19 +36,7 @@ func TestPrintStatus(t *testing.T) {
 	if err := printStatus(&out, st); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "status.golden")
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(out.Bytes(), want) {
-		t.Errorf("status:\n%s\nwant (%s):\n%s", out.String(), golden, want)
-	}
+	golden.Check(t, "status.golden", out.Bytes())
 	// -o json is the API's document, whole: a script reads the same fields.
 	b, _ := json.Marshal(st.Runs[0].Servers[0])
 	if !bytes.Contains(b, []byte(`"outcome":"held"`)) || !bytes.Contains(b, []byte(`"error":"after the update`)) {
