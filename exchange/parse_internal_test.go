@@ -12,21 +12,13 @@ import (
 	"time"
 
 	"github.com/exmaintd/exmaintd/psrp"
+	"github.com/exmaintd/exmaintd/sessiondoc"
 )
 
 // TestLoopMatchesProtocolDoc keeps the loop exmaintd sends identical to docs/session-protocol.md, the
-// protocol's one definition (exchsim recognises it by its patterns, not by running it).
+// protocol's one definition, which exchsim's tests run (exchsim interprets the loop).
 func TestLoopMatchesProtocolDoc(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "docs", "session-protocol.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, ok := strings.Cut(string(doc), "## The loop\n\n```powershell\n")
-	block, _, ok2 := strings.Cut(after, "```\n")
-	if !ok || !ok2 {
-		t.Fatal("docs/session-protocol.md has no powershell block under ## The loop")
-	}
-	if block != loopTemplate {
+	if block := sessiondoc.Template(t); block != loopTemplate {
 		t.Errorf("loopTemplate differs from docs/session-protocol.md:\n--- doc\n%s\n--- code\n%s", block, loopTemplate)
 	}
 	s := loopScript(strings.Repeat("ab", 16), "Add-PSSnapin X")

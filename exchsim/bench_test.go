@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/exmaintd/exmaintd/sessiondoc"
 )
 
 // BenchmarkOneShot is the per-command baseline: one shell, one powershell.exe and one snap-in load per call
@@ -41,7 +43,7 @@ func BenchmarkSessionRequest(b *testing.B) {
 	}
 	defer shell.Close()
 	const nonce = "0123456789abcdef0123456789abcdef"
-	loop := "# exmaintd-session/1\n$exmNonce = '" + nonce + "'\ntry { Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn } catch { exmReply '0' 'ERR' (exmError $_); exit 1 }\n"
+	loop := sessiondoc.Loop(b, nonce, "Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn")
 	cmd, err := shell.ExecuteWithContext(ctx, "powershell.exe -NonInteractive -EncodedCommand "+encodedCommand(loop))
 	if err != nil {
 		b.Fatal(err)

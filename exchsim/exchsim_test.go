@@ -20,6 +20,7 @@ import (
 
 	"github.com/exmaintd/exmaintd/exchsim/org"
 	"github.com/exmaintd/exmaintd/exchsim/wsman"
+	"github.com/exmaintd/exmaintd/sessiondoc"
 	"github.com/masterzen/winrm"
 )
 
@@ -120,7 +121,7 @@ func TestSessionOverWinRM(t *testing.T) {
 	}
 	defer shell.Close()
 	const nonce = "00112233445566778899aabbccddeeff"
-	loop := "# exmaintd-session/1\n$exmNonce = '" + nonce + "'\ntry { Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn } catch { exmReply '0' 'ERR' (exmError $_); exit 1 }\n"
+	loop := sessiondoc.Loop(t, nonce, "Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn")
 	// The client builds this command line itself: masterzen's winrm.Powershell would prepend a statement,
 	// and the loop's marker must be its first line.
 	cmd, err := shell.ExecuteWithContext(ctx, "powershell.exe -NoLogo -NoProfile -NonInteractive -EncodedCommand "+encodedCommand(loop))
@@ -483,7 +484,7 @@ func TestPywinrmSessionStdinModes(t *testing.T) {
 	sim := start(t, "dag2", false)
 	ep := sim.Servers()[0]
 	const nonce = "00112233445566778899aabbccddeeff"
-	loop := "# exmaintd-session/1\n$exmNonce = '" + nonce + "'\ntry {  } catch { exmReply '0' 'ERR' (exmError $_); exit 1 }\n"
+	loop := sessiondoc.Loop(t, nonce, "")
 	request := func(id int, script string) string {
 		return fmt.Sprintf("#EXM1 %d %s", id, base64.StdEncoding.EncodeToString([]byte(script)))
 	}

@@ -11,7 +11,9 @@ type (
 	}
 
 	commandNode struct {
-		name string
+		name   string
+		callee node // & <expression>: a script block (or a command name) computed at run time; name is ""
+
 		args []argNode
 		pos  int
 		text string // the source text of the command, for error positions
@@ -57,14 +59,51 @@ type (
 	varNode struct{ name string }
 
 	memberNode struct {
-		x    node
-		name string
+		x      node
+		name   string
+		static bool // [Type]::Name
 	}
 
 	callNode struct {
-		x    node
-		name string
-		args []node
+		x      node
+		name   string
+		args   []node
+		static bool // [Type]::Name(...)
+	}
+
+	// typeNode is a type literal before '::' ([Console]::Out).
+	typeNode struct{ name string }
+
+	// memberAssignNode is `x.Name = value` ([Thread]::CurrentThread.CurrentCulture = 'en-US').
+	memberAssignNode struct {
+		target *memberNode
+		value  node
+	}
+
+	functionNode struct {
+		name   string
+		params []paramNode
+		body   *scriptNode
+	}
+
+	paramNode struct {
+		name string // without $
+		typ  string // a castType name, "" for untyped
+	}
+
+	tryNode struct {
+		body, catch, finally *scriptNode // catch or finally may be nil, not both
+	}
+
+	foreachNode struct {
+		variable string
+		in       node
+		body     *scriptNode
+	}
+
+	whileNode struct {
+		cond node
+		body *scriptNode
 	}
 
 	indexNode struct{ x, index node }

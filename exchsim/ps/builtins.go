@@ -34,6 +34,8 @@ func builtin(name string) builtinFunc {
 		return addPSSnapin
 	case "join-path":
 		return joinPath
+	case "new-object":
+		return newObject
 	case "connect-exchangeserver":
 		return connectExchangeServer
 	}
@@ -341,4 +343,23 @@ func joinPath(_ *env, _ *commandNode, args []boundArg, _ []any) ([]any, error) {
 		return nil, err
 	}
 	return []any{strings.TrimRight(toString(a["Path"]), `\`) + `\` + strings.TrimLeft(toString(a["ChildPath"]), `\`)}, nil
+}
+
+// newObject is New-Object -TypeName T [-ArgumentList a, b]: of .NET types, only System.Text.UTF8Encoding
+// (the session loop's encoder) is modelled.
+func newObject(e *env, _ *commandNode, args []boundArg, _ []any) ([]any, error) {
+	a, err := bindBuiltin("New-Object", []Parameter{{Name: "TypeName", Position: 0, Mandatory: true}, {Name: "ArgumentList", Aliases: []string{"Args"}, Position: 1}}, args)
+	if err != nil {
+		return nil, err
+	}
+	typ := toString(a["TypeName"])
+	if t, ok := canonicalType(typ); ok && t == "System.Text.UTF8Encoding" {
+		v, err := e.staticCall(t, "new", unroll(a["ArgumentList"]))
+		if err != nil {
+			return nil, err
+		}
+		return []any{v}, nil
+	}
+	return nil, &Error{Message: fmt.Sprintf("Cannot find type [%s]: verify that the assembly containing this type is loaded.", typ),
+		Category: "InvalidType", ErrorID: "TypeNotFound,Microsoft.PowerShell.Commands.NewObjectCommand", Terminating: true}
 }

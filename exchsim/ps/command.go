@@ -77,9 +77,9 @@ func (r *Runtime) RunCommand(ctx context.Context, p Process) int {
 	if fromStdin {
 		return r.runStdin(pr, p.Stdin, p.Stdout, p.Stderr)
 	}
-	if strings.HasPrefix(script, sessionMarker) {
-		return r.session(pr, script, p.Stdin, p.Stdout)
-	}
+	// Any other script — exmaintd's session loop too (docs/session-protocol.md) — is interpreted as it is
+	// written: the loop reads its requests from stdin itself.
+	pr.stdin = p.Stdin
 	return r.runOneShot(pr, script, p.Stdout, p.Stderr)
 }
 

@@ -50,9 +50,10 @@ type proc struct {
 	ctx    context.Context
 	host   string
 	user   string
-	vars   map[string]any // lower-case names
-	snapin bool           // Exchange snap-in (or remote session) loaded
-	remote bool           // RemoteExchange.ps1 dot-sourced: Connect-ExchangeServer exists
+	vars   map[string]any // lower-case names: the global scope
+	funcs  map[string]*functionNode
+	snapin bool // Exchange snap-in (or remote session) loaded
+	remote bool // RemoteExchange.ps1 dot-sourced: Connect-ExchangeServer exists
 	// errs is the error stream of the current script: non-terminating errors and the terminating one.
 	errs   []*RuntimeError
 	lastOK bool // $?
@@ -60,20 +61,33 @@ type proc struct {
 	// loop reports in its READY line.
 	consoleStdin bool
 	codepage     int
-	// console is where Write-Host writes: the process's standard output.
+	// console is where Write-Host and [Console]::Out write: the process's standard output.
 	console io.Writer
+	// stdin is the process's standard input, read through [Console]::OpenStandardInput.
+	stdin io.Reader
+	// stdinOpen: a reader over stdin exists; a second would split the input between them.
+	stdinOpen bool
+	// culture is the thread's CurrentCulture and CurrentUICulture as a script set them.
+	culture string
+	// depth is how many functions and script blocks run with & are active (maxCallDepth bounds it).
+	depth int
 }
 
+// maxCallDepth is Windows PowerShell's bound on nested calls: "The script failed due to call depth
+// overflow. The call depth reached 1001 and the maximum is 1000." (ScriptCallDepthException).
+const maxCallDepth = 1000
+
 func newProc(ctx context.Context, rt *Runtime, host, user string) *proc {
-	return &proc{rt: rt, ctx: ctx, host: host, user: user, lastOK: true, vars: map[string]any{
+	return &proc{rt: rt, ctx: ctx, host: host, user: user, lastOK: true, culture: "en-US", funcs: map[string]*functionNode{}, vars: map[string]any{
 		"erroractionpreference": "Continue", "progresspreference": "Continue", "warningpreference": "Continue",
 		"lastexitcode": int64(0),
 	}}
 }
 
-// env is an evaluation context: the process plus $_ of the innermost script block.
+// env is an evaluation context: the process, the scope (nil: global) and $_ of the innermost script block.
 type env struct {
 	p        *proc
+	sc       *scope
 	under    any
 	hasUnder bool
 }
@@ -134,9 +148,24 @@ func (e *env) statement(n node) ([]any, error) {
 		if name == "true" || name == "false" || name == "null" || name == "_" || name == "?" {
 			return nil, e.fail(&Error{Message: fmt.Sprintf("Cannot overwrite variable %s because it is read-only or constant.", x.name), Category: "WriteError", ErrorID: "VariableNotWritable"}, "$"+x.name, 0)
 		}
-		e.p.vars[name] = v
+		e.set(x.name, v)
 		e.p.lastOK = true
 		return nil, nil
+	case *memberAssignNode:
+		v, err := e.pipelineValue(x.value)
+		if err != nil {
+			return nil, err
+		}
+		return nil, e.assignMember(x.target, v)
+	case *functionNode:
+		e.define(x)
+		return nil, nil
+	case *foreachNode:
+		return e.foreach(x)
+	case *whileNode:
+		return e.while(x)
+	case *tryNode:
+		return e.try(x)
 	case *ifNode:
 		for i, c := range x.conds {
 			v, err := e.pipelineValue(c)
@@ -201,6 +230,9 @@ func (e *env) pipeline(pl *pipelineNode) ([]any, error) {
 	for i, el := range pl.elems {
 		if c, ok := el.(*commandNode); ok {
 			out, err := e.invoke(c, items, i > 0)
+			if err != nil && i == len(pl.elems)-1 {
+				return out, err // what the last command wrote before it failed (or broke out) was written
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -275,11 +307,19 @@ func (e *env) eval(n node) (any, error) {
 	case *blockNode:
 		return &ScriptBlock{body: x.body}, nil
 	case *memberNode:
+		if x.static {
+			return e.staticMember(x.x.(*typeNode).name, x.name)
+		}
 		v, err := e.eval(x.x)
 		if err != nil {
 			return nil, err
 		}
+		if d, ok := Unwrap(v).(dotnet); ok {
+			return d.member(x.name)
+		}
 		return getMember(v, x.name), nil
+	case *typeNode:
+		return nil, e.fail(&Error{Message: fmt.Sprintf("A type literal [%s] is a value only as the left of '::' in exchsim's dialect.", x.name), Category: "InvalidOperation", ErrorID: "ExchsimUnsupportedExpression"}, "["+x.name+"]", 0)
 	case *indexNode:
 		v, err := e.eval(x.x)
 		if err != nil {
@@ -347,7 +387,7 @@ func (e *env) variable(name string) (any, error) {
 	if strings.HasPrefix(strings.ToLower(name), "env:") {
 		return nil, nil
 	}
-	return e.p.vars[varKey(name)], nil
+	return e.lookup(name), nil
 }
 
 // varKey is a variable's key in the session: case-insensitive, and without a scope modifier. exchsim
@@ -365,20 +405,30 @@ func varKey(name string) string {
 }
 
 func (e *env) call(x *callNode) (any, error) {
-	v, err := e.eval(x.x)
-	if err != nil {
-		return nil, err
+	var v any
+	if !x.static {
+		var err error
+		if v, err = e.eval(x.x); err != nil {
+			return nil, err
+		}
+		v = Unwrap(v) // methods are the base value's
 	}
-	v = Unwrap(v) // methods are the base value's
 	args := make([]any, len(x.args))
 	for i, a := range x.args {
+		var err error
 		if args[i], err = e.eval(a); err != nil {
 			return nil, err
 		}
 	}
+	if x.static {
+		return e.staticCall(x.x.(*typeNode).name, x.name, args)
+	}
 	name := strings.ToLower(x.name)
 	if v == nil {
 		return nil, e.fail(&Error{Message: "You cannot call a method on a null-valued expression.", Category: "InvalidOperation", ErrorID: "InvokeMethodOnNull"}, "."+x.name+"()", 0)
+	}
+	if d, ok := v.(dotnet); ok {
+		return d.call(e, x.name, args)
 	}
 	switch name {
 	case "tostring":
@@ -424,6 +474,21 @@ func (e *env) call(x *callNode) (any, error) {
 	case "contains":
 		if s, ok := v.(string); ok && len(args) == 1 {
 			return strings.Contains(s, toString(args[0])), nil
+		}
+	case "split":
+		// String.Split(params char[]): every character of the argument separates; empty fields are kept
+		if s, ok := v.(string); ok && len(args) == 1 {
+			parts := splitAny(s, toString(args[0]))
+			out := make([]any, len(parts))
+			for i, p := range parts {
+				out[i] = p
+			}
+			return out, nil
+		}
+	case "gettype":
+		if len(args) == 0 {
+			t := typeName(v)
+			return NewObject("System.RuntimeType", "FullName", t, "Name", t[strings.LastIndex(t, ".")+1:]), nil
 		}
 	case "getenumerator":
 	}
@@ -533,6 +598,14 @@ func (e *env) binary(x *binaryNode) (any, error) {
 		op = x.op
 	}
 	switch op {
+	case "add":
+		return e.add(l, r)
+	case "join":
+		parts := make([]string, 0)
+		for _, el := range unroll(l) {
+			parts = append(parts, toString(el))
+		}
+		return strings.Join(parts, toString(r)), nil
 	case "xor":
 		return toBool(l) != toBool(r), nil
 	case "contains", "notcontains":
@@ -609,6 +682,6 @@ func (e *env) compareOp(op string, l, r any) (bool, error) {
 
 // runBlock runs a script block with $_ bound to under and returns its output.
 func (e *env) runBlock(sb *ScriptBlock, under any) ([]any, error) {
-	child := &env{p: e.p, under: under, hasUnder: true}
+	child := &env{p: e.p, sc: e.sc, under: under, hasUnder: true}
 	return child.script(sb.body)
 }

@@ -48,7 +48,7 @@ func (e *env) invoke(c *commandNode, input []any, piped bool) ([]any, error) {
 		return nil, err
 	}
 	// -ErrorAction for this command
-	stop := e.p.stopOnError()
+	stop := e.stopOnError()
 	silent := false
 	for _, a := range args {
 		if a.param != "" && matchesParam("ErrorAction", a.param) {
@@ -93,7 +93,13 @@ func (e *env) invoke(c *commandNode, input []any, piped bool) ([]any, error) {
 
 // run finds and executes the command.
 func (e *env) run(c *commandNode, args []boundArg, input []any, piped bool) ([]any, error) {
+	if c.callee != nil {
+		return e.invokeValue(c, args, input, piped)
+	}
 	name := strings.ToLower(c.name)
+	if fn := e.function(name); fn != nil { // functions come before cmdlets (about_Command_Precedence)
+		return e.callFunction(fn, args)
+	}
 	if b := builtin(name); b != nil {
 		return b(e, c, args, input)
 	}

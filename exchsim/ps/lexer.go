@@ -37,6 +37,8 @@ const (
 	TokBang                  // !
 	TokAmp                   // &
 	TokDotSource             // . followed by space (dot-sourcing)
+	TokColonColon            // :: after a type literal ([Console]::Out); the member name follows as a TokWord
+	TokPlus                  // +
 )
 
 // Token is one lexical token.
@@ -168,8 +170,13 @@ func Lex(src string) ([]Token, error) {
 					return nil, &ParseError{Pos: offs[start], Message: `The string is missing the terminator: ".`, ErrorID: "TerminatorExpectedAtEndOfString"}
 				}
 				c := rs[i]
-				if c == '$' || c == '`' {
-					return nil, &ParseError{Pos: offs[i], Message: "Expandable strings ($ or ` inside double quotes) are not modelled by exchsim; use a single-quoted string.", ErrorID: "ExchsimExpandableString"}
+				if c == '`' && i+1 < len(rs) { // an escape (about_Special_Characters; `e is PowerShell 6's)
+					sb.WriteRune(backtickEscape(rs[i+1]))
+					i += 2
+					continue
+				}
+				if c == '$' {
+					return nil, &ParseError{Pos: offs[i], Message: "Expandable strings ($ inside double quotes) are not modelled by exchsim; use a single-quoted string or an escape (`$).", ErrorID: "ExchsimExpandableString"}
 				}
 				if isDoubleQuote(c) {
 					if i+1 < len(rs) && isDoubleQuote(rs[i+1]) {
@@ -228,6 +235,24 @@ func Lex(src string) ([]Token, error) {
 				return nil, &ParseError{Pos: offs[i], Message: "Unexpected token '==' in expression or statement. Use -eq for equality.", ErrorID: "UnexpectedToken"}
 			}
 			emit(k, i, string(r), nil)
+			i++
+			continue
+		case r == ':' && i+1 < len(rs) && rs[i+1] == ':' && !space && len(toks) > 0 && toks[len(toks)-1].Kind == TokRBracket:
+			// [Type]::Member: the member name is an identifier, so a '.' after it is member access again
+			emit(TokColonColon, i, "::", nil)
+			i += 2
+			j := i
+			for j < len(rs) && isIdentRune(rs[j]) {
+				j++
+			}
+			if j == i {
+				return nil, &ParseError{Pos: offs[i-2], Message: "Missing property name after '::'.", ErrorID: "MissingPropertyName"}
+			}
+			emit(TokWord, i, string(rs[i:j]), string(rs[i:j]))
+			i = j
+			continue
+		case r == '+':
+			emit(TokPlus, i, "+", nil)
 			i++
 			continue
 		case r == '.':
@@ -312,6 +337,29 @@ func Lex(src string) ([]Token, error) {
 	}
 	toks = append(toks, Token{Kind: TokEOF, Pos: len(src), Space: true})
 	return toks, nil
+}
+
+// backtickEscape is the character `c stands for inside double quotes in Windows PowerShell 5.1.
+func backtickEscape(c rune) rune {
+	switch c {
+	case '0':
+		return 0
+	case 'a':
+		return '\a'
+	case 'b':
+		return '\b'
+	case 'f':
+		return '\f'
+	case 'n':
+		return '\n'
+	case 'r':
+		return '\r'
+	case 't':
+		return '\t'
+	case 'v':
+		return '\v'
+	}
+	return c // `$, `", ``, and any other character stands for itself
 }
 
 func isIdentStart(r rune) bool { return r == '_' || unicode.IsLetter(r) }

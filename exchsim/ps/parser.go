@@ -27,6 +27,9 @@ type parser struct {
 	i     int
 	src   string
 	depth int
+	// noComma > 0 while parsing a method's arguments, where a comma separates arguments rather than
+	// building an array; a parenthesised expression inside resets it.
+	noComma int
 }
 
 func (p *parser) peek() Token { return p.toks[p.i] }
@@ -129,9 +132,36 @@ func (p *parser) statement() (node, error) {
 				return &flowNode{keyword: strings.ToLower(t.Text)}, nil
 			}
 			return nil, &ParseError{Pos: t.Pos, Message: fmt.Sprintf("A label after '%s' is not part of the dialect exchsim models (docs/powershell-dialect.md).", t.Text), ErrorID: "ExchsimUnsupportedStatement"}
-		case "function", "foreach", "while", "for", "do", "switch", "try", "trap", "param", "begin", "process", "return", "throw":
+		case "function":
+			return p.functionStatement()
+		case "foreach":
+			return p.foreachStatement()
+		case "while":
+			return p.whileStatement()
+		case "try":
+			return p.tryStatement()
+		case "for", "do", "switch", "trap", "param", "begin", "process", "return", "throw":
 			return nil, &ParseError{Pos: t.Pos, Message: fmt.Sprintf("The '%s' statement is not part of the dialect exchsim models (docs/powershell-dialect.md).", t.Text), ErrorID: "ExchsimUnsupportedStatement"}
 		}
+	}
+	if t.Kind == TokLBracket || (t.Kind == TokVariable && p.toks[p.i+1].Kind == TokDot) {
+		// x.Name = value: parsed as an expression first, kept only if '=' follows
+		save, saveNoComma := p.i, p.noComma
+		x, err := p.postfix()
+		if err == nil && p.peek().Kind == TokAssign {
+			m, ok := x.(*memberNode)
+			if !ok {
+				return nil, &ParseError{Pos: t.Pos, Message: "The assignment expression is not valid. The input to an assignment operator must be an object that is able to accept assignments, such as a variable or a property.", ErrorID: "InvalidLeftHandSide"}
+			}
+			p.next()
+			p.skipNewlines()
+			v, err := p.pipeline()
+			if err != nil {
+				return nil, err
+			}
+			return &memberAssignNode{target: m, value: v}, nil
+		}
+		p.i, p.noComma = save, saveNoComma
 	}
 	if t.Kind == TokVariable && p.toks[p.i+1].Kind == TokAssign {
 		p.next()
@@ -200,6 +230,169 @@ func (p *parser) ifStatement() (node, error) {
 	}
 }
 
+// functionStatement parses `function Name(params) { body }` or `function Name { body }`.
+func (p *parser) functionStatement() (node, error) {
+	kw := p.next()
+	name := p.next()
+	if name.Kind != TokWord {
+		return nil, &ParseError{Pos: kw.Pos, Message: "Missing name after function keyword.", ErrorID: "MissingNameAfterKeyword"}
+	}
+	fn := &functionNode{name: name.Value.(string)}
+	if p.peek().Kind == TokLParen {
+		p.next()
+		params, err := p.paramList()
+		if err != nil {
+			return nil, err
+		}
+		fn.params = params
+	}
+	p.skipNewlines()
+	body, err := p.block()
+	if err != nil {
+		return nil, err
+	}
+	fn.body = body
+	return fn, nil
+}
+
+// paramList parses a function's `([type]$a, $b)` after its '(' up to and including ')'.
+func (p *parser) paramList() ([]paramNode, error) {
+	var params []paramNode
+	for {
+		p.skipNewlines()
+		if p.peek().Kind == TokRParen && len(params) == 0 {
+			p.next()
+			return params, nil
+		}
+		var pn paramNode
+		if t := p.peek(); t.Kind == TokLBracket {
+			p.next()
+			name, err := p.typeName()
+			if err != nil {
+				return nil, err
+			}
+			typ, ok := castType(strings.ToLower(name))
+			if !ok {
+				return nil, &ParseError{Pos: t.Pos, Message: fmt.Sprintf("Unable to find type [%s] (exchsim models [string], [int], [long], [bool], [datetime], [double]).", name), ErrorID: "TypeNotFound"}
+			}
+			pn.typ = typ
+		}
+		v, err := p.expect(TokVariable, "a parameter variable")
+		if err != nil {
+			return nil, err
+		}
+		pn.name = v.Value.(string)
+		if p.peek().Kind == TokAssign {
+			return nil, &ParseError{Pos: p.peek().Pos, Message: "A parameter's default value is not part of the dialect exchsim models (docs/powershell-dialect.md).", ErrorID: "ExchsimUnsupportedStatement"}
+		}
+		params = append(params, pn)
+		p.skipNewlines()
+		if p.peek().Kind == TokComma {
+			p.next()
+			continue
+		}
+		if _, err := p.expect(TokRParen, "')' in function parameter list"); err != nil {
+			return nil, err
+		}
+		return params, nil
+	}
+}
+
+// foreachStatement parses `foreach ($x in <pipeline>) { body }`.
+func (p *parser) foreachStatement() (node, error) {
+	kw := p.next()
+	if p.peek().Kind != TokLParen {
+		return nil, &ParseError{Pos: kw.Pos, Message: "Missing opening '(' after keyword 'foreach'.", ErrorID: "MissingOpenParenthesisAfterKeyword"}
+	}
+	p.next()
+	p.skipNewlines()
+	v, err := p.expect(TokVariable, "variable name after 'foreach ('")
+	if err != nil {
+		return nil, err
+	}
+	p.skipNewlines()
+	if in := p.next(); in.Kind != TokWord || !strings.EqualFold(in.Text, "in") {
+		return nil, &ParseError{Pos: in.Pos, Message: "Missing 'in' after variable in foreach loop.", ErrorID: "MissingInInForeach"}
+	}
+	p.skipNewlines()
+	coll, err := p.pipeline()
+	if err != nil {
+		return nil, err
+	}
+	p.skipNewlines()
+	if _, err := p.expect(TokRParen, "closing ')' after expression in 'foreach' statement"); err != nil {
+		return nil, err
+	}
+	p.skipNewlines()
+	body, err := p.block()
+	if err != nil {
+		return nil, err
+	}
+	return &foreachNode{variable: v.Value.(string), in: coll, body: body}, nil
+}
+
+// whileStatement parses `while (<pipeline>) { body }`.
+func (p *parser) whileStatement() (node, error) {
+	kw := p.next()
+	if p.peek().Kind != TokLParen {
+		return nil, &ParseError{Pos: kw.Pos, Message: "Missing opening '(' after keyword 'while'.", ErrorID: "MissingOpenParenthesisAfterKeyword"}
+	}
+	p.next()
+	p.skipNewlines()
+	cond, err := p.pipeline()
+	if err != nil {
+		return nil, err
+	}
+	p.skipNewlines()
+	if _, err := p.expect(TokRParen, "closing ')' after expression in 'while' statement"); err != nil {
+		return nil, err
+	}
+	p.skipNewlines()
+	body, err := p.block()
+	if err != nil {
+		return nil, err
+	}
+	return &whileNode{cond: cond, body: body}, nil
+}
+
+// tryStatement parses `try { } catch { } finally { }` (an untyped catch; catch or finally may be left out).
+func (p *parser) tryStatement() (node, error) {
+	kw := p.next()
+	p.skipNewlines()
+	body, err := p.block()
+	if err != nil {
+		return nil, err
+	}
+	n := &tryNode{body: body}
+	save := p.i
+	p.skipNewlines()
+	if t := p.peek(); t.Kind == TokWord && strings.EqualFold(t.Text, "catch") {
+		p.next()
+		p.skipNewlines()
+		if p.peek().Kind == TokLBracket {
+			return nil, &ParseError{Pos: p.peek().Pos, Message: "A catch of a given exception type is not part of the dialect exchsim models (docs/powershell-dialect.md).", ErrorID: "ExchsimUnsupportedStatement"}
+		}
+		if n.catch, err = p.block(); err != nil {
+			return nil, err
+		}
+		save = p.i
+		p.skipNewlines()
+	}
+	if t := p.peek(); t.Kind == TokWord && strings.EqualFold(t.Text, "finally") {
+		p.next()
+		p.skipNewlines()
+		if n.finally, err = p.block(); err != nil {
+			return nil, err
+		}
+	} else {
+		p.i = save
+	}
+	if n.catch == nil && n.finally == nil {
+		return nil, &ParseError{Pos: kw.Pos, Message: "The Try statement is missing its Catch or Finally block.", ErrorID: "MissingCatchOrFinally"}
+	}
+	return n, nil
+}
+
 func (p *parser) block() (*scriptNode, error) {
 	if _, err := p.expect(TokLBrace, "statement block '{'"); err != nil {
 		return nil, err
@@ -242,6 +435,14 @@ func (p *parser) pipelineElement(first bool) (node, error) {
 		return p.command()
 	case TokAmp:
 		p.next()
+		switch p.peek().Kind {
+		case TokLParen, TokVariable, TokLBrace: // & (expr), & $sb, & { }: what to run is a value
+			callee, err := p.postfix()
+			if err != nil {
+				return nil, err
+			}
+			return p.commandArgs(&commandNode{callee: callee, pos: t.Pos}, t.Pos)
+		}
 		return p.command()
 	case TokPipe, TokEOF, TokNewline, TokSemi:
 		return nil, &ParseError{Pos: t.Pos, Message: "An empty pipe element is not allowed.", ErrorID: "EmptyPipeElement"}
@@ -261,12 +462,17 @@ func (p *parser) command() (node, error) {
 	default:
 		return nil, p.unexpected()
 	}
-	c := &commandNode{name: name, pos: t.Pos}
+	return p.commandArgs(&commandNode{name: name, pos: t.Pos}, t.Pos)
+}
+
+// commandArgs parses a command's arguments up to the end of its pipeline element; start is where the
+// command's text begins.
+func (p *parser) commandArgs(c *commandNode, start int) (node, error) {
 	for {
 		a := p.peek()
 		switch a.Kind {
 		case TokPipe, TokNewline, TokSemi, TokEOF, TokRParen, TokRBrace:
-			c.text = strings.TrimSpace(p.src[t.Pos:a.Pos])
+			c.text = strings.TrimSpace(p.src[start:a.Pos])
 			return c, nil
 		case TokParam:
 			p.next()
@@ -306,7 +512,7 @@ func (p *parser) commaSeparated(elem func() (node, error)) (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.peek().Kind != TokComma {
+	if p.peek().Kind != TokComma || p.noComma > 0 {
 		return first, nil
 	}
 	arr := &arrayNode{elems: []node{first}}
@@ -359,14 +565,14 @@ func (p *parser) expression() (node, error) {
 func isComparisonOp(op string) bool {
 	switch op {
 	case "eq", "ne", "gt", "ge", "lt", "le", "like", "notlike", "match", "notmatch", "contains", "notcontains",
-		"in", "notin", "ieq", "ine", "ilike", "imatch", "ceq", "cne", "clike":
+		"in", "notin", "ieq", "ine", "ilike", "imatch", "ceq", "cne", "clike", "join":
 		return true
 	}
 	return false
 }
 
 func (p *parser) comparison() (node, error) {
-	left, err := p.commaList()
+	left, err := p.additive()
 	if err != nil {
 		return nil, err
 	}
@@ -384,12 +590,30 @@ func (p *parser) comparison() (node, error) {
 		}
 		p.next()
 		p.skipNewlines()
-		right, err := p.commaList()
+		right, err := p.additive()
 		if err != nil {
 			return nil, err
 		}
 		left = &binaryNode{op: op, left: left, right: right}
 	}
+}
+
+// additive parses `a + b`: the comma binds tighter (about_Operator_Precedence).
+func (p *parser) additive() (node, error) {
+	left, err := p.commaList()
+	if err != nil {
+		return nil, err
+	}
+	for p.peek().Kind == TokPlus {
+		p.next()
+		p.skipNewlines()
+		right, err := p.commaList()
+		if err != nil {
+			return nil, err
+		}
+		left = &binaryNode{op: "add", left: left, right: right}
+	}
+	return left, nil
 }
 
 func (p *parser) commaList() (node, error) { return p.commaSeparated(p.unary) }
@@ -415,39 +639,30 @@ func (p *parser) postfix() (node, error) {
 	for {
 		t := p.peek()
 		switch {
-		case t.Kind == TokDot && !t.Space:
+		case (t.Kind == TokDot || t.Kind == TokColonColon) && !t.Space:
 			p.next()
-			m, err := p.expect(TokWord, "member name after '.'")
+			static := t.Kind == TokColonColon
+			if _, isType := x.(*typeNode); isType != static {
+				if static {
+					return nil, &ParseError{Pos: t.Pos, Message: "Unexpected token '::' in expression or statement.", ErrorID: "UnexpectedToken"}
+				}
+				return nil, &ParseError{Pos: t.Pos, Message: "A type's members are reached with '::'.", ErrorID: "UnexpectedToken"}
+			}
+			m, err := p.expect(TokWord, "member name after '"+t.Text+"'")
 			if err != nil {
 				return nil, err
 			}
 			name := m.Value.(string)
 			if lp := p.peek(); lp.Kind == TokLParen && !lp.Space {
 				p.next()
-				var args []node
-				p.skipNewlines()
-				if p.peek().Kind != TokRParen {
-					for {
-						a, err := p.unary()
-						if err != nil {
-							return nil, err
-						}
-						args = append(args, a)
-						p.skipNewlines()
-						if p.peek().Kind != TokComma {
-							break
-						}
-						p.next()
-						p.skipNewlines()
-					}
-				}
-				if _, err := p.expect(TokRParen, "closing ')' in method call"); err != nil {
+				args, err := p.methodArgs()
+				if err != nil {
 					return nil, err
 				}
-				x = &callNode{x: x, name: name, args: args}
+				x = &callNode{x: x, name: name, args: args, static: static}
 				continue
 			}
-			x = &memberNode{x: x, name: name}
+			x = &memberNode{x: x, name: name, static: static}
 		case t.Kind == TokLBracket && !t.Space:
 			p.next()
 			idx, err := p.expression()
@@ -462,6 +677,48 @@ func (p *parser) postfix() (node, error) {
 			return x, nil
 		}
 	}
+}
+
+// methodArgs parses a method call's arguments after its '(' up to and including ')': each one an
+// expression, separated by commas.
+func (p *parser) methodArgs() ([]node, error) {
+	p.noComma++
+	defer func() { p.noComma-- }()
+	var args []node
+	p.skipNewlines()
+	if p.peek().Kind != TokRParen {
+		for {
+			a, err := p.expression()
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, a)
+			p.skipNewlines()
+			if p.peek().Kind != TokComma {
+				break
+			}
+			p.next()
+			p.skipNewlines()
+		}
+	}
+	if _, err := p.expect(TokRParen, "closing ')' in method call"); err != nil {
+		return nil, err
+	}
+	return args, nil
+}
+
+// typeName reads a type name after '[' up to and including ']'.
+func (p *parser) typeName() (string, error) {
+	var name strings.Builder
+	for p.peek().Kind != TokRBracket {
+		n := p.next()
+		if n.Kind == TokEOF || n.Kind == TokNewline {
+			return "", &ParseError{Pos: n.Pos, Message: "Missing ] at end of type token.", ErrorID: "EndSquareBracketExpectedAtEndOfType"}
+		}
+		name.WriteString(n.Text)
+	}
+	p.next()
+	return name.String(), nil
 }
 
 func castType(name string) (string, bool) {
@@ -486,6 +743,13 @@ func castType(name string) (string, bool) {
 
 func (p *parser) primary() (node, error) {
 	t := p.next()
+	switch t.Kind {
+	case TokLParen, TokAtParen, TokDollarParen, TokAtBrace, TokLBrace:
+		// commas inside a nested expression build arrays again, even among a method's arguments
+		saved := p.noComma
+		p.noComma = 0
+		defer func() { p.noComma = saved }()
+	}
 	switch t.Kind {
 	case TokString, TokNumber:
 		return &literalNode{v: t.Value}, nil
@@ -551,18 +815,26 @@ func (p *parser) primary() (node, error) {
 		p.next()
 		return &blockNode{body: body}, nil
 	case TokLBracket:
-		var name strings.Builder
-		for p.peek().Kind != TokRBracket {
-			n := p.next()
-			if n.Kind == TokEOF || n.Kind == TokNewline {
-				return nil, &ParseError{Pos: n.Pos, Message: "Missing ] at end of type token.", ErrorID: "EndSquareBracketExpectedAtEndOfType"}
-			}
-			name.WriteString(n.Text)
+		name, err := p.typeName()
+		if err != nil {
+			return nil, err
 		}
-		p.next()
-		typ, ok := castType(strings.ToLower(name.String()))
+		if p.peek().Kind == TokColonColon {
+			return &typeNode{name: name}, nil // which types exist is decided when the member is reached
+		}
+		if strings.EqualFold(name, "ordered") { // exchsim's hash literals keep their order anyway
+			x, err := p.unary()
+			if err != nil {
+				return nil, err
+			}
+			if _, ok := x.(*hashNode); !ok {
+				return nil, &ParseError{Pos: t.Pos, Message: "The ordered attribute can be specified only on a hash literal node.", ErrorID: "OrderedAttributeOnlyOnHashLiteralNode"}
+			}
+			return x, nil
+		}
+		typ, ok := castType(strings.ToLower(name))
 		if !ok {
-			return nil, &ParseError{Pos: t.Pos, Message: fmt.Sprintf("Unable to find type [%s] (exchsim models [string], [int], [long], [bool], [datetime], [double]).", name.String()), ErrorID: "TypeNotFound"}
+			return nil, &ParseError{Pos: t.Pos, Message: fmt.Sprintf("Unable to find type [%s] (exchsim models [string], [int], [long], [bool], [datetime], [double]).", name), ErrorID: "TypeNotFound"}
 		}
 		x, err := p.unary()
 		if err != nil {

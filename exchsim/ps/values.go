@@ -67,6 +67,8 @@ func typeName(v any) string {
 		return "System.Collections.Hashtable"
 	case *ScriptBlock:
 		return "System.Management.Automation.ScriptBlock"
+	case dotnet:
+		return x.typeName()
 	}
 	return fmt.Sprintf("%T", v)
 }
@@ -118,6 +120,8 @@ func toString(v any) string {
 		return "System.Collections.Hashtable"
 	case *ScriptBlock:
 		return x.src
+	case dotnet:
+		return x.String()
 	}
 	return fmt.Sprint(v)
 }
