@@ -24,8 +24,9 @@ import (
 //	[]any               object[] (arrays, @(...))
 //	*Hashtable          @{...}
 //	*ScriptBlock        { ... }
+//	dotnet              a modelled .NET object (dotnet.go): byte[], an encoding, [Console]::Out, a StreamReader
 //
-// Cmdlet implementations must only produce these types.
+// Cmdlet implementations must only produce these types (dotnet ones are the language's own).
 
 // Enum is a .NET enum value. Windows PowerShell 5.1 serialises it as its integer Value in ConvertTo-Json;
 // .ToString() and string comparison use Name. Type is the .NET type name (for errors and Get-Member).
