@@ -65,6 +65,11 @@ func TestJob(t *testing.T) {
 			if !job.Running || job.Task != `\exmaintd\exmaintd-cu-2026-11` {
 				t.Fatalf("job = %+v", job)
 			}
+			// The task runs at normal priority (4), not Task Scheduler's background default (7).
+			settings, err := c.Exec(ctx, exchange.Op{Cmdlet: "Get-ScheduledTask", Script: `ConvertTo-Json -Compress -InputObject @((Get-ScheduledTask -TaskName 'exmaintd-cu-2026-11' -TaskPath '\exmaintd\').Settings | Select-Object Priority, ExecutionTimeLimit)`})
+			if err != nil || settings != `[{"Priority":4,"ExecutionTimeLimit":"PT1H"}]` {
+				t.Errorf("the task's settings: %s, %v; want priority 4 and the one-hour limit", settings, err)
+			}
 			var done exchange.Job
 			waitFor(t, 20*time.Second, func() error {
 				j, err := c.PollJob(ctx, job)

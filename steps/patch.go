@@ -156,7 +156,9 @@ func successCode(code int) bool {
 func jobID(runID string, i int) string { return fmt.Sprintf("%s-%d", jobSafe(runID), i+1) }
 
 // taskSpec is the task of a detached command: its account, and an execution limit a little beyond the
-// command's timeout (Task Scheduler ends the instance if exmaintd is not there to).
+// command's timeout. The limit documents the intent only: Task Scheduler does not enforce it on a task
+// started on demand (exchange.TaskSpec); the command's timeout and patch_grace are what exmaintd enforces,
+// and it holds the server rather than cut an installer off.
 func taskSpec(ctx context.Context, c PatchCommand) exchange.TaskSpec {
 	limit := 4 * time.Hour
 	if dl, ok := ctx.Deadline(); ok {

@@ -2,6 +2,7 @@ package org
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +31,10 @@ type schedTask struct {
 	execute    string
 	arguments  string
 	multiple   string
+	// settings is the registered MSFT_TaskSettings (ExecutionTimeLimit, Priority) as Get-ScheduledTask
+	// shows it. The time limit is never enforced: exmaintd's tasks are started on demand, and Task
+	// Scheduler bypasses the limit for those (ITaskSettings::ExecutionTimeLimit).
+	settings   *ps.Object
 	state      string
 	lastResult int64
 	lastRun    time.Time
@@ -56,7 +61,7 @@ func taskCmdlets() []*cmdlet {
 	return []*cmdlet{
 		{name: "New-ScheduledTaskAction", params: []ps.Parameter{must(p("Execute", 0)), p("Argument", 1), p("WorkingDirectory", 2)}, fn: newTaskAction},
 		{name: "New-ScheduledTaskPrincipal", params: []ps.Parameter{must(p("UserId", 0)), p("LogonType", 1), p("RunLevel", 2)}, fn: newTaskPrincipal},
-		{name: "New-ScheduledTaskSettingsSet", params: []ps.Parameter{p("ExecutionTimeLimit", -1), p("MultipleInstances", -1), sw("AllowStartIfOnBatteries"), sw("DontStopIfGoingOnBatteries")}, fn: newTaskSettings},
+		{name: "New-ScheduledTaskSettingsSet", params: []ps.Parameter{p("ExecutionTimeLimit", -1), p("Priority", -1), p("MultipleInstances", -1), sw("AllowStartIfOnBatteries"), sw("DontStopIfGoingOnBatteries")}, fn: newTaskSettings},
 		{name: "Register-ScheduledTask", params: []ps.Parameter{must(p("TaskName", 0)), p("TaskPath", 1), p("Action", 2), p("Principal", -1), p("Settings", -1), p("Description", -1), sw("Force")}, fn: registerTask},
 		{name: "Start-ScheduledTask", params: []ps.Parameter{must(p("TaskName", 0)), p("TaskPath", 1)}, fn: startTask},
 		{name: "Get-ScheduledTask", params: []ps.Parameter{p("TaskName", 0), p("TaskPath", 1)}, fn: getTask},
@@ -75,9 +80,75 @@ func newTaskPrincipal(_ *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 		"UserId", arg(inv, "UserId"), "LogonType", arg(inv, "LogonType"), "RunLevel", arg(inv, "RunLevel"))}, nil
 }
 
+// newTaskSettings builds the settings as the cmdlet does: the time limit kept as Task Scheduler stores it
+// (an ISO 8601 duration, "PT2H15M"), the priority 7 unless given (ITaskSettings::Priority's default).
 func newTaskSettings(_ *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+	prio := int64(7)
+	if v := arg(inv, "Priority"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > 10 {
+			return nil, &ps.Error{Message: fmt.Sprintf("Cannot validate argument on parameter 'Priority'. The %s argument is greater than the maximum allowed range of 10. Supply an argument that is less than or equal to 10 and then try the command again.", v),
+				Category: "InvalidData", ErrorID: "ParameterArgumentValidationError,New-ScheduledTaskSettingsSet", Terminating: true}
+		}
+		prio = n
+	}
+	limit := "PT72H" // the default: 72 hours
+	if v := arg(inv, "ExecutionTimeLimit"); v != "" {
+		d, err := parseTimeSpan(v)
+		if err != nil {
+			return nil, &ps.Error{Message: fmt.Sprintf("Cannot process argument transformation on parameter 'ExecutionTimeLimit'. Cannot convert value \"%s\" to type \"System.TimeSpan\".", v),
+				Category: "InvalidData", ErrorID: "ParameterArgumentTransformationError,New-ScheduledTaskSettingsSet", Terminating: true}
+		}
+		limit = isoDuration(d)
+	}
 	return []any{ps.NewObject("Microsoft.Management.Infrastructure.CimInstance#Root/Microsoft/Windows/TaskScheduler/MSFT_TaskSettings3",
-		"ExecutionTimeLimit", arg(inv, "ExecutionTimeLimit"), "MultipleInstances", arg(inv, "MultipleInstances"))}, nil
+		"ExecutionTimeLimit", limit, "Priority", prio, "MultipleInstances", arg(inv, "MultipleInstances"))}, nil
+}
+
+// parseTimeSpan reads .NET's TimeSpan text: [d.]hh:mm:ss.
+func parseTimeSpan(s string) (time.Duration, error) {
+	days := int64(0)
+	rest := s
+	if d, r, ok := strings.Cut(s, "."); ok && !strings.Contains(d, ":") {
+		n, err := strconv.ParseInt(d, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		days, rest = n, r
+	}
+	f := strings.Split(rest, ":")
+	if len(f) != 3 {
+		return 0, fmt.Errorf("timespan %q", s)
+	}
+	var hms [3]int64
+	for i, x := range f {
+		n, err := strconv.ParseInt(x, 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("timespan %q", s)
+		}
+		hms[i] = n
+	}
+	return time.Duration(days)*24*time.Hour + time.Duration(hms[0])*time.Hour + time.Duration(hms[1])*time.Minute + time.Duration(hms[2])*time.Second, nil
+}
+
+// isoDuration is d as Task Scheduler stores a time limit (PT0S: no limit).
+func isoDuration(d time.Duration) string {
+	s := int64(d / time.Second)
+	out := "P"
+	if days := s / 86400; days > 0 {
+		out += strconv.FormatInt(days, 10) + "D"
+	}
+	out += "T"
+	if h := s % 86400 / 3600; h > 0 {
+		out += strconv.FormatInt(h, 10) + "H"
+	}
+	if m := s % 3600 / 60; m > 0 {
+		out += strconv.FormatInt(m, 10) + "M"
+	}
+	if sec := s % 60; sec > 0 || out == "PT" {
+		out += strconv.FormatInt(sec, 10) + "S"
+	}
+	return out
 }
 
 func objString(v any, prop string) string {
@@ -110,6 +181,12 @@ func registerTask(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	t := &schedTask{name: name, path: path, state: taskStateReady, lastResult: taskHasNotRun,
 		execute: objString(inv.Args["Action"], "Execute"), arguments: objString(inv.Args["Action"], "Arguments"),
 		multiple: objString(inv.Args["Settings"], "MultipleInstances")}
+	if o, ok := inv.Args["Settings"].(*ps.Object); ok {
+		t.settings = o
+	} else {
+		t.settings = ps.NewObject("Microsoft.Management.Infrastructure.CimInstance#Root/Microsoft/Windows/TaskScheduler/MSFT_TaskSettings3",
+			"ExecutionTimeLimit", "PT72H", "Priority", int64(7), "MultipleInstances", "IgnoreNew")
+	}
 	if old := s.tasks[key]; old != nil && old.jobPID != 0 {
 		t.jobPID, t.state = old.jobPID, old.state // re-registering does not stop a running instance
 	}
@@ -119,7 +196,7 @@ func registerTask(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 
 func taskObject(s *server, t *schedTask) *ps.Object {
 	return ps.NewObject("Microsoft.Management.Infrastructure.CimInstance#Root/Microsoft/Windows/TaskScheduler/MSFT_ScheduledTask",
-		"TaskName", t.name, "TaskPath", t.path, "State", stateEnum(t.state), "URI", t.path+t.name, "Author", s.spec.Name+`\exmaintd`)
+		"TaskName", t.name, "TaskPath", t.path, "State", stateEnum(t.state), "URI", t.path+t.name, "Author", s.spec.Name+`\exmaintd`, "Settings", t.settings)
 }
 
 func (g *Org) task(inv ps.Invocation, cmd string) (*server, *schedTask, error) {
