@@ -111,8 +111,8 @@ func exerciseReads(t *testing.T, ctx context.Context, c *exchange.Client) {
 	if err != nil || len(svcs) != 2 || svcs[0].Status != "Running" {
 		t.Errorf("services = %+v, %v", svcs, err)
 	}
-	if running, err := c.SetupRunning(ctx); err != nil || running {
-		t.Errorf("setup running = %v, %v", running, err)
+	if in, err := c.Installers(ctx); err != nil || len(in.Active()) != 0 {
+		t.Errorf("installers = %+v, %v; want none at work", in, err)
 	}
 	boot, err := c.LastBootUpTime(ctx)
 	if err != nil || boot.IsZero() || boot.Location() != time.UTC {

@@ -305,14 +305,18 @@ func (c *Client) RestartService(ctx context.Context, name string) error {
 	return c.write(ctx, op, err)
 }
 
-// SetupRunning reports whether Exchange setup runs on the host.
-func (c *Client) SetupRunning(ctx context.Context) (bool, error) {
-	op := OpSetupRunning()
+// Installers reads which installers are active on the host (OpInstallers).
+func (c *Client) Installers(ctx context.Context) (Installers, error) {
+	op := OpInstallers()
 	out, err := c.Exec(ctx, op)
 	if err != nil {
-		return false, err
+		return Installers{}, err
 	}
-	return decodeBool(op.Cmdlet, out)
+	var r Installers
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		return Installers{}, decodeError(op.Cmdlet, out, err)
+	}
+	return r, nil
 }
 
 // LastBootUpTime is the host's last boot, UTC.

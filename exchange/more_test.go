@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -448,7 +449,10 @@ func TestJobTaskDefinition(t *testing.T) {
 	show := op.Text()
 	for _, want := range []string{
 		"New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -LogonType ServiceAccount -RunLevel Highest",
-		"-ExecutionTimeLimit '0.02:00:00' -MultipleInstances IgnoreNew",
+		"-ExecutionTimeLimit '0.02:00:00' -Priority 4 -MultipleInstances IgnoreNew",
+		// the command runs under Continue: a native installer's stderr must not end the job (#26)
+		"$ErrorActionPreference = 'Continue'",
+		"$_.FullyQualifiedErrorId -notlike 'NativeCommandError*'",
 		"$acl.SetAccessRuleProtection($true, $false)",
 		"foreach ($sid in 'S-1-5-32-544', 'S-1-5-18')",
 		"Set-Acl -Path $dir -AclObject $acl",
@@ -462,6 +466,9 @@ func TestJobTaskDefinition(t *testing.T) {
 	}
 	if strings.Index(show, "Set-Acl") > strings.Index(show, "su.exe") {
 		t.Error("the folder's ACL is set after the command runs")
+	}
+	if c := strings.Index(show, "$ErrorActionPreference = 'Continue'"); c < strings.Index(show, "Set-Acl") || c > strings.Index(show, "su.exe") {
+		t.Error("the command does not run under 'Continue' (or the folder's ACL does not get 'Stop')")
 	}
 	if strings.Contains(op.Text(), op.Script) || !strings.Contains(op.Script, "-EncodedCommand ") {
 		t.Error("Show must replace the base64 job, Script must carry it")
@@ -503,5 +510,96 @@ func TestDatabaseMountedOnServer(t *testing.T) {
 	}
 	if owners == 0 {
 		t.Errorf("no database still names its old owning server after the move: %+v", dbs)
+	}
+}
+
+// TestNativeStderrDoesNotEndTheJob: an installer that writes to stderr (exchsim's patch_stderr; Exchange
+// setup prints warnings there) does not end exmaintd's job: the command runs under 'Continue' and the
+// installer's exit code decides. A command that sets 'Stop' itself still ends at the first line — the
+// job records exit 1 while the installer runs on — and Installers sees that installer at work.
+func TestNativeStderrDoesNotEndTheJob(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	if err := sim.InjectFault(exchsim.Fault{Kind: "patch_stderr", Server: "EX03"}); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{})
+	ctx := t.Context()
+	finished := func(job exchange.Job) exchange.Job {
+		t.Helper()
+		var done exchange.Job
+		waitFor(t, 20*time.Second, func() error {
+			j, err := c.PollJob(ctx, job)
+			if err != nil {
+				return err
+			}
+			if j.Running {
+				return errors.New("still running")
+			}
+			done = j
+			return nil
+		})
+		return done
+	}
+	const setup = `& 'D:\CU\Setup.exe' /Mode:Upgrade /IAcceptExchangeServerLicenseTerms_DiagnosticDataOFF`
+	job, err := c.StartJob(ctx, "stderr-1", setup, exchange.TaskSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done := finished(job); done.ExitCode != 0 || strings.Contains(done.Output, "NativeCommandError") {
+		t.Errorf("exmaintd's wrapper: exit %d, output %q; want the installer's own 0", done.ExitCode, done.Output)
+	}
+	if in, err := c.Installers(ctx); err != nil || len(in.Active()) != 0 {
+		t.Errorf("after the job: installers %v, %v; want none", in.Active(), err)
+	}
+
+	job, err = c.StartJob(ctx, "stderr-2", "$ErrorActionPreference = 'Stop'\n"+setup, exchange.TaskSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := finished(job)
+	if done.ExitCode != 1 || !strings.Contains(done.Output, "NativeCommandError") {
+		t.Errorf("a command under 'Stop': exit %d, output %q; want 1 with the NativeCommandError", done.ExitCode, done.Output)
+	}
+	if in, err := c.Installers(ctx); err != nil || !slices.Contains(in.Processes, "ExSetup") {
+		t.Errorf("the job has ended, its setup has not: installers %+v, %v; want ExSetup", in, err)
+	}
+}
+
+// TestInstallers: the installers at work on a host, as OpInstallers reads them — Windows Installer's
+// mutex for an .msp, the servicing worker and wusa for an .msu — and none once they end.
+func TestInstallers(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	if err := sim.InjectFault(exchsim.Fault{Kind: "patch_hangs", Server: "EX03"}); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{})
+	ctx := t.Context()
+	for _, tc := range []struct {
+		id, command string
+		want        []string
+	}{
+		{"msp", `Start-Process -FilePath 'msiexec.exe' -ArgumentList '/update "D:\SU\Exchange-KB5049233.msp" /qn /norestart' -Wait`, []string{"Windows Installer (the _MSIExecute mutex is held)"}},
+		{"msu", `& wusa.exe 'D:\WU\windows10.0-kb5048661-x64.msu' /quiet /norestart`, []string{"TiWorker.exe", "wusa.exe"}},
+	} {
+		if _, err := c.StartJob(ctx, tc.id, tc.command, exchange.TaskSpec{}); err != nil {
+			t.Fatal(err)
+		}
+		in, err := c.Installers(ctx)
+		if err != nil || !slices.Equal(in.Active(), tc.want) {
+			t.Errorf("%s: installers %q, %v; want %q", tc.id, in.Active(), err, tc.want)
+		}
+		if err := sim.ClearFaults(); err != nil { // the installer ends
+			t.Fatal(err)
+		}
+		waitFor(t, 20*time.Second, func() error {
+			in, err := c.Installers(ctx)
+			if err == nil && len(in.Active()) > 0 {
+				err = fmt.Errorf("still at work: %v", in.Active())
+			}
+			return err
+		})
+		if err := sim.InjectFault(exchsim.Fault{Kind: "patch_hangs", Server: "EX03"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

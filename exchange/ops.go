@@ -92,9 +92,26 @@ func OpRestartService(name string) (Op, error) {
 	return Op{Cmdlet: "Restart-Service", Write: true, Script: writeJSON("Restart-Service -Name " + n + " -Force")}, nil
 }
 
-// OpSetupRunning tells whether Exchange setup (ExSetup.exe) runs on the host.
-func OpSetupRunning() Op {
-	return Op{Cmdlet: "Get-Process", Script: scriptPrelude + "ConvertTo-Json -Compress -InputObject (@(Get-Process -Name 'ExSetup' -ErrorAction SilentlyContinue).Count -gt 0)"}
+// installerProcesses are the processes that mean an installer is at work: Exchange setup (Setup.exe runs
+// ExSetup.exe, which does the upgrade), the Windows Modules Installer worker (TiWorker.exe: component
+// servicing, which Windows Update and an .msu install use) and the Windows Update standalone installer.
+var installerProcesses = []string{"ExSetup", "TiWorker", "wusa"}
+
+// OpInstallers reads whether an installer is active on the host: a Windows Installer install holds the
+// Global\_MSIExecute mutex while it runs (Microsoft Learn, "_MSIExecute Mutex": the way to tell whether an
+// installation is in progress), and the installerProcesses. A mutex that exists but cannot be opened
+// (access denied) is held; only "no handle of the given name exists" (WaitHandleCannotBeOpenedException)
+// is free.
+func OpInstallers() Op {
+	names := make([]string, len(installerProcesses))
+	for i, n := range installerProcesses {
+		names[i] = Quote(n)
+	}
+	return Op{Cmdlet: "Get-Process", Script: scriptPrelude +
+		"$msi = $false; try { $m = [System.Threading.Mutex]::OpenExisting('Global\\_MSIExecute'); $m.Dispose(); $msi = $true } " +
+		"catch { $msi = $_.FullyQualifiedErrorId -ne 'WaitHandleCannotBeOpenedException' }; " +
+		"ConvertTo-Json -Compress -InputObject @{ MSIExecute = $msi; Processes = @(Get-Process -Name " + strings.Join(names, ", ") +
+		" -ErrorAction SilentlyContinue | ForEach-Object { [string]$_.Name }) }"}
 }
 
 // OpLastBootUpTime reads Win32_OperatingSystem.LastBootUpTime in UTC.
@@ -170,14 +187,28 @@ type TaskSpec struct {
 // tasks, and priority levels 4, 5, and 6 are used for interactive tasks").
 const taskPriority = 4
 
+// JobLog is where job id's output is kept on the server (the task writes it; it stays after the task is
+// removed, for the operator).
+func JobLog(id string) string { return jobDir + `\` + id + ".log" }
+
 // jobScript is the task's script (real PowerShell, not the dialect: exchsim recognises its marker and
 // does not interpret the body). command is the configured command, verbatim. Before running it, the
 // script gives the jobs folder an explicit ACL — Administrators and SYSTEM only, inheritance from
 // ProgramData (where Users may create files) cut — because what lands there is what exmaintd believes
-// about the install, and removes this job's old files. It exits with the command's exit code, which is
-// then the task's LastTaskResult.
+// about the install, and removes this job's old files; any failure there stops the script
+// ($ErrorActionPreference 'Stop').
+//
+// The command runs under 'Continue'. Its output, every stream, goes to the log; under 'Stop', Windows
+// PowerShell 5.1 would turn a native program's first line on stderr in that merged stream into a
+// terminating error (PowerShell/PowerShell#4002, #3996): the job would record a failure at once while the
+// installer it started runs on, and the reverse would follow with the installer at work. So the result is
+// the exit code of the command's last native program ($LASTEXITCODE: an installer's own), and a PowerShell
+// error the command wrote that is not a native program's stderr (NativeCommandError) fails a command whose
+// programs all exited 0 — a cmdlet that failed fails the job, as before, but no longer stops the command
+// where it failed. A terminating error (throw, -ErrorAction Stop) is exit code 1. The script exits with
+// the result, which is then the task's LastTaskResult.
 func jobScript(id, command string) string {
-	log, exit := Quote(jobDir+`\`+id+".log"), Quote(jobDir+`\`+id+".exit")
+	log, exit := Quote(JobLog(id)), Quote(jobDir+`\`+id+".exit")
 	return "# exmaintd-job/1 " + id + "\n" +
 		"$ErrorActionPreference = 'Stop'\n" +
 		"$dir = " + Quote(jobDir) + "\n" +
@@ -191,7 +222,11 @@ func jobScript(id, command string) string {
 		"$acl.SetOwner((New-Object System.Security.Principal.SecurityIdentifier('S-1-5-32-544')))\n" +
 		"Set-Acl -Path $dir -AclObject $acl\n" +
 		"Remove-Item -Force -ErrorAction SilentlyContinue -Path " + log + ", " + exit + "\n" +
-		"try { & {\n" + command + "\n} *>&1 | Out-File -FilePath " + log + " -Encoding utf8; $code = $LASTEXITCODE; if ($null -eq $code) { $code = 0 } }\n" +
+		"$ErrorActionPreference = 'Continue'\n" +
+		"$global:LASTEXITCODE = 0\n" +
+		"$Error.Clear()\n" +
+		"try { & {\n" + command + "\n} *>&1 | Out-File -FilePath " + log + " -Encoding utf8; $code = $LASTEXITCODE; if ($null -eq $code) { $code = 0 }\n" +
+		"  if ($code -eq 0 -and @($Error | Where-Object { $_.FullyQualifiedErrorId -notlike 'NativeCommandError*' }).Count -gt 0) { $code = 1 } }\n" +
 		"catch { $_ | Out-File -FilePath " + log + " -Append -Encoding utf8; $code = 1 }\n" +
 		"Set-Content -Path " + exit + " -Value $code\n" +
 		"exit $code\n"

@@ -40,7 +40,7 @@ func TestExchangeOpsAreCommandObjects(t *testing.T) {
 		}
 	}
 	osOps := []exchange.Op{exchange.OpClusterNodes(), must(exchange.OpSuspendClusterNode("EX01")), must(exchange.OpResumeClusterNode("EX01")),
-		must(exchange.OpServices("MSExchangeTransport")), must(exchange.OpRestartService("MSExchangeTransport")), exchange.OpSetupRunning(),
+		must(exchange.OpServices("MSExchangeTransport")), must(exchange.OpRestartService("MSExchangeTransport")), exchange.OpInstallers(),
 		exchange.OpLastBootUpTime(), must(exchange.OpRestartComputer(5 * time.Second))}
 	for _, op := range osOps {
 		if op.Channel() != exchange.ChannelWinRS || op.Command != nil || op.Script == "" {

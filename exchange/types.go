@@ -174,6 +174,24 @@ type CommandResult struct {
 	Output   string
 }
 
+// Installers is what says an installer is at work on a host: no restart, undo or return to service then.
+type Installers struct {
+	MSIExecute bool     // Windows Installer holds Global\_MSIExecute: an .msi or .msp install runs
+	Processes  []string // ExSetup, TiWorker, wusa: those running
+}
+
+// Active names the installers at work; none when the host is quiet.
+func (i Installers) Active() []string {
+	var out []string
+	if i.MSIExecute {
+		out = append(out, "Windows Installer (the _MSIExecute mutex is held)")
+	}
+	for _, p := range i.Processes {
+		out = append(out, p+".exe")
+	}
+	return out
+}
+
 // PendingReboot is what says a host waits for a restart.
 type PendingReboot struct {
 	CBS           bool // Component Based Servicing\RebootPending

@@ -144,7 +144,7 @@ func Start(ctx context.Context, o Options) (*Sim, error) {
 		cancel()
 		return nil, fmt.Errorf("exchsim: %w", err)
 	}
-	s.rt = ps.NewRuntime(ps.Options{Cmdlets: s.org.Cmdlets(), Natives: s.org.Natives(), Cost: o.Cost, Now: o.Clock.Now, Logger: o.Logger})
+	s.rt = ps.NewRuntime(ps.Options{Cmdlets: s.org.Cmdlets(), Natives: s.org.Natives(), Cost: o.Cost, Now: o.Clock.Now, Mutex: s.org.Mutex, Logger: o.Logger})
 	rem := newRemoting(s.org.Cmdlets(), o.Cost, o.Clock)
 	servers := s.org.Servers()
 	if o.HTTPS && o.Certificate != nil {

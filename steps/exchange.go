@@ -47,8 +47,9 @@ type Exchange interface {
 	ServiceHealth(ctx context.Context, server string) ([]exchange.ServiceHealth, error)
 	Services(ctx context.Context, names ...string) ([]exchange.Service, error)
 	RestartService(ctx context.Context, name string) error
-	// SetupRunning reports whether Exchange setup (ExSetup.exe / setup.exe) is running on the host.
-	SetupRunning(ctx context.Context) (bool, error)
+	// Installers reads which installers are at work on the host: Windows Installer (its mutex), Exchange
+	// setup, component servicing, the standalone update installer.
+	Installers(ctx context.Context) (exchange.Installers, error)
 
 	LastBootUpTime(ctx context.Context) (time.Time, error)
 	// PendingReboot reads whether Windows waits for a restart (CBS, Windows Update, file renames, rename).

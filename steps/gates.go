@@ -175,9 +175,9 @@ func preGates(ctx context.Context, env *Env, o PreGateOptions) error {
 			return "", nil
 		}},
 		{"setup", func(ctx context.Context) (string, error) {
-			running, err := env.Ex.SetupRunning(ctx)
-			if running {
-				return "Exchange setup (ExSetup.exe) is running", err
+			in, err := env.Ex.Installers(ctx)
+			if a := in.Active(); err == nil && len(a) > 0 {
+				return "an installer is at work: " + strings.Join(a, ", "), nil
 			}
 			return "", err
 		}},

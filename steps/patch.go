@@ -142,7 +142,7 @@ func (p patchStep) runOne(ctx context.Context, env *Env, i int, c PatchCommand) 
 		}
 		removeJob(ctx, env, j)
 		if !successCode(j.ExitCode) {
-			return 0, fmt.Errorf("job %s exit code %d: %s", id, j.ExitCode, lastLines(j.Output, 5))
+			return 0, fmt.Errorf("job %s exit code %d (its whole output: %s on %s): %s", id, j.ExitCode, exchange.JobLog(id), env.Target.Server, lastLines(j.Output, 5))
 		}
 		return j.ExitCode, nil
 	}
@@ -242,12 +242,50 @@ func (patchStep) Undo(ctx context.Context, env *Env, orig json.RawMessage) error
 			}
 		}
 	}
+	// A task that has ended is not an installer that has: one its command started can run on (a command
+	// that merged a native program's stderr under 'Stop' gave up at its first line), and Windows' own
+	// servicing can still be at work.
+	if err := installersQuiet(ctx, env, "the server leaves maintenance"); err != nil {
+		return err
+	}
 	if !env.rebootDone {
 		if err := restartIfPending(ctx, env); err != nil {
 			return err
 		}
 	}
 	return exchangeServicesUp(ctx, env)
+}
+
+// installersQuiet waits until no installer is at work on the server (exchange.Installers: Windows
+// Installer's mutex, ExSetup, TiWorker, wusa), polling up to patch_grace and logging once a minute; one
+// still at work then — or a state that cannot be read — is a HoldError naming it: no restart, undo or
+// return to service while an installer runs. before says what waits.
+func installersQuiet(ctx context.Context, env *Env, before string) error {
+	start := env.Clock.Now()
+	end := start.Add(env.Settings.PatchGrace)
+	var logged time.Time
+	for {
+		in, err := env.Ex.Installers(ctx)
+		active := in.Active()
+		if err == nil && len(active) == 0 {
+			return nil
+		}
+		now := env.Clock.Now()
+		if err == nil && (logged.IsZero() || now.Sub(logged) >= time.Minute) {
+			logged = now
+			env.Logger.Warn("an installer is at work; waiting before "+before, "server", env.Target.Server,
+				"installers", active, "waited", now.Sub(start).Round(time.Second), "grace_left", end.Sub(now).Round(time.Second))
+		}
+		left := end.Sub(now)
+		if left <= 0 || !env.Clock.Sleep(ctx, min(env.Settings.PollInterval, left)) {
+			what := "still at work: " + strings.Join(active, ", ")
+			if err != nil {
+				what = fmt.Sprintf("cannot be read (%v)", err)
+			}
+			return &HoldError{Reason: fmt.Sprintf("an installer on %s %s after patch_grace %v: not done before %s; it stays in maintenance until the install ends and an operator clears it",
+				env.Target.Server, what, env.Settings.PatchGrace, before)}
+		}
+	}
 }
 
 // exchangeServicesUp is the patch undo's last word before the earlier steps are undone. A failed
@@ -298,7 +336,8 @@ func serviceHealth(ctx context.Context, env *Env) error {
 
 // restartIfPending restarts the server when the patch left Windows waiting for a restart. An install
 // that finished (during the wait, or before the abort) may; the server is still in maintenance: restart it
-// now rather than return it to service with the update half applied.
+// now rather than return it to service with the update half applied. Callers have waited for the
+// installers (installersQuiet).
 func restartIfPending(ctx context.Context, env *Env) error {
 	pr, err := env.Ex.PendingReboot(ctx)
 	if err != nil {
@@ -397,6 +436,9 @@ func (rebootStep) Do(ctx context.Context, env *Env, orig json.RawMessage) error 
 	// A crash may have come after the reboot: only restart if the host has not rebooted since Record.
 	if t, err := env.Ex.LastBootUpTime(ctx); err == nil && t.After(o.Boot) {
 		return nil
+	}
+	if err := installersQuiet(ctx, env, "restarting it"); err != nil {
+		return err
 	}
 	if err := env.Ex.RestartComputer(ctx, env.Settings.RestartDelay); err != nil && !errors.Is(err, exchange.ErrSessionLost) {
 		return err

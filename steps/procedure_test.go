@@ -467,3 +467,81 @@ func TestPlanShowsTheRestartAndTheMoves(t *testing.T) {
 		t.Errorf("move-active-databases plan:\n%s", got)
 	}
 }
+
+// TestInstallerOutlivingItsTask: a patch command that sets $ErrorActionPreference = 'Stop' itself ends
+// at its installer's first line on stderr — the task records exit 1 and the step fails — while the
+// installer (an Exchange security update: Windows Installer's mutex) runs on. The reverse does not undo a
+// step while it is at work: it waits up to patch_grace and, if the install ends, returns the server as
+// before; if not, it holds the server in maintenance naming the installer.
+func TestInstallerOutlivingItsTask(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		release bool // the install ends during the reverse's wait
+	}{{"ends during the wait", true}, {"outlasts the grace", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			before := h.sim.Org().Snapshot()
+			for _, kind := range []string{"patch_stderr", "patch_hangs"} {
+				if err := h.sim.InjectFault(exchsim.Fault{Kind: kind, Server: "EX03"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := fastSettings()
+			s.Patch = []steps.PatchCommand{{Name: "su", Command: "$ErrorActionPreference = 'Stop'\n& 'D:\\Updates\\ExchangeSE-KB5049233-x64-en.exe' /passive /norestart", Detached: true, Timeout: time.Minute}}
+			s.PatchGrace = 3 * time.Second
+			if tc.release {
+				s.PatchGrace = time.Minute
+			}
+			env := h.env(t, "EX03", s)
+			var released atomic.Bool
+			h.obs.onFinish = func(_, step string, undo bool) {
+				// the patch step's own undo is what waits (and, held, reports its failure)
+				if undo && step != "patch" && h.sim.Org().InstallerRunning("EX03") {
+					t.Errorf("step %s was undone while the installer was at work", step)
+				}
+			}
+			if tc.release {
+				h.obs.onFinish = func(_, step string, undo bool) {
+					if undo && !released.Load() {
+						t.Errorf("step %s (undo) finished while the installer was at work", step)
+					}
+				}
+				go func() {
+					waitForLog(t, h, "rolling_back")
+					for !h.sim.Org().InstallerRunning("EX03") { // the installer outlived the task
+						time.Sleep(20 * time.Millisecond)
+					}
+					time.Sleep(500 * time.Millisecond) // a few polls of the wait: the undo must not be done by now
+					released.Store(true)
+					if err := h.sim.ClearFaults(); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["standalone"]))
+			if res.Err == nil || !strings.Contains(res.Err.Error(), "NativeCommandError") && !strings.Contains(res.Err.Error(), "exit code 1") {
+				t.Errorf("err %v; want the task's failure", res.Err)
+			}
+			if tc.release {
+				if res.Outcome != steps.OutcomeReversed {
+					t.Fatalf("outcome %s, err %v; want reversed once the install ended", res.Outcome, res.Err)
+				}
+				if diffs := before.Equivalent(h.sim.Org().Snapshot()); len(diffs) > 0 {
+					t.Errorf("not restored: %v", diffs)
+				}
+				return
+			}
+			var hold *steps.HoldError
+			if res.Outcome != steps.OutcomeRollbackFailed || !errors.As(res.Err, &hold) || !strings.Contains(res.Err.Error(), "Windows Installer") {
+				t.Fatalf("outcome %s, err %v; want rollback_failed naming Windows Installer", res.Outcome, res.Err)
+			}
+			for _, sv := range h.sim.Org().Snapshot().Servers {
+				if sv.Name == "EX03" && sv.Effective["ServerWideOffline"] != "Inactive" {
+					t.Errorf("ServerWideOffline is %s: returned to service while the installer runs", sv.Effective["ServerWideOffline"])
+				}
+			}
+		})
+	}
+}

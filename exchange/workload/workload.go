@@ -37,7 +37,7 @@ func (w Window) Run(ctx context.Context, c *exchange.Client) error {
 		func() error { _, err := c.ComponentStates(ctx, w.Server); return err },
 		func() error { _, err := c.Databases(ctx, w.Server); return err },
 		func() error { _, err := c.CopyStatus(ctx, w.Server); return err },
-		func() error { _, err := c.SetupRunning(ctx); return err },
+		func() error { _, err := c.Installers(ctx); return err },
 		func() error { var err error; before, err = c.MailboxServer(ctx, w.Server); return err },
 		// enter
 		func() error { return c.SetComponentState(ctx, w.Server, "HubTransport", "Draining", "Maintenance") },

@@ -969,7 +969,7 @@ func (g *Org) reboot(s *server, now time.Time) {
 	for pid, j := range g.jobs {
 		if strings.EqualFold(j.server, s.spec.Name) {
 			delete(g.jobs, pid) // a running install dies with the host; its files are never written
-			taskJobEnded(s, j, true)
+			taskJobEnded(s, j, j.exit, true)
 		}
 	}
 	if s.node == "Up" || s.node == "Paused" {
@@ -1000,10 +1000,13 @@ func getProcess(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	}
 	name := arg(inv, "Name")
 	procs := map[string]int64{"powershell": 4242, "w3wp": 3100, "MSExchangeTransport": 2200}
-	if s.setupRunning || g.setupJob(s) {
-		procs["ExSetup"] = 5120
+	installers, _ := g.installersAt(s)
+	for i, p := range installers {
+		procs[p] = 5120 + int64(i)
 	}
+	// Each name not found is an error of its own, written (non-terminating): the names found are output.
 	var out []any
+	var missing error
 	for _, n := range toSlice(inv.Args["Name"]) {
 		if n == nil {
 			break
@@ -1017,9 +1020,15 @@ func getProcess(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 			}
 		}
 		if !ok {
-			return out, &ps.Error{Message: fmt.Sprintf("Cannot find a process with the name \"%s\". Verify the process name and call the cmdlet again.", n), Category: "ObjectNotFound", ErrorID: "NoProcessFoundForGivenName,Microsoft.PowerShell.Commands.GetProcessCommand"}
+			if missing == nil {
+				missing = &ps.Error{Message: fmt.Sprintf("Cannot find a process with the name \"%s\". Verify the process name and call the cmdlet again.", n), Category: "ObjectNotFound", ErrorID: "NoProcessFoundForGivenName,Microsoft.PowerShell.Commands.GetProcessCommand", Written: true}
+			}
+			continue
 		}
 		out = append(out, ps.NewObject("System.Diagnostics.Process", "Name", fmt.Sprint(n), "Id", pid))
+	}
+	if missing != nil {
+		return out, missing
 	}
 	if name == "" && !inv.Args.Has("Name") {
 		for k, v := range procs {
@@ -1093,7 +1102,9 @@ func (g *Org) newJob(s *server, encoded string, now time.Time) (*job, error) {
 	}
 	g.jobs[j.pid] = j
 	j.usesWindowsUpdate = usesWindowsUpdate(script)
+	j.installer = installerKind(script)
 	startSetup(s, j, script)
+	g.nativeStderrFails(s, j, script, now)
 	return j, nil
 }
 

@@ -132,6 +132,15 @@ type job struct {
 	// setup: the job runs Exchange setup, which stopped the services in stopped while it runs (setup.go).
 	setup   bool
 	stopped []string
+	// installer is what the job runs (installers.go): setup, msi, wusa, wua or "".
+	installer string
+	// wrapperEnds is when the job's PowerShell gave up while its installer ran on (jobwrapper.go): then
+	// the task ends with wrapperExit and wrapperOutput, and the installer runs to ends alone. Zero: the
+	// wrapper ends with the installer.
+	wrapperEnds   time.Time
+	wrapperExit   int
+	wrapperOutput string
+	wrapperDone   bool
 }
 
 type dbCopy struct {
@@ -352,17 +361,29 @@ func (g *Org) settle(s *server, now time.Time) {
 	g.restartIfDue(s, now)
 	g.finishMoves(s, now)
 	for pid, j := range g.jobs {
-		if strings.EqualFold(j.server, s.spec.Name) && !now.Before(j.ends) {
+		if !strings.EqualFold(j.server, s.spec.Name) {
+			continue
+		}
+		dir := `c:\programdata\exmaintd\jobs\`
+		if !j.wrapperDone && !j.wrapperEnds.IsZero() && !now.Before(j.wrapperEnds) {
+			// the job's PowerShell gave up: its files and the task's result are written, its installer runs on
+			s.files[dir+strings.ToLower(j.id)+".log"] = j.wrapperOutput + "\r\n"
+			s.files[dir+strings.ToLower(j.id)+".exit"] = fmt.Sprintf("%d\r\n", j.wrapperExit)
+			taskJobEnded(s, j, j.wrapperExit, false)
+			j.wrapperDone = true
+		}
+		if !now.Before(j.ends) {
 			if j.usesWindowsUpdate && j.task == "" {
 				j.exit = 1
 				j.output = "Install-WindowsUpdate : Exception from HRESULT: 0x80070005 (E_ACCESSDENIED)\r\n" +
 					"    + CategoryInfo          : NotSpecified: (:) [Get-WindowsUpdate], UnauthorizedAccessException"
 			}
-			dir := `c:\programdata\exmaintd\jobs\`
-			s.files[dir+strings.ToLower(j.id)+".log"] = j.output + "\r\n"
-			s.files[dir+strings.ToLower(j.id)+".exit"] = fmt.Sprintf("%d\r\n", j.exit)
+			if !j.wrapperDone {
+				s.files[dir+strings.ToLower(j.id)+".log"] = j.output + "\r\n"
+				s.files[dir+strings.ToLower(j.id)+".exit"] = fmt.Sprintf("%d\r\n", j.exit)
+			}
 			delete(g.jobs, pid)
-			taskJobEnded(s, j, false)
+			taskJobEnded(s, j, j.exit, false)
 			g.installEffects(s, j, j.ends)
 			if g.hasFault("patch_disables_services", s.spec.Name) {
 				disableExchangeServices(s)
@@ -817,7 +838,7 @@ func (g *Org) InjectFault(f Fault) error {
 		return fmt.Errorf("fault %s: unknown server %q", f.Kind, f.Server)
 	}
 	switch f.Kind {
-	case "stuck_queue", "move_fails", "reboot_never_returns", "patch_fails", "patch_hangs", "patch_no_reboot", "restart_reply_lost", "pam_unknown", "patch_disables_services":
+	case "stuck_queue", "move_fails", "reboot_never_returns", "patch_fails", "patch_hangs", "patch_no_reboot", "restart_reply_lost", "pam_unknown", "patch_disables_services", "patch_stderr":
 	case "move_suppressed":
 		f.refusals = 1
 		if f.Target != "" {

@@ -46,7 +46,7 @@ func newHarnessEdited(t *testing.T, scenario string, edit func(*Scenario)) *harn
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.rt = ps.NewRuntime(ps.Options{Cmdlets: h.org.Cmdlets(), Now: h.clock.Now})
+	h.rt = ps.NewRuntime(ps.Options{Cmdlets: h.org.Cmdlets(), Now: h.clock.Now, Mutex: h.org.Mutex})
 	return h
 }
 
@@ -374,7 +374,7 @@ func TestLoadScenarioFile(t *testing.T) {
 	if h.org, err = New(sc, Options{Clock: h.clock}); err != nil {
 		t.Fatal(err)
 	}
-	h.rt = ps.NewRuntime(ps.Options{Cmdlets: h.org.Cmdlets(), Now: h.clock.Now})
+	h.rt = ps.NewRuntime(ps.Options{Cmdlets: h.org.Cmdlets(), Now: h.clock.Now, Mutex: h.org.Mutex})
 	if got := h.run("EX21", "(Get-MailboxDatabase 'DB31').ReplayLagTimes | Where-Object { $_.Key -eq 'EX23' } | ForEach-Object { $_.Value.TotalSeconds }"); got != "604800" {
 		t.Errorf("lag of EX23: %s", got)
 	}

@@ -270,15 +270,15 @@ func unregisterTask(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	return nil, nil
 }
 
-// taskJobEnded updates the task whose instance job j was: Ready, with the job's exit code as its last
+// taskJobEnded updates the task whose instance job j was: Ready, with exit (the wrapper's exit code) as its last
 // result, or SCHED_S_TASK_TERMINATED when a reboot ended it. Callers hold g.mu.
-func taskJobEnded(s *server, j *job, killed bool) {
+func taskJobEnded(s *server, j *job, exit int, killed bool) {
 	t := s.tasks[j.task]
 	if t == nil || t.jobPID != j.pid {
 		return
 	}
 	t.jobPID, t.state = 0, taskStateReady
-	t.lastResult = int64(j.exit)
+	t.lastResult = int64(exit)
 	if killed {
 		t.lastResult = taskTerminated
 	}

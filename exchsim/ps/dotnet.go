@@ -57,6 +57,8 @@ func canonicalType(name string) (string, bool) {
 		return "System.Convert", true
 	case "threading.thread":
 		return "System.Threading.Thread", true
+	case "threading.mutex":
+		return "System.Threading.Mutex", true
 	case "scriptblock", "management.automation.scriptblock":
 		return "System.Management.Automation.ScriptBlock", true
 	case "io.streamreader":
@@ -70,7 +72,7 @@ func canonicalType(name string) (string, bool) {
 }
 
 func typeNotFound(name string) error {
-	return &RuntimeError{Err: &Error{Message: fmt.Sprintf("Unable to find type [%s] (exchsim models [Console], [Convert], [System.Threading.Thread], [ScriptBlock], [System.IO.StreamReader], [System.Text.UTF8Encoding], [System.Text.Encoding]).", name),
+	return &RuntimeError{Err: &Error{Message: fmt.Sprintf("Unable to find type [%s] (exchsim models [Console], [Convert], [System.Threading.Thread], [System.Threading.Mutex], [ScriptBlock], [System.IO.StreamReader], [System.Text.UTF8Encoding], [System.Text.Encoding]).", name),
 		Category: "InvalidOperation", ErrorID: "TypeNotFound"}}
 }
 
@@ -138,6 +140,15 @@ func (e *env) staticCall(typ, name string, args []any) (any, error) {
 			}
 			return &streamReader{p: in.p, r: bufio.NewReaderSize(r, 65536)}, nil
 		}
+	case "System.Threading.Mutex::openexisting":
+		// the mutex exists or it does not; exchsim's never refuses access to one that does
+		if len(args) == 1 {
+			name := toString(args[0])
+			if f := e.p.rt.opts.Mutex; f != nil && f(e.p.host, name) {
+				return mutex{name}, nil
+			}
+			return nil, methodException("OpenExisting", 1, "WaitHandleCannotBeOpenedException", "No handle of the given name exists.")
+		}
 	case "System.Text.UTF8Encoding::new":
 		if len(args) <= 1 {
 			return utf8Encoding{bom: toBool(argAt(args, 0))}, nil
@@ -170,6 +181,22 @@ func fromBase64(s string) (any, error) {
 		return nil, methodException("FromBase64String", 1, "FormatException", "The input is not a valid Base-64 string as it contains a non-base 64 character, more than two padding characters, or an illegal character among the padding characters. ")
 	}
 	return byteArray(b), nil
+}
+
+// mutex is an open handle to a named mutex: it can only be released (Dispose, Close).
+type mutex struct{ name string }
+
+func (mutex) typeName() string { return "System.Threading.Mutex" }
+func (m mutex) String() string { return m.typeName() }
+func (m mutex) member(name string) (any, error) {
+	return nil, noMember(m, name)
+}
+func (mutex) setMember(name string, _ any) error { return readOnly(name) }
+func (m mutex) call(_ *env, name string, args []any) (any, error) {
+	if (strings.EqualFold(name, "Dispose") || strings.EqualFold(name, "Close")) && len(args) == 0 {
+		return void(), nil
+	}
+	return nil, noMethod(m.typeName(), name)
 }
 
 // byteArray is System.Byte[].

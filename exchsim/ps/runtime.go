@@ -17,7 +17,10 @@ type Options struct {
 	Natives []Native
 	Cost    cost.Profile
 	// Now is the simulated clock (Get-Date, Invocation.Now); default time.Now.
-	Now    func() time.Time
+	Now func() time.Time
+	// Mutex reports whether a named mutex exists on host ([System.Threading.Mutex]::OpenExisting): Windows
+	// Installer's Global\_MSIExecute while it installs. nil: none exists.
+	Mutex  func(host, name string) bool
 	Logger *slog.Logger
 }
 
