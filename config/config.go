@@ -151,6 +151,8 @@ type Patch struct {
 	RunAs string `toml:"run_as"`
 	// Reboot is the restart policy: always, if-required (default) or never.
 	Reboot string `toml:"reboot"`
+	// RestartBefore: if-pending (default) restarts the server first when a restart is pending; never.
+	RestartBefore string `toml:"restart_before"`
 }
 
 // Window is one [[window]].

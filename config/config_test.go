@@ -83,6 +83,7 @@ func TestProblems(t *testing.T) {
 		`bad.toml:37: window "w".patches: unknown patch "nope"`,
 		`bad.toml:43: patch "wu-as-user".run_as: "EXLAB\\patcher": want a group managed service account`,
 		`bad.toml:48: patch "inline-as-gmsa".run_as: "EXLAB\\gmsa-patch$": only a detached command runs as a scheduled task`,
+		`bad.toml:53: patch "restart-maybe".restart_before: "sometimes": want if-pending (the default) or never`,
 	}
 	text := err.Error()
 	last := -1

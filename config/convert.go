@@ -222,7 +222,7 @@ func (c *Config) Settings(w Window, server string) steps.Settings {
 	for _, name := range w.Patches {
 		for _, p := range c.Patches {
 			if p.Name == name {
-				out.Patch = append(out.Patch, steps.PatchCommand{Name: p.Name, Command: p.Command, Detached: p.Detached, Timeout: p.Timeout.Duration, RunAs: p.RunAs, Reboot: p.Reboot})
+				out.Patch = append(out.Patch, steps.PatchCommand{Name: p.Name, Command: p.Command, Detached: p.Detached, Timeout: p.Timeout.Duration, RunAs: p.RunAs, Reboot: p.Reboot, RestartBefore: p.RestartBefore})
 			}
 		}
 	}

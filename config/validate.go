@@ -321,6 +321,9 @@ func (c *Config) validatePatches(col *collector) map[string]bool {
 		if p.Reboot != "" && !slices.Contains([]string{steps.RebootAlways, steps.RebootIfRequired, steps.RebootNever}, p.Reboot) {
 			col.add(key+".reboot", "%q: want always, if-required (the default) or never", p.Reboot)
 		}
+		if p.RestartBefore != "" && p.RestartBefore != steps.RestartBeforeIfPending && p.RestartBefore != steps.RestartBeforeNever {
+			col.add(key+".restart_before", "%q: want if-pending (the default) or never", p.RestartBefore)
+		}
 		if p.RunAs != "" {
 			// A scheduled task runs as SYSTEM or as a group managed service account, whose password Windows
 			// fetches from AD; any other account would need its password stored in the task.

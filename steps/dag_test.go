@@ -51,7 +51,7 @@ func TestPreGateRefusals(t *testing.T) {
 	}{
 		{"witness", exchsim.Fault{Kind: "witness_invalid", Target: "DAG01"}, "file share witness is InvalidConfiguration"},
 		{"stopped member", exchsim.Fault{Kind: "reboot_never_returns", Server: "EX02"}, "DAG DAG01 has stopped members: EX02"},
-		{"setup", exchsim.Fault{Kind: "setup_running", Server: "EX01"}, "Exchange setup (ExSetup.exe) is running"},
+		{"setup", exchsim.Fault{Kind: "setup_running", Server: "EX01"}, "an installer is at work: ExSetup.exe"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

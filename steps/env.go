@@ -108,7 +108,19 @@ type PatchCommand struct {
 	RunAs string
 	// Reboot is the command's reboot policy: RebootAlways, RebootIfRequired (default) or RebootNever.
 	Reboot string
+	// RestartBefore: RestartBeforeIfPending (default) restarts the server before the command when
+	// Windows waits for a restart; RestartBeforeNever runs it as things are.
+	RestartBefore string
 }
+
+// Restart-before policies of a patch command. Exchange setup refuses to run while a restart is pending
+// (CSS-Exchange SetupAssist's Test-PendingReboot check; setup's own prerequisite check), and an update
+// installed on top of a pending one is what Microsoft's guidance for security updates warns against; a
+// window that installs Windows updates and then an Exchange update would fail the second.
+const (
+	RestartBeforeIfPending = "if-pending"
+	RestartBeforeNever     = "never"
+)
 
 // Drain policies.
 const (

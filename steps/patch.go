@@ -62,6 +62,11 @@ func (p patchStep) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
 		if env.patched.initiated {
 			return fmt.Errorf("patch command %q: not run: an earlier installer (exit 1641) has restarted the server; run it in another window", c.Name)
 		}
+		if c.RestartBefore != RestartBeforeNever {
+			if err := restartBefore(ctx, env, c.Name); err != nil {
+				return fmt.Errorf("patch command %q: restarting first, as a restart is pending: %w", c.Name, err)
+			}
+		}
 		cctx, cancel := context.WithTimeout(ctx, c.timeout())
 		code, err := p.runOne(cctx, env, i, c)
 		cancel()
@@ -79,6 +84,33 @@ func (p patchStep) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
 		if code == exitRebootInitiated {
 			env.patched.initiated = true // whatever the policy: the installer restarts the server
 		}
+	}
+	return nil
+}
+
+// restartBefore restarts the server before patch command name when Windows waits for a restart (an earlier
+// command of the run left one, or the run was allowed to start with one): once no installer is at work, it
+// restarts and waits until the server is back, as the reboot step would. The run's own reboot step is not
+// done by it, and an installer's own restart (1641) is measured from the new boot.
+func restartBefore(ctx context.Context, env *Env, name string) error {
+	pr, err := env.Ex.PendingReboot(ctx)
+	if err != nil {
+		return fmt.Errorf("reading whether a restart is pending: %w", err)
+	}
+	if len(pr.Reasons()) == 0 {
+		return nil
+	}
+	env.Logger.Info("a restart is pending; restarting before the next patch", "server", env.Target.Server, "patch", name, "pending", pr.Reasons())
+	if err := installersQuiet(ctx, env, "restarting it"); err != nil {
+		return err
+	}
+	done := env.rebootDone
+	defer func() { env.rebootDone = done }()
+	if err := restartIfPending(ctx, env); err != nil {
+		return err
+	}
+	if t, err := env.Ex.LastBootUpTime(ctx); err == nil {
+		env.patched.bootBefore = t
 	}
 	return nil
 }

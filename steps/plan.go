@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/exmaintd/exmaintd/exchange"
@@ -125,7 +126,15 @@ func (p patchStep) plan(_ Target, s Settings) ([]exchange.Op, string) {
 	if len(out) == 0 {
 		return nil, "no patch commands configured for this window"
 	}
-	return out, ""
+	notes := make([]string, len(s.Patch))
+	for i, c := range s.Patch {
+		before := "first a restart if one is pending (restart_before = if-pending), once no installer is at work"
+		if c.RestartBefore == RestartBeforeNever {
+			before = "run as things are, even with a restart pending (restart_before = never)"
+		}
+		notes[i] = c.Name + ": " + before
+	}
+	return out, strings.Join(notes, "; ")
 }
 
 func (rebootStep) plan(_ Target, s Settings) ([]exchange.Op, string) {

@@ -545,3 +545,45 @@ func TestInstallerOutlivingItsTask(t *testing.T) {
 		})
 	}
 }
+
+// TestRestartBeforeThePatch: Windows updates leave a restart pending, and Exchange setup refuses to run
+// with one pending. With restart_before = if-pending (the default) the patch step restarts the server
+// between them and the update installs; with never, setup refuses and the run reverses, naming why.
+func TestRestartBeforeThePatch(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		before  string
+		outcome string
+		err     string
+	}{{"", steps.OutcomeCompleted, ""}, {steps.RestartBeforeNever, steps.OutcomeReversed, "A reboot from a previous installation is pending"}} {
+		t.Run("restart_before="+tc.before, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			s := fastSettings()
+			s.Patch = []steps.PatchCommand{
+				{Name: "windows-updates", Command: `& wusa.exe 'D:\WU\windows10.0-kb5048661-x64.msu' /quiet /norestart`, Detached: true, Timeout: time.Minute},
+				{Name: "exchange-cu", Command: `& 'D:\CU\Setup.exe' /Mode:Upgrade /IAcceptExchangeServerLicenseTerms_DiagnosticDataOFF`, Detached: true, Timeout: time.Minute, RestartBefore: tc.before},
+			}
+			env := h.env(t, "EX03", s)
+			boot, err := env.Ex.LastBootUpTime(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var boots atomic.Int32 // restarts seen while the patch step ran
+			h.obs.onStart = func(_, step string) {
+				if step == "reboot" {
+					if b, err := env.Ex.LastBootUpTime(t.Context()); err == nil && b.After(boot) {
+						boots.Add(1)
+					}
+				}
+			}
+			res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["standalone"]))
+			if res.Outcome != tc.outcome || (tc.err != "" && (res.Err == nil || !strings.Contains(res.Err.Error(), tc.err))) {
+				t.Fatalf("outcome %s, err %v; want %s %q", res.Outcome, res.Err, tc.outcome, tc.err)
+			}
+			if want := int32(1); tc.before == "" && boots.Load() != want {
+				t.Errorf("the server restarted %d times before the reboot step; want once, between the patches", boots.Load())
+			}
+		})
+	}
+}

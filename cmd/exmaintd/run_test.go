@@ -252,7 +252,7 @@ func TestPlanWouldNotStart(t *testing.T) {
 	if exitCode(err) != 3 || !strings.Contains(out, "→ would not start") || !strings.Contains(err.Error(), "would not start on EX01") {
 		t.Errorf("plan with a failing gate: exit %d (%v), want 3\n%s", exitCode(err), err, out)
 	}
-	if !strings.Contains(out, "Exchange setup (ExSetup.exe) is running") || !strings.Contains(out, "Couldn't read the copy status") {
+	if !strings.Contains(out, "an installer is at work: ExSetup.exe") || !strings.Contains(out, "Couldn't read the copy status") {
 		t.Errorf("plan did not report every failing gate:\n%s", out)
 	}
 }

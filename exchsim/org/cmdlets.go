@@ -1105,6 +1105,14 @@ func (g *Org) newJob(s *server, encoded string, now time.Time) (*job, error) {
 	j.installer = installerKind(script)
 	startSetup(s, j, script)
 	g.nativeStderrFails(s, j, script, now)
+	if j.installer == installerSetup && s.restartPending() {
+		// Exchange setup's prerequisite check (CSS-Exchange SetupAssist: Test-PendingReboot) stops it at once
+		j.exit, j.output, j.ends = 1, "A reboot from a previous installation is pending. Please restart the system and then rerun Setup.", now.Add(time.Second)
+		for _, name := range j.stopped { // it never got as far as stopping anything
+			s.services[name] = g.startedState(s, name)
+		}
+		j.stopped = nil
+	}
 	return j, nil
 }
 

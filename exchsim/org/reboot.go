@@ -92,6 +92,17 @@ func invokeCimMethod(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 		{Name: "NotifyUI", Value: false}, {Name: "RebootDeadline", Value: ""}, {Name: "RebootPending", Value: true}, {Name: "ReturnValue", Value: int64(0)}}}}, nil
 }
 
+// restartPending reports whether any marker CSS-Exchange's Get-ServerRebootPending reads is set on s.
+// Callers hold g.mu.
+func (s *server) restartPending() bool {
+	_, cbs := s.files[regCBSRebootPending]
+	_, wu := s.files[regWURebootRequired]
+	_, renames := s.registryValue(regSessionManager)["PendingFileRenameOperations"]
+	volatile := s.registryValue(regUpdates)["UpdateExeVolatile"]
+	active, next := s.registryValue(regActiveName)["ComputerName"], s.registryValue(regPendingName)["ComputerName"]
+	return cbs || wu || renames || (volatile != nil && volatile != int64(0)) || s.ccmRebootPending || (next != nil && next != active)
+}
+
 // clearPendingReboot: a restart completes what was pending and applies a pending computer name.
 func clearPendingReboot(s *server) {
 	delete(s.registryValue(regUpdates), "UpdateExeVolatile")
