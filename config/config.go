@@ -147,8 +147,10 @@ type Patch struct {
 	Command  string   `toml:"command"`
 	Detached bool     `toml:"detached"`
 	Timeout  Duration `toml:"timeout"`
-	// RunAs is the detached task's account: SYSTEM when empty, or a group managed service account.
-	RunAs string `toml:"run_as"`
+	// RunAs is the detached task's account: SYSTEM when empty (or "SYSTEM"), a group managed service
+	// account (DOMAIN\name$), or a named account (DOMAIN\name) with RunAsPassword.
+	RunAs         string `toml:"run_as"`
+	RunAsPassword Secret `toml:"run_as_password"`
 	// Reboot is the restart policy: always, if-required (default) or never.
 	Reboot string `toml:"reboot"`
 	// RestartBefore: if-pending (default) restarts the server first when a restart is pending; never.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/exmaintd/exmaintd/config"
+	"github.com/exmaintd/exmaintd/secret"
 )
 
 // TestExample: config.example.toml is complete and valid, and means what its comments say.
@@ -81,9 +82,11 @@ func TestProblems(t *testing.T) {
 		`bad.toml:34: window "w".schedule:`,
 		`bad.toml:36: window "w".servers: unknown server "EX07"`,
 		`bad.toml:37: window "w".patches: unknown patch "nope"`,
-		`bad.toml:43: patch "wu-as-user".run_as: "EXLAB\\patcher": want a group managed service account`,
+		`bad.toml:43: patch "wu-as-user".run_as: "EXLAB\\patcher" is a named account: set run_as_password`,
 		`bad.toml:48: patch "inline-as-gmsa".run_as: "EXLAB\\gmsa-patch$": only a detached command runs as a scheduled task`,
 		`bad.toml:53: patch "restart-maybe".restart_before: "sometimes": want if-pending (the default) or never`,
+		`bad.toml:55: patch "cu-as-system".run_as: Exchange setup (/Mode:Upgrade) cannot run as SYSTEM, the default: it needs an account in the Organization Management role group`,
+		`bad.toml:65: patch "gmsa-with-password".run_as_password: set, but EXLAB\gmsa-patch$ is a group managed service account`,
 	}
 	text := err.Error()
 	last := -1
@@ -605,5 +608,32 @@ func TestZoneContradictionSaysWhence(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v; want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestPatchAccounts: each patch's account resolves for its task — SYSTEM (written or not) as the task's
+// default, a named account with the source of its password (read when the task is registered, never at
+// load) — and the example's cumulative update runs as its named account.
+func TestPatchAccounts(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(base), `patches = ["windows-updates", "exchange-su"]`, `patches = ["exchange-cu", "exchange-su"]`, 1)
+	src = strings.Replace(src, `# run_as = 'EXLAB\gmsa-patch$'`, `run_as = "system"`, 1)
+	c, err := config.Parse("accounts.toml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := c.Rollout(c.Windows[0].Name)
+	if !ok {
+		t.Fatal("no rollout")
+	}
+	p := r[0].Servers[0].Settings.Patch
+	if len(p) != 2 || p[0].Name != "exchange-cu" || p[0].RunAs != `EXLAB\svc-exupdate` || p[0].RunAsPassword != (secret.Source{Credential: "exupdate-password"}) {
+		t.Errorf("the CU's account: %+v", p[0])
+	}
+	if p[1].RunAs != "" || p[1].RunAsPassword != (secret.Source{}) {
+		t.Errorf(`run_as = "system": %+v; want the task's default, SYSTEM`, p[1])
 	}
 }

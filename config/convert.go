@@ -222,11 +222,19 @@ func (c *Config) Settings(w Window, server string) steps.Settings {
 	for _, name := range w.Patches {
 		for _, p := range c.Patches {
 			if p.Name == name {
-				out.Patch = append(out.Patch, steps.PatchCommand{Name: p.Name, Command: p.Command, Detached: p.Detached, Timeout: p.Timeout.Duration, RunAs: p.RunAs, Reboot: p.Reboot, RestartBefore: p.RestartBefore})
+				out.Patch = append(out.Patch, steps.PatchCommand{Name: p.Name, Command: p.Command, Detached: p.Detached, Timeout: p.Timeout.Duration, RunAs: taskAccount(p.RunAs), RunAsPassword: p.RunAsPassword.source(), Reboot: p.Reboot, RestartBefore: p.RestartBefore})
 			}
 		}
 	}
 	return out.WithDefaults()
+}
+
+// taskAccount is run_as as the task takes it: "" for SYSTEM.
+func taskAccount(runAs string) string {
+	if strings.EqualFold(runAs, "SYSTEM") {
+		return ""
+	}
+	return runAs
 }
 
 // Location is the window's time zone: its own, else [daemon] time_zone, else the host's.

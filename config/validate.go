@@ -324,20 +324,47 @@ func (c *Config) validatePatches(col *collector) map[string]bool {
 		if p.RestartBefore != "" && p.RestartBefore != steps.RestartBeforeIfPending && p.RestartBefore != steps.RestartBeforeNever {
 			col.add(key+".restart_before", "%q: want if-pending (the default) or never", p.RestartBefore)
 		}
-		if p.RunAs != "" {
-			// A scheduled task runs as SYSTEM or as a group managed service account, whose password Windows
-			// fetches from AD; any other account would need its password stored in the task.
-			dom, acct, ok := strings.Cut(p.RunAs, `\`)
-			switch {
-			case !p.Detached:
-				col.add(key+".run_as", "%q: only a detached command runs as a scheduled task; set detached = true or remove run_as", p.RunAs)
-			case !ok || !accountChars(dom, ".-") || !strings.HasSuffix(acct, "$") || !accountChars(strings.TrimSuffix(acct, "$"), ".-_"):
-				col.add(key+".run_as", "%q: want a group managed service account as DOMAIN\\name$ (empty: SYSTEM)", p.RunAs)
-			}
-		}
+		validateRunAs(col, key, p)
 	}
 	return names
 }
+
+// validateRunAs checks a patch's account. A scheduled task runs as SYSTEM, as a group managed service
+// account (Windows fetches its password from AD), or as a named account whose password the task stores
+// (run_as_password, read when the task is registered). Exchange setup does not run as SYSTEM: the computer
+// account is in no Exchange role group, and setup's GlobalServerInstall rule stops it.
+func validateRunAs(col *collector, key string, p Patch) {
+	hasPassword := p.RunAsPassword != (Secret{})
+	validateSecret(col, key+".run_as_password", p.RunAsPassword, false)
+	system := p.RunAs == "" || strings.EqualFold(p.RunAs, "SYSTEM")
+	if exchangeSetup.MatchString(p.Command) && p.RunAs == "" {
+		col.add(key+".run_as", "Exchange setup (/Mode:Upgrade) cannot run as SYSTEM, the default: it needs an account in the Organization Management "+
+			"role group, and in Schema Admins and Enterprise Admins when the update must prepare Active Directory (CSS-Exchange SetupAssist checks them); "+
+			"set run_as to such an account (a gMSA as DOMAIN\\name$, or DOMAIN\\name with run_as_password), or run_as = \"SYSTEM\" if the computer account has been given them")
+	}
+	if system {
+		if hasPassword {
+			col.add(key+".run_as_password", "set, but the task runs as SYSTEM: give run_as a named account or remove the password")
+		}
+		return
+	}
+	dom, acct, ok := strings.Cut(p.RunAs, `\`)
+	gmsa := strings.HasSuffix(acct, "$")
+	switch {
+	case !p.Detached:
+		col.add(key+".run_as", "%q: only a detached command runs as a scheduled task; set detached = true or remove run_as", p.RunAs)
+	case !ok || !accountChars(dom, ".-") || !accountChars(strings.TrimSuffix(acct, "$"), ".-_"):
+		col.add(key+".run_as", "%q: want SYSTEM, a group managed service account as DOMAIN\\name$, or an account as DOMAIN\\name", p.RunAs)
+	case gmsa && hasPassword:
+		col.add(key+".run_as_password", "set, but %s is a group managed service account: Windows fetches its password; remove run_as_password", p.RunAs)
+	case !gmsa && !hasPassword:
+		col.add(key+".run_as", "%q is a named account: set run_as_password (file, env or credential), which the task stores to run whether the account is logged on or not", p.RunAs)
+	}
+}
+
+// exchangeSetup matches a command that runs Exchange setup for an upgrade (a cumulative update):
+// Setup.exe or ExSetup.exe with /Mode:Upgrade or /m:upgrade.
+var exchangeSetup = regexp.MustCompile(`(?i)\b(ex)?setup(\.exe)?['"]?\s.*/m(ode)?:upgrade\b`)
 
 // accountChars: s is non-empty and only letters, digits and extra (names the quoting cannot trip over).
 func accountChars(s, extra string) bool {

@@ -23,6 +23,7 @@ import (
 	"github.com/exmaintd/exmaintd/metrics"
 	"github.com/exmaintd/exmaintd/report"
 	"github.com/exmaintd/exmaintd/scheduler"
+	"github.com/exmaintd/exmaintd/secret"
 	"github.com/exmaintd/exmaintd/steps"
 )
 
@@ -372,7 +373,8 @@ func (d *Daemon) env(t *config.Target) (*steps.Env, func(), error) {
 		return nil, nil, err
 	}
 	d.clients.add(c)
-	return &steps.Env{Ex: c, Target: t.Steps, Settings: t.Settings, Clock: d.o.Clock, Logger: d.logger, Observer: d.progress},
+	secrets := func(s secret.Source) (secret.Value, error) { return secret.Load(s, d.o.Getenv) }
+	return &steps.Env{Ex: c, Target: t.Steps, Settings: t.Settings, Clock: d.o.Clock, Logger: d.logger, Observer: d.progress, Secrets: secrets},
 		func() { d.clients.remove(c); _ = c.Close() }, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/exchsim/cost"
 	"github.com/exmaintd/exmaintd/exchsim/simtest"
+	"github.com/exmaintd/exmaintd/secret"
 )
 
 // simOptions tune startSim.
@@ -46,4 +47,10 @@ func within(tb testing.TB, limit time.Duration, f func()) {
 	case <-time.After(limit):
 		tb.Fatalf("operation still running after %v: it hangs", limit)
 	}
+}
+
+// simAccount is a task spec for the scenario's named account (in Organization Management, with its
+// password): Exchange setup refuses to run as SYSTEM.
+func simAccount(sim *exchsim.Sim, limit time.Duration) exchange.TaskSpec {
+	return exchange.TaskSpec{User: sim.Domain() + `\` + sim.User(), Password: secret.New(sim.Password()), TimeLimit: limit}
 }

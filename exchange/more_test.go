@@ -59,7 +59,7 @@ func TestJob(t *testing.T) {
 			sim := startSim(t, simOptions{})
 			c := newClient(t, endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{Mode: mode, ReadTimeout: 5 * time.Second, Attempts: 2})
 			ctx := t.Context()
-			job, err := c.StartJob(ctx, "cu-2026-11", `& 'D:\Setup.exe' /Mode:Upgrade /IAcceptExchangeServerLicenseTerms_DiagnosticDataON`, exchange.TaskSpec{TimeLimit: time.Hour})
+			job, err := c.StartJob(ctx, "cu-2026-11", `& 'D:\Setup.exe' /Mode:Upgrade /IAcceptExchangeServerLicenseTerms_DiagnosticDataON`, simAccount(sim, time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -541,7 +541,7 @@ func TestNativeStderrDoesNotEndTheJob(t *testing.T) {
 		return done
 	}
 	const setup = `& 'D:\CU\Setup.exe' /Mode:Upgrade /IAcceptExchangeServerLicenseTerms_DiagnosticDataOFF`
-	job, err := c.StartJob(ctx, "stderr-1", setup, exchange.TaskSpec{})
+	job, err := c.StartJob(ctx, "stderr-1", setup, simAccount(sim, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -552,7 +552,15 @@ func TestNativeStderrDoesNotEndTheJob(t *testing.T) {
 		t.Errorf("after the job: installers %v, %v; want none", in.Active(), err)
 	}
 
-	job, err = c.StartJob(ctx, "stderr-2", "$ErrorActionPreference = 'Stop'\n"+setup, exchange.TaskSpec{})
+	// On EX02, which has no restart pending from that update (setup would refuse to start), with an
+	// installer that runs until told.
+	for _, kind := range []string{"patch_stderr", "patch_hangs"} {
+		if err := sim.InjectFault(exchsim.Fault{Kind: kind, Server: "EX02"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c = newClient(t, endpoint(t, sim, "EX02", exchange.AuthNTLM), exchange.Options{})
+	job, err = c.StartJob(ctx, "stderr-2", "$ErrorActionPreference = 'Stop'\n"+setup, simAccount(sim, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -601,5 +609,58 @@ func TestInstallers(t *testing.T) {
 		if err := sim.InjectFault(exchsim.Fault{Kind: "patch_hangs", Server: "EX03"}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestJobAsNamedAccount: a task for a named account carries its password in a variable on a line of its
+// own (an error record quotes only the failing command's line), never in what plan shows; Task Scheduler
+// checks the password when the task is registered, and a wrong one fails the start without the password in
+// the error. Exchange setup refuses SYSTEM, and runs as the scenario's account (Organization Management).
+func TestJobAsNamedAccount(t *testing.T) {
+	const pw = "S3cret'pa55"
+	op, err := exchange.OpStartJob("cu-1", "Get-Date", exchange.TaskSpec{User: `EXLAB\svc-exupdate`, Password: secret.New(pw)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(op.Script, "$exmPw = 'S3cret''pa55'\n") || !strings.Contains(op.Script, `-User 'EXLAB\svc-exupdate' -Password $exmPw -RunLevel Highest`) ||
+		strings.Contains(op.Text(), "S3cret") || !strings.Contains(op.Text(), "<run_as_password>") {
+		t.Errorf("script %.200q / shown %.200q", op.Script, op.Text())
+	}
+	for _, bad := range []exchange.TaskSpec{{User: `EXLAB\svc`}, {Password: secret.New("x")}, {User: `EXLAB\gmsa$`, Password: secret.New("x")}} {
+		if _, err := exchange.OpStartJob("x", "Get-Date", bad); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+
+	sim := startSim(t, simOptions{})
+	c := newClient(t, endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{})
+	ctx := t.Context()
+	wrong := simAccount(sim, 0)
+	wrong.Password = secret.New(pw)
+	if _, err := c.StartJob(ctx, "wrong-pw", "Get-Date", wrong); err == nil || !strings.Contains(err.Error(), "0x8007052E") || strings.Contains(err.Error(), "S3cret") {
+		t.Errorf("a wrong password: %v; want the logon failure, without the password", err)
+	}
+	for _, tc := range []struct {
+		spec exchange.TaskSpec
+		exit int
+		out  string
+	}{
+		{exchange.TaskSpec{}, 1, "'Organization Management' role group"},
+		{simAccount(sim, 0), 0, "Installed"},
+	} {
+		job, err := c.StartJob(ctx, "cu-as-"+strconv.Itoa(tc.exit), `& 'D:\CU\Setup.exe' /Mode:Upgrade /IAcceptExchangeServerLicenseTerms_DiagnosticDataOFF`, tc.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 20*time.Second, func() error {
+			j, err := c.PollJob(ctx, job)
+			if err == nil && j.Running {
+				err = errors.New("still running")
+			}
+			if err == nil && (j.ExitCode != tc.exit || !strings.Contains(j.Output, tc.out)) {
+				t.Errorf("setup as %q: exit %d, output %q; want %d with %q", tc.spec.User, j.ExitCode, j.Output, tc.exit, tc.out)
+			}
+			return err
+		})
 	}
 }

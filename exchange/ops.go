@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/exmaintd/exmaintd/secret"
 )
 
 // The Op constructors generate the exact PowerShell of every operation. They validate and quote their
@@ -169,9 +171,12 @@ func TaskName(id string) string { return "exmaintd-" + id }
 
 // TaskSpec is how a detached job's scheduled task runs.
 type TaskSpec struct {
-	// User is the account the task runs as: "" for SYSTEM (S-1-5-18, a service logon), or a group managed
-	// service account (EXLAB\gmsa-patch$, a password logon the system fetches from AD).
-	User string
+	// User is the account the task runs as: "" for SYSTEM (S-1-5-18, a service logon), a group managed
+	// service account (EXLAB\gmsa-patch$, a password logon the system fetches from AD), or a named account
+	// (EXLAB\svc-patch) with its Password — Task Scheduler's "run whether the user is logged on or not",
+	// which stores the password with the task.
+	User     string
+	Password secret.Value
 	// TimeLimit is the task's ExecutionTimeLimit. It is a statement of intent, not a bound: Task Scheduler
 	// bypasses the limit for a task started on demand, as Start-ScheduledTask starts exmaintd's
 	// (ITaskSettings::ExecutionTimeLimit: "a task that is started on demand will not be terminated if it
@@ -259,26 +264,42 @@ func OpStartJob(id, command string, spec TaskSpec) (Op, error) {
 	if strings.TrimSpace(command) == "" {
 		return Op{}, fmt.Errorf("job %s: empty command", id)
 	}
-	principal := "New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -LogonType ServiceAccount -RunLevel Highest"
-	if spec.User != "" {
-		principal = "New-ScheduledTaskPrincipal -UserId " + Quote(spec.User) + " -LogonType Password -RunLevel Highest"
+	gmsa := strings.HasSuffix(spec.User, "$")
+	switch {
+	case spec.User == "" && !spec.Password.Empty():
+		return Op{}, fmt.Errorf("job %s: a password without an account", id)
+	case spec.User != "" && !gmsa && spec.Password.Empty():
+		return Op{}, fmt.Errorf("job %s: account %s needs its password (a group managed service account's name ends in $)", id, spec.User)
+	case gmsa && !spec.Password.Empty():
+		return Op{}, fmt.Errorf("job %s: %s is a group managed service account: Windows fetches its password, none is given", id, spec.User)
+	}
+	principal := "-Principal (New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -LogonType ServiceAccount -RunLevel Highest)"
+	password, shown := "", ""
+	switch {
+	case gmsa:
+		principal = "-Principal (New-ScheduledTaskPrincipal -UserId " + Quote(spec.User) + " -LogonType Password -RunLevel Highest)"
+	case spec.User != "":
+		// The password is a variable set on a line of its own: an error record quotes the line of the
+		// command that failed, and that line holds only the variable's name.
+		principal = "-User " + Quote(spec.User) + " -Password $exmPw -RunLevel Highest"
+		password = "$exmPw = " + Quote(spec.Password.Reveal()) + "\n"
+		shown = "$exmPw = '<run_as_password>'\n"
 	}
 	limit := spec.TimeLimit
 	if limit <= 0 {
 		limit = 4 * time.Hour
 	}
 	name, path := Quote(TaskName(id)), Quote(TaskPath)
-	register := func(argument string) string {
-		return scriptPrelude +
+	register := func(password, argument string) string {
+		return password + scriptPrelude +
 			"$a = New-ScheduledTaskAction -Execute 'powershell.exe' -Argument " + argument + " -WorkingDirectory 'C:\\Windows\\System32'; " +
-			"$p = " + principal + "; " +
 			"$s = New-ScheduledTaskSettingsSet -ExecutionTimeLimit " + Quote(formatTimeSpan(limit)) + " -Priority " + strconv.Itoa(taskPriority) + " -MultipleInstances IgnoreNew -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries; " +
-			"Register-ScheduledTask -TaskName " + name + " -TaskPath " + path + " -Action $a -Principal $p -Settings $s -Description " + Quote("exmaintd job "+id) + " -Force | Out-Null; " +
+			"Register-ScheduledTask -TaskName " + name + " -TaskPath " + path + " -Action $a " + principal + " -Settings $s -Description " + Quote("exmaintd job "+id) + " -Force | Out-Null; " +
 			"Start-ScheduledTask -TaskName " + name + " -TaskPath " + path + "; " +
 			"ConvertTo-Json -Compress -InputObject @{ Task = " + Quote(TaskPath+TaskName(id)) + " }"
 	}
-	return Op{Cmdlet: "Register-ScheduledTask", Write: true, Script: register(Quote(taskArgument(id, command))),
-		Show: register("'-NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand <JOB>'") +
+	return Op{Cmdlet: "Register-ScheduledTask", Write: true, Script: register(password, Quote(taskArgument(id, command))),
+		Show: register(shown, "'-NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand <JOB>'") +
 			"\n        JOB (UTF-16LE, base64), runs as " + taskUser(spec) + " with the highest run level:\n" + indent(jobScript(id, command), "          ")}, nil
 }
 

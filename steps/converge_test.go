@@ -46,7 +46,7 @@ func TestVerifyThroughAnotherPeer(t *testing.T) {
 			if tc.poll > 0 {
 				s.PollInterval = tc.poll
 			}
-			env := &steps.Env{Ex: c, Target: target("EX01"), Settings: s, Clock: clock, Logger: slog.New(slog.DiscardHandler), Observer: h.obs}
+			env := &steps.Env{Ex: c, Target: target("EX01"), Settings: s, Clock: clock, Logger: slog.New(slog.DiscardHandler), Observer: h.obs, Secrets: simSecrets}
 			step := steps.Catalogue()[tc.step]
 			orig, err := step.Record(t.Context(), env)
 			if err != nil {

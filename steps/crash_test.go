@@ -54,7 +54,7 @@ func TestCrashChild(t *testing.T) {
 		ExchangeURL: fmt.Sprintf("http://127.0.0.1:%d/PowerShell", port), AllowUnencrypted: true}
 	c := simtest.Client(t, ep, exchange.Options{ReadTimeout: 20 * time.Second, WriteTimeout: time.Minute})
 	r := &steps.Runner{Journal: j, Observer: steps.NopObserver{}, Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler)}
-	env := &steps.Env{Ex: c, Target: target("EX01"), Settings: fastSettings(), Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: steps.NopObserver{}}
+	env := &steps.Env{Ex: c, Target: target("EX01"), Settings: fastSettings(), Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: steps.NopObserver{}, Secrets: simSecrets}
 	h := harness{}
 	res := r.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["dag"]))
 	fmt.Printf("CHILD-OUTCOME %s %v\n", res.Outcome, res.Err)
@@ -222,7 +222,7 @@ func crashCase(ctx context.Context, dir string, o *crashOutcome) {
 		return
 	}
 	defer func() { _ = c.Close() }()
-	env := &steps.Env{Ex: c, Target: target("EX01"), Settings: fastSettings(), Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: steps.NopObserver{}}
+	env := &steps.Env{Ex: c, Target: target("EX01"), Settings: fastSettings(), Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: steps.NopObserver{}, Secrets: simSecrets}
 	o.result = "nothing to recover"
 	for _, sr := range journal.Unfinished(recs) {
 		res := r.Recover(ctx, sr, env, steps.RecoverReverse)

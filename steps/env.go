@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/exmaintd/exmaintd/secret"
 )
 
 // Target is the server a run maintains and what the steps need to know about its surroundings.
@@ -104,8 +106,11 @@ type PatchCommand struct {
 	// and exmaintd, polled until done.
 	Detached bool
 	Timeout  time.Duration
-	// RunAs is the detached task's account: "" for SYSTEM, or a group managed service account (DOMAIN\name$).
-	RunAs string
+	// RunAs is the detached task's account: "" for SYSTEM, a group managed service account (DOMAIN\name$),
+	// or a named account (DOMAIN\name) whose RunAsPassword is read when the task is registered — so a
+	// rotated password reaches the next window without a reload.
+	RunAs         string
+	RunAsPassword secret.Source
 	// Reboot is the command's reboot policy: RebootAlways, RebootIfRequired (default) or RebootNever.
 	Reboot string
 	// RestartBefore: RestartBeforeIfPending (default) restarts the server before the command when
@@ -218,6 +223,9 @@ type Env struct {
 	Clock    Clock
 	Logger   *slog.Logger
 	Observer Observer
+	// Secrets reads a secret when a step needs it (a patch account's password), from the file, variable or
+	// credential its source names; nil reads none.
+	Secrets func(secret.Source) (secret.Value, error)
 	// down are databases this run dismounted on purpose: the copy gate does not count them as an outage.
 	down map[string]bool
 	// baseline are the component/requester pairs other than Maintenance already Inactive before the run:

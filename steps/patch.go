@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/secret"
 )
 
 // patchStep runs the configured commands in order: short ones in the session within their timeout,
@@ -153,7 +154,11 @@ func (p patchStep) runOne(ctx context.Context, env *Env, i int, c PatchCommand) 
 		return res.ExitCode, nil
 	}
 	id := jobID(p.runID, i)
-	job, err := env.Ex.StartJob(ctx, id, c.Command, taskSpec(ctx, c))
+	spec, err := taskSpec(ctx, env, c)
+	if err != nil {
+		return 0, err
+	}
+	job, err := env.Ex.StartJob(ctx, id, c.Command, spec)
 	if err != nil {
 		return 0, err
 	}
@@ -191,12 +196,23 @@ func jobID(runID string, i int) string { return fmt.Sprintf("%s-%d", jobSafe(run
 // command's timeout. The limit documents the intent only: Task Scheduler does not enforce it on a task
 // started on demand (exchange.TaskSpec); the command's timeout and patch_grace are what exmaintd enforces,
 // and it holds the server rather than cut an installer off.
-func taskSpec(ctx context.Context, c PatchCommand) exchange.TaskSpec {
+func taskSpec(ctx context.Context, env *Env, c PatchCommand) (exchange.TaskSpec, error) {
 	limit := 4 * time.Hour
 	if dl, ok := ctx.Deadline(); ok {
 		limit = time.Until(dl) + 15*time.Minute
 	}
-	return exchange.TaskSpec{User: c.RunAs, TimeLimit: limit}
+	spec := exchange.TaskSpec{User: c.RunAs, TimeLimit: limit}
+	if c.RunAsPassword != (secret.Source{}) {
+		if env.Secrets == nil {
+			return spec, fmt.Errorf("run_as_password of %s: no secret reader", c.RunAs)
+		}
+		pw, err := env.Secrets(c.RunAsPassword)
+		if err != nil {
+			return spec, fmt.Errorf("run_as_password of %s: %w", c.RunAs, err)
+		}
+		spec.Password = pw
+	}
+	return spec, nil
 }
 
 // removeJob unregisters a finished job's task, once: a job the step already removed (its files stay, so a

@@ -2,24 +2,43 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/exmaintd/exmaintd/secret"
 )
 
-// TestTaskSpecLimit: a detached command's scheduled task ends itself a quarter of an hour after the
-// command's own timeout (Task Scheduler's ExecutionTimeLimit is the backstop when exmaintd is not there to
-// end it), and after 4 hours when the command has no deadline. Virtual time makes the limit exact.
+// TestTaskSpecLimit: a detached command's scheduled task states a limit a quarter of an hour after the
+// command's own timeout (Task Scheduler does not enforce it on a task started on demand; it documents the
+// intent), and 4 hours when the command has no deadline; a named account's password is read then.
+// Virtual time makes the limit exact.
 func TestTaskSpecLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
 		defer cancel()
-		if got := taskSpec(ctx, PatchCommand{RunAs: "EXLAB\\patcher"}); got.TimeLimit != time.Hour+15*time.Minute || got.User != "EXLAB\\patcher" {
-			t.Errorf("with an hour's timeout: %+v; want a limit of 1h15m and the command's account", got)
+		env := &Env{Secrets: func(s secret.Source) (secret.Value, error) {
+			if s.Env == "PATCH_PW" {
+				return secret.New("pa55"), nil
+			}
+			return secret.Value{}, errors.New("no such file")
+		}}
+		named := PatchCommand{RunAs: "EXLAB\\patcher", RunAsPassword: secret.Source{Env: "PATCH_PW"}}
+		if got, err := taskSpec(ctx, env, named); err != nil || got.TimeLimit != time.Hour+15*time.Minute || got.User != "EXLAB\\patcher" || got.Password.Reveal() != "pa55" {
+			t.Errorf("with an hour's timeout: %+v, %v; want a limit of 1h15m and the command's account and password", got, err)
 		}
-		if got := taskSpec(t.Context(), PatchCommand{}); got.TimeLimit != 4*time.Hour {
-			t.Errorf("without a deadline: limit %v, want 4h", got.TimeLimit)
+		if got, err := taskSpec(t.Context(), env, PatchCommand{}); err != nil || got.TimeLimit != 4*time.Hour || !got.Password.Empty() {
+			t.Errorf("without a deadline: limit %v, %v; want 4h", got.TimeLimit, err)
+		}
+		// A password that cannot be read fails the command, naming the account; nothing is registered.
+		named.RunAsPassword = secret.Source{File: "/nonexistent"}
+		if _, err := taskSpec(ctx, env, named); err == nil || !strings.Contains(err.Error(), "run_as_password of EXLAB\\patcher: no such file") {
+			t.Errorf("unreadable password: %v", err)
+		}
+		if _, err := taskSpec(ctx, &Env{}, named); err == nil || !strings.Contains(err.Error(), "no secret reader") {
+			t.Errorf("no reader: %v", err)
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/exmaintd/exmaintd/exchange"
+	"github.com/exmaintd/exmaintd/secret"
 )
 
 // PlannedStep is what `exmaintd plan` shows for one step: what it does and the exact PowerShell of its Do.
@@ -132,7 +133,17 @@ func (p patchStep) plan(_ Target, s Settings) ([]exchange.Op, string) {
 		if c.RestartBefore == RestartBeforeNever {
 			before = "run as things are, even with a restart pending (restart_before = never)"
 		}
-		notes[i] = c.Name + ": " + before
+		account := "SYSTEM"
+		switch {
+		case c.RunAs != "" && c.RunAsPassword != (secret.Source{}):
+			account = c.RunAs + " (its password from run_as_password, read when the task is registered)"
+		case c.RunAs != "":
+			account = c.RunAs + " (a group managed service account)"
+		}
+		if !c.Detached {
+			account = "in the session, as the WinRM account"
+		}
+		notes[i] = c.Name + ": runs as " + account + "; " + before
 	}
 	return out, strings.Join(notes, "; ")
 }

@@ -562,7 +562,7 @@ func TestRestartBeforeThePatch(t *testing.T) {
 			s := fastSettings()
 			s.Patch = []steps.PatchCommand{
 				{Name: "windows-updates", Command: `& wusa.exe 'D:\WU\windows10.0-kb5048661-x64.msu' /quiet /norestart`, Detached: true, Timeout: time.Minute},
-				{Name: "exchange-cu", Command: `& 'D:\CU\Setup.exe' /Mode:Upgrade /IAcceptExchangeServerLicenseTerms_DiagnosticDataOFF`, Detached: true, Timeout: time.Minute, RestartBefore: tc.before},
+				{Name: "exchange-cu", Command: `& 'D:\CU\Setup.exe' /Mode:Upgrade /IAcceptExchangeServerLicenseTerms_DiagnosticDataOFF`, Detached: true, Timeout: time.Minute, RestartBefore: tc.before, RunAs: simAccount, RunAsPassword: simPassword},
 			}
 			env := h.env(t, "EX03", s)
 			boot, err := env.Ex.LastBootUpTime(t.Context())

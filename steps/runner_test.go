@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -14,8 +15,10 @@ import (
 
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/exchsim/org"
 	"github.com/exmaintd/exmaintd/exchsim/simtest"
 	"github.com/exmaintd/exmaintd/journal"
+	"github.com/exmaintd/exmaintd/secret"
 	"github.com/exmaintd/exmaintd/steps"
 )
 
@@ -26,8 +29,22 @@ func fastSettings() steps.Settings {
 		MoveTimeout: 20 * time.Second, MoveSettle: time.Second, MoveRetryInterval: 300 * time.Millisecond, RebootTimeout: 30 * time.Second,
 		UndoAttempts: 3, UndoBackoff: 100 * time.Millisecond, ADReplicationWait: 300 * time.Millisecond,
 		Rebalance: true,
-		Patch:     []steps.PatchCommand{{Name: "cu", Command: `& 'D:\Setup.exe' /Mode:Upgrade`, Detached: true, Timeout: time.Minute}},
+		Patch:     []steps.PatchCommand{{Name: "cu", Command: `& 'D:\Setup.exe' /Mode:Upgrade`, Detached: true, Timeout: time.Minute, RunAs: simAccount, RunAsPassword: simPassword}},
 	}.WithDefaults()
+}
+
+// simAccount is the built-in scenarios' named account (in Organization Management): Exchange setup does
+// not run as SYSTEM.
+const simAccount = `EXLAB\Administrator`
+
+// simPassword is where the harness's Env.Secrets finds simAccount's password.
+var simPassword = secret.Source{Env: "SIM_PASSWORD"}
+
+func simSecrets(s secret.Source) (secret.Value, error) {
+	if s == simPassword {
+		return secret.New(org.DefaultPassword), nil
+	}
+	return secret.Value{}, fmt.Errorf("no secret %+v in the test", s)
 }
 
 // targets of the demo scenario.
@@ -93,7 +110,7 @@ func (h *harness) env(tb testing.TB, server string, s steps.Settings) *steps.Env
 		ep = simtest.Via(tb, h.sim, ep, "EX01", "EX02")
 	}
 	c := simtest.Client(tb, ep, exchange.Options{ReadTimeout: 20 * time.Second, WriteTimeout: time.Minute})
-	return &steps.Env{Ex: c, Target: target(server), Settings: s, Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: h.obs}
+	return &steps.Env{Ex: c, Target: target(server), Settings: s, Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: h.obs, Secrets: simSecrets}
 }
 
 // setFault replaces exchsim's faults with one of kind on server's cmdlet, or with none when kind is "".
@@ -360,7 +377,7 @@ func TestRedundancyGateAcrossVersions(t *testing.T) {
 			if err != nil || len(copies) == 0 || copies[0].ContentIndexState != tc.wantCI {
 				t.Fatalf("copies %+v, %v: want ContentIndexState %s", copies, err, tc.wantCI)
 			}
-			env := &steps.Env{Ex: c, Target: target("EX01"), Settings: fastSettings(), Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: steps.NopObserver{}}
+			env := &steps.Env{Ex: c, Target: target("EX01"), Settings: fastSettings(), Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: steps.NopObserver{}, Secrets: simSecrets}
 			if err := steps.CheckPreGates(t.Context(), env, steps.PreGateOptions{Deadline: time.Now().Add(time.Hour), Estimate: time.Minute,
 				DAGMembers: []string{"EX01", "EX02"}}); err != nil {
 				t.Errorf("pre-gates: %v", err)
@@ -457,7 +474,7 @@ func TestRedundancyNeedsTwoCopiesInLargerDAGs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := fastSettings()
 			s.RedundancyMinCopies = tc.min
-			env := &steps.Env{Ex: c, Target: tgt, Settings: s, Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: steps.NopObserver{}}
+			env := &steps.Env{Ex: c, Target: tgt, Settings: s, Clock: steps.RealClock{}, Logger: slog.New(slog.DiscardHandler), Observer: steps.NopObserver{}, Secrets: simSecrets}
 			err := steps.CheckPreGates(t.Context(), env, steps.PreGateOptions{Deadline: time.Now().Add(time.Hour), Estimate: time.Minute, DAGMembers: tc.members})
 			switch {
 			case tc.want == "" && err != nil && strings.Contains(err.Error(), "redundancy"):

@@ -1056,7 +1056,7 @@ func startProcess(ctx context.Context, g *Org, inv ps.Invocation, now time.Time)
 	if !strings.HasSuffix(exe, "powershell.exe") && exe != "powershell" || encoded == "" {
 		return nil, &ps.Error{Message: "exchsim models Start-Process only for exmaintd jobs: powershell.exe with -EncodedCommand (docs/powershell-dialect.md).", Category: "NotImplemented", ErrorID: "ExchsimStartProcess,Microsoft.PowerShell.Commands.StartProcessCommand"}
 	}
-	j, err := g.newJob(s, encoded, now)
+	j, err := g.newJob(s, encoded, "", now)
 	if err != nil {
 		return nil, err
 	}
@@ -1072,7 +1072,7 @@ func startProcess(ctx context.Context, g *Org, inv ps.Invocation, now time.Time)
 // must start with the job marker. A job that calls the Windows Update API (Install-WindowsUpdate, the
 // Microsoft.Update.Session COM object) fails with E_ACCESSDENIED unless it runs as a scheduled task: the
 // API refuses network logons (mgajda83/PSWindowsUpdate#17, #18, #60). Callers hold g.mu.
-func (g *Org) newJob(s *server, encoded string, now time.Time) (*job, error) {
+func (g *Org) newJob(s *server, encoded, user string, now time.Time) (*job, error) {
 	script, err := decodeUTF16(encoded)
 	if err != nil || encoded == "" {
 		return nil, &ps.Error{Message: "The value specified with -EncodedCommand is not properly encoded.", Category: "InvalidArgument", ErrorID: "BadEncodedCommand,Microsoft.PowerShell.Commands.StartProcessCommand"}
@@ -1105,7 +1105,16 @@ func (g *Org) newJob(s *server, encoded string, now time.Time) (*job, error) {
 	j.installer = installerKind(script)
 	startSetup(s, j, script)
 	g.nativeStderrFails(s, j, script, now)
-	if j.installer == installerSetup && s.restartPending() {
+	if j.installer == installerSetup && user == systemSID {
+		// The computer account is in no Exchange role group: setup's GlobalServerInstall rule stops it
+		// (Microsoft Support, "Exchange Server delegated setup fails…"; CSS-Exchange SetupAssist's
+		// Test-UserGroupMemberOf checks the same memberships first).
+		j.exit, j.output, j.ends = 1, "Failed [Rule: GlobalServerInstall] [Message: You must be a member of the 'Organization Management' role group or a member of the 'Enterprise Admins' group to continue.]", now.Add(time.Second)
+		for _, name := range j.stopped {
+			s.services[name] = g.startedState(s, name)
+		}
+		j.stopped = nil
+	} else if j.installer == installerSetup && s.restartPending() {
 		// Exchange setup's prerequisite check (CSS-Exchange SetupAssist: Test-PendingReboot) stops it at once
 		j.exit, j.output, j.ends = 1, "A reboot from a previous installation is pending. Please restart the system and then rerun Setup.", now.Add(time.Second)
 		for _, name := range j.stopped { // it never got as far as stopping anything

@@ -34,7 +34,9 @@ type schedTask struct {
 	// settings is the registered MSFT_TaskSettings (ExecutionTimeLimit, Priority) as Get-ScheduledTask
 	// shows it. The time limit is never enforced: exmaintd's tasks are started on demand, and Task
 	// Scheduler bypasses the limit for those (ITaskSettings::ExecutionTimeLimit).
-	settings   *ps.Object
+	settings *ps.Object
+	// user is the account the task runs as: S-1-5-18 for SYSTEM, DOMAIN\name$ for a gMSA, DOMAIN\name.
+	user       string
 	state      string
 	lastResult int64
 	lastRun    time.Time
@@ -62,7 +64,7 @@ func taskCmdlets() []*cmdlet {
 		{name: "New-ScheduledTaskAction", params: []ps.Parameter{must(p("Execute", 0)), p("Argument", 1), p("WorkingDirectory", 2)}, fn: newTaskAction},
 		{name: "New-ScheduledTaskPrincipal", params: []ps.Parameter{must(p("UserId", 0)), p("LogonType", 1), p("RunLevel", 2)}, fn: newTaskPrincipal},
 		{name: "New-ScheduledTaskSettingsSet", params: []ps.Parameter{p("ExecutionTimeLimit", -1), p("Priority", -1), p("MultipleInstances", -1), sw("AllowStartIfOnBatteries"), sw("DontStopIfGoingOnBatteries")}, fn: newTaskSettings},
-		{name: "Register-ScheduledTask", params: []ps.Parameter{must(p("TaskName", 0)), p("TaskPath", 1), p("Action", 2), p("Principal", -1), p("Settings", -1), p("Description", -1), sw("Force")}, fn: registerTask},
+		{name: "Register-ScheduledTask", params: []ps.Parameter{must(p("TaskName", 0)), p("TaskPath", 1), p("Action", 2), p("Principal", -1), p("User", -1), p("Password", -1), p("RunLevel", -1), p("Settings", -1), p("Description", -1), sw("Force")}, fn: registerTask},
 		{name: "Start-ScheduledTask", params: []ps.Parameter{must(p("TaskName", 0)), p("TaskPath", 1)}, fn: startTask},
 		{name: "Get-ScheduledTask", params: []ps.Parameter{p("TaskName", 0), p("TaskPath", 1)}, fn: getTask},
 		{name: "Get-ScheduledTaskInfo", params: []ps.Parameter{must(p("TaskName", 0)), p("TaskPath", 1)}, fn: getTaskInfo},
@@ -178,7 +180,11 @@ func registerTask(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	if objString(inv.Args["Action"], "Execute") == "" {
 		return nil, &ps.Error{Message: "The task XML is missing a required element or attribute. (Actions)", Category: "InvalidArgument", ErrorID: "HRESULT 0x80041319,Register-ScheduledTask"}
 	}
-	t := &schedTask{name: name, path: path, state: taskStateReady, lastResult: taskHasNotRun,
+	user, err := g.taskUser(inv)
+	if err != nil {
+		return nil, err
+	}
+	t := &schedTask{name: name, path: path, state: taskStateReady, lastResult: taskHasNotRun, user: user,
 		execute: objString(inv.Args["Action"], "Execute"), arguments: objString(inv.Args["Action"], "Arguments"),
 		multiple: objString(inv.Args["Settings"], "MultipleInstances")}
 	if o, ok := inv.Args["Settings"].(*ps.Object); ok {
@@ -193,6 +199,39 @@ func registerTask(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
 	s.tasks[key] = t
 	return []any{taskObject(s, t)}, nil
 }
+
+// taskUser is the account a task is registered to run as: a principal (New-ScheduledTaskPrincipal:
+// SYSTEM by its SID, or a gMSA with a password logon Windows fulfils) or -User with -Password ("run
+// whether the user is logged on or not": Task Scheduler checks the password when the task is registered).
+// exchsim's directory has one named account, the scenario's credentials; any other name, or a wrong
+// password, is the logon failure Windows gives. Callers hold g.mu.
+func (g *Org) taskUser(inv ps.Invocation) (string, error) {
+	principal, hasPrincipal := inv.Args["Principal"]
+	user := arg(inv, "User")
+	if hasPrincipal && user != "" {
+		return "", &ps.Error{Message: "Parameter set cannot be resolved using the specified named parameters.", Category: "InvalidArgument", ErrorID: "AmbiguousParameterSet,Register-ScheduledTask", Terminating: true}
+	}
+	if hasPrincipal {
+		id := objString(principal, "UserId")
+		if strings.EqualFold(id, "SYSTEM") || strings.EqualFold(id, `NT AUTHORITY\SYSTEM`) {
+			id = systemSID
+		}
+		return id, nil
+	}
+	if user == "" {
+		return "", &ps.Error{Message: "exchsim models tasks that run as SYSTEM, a gMSA or a named account with its password, not as the registering user (they would run only while that user is logged on).", Category: "NotImplemented", ErrorID: "ExchsimTaskPrincipal,Register-ScheduledTask"}
+	}
+	simUser, simPassword := g.Credentials()
+	domain, _ := g.Domain()
+	dom, name, _ := strings.Cut(user, `\`)
+	if !strings.EqualFold(dom, domain) || !strings.EqualFold(name, simUser) || arg(inv, "Password") != simPassword {
+		return "", &ps.Error{Message: "The user name or password is incorrect. (Exception from HRESULT: 0x8007052E)", Category: "NotSpecified", ErrorID: "HRESULT 0x8007052e,Register-ScheduledTask"}
+	}
+	return user, nil
+}
+
+// systemSID is the SYSTEM account's well-known SID.
+const systemSID = "S-1-5-18"
 
 func taskObject(s *server, t *schedTask) *ps.Object {
 	return ps.NewObject("Microsoft.Management.Infrastructure.CimInstance#Root/Microsoft/Windows/TaskScheduler/MSFT_ScheduledTask",
@@ -230,7 +269,7 @@ func startTask(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 			encoded = fields[i+1]
 		}
 	}
-	j, err := g.newJob(s, encoded, now)
+	j, err := g.newJob(s, encoded, t.user, now)
 	if err != nil {
 		return nil, err
 	}
