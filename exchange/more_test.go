@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/exmaintd/exmaintd/config"
 	"github.com/exmaintd/exmaintd/exchange"
 	"github.com/exmaintd/exmaintd/exchsim"
 	"github.com/exmaintd/exmaintd/exchsim/cost"
@@ -377,7 +379,7 @@ func TestPendingReboot(t *testing.T) {
 	if err != nil || len(p.Reasons()) != 0 {
 		t.Fatalf("fresh server: %+v, %v", p, err)
 	}
-	job, err := c.StartJob(ctx, "wu-1", "Install-WindowsUpdate -AcceptAll -IgnoreReboot", exchange.TaskSpec{})
+	job, err := c.StartJob(ctx, "wu-1", "$s = New-Object -ComObject Microsoft.Update.Session; $s.CreateUpdateInstaller().Install()", exchange.TaskSpec{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -662,5 +664,58 @@ func TestJobAsNamedAccount(t *testing.T) {
 			}
 			return err
 		})
+	}
+}
+
+// TestExamplePatches: config.example.toml's patches run as exchsim's Windows runs them — the Windows
+// updates through Windows' own Update Agent API (PSWindowsUpdate, a Gallery module on no server by
+// default, failed there), the security update from its .msp and the cumulative update through setup, as
+// a named account — each to exit code 0 with the installer seen at work while it ran.
+func TestExamplePatches(t *testing.T) {
+	c, err := config.Load(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := startSim(t, simOptions{})
+	if err := sim.InjectFault(exchsim.Fault{Kind: "patch_hangs"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, tc := range []struct{ patch, server, installer string }{
+		{"windows-updates", "EX01", "TiWorker.exe"},
+		{"exchange-su", "EX02", "Windows Installer (the _MSIExecute mutex is held)"},
+		{"exchange-cu", "EX03", "ExSetup.exe"},
+	} {
+		i := slices.IndexFunc(c.Patches, func(p config.Patch) bool { return p.Name == tc.patch })
+		if i < 0 {
+			t.Fatalf("no patch %s in the example", tc.patch)
+		}
+		p := c.Patches[i]
+		spec := exchange.TaskSpec{}
+		if p.RunAs != "" { // the example's account is the admin's; exchsim knows its own
+			spec = simAccount(sim, 0)
+		}
+		cl := newClient(t, endpoint(t, sim, tc.server, exchange.AuthNTLM), exchange.Options{})
+		job, err := cl.StartJob(ctx, tc.patch, p.Command, spec)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.patch, err)
+		}
+		if in, err := cl.Installers(ctx); err != nil || !slices.Contains(in.Active(), tc.installer) {
+			t.Errorf("%s: installers %q, %v; want %s at work", tc.patch, in.Active(), err, tc.installer)
+		}
+		_ = sim.ClearFaults()
+		waitFor(t, 20*time.Second, func() error {
+			j, err := cl.PollJob(ctx, job)
+			if err == nil && j.Running {
+				err = errors.New("still running")
+			}
+			if err == nil && j.ExitCode != 0 {
+				t.Errorf("%s: exit %d, output %q", tc.patch, j.ExitCode, j.Output)
+			}
+			return err
+		})
+		if err := sim.InjectFault(exchsim.Fault{Kind: "patch_hangs"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

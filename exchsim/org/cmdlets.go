@@ -1105,6 +1105,9 @@ func (g *Org) newJob(s *server, encoded, user string, now time.Time) (*job, erro
 	j.installer = installerKind(script)
 	startSetup(s, j, script)
 	g.nativeStderrFails(s, j, script, now)
+	if msg := g.missingModule(script); msg != "" {
+		j.exit, j.output, j.ends, j.installer, j.usesWindowsUpdate = 1, msg, now.Add(time.Second), "", false
+	}
 	if j.installer == installerSetup && user == systemSID {
 		// The computer account is in no Exchange role group: setup's GlobalServerInstall rule stops it
 		// (Microsoft Support, "Exchange Server delegated setup fails…"; CSS-Exchange SetupAssist's

@@ -426,7 +426,7 @@ func TestScheduledTaskJob(t *testing.T) {
 		return h.run("EX01", "$t = Get-ScheduledTask -TaskName 'exmaintd-"+id+"' -TaskPath '\\exmaintd\\'; $i = Get-ScheduledTaskInfo -TaskName 'exmaintd-"+id+"' -TaskPath '\\exmaintd\\'; "+
 			"ConvertTo-Json -Compress -InputObject @{ State = $t.State.ToString(); Result = [long]$i.LastTaskResult }")
 	}
-	h.run("EX01", register("wu-1", "Install-WindowsUpdate -AcceptAll"))
+	h.run("EX01", register("wu-1", "$s = New-Object -ComObject Microsoft.Update.Session; $s.CreateUpdateInstaller().Install()"))
 	if got := info("wu-1"); got != `{"State":"Running","Result":267009}` {
 		t.Errorf("running task: %s", got)
 	}
@@ -441,13 +441,26 @@ func TestScheduledTaskJob(t *testing.T) {
 	h.fails("EX01", "Get-ScheduledTask -TaskName 'exmaintd-wu-1' -TaskPath '\\exmaintd\\'", "No MSFT_ScheduledTask objects found")
 
 	// The same through Start-Process: the Windows Update API refuses the network logon.
-	h.run("EX01", "Start-Process -FilePath 'powershell.exe' -ArgumentList @('-EncodedCommand', '"+encodeUTF16("# exmaintd-job/1 wu-2\nInstall-WindowsUpdate -AcceptAll\n")+"') | Out-Null")
+	h.run("EX01", "Start-Process -FilePath 'powershell.exe' -ArgumentList @('-EncodedCommand', '"+encodeUTF16("# exmaintd-job/1 wu-2\n$s = New-Object -ComObject Microsoft.Update.Session; $s.CreateUpdateInstaller().Install()\n")+"') | Out-Null")
 	h.clock.Advance(time.Hour)
 	if got := h.run("EX01", "[string](Get-Content -Raw -Path 'C:\\ProgramData\\exmaintd\\jobs\\wu-2.exit')"); got != "1\r\n" {
 		t.Errorf("Windows Update from a WinRM shell: exit %q, want 1", got)
 	}
 	if got := h.run("EX01", "[string](Get-Content -Raw -Path 'C:\\ProgramData\\exmaintd\\jobs\\wu-2.log')"); !strings.Contains(got, "0x80070005") {
 		t.Errorf("log %q lacks E_ACCESSDENIED", got)
+	}
+
+	// PSWindowsUpdate is a PowerShell Gallery module, on no server unless installed: a job using it fails.
+	h.run("EX01", register("psw-1", "Import-Module PSWindowsUpdate; Install-WindowsUpdate -AcceptAll"))
+	h.run("EX01", register("psw-2", "Install-WindowsUpdate -AcceptAll -IgnoreReboot"))
+	h.clock.Advance(time.Hour)
+	for id, want := range map[string]string{"psw-1": "Modules_ModuleNotFound", "psw-2": "'Install-WindowsUpdate' is not recognized"} {
+		if got := info(id); got != `{"State":"Ready","Result":1}` {
+			t.Errorf("%s: %s; want the task to fail", id, got)
+		}
+		if got := h.run("EX01", "[string](Get-Content -Raw -Path 'C:\\ProgramData\\exmaintd\\jobs\\"+id+".log')"); !strings.Contains(got, want) {
+			t.Errorf("%s: log %q lacks %q", id, got, want)
+		}
 	}
 
 	h.run("EX01", register("long-1", "Start-Sleep 7200"))

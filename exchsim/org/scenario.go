@@ -47,6 +47,10 @@ type Scenario struct {
 		// through another's: until then the others read the value from before it (default 0: at once).
 		ADReplication Duration `toml:"ad_replication"`
 	} `toml:"timing"`
+	// Modules are the PowerShell modules installed on every server beyond Windows' own (default none, as on
+	// a fresh Windows Server): a job that uses PSWindowsUpdate where it is not installed fails as Windows
+	// would (modules.go).
+	Modules []string `toml:"modules"`
 	// Patch is what a detached job (the configured patch command) does on every server.
 	Patch struct {
 		Duration Duration `toml:"duration"`
