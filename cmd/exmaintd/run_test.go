@@ -111,7 +111,9 @@ func TestPlanOffline(t *testing.T) {
 		"New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -LogonType ServiceAccount -RunLevel Highest",
 		"-EncodedCommand <JOB>",
 		"runs as SYSTEM with the highest run level:",
-		"          & 'D:\\Updates\\ExchangeSE-KB5049233-x64-en.exe' /passive /norestart\n",
+		"          $p = Start-Process -FilePath 'msiexec.exe' -Wait -PassThru -ArgumentList '/update \"D:\\Updates\\ExchangeSE-KB5049233-x64-en.msp\" /qn /norestart",
+		// each patch's account and restart before it
+		"windows-updates: runs as SYSTEM; first a restart if one is pending (restart_before = if-pending)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan lacks %q", want)
