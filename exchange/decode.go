@@ -121,14 +121,6 @@ type runRow struct {
 	ExitCode int64
 }
 
-func decodeBool(cmdlet, payload string) (bool, error) {
-	var b bool
-	if err := json.Unmarshal([]byte(strings.TrimSpace(payload)), &b); err != nil {
-		return false, decodeError(cmdlet, payload, err)
-	}
-	return b, nil
-}
-
 func parseExitFile(s string) (int, error) {
 	v := strings.TrimSpace(strings.TrimPrefix(s, "\ufeff"))
 	return strconv.Atoi(v)

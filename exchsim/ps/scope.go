@@ -170,5 +170,5 @@ func (e *env) invokeValue(c *commandNode, args []boundArg, input []any, piped bo
 		named.name, named.callee = x, nil
 		return e.run(&named, args, input, piped)
 	}
-	return nil, &Error{Message: fmt.Sprintf("The expression after '&' in a pipeline element produced an object that was not valid. It must result in a command name, a script block, or a CommandInfo object."), Category: "InvalidOperation", ErrorID: "BadExpression", Terminating: true}
+	return nil, &Error{Message: "The expression after '&' in a pipeline element produced an object that was not valid. It must result in a command name, a script block, or a CommandInfo object.", Category: "InvalidOperation", ErrorID: "BadExpression", Terminating: true}
 }
