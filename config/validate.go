@@ -366,6 +366,9 @@ func validateRunAs(col *collector, key string, p Patch) {
 // Setup.exe or ExSetup.exe with /Mode:Upgrade or /m:upgrade.
 var exchangeSetup = regexp.MustCompile(`(?i)\b(ex)?setup(\.exe)?['"]?\s.*/m(ode)?:upgrade\b`)
 
+// RunsExchangeSetup reports whether a patch command runs Exchange setup for an upgrade.
+func RunsExchangeSetup(command string) bool { return exchangeSetup.MatchString(command) }
+
 // accountChars: s is non-empty and only letters, digits and extra (names the quoting cannot trip over).
 func accountChars(s, extra string) bool {
 	ok := func(r rune) bool {

@@ -319,6 +319,23 @@ func (c *Client) Installers(ctx context.Context) (Installers, error) {
 	return r, nil
 }
 
+// ServerTime reads the host's clock, UTC (OpServerTime).
+func (c *Client) ServerTime(ctx context.Context) (time.Time, error) {
+	op := OpServerTime()
+	out, err := c.Exec(ctx, op)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var r struct{ LocalDateTime isoTime }
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		return time.Time{}, decodeError(op.Cmdlet, out, err)
+	}
+	if time.Time(r.LocalDateTime).IsZero() {
+		return time.Time{}, decodeError(op.Cmdlet, out, errors.New("no LocalDateTime"))
+	}
+	return time.Time(r.LocalDateTime), nil
+}
+
 // LastBootUpTime is the host's last boot, UTC.
 func (c *Client) LastBootUpTime(ctx context.Context) (time.Time, error) {
 	op := OpLastBootUpTime()

@@ -719,3 +719,21 @@ func TestExamplePatches(t *testing.T) {
 		}
 	}
 }
+
+// TestServerTime: the host's clock as it reports it, in UTC — off by what exchsim's clock_skew fault sets.
+func TestServerTime(t *testing.T) {
+	sim := startSim(t, simOptions{})
+	c := newClient(t, endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{})
+	before := time.Now()
+	now, err := c.ServerTime(t.Context())
+	if err != nil || now.Location() != time.UTC || now.Before(before.Add(-time.Second)) || now.After(time.Now().Add(time.Second)) {
+		t.Fatalf("server time %v, %v; want about %v in UTC", now, err, before)
+	}
+	if err := sim.InjectFault(exchsim.Fault{Kind: "clock_skew", Server: "EX03", Target: "-7m"}); err != nil {
+		t.Fatal(err)
+	}
+	skewed, err := c.ServerTime(t.Context())
+	if d := time.Since(skewed); err != nil || d < 7*time.Minute-time.Second || d > 7*time.Minute+5*time.Second {
+		t.Errorf("with the clock 7 minutes behind: %v, %v", skewed, err)
+	}
+}

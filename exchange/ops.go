@@ -97,7 +97,7 @@ func OpRestartService(name string) (Op, error) {
 // installerProcesses are the processes that mean an installer is at work: Exchange setup (Setup.exe runs
 // ExSetup.exe, which does the upgrade), the Windows Modules Installer worker (TiWorker.exe: component
 // servicing, which Windows Update and an .msu install use) and the Windows Update standalone installer.
-var installerProcesses = []string{"ExSetup", "TiWorker", "wusa"}
+func installerProcesses() []string { return []string{"ExSetup", "TiWorker", "wusa"} }
 
 // OpInstallers reads whether an installer is active on the host: a Windows Installer install holds the
 // Global\_MSIExecute mutex while it runs (Microsoft Learn, "_MSIExecute Mutex": the way to tell whether an
@@ -105,8 +105,9 @@ var installerProcesses = []string{"ExSetup", "TiWorker", "wusa"}
 // (access denied) is held; only "no handle of the given name exists" (WaitHandleCannotBeOpenedException)
 // is free.
 func OpInstallers() Op {
-	names := make([]string, len(installerProcesses))
-	for i, n := range installerProcesses {
+	procs := installerProcesses()
+	names := make([]string, len(procs))
+	for i, n := range procs {
 		names[i] = Quote(n)
 	}
 	return Op{Cmdlet: "Get-Process", Script: scriptPrelude +
@@ -119,6 +120,13 @@ func OpInstallers() Op {
 // OpLastBootUpTime reads Win32_OperatingSystem.LastBootUpTime in UTC.
 func OpLastBootUpTime() Op {
 	return Op{Cmdlet: "Get-CimInstance", Script: scriptPrelude + "$os = Get-CimInstance -ClassName 'Win32_OperatingSystem'; ConvertTo-Json -Compress -InputObject @{ LastBootUpTime = $os.LastBootUpTime.ToUniversalTime().ToString('o') }"}
+}
+
+// OpServerTime reads the host's clock (Win32_OperatingSystem.LocalDateTime) in UTC: how far it is from
+// exmaintd's decides whether Kerberos works (5 minutes of skew by default) and whether times exmaintd reads
+// from the server can be compared with its own.
+func OpServerTime() Op {
+	return Op{Cmdlet: "Get-CimInstance", Script: scriptPrelude + "$os = Get-CimInstance -ClassName 'Win32_OperatingSystem'; ConvertTo-Json -Compress -InputObject @{ LocalDateTime = $os.LocalDateTime.ToUniversalTime().ToString('o') }"}
 }
 
 // OpPendingReboot reads whether Windows waits for a restart, the way Windows and the checks admins trust read

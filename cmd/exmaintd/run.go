@@ -33,6 +33,10 @@ commands:
   plan    -config FILE [-window W] [-server S] [-offline]
                                        the steps and exact PowerShell a window would run, and the live
                                        read-only pre-gates (changes nothing)
+  probe   -config FILE [-server S]... [-o json] [-parallel N]
+                                       first contact, read-only: every channel, permission and read a
+                                       window needs, per server, each failure with its remedy; exit 1 if
+                                       something would stop a window
   next    -config FILE [-n N] [-from RFC3339]
                                        upcoming windows in the window's zone and UTC
   status  [-addr URL|-config FILE] [-o json]
@@ -78,6 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdJournal(ctx, rest, stdout, stderr)
 	case "report":
 		err = cmdReport(rest, stdout, stderr)
+	case "probe":
+		err = cmdProbe(ctx, rest, getenv, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":

@@ -926,13 +926,14 @@ func restartService(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 	return nil, nil
 }
 
-func getCimInstance(g *Org, inv ps.Invocation, _ time.Time) ([]any, error) {
+func getCimInstance(g *Org, inv ps.Invocation, now time.Time) ([]any, error) {
 	if !strings.EqualFold(arg(inv, "ClassName"), "Win32_OperatingSystem") {
 		return nil, &ps.Error{Message: fmt.Sprintf("Invalid class %s (exchsim models Win32_OperatingSystem only).", arg(inv, "ClassName")), Category: "MetadataError", ErrorID: "HRESULT 0x80041010,Microsoft.Management.Infrastructure.CimCmdlets.GetCimInstanceCommand"}
 	}
 	s := g.lookup(inv.Host)
 	return []any{ps.NewObject("Microsoft.Management.Infrastructure.CimInstance#root/cimv2/Win32_OperatingSystem",
-		"CSName", s.spec.Name, "Caption", "Microsoft Windows Server 2019 Standard", "LastBootUpTime", s.bootTime)}, nil
+		"CSName", s.spec.Name, "Caption", "Microsoft Windows Server 2019 Standard", "LastBootUpTime", s.bootTime,
+		"LocalDateTime", now.Add(s.clockSkew))}, nil
 }
 
 // restartComputer starts a reboot: actives fail over first, services stop, the WinRM listener goes away for
@@ -1102,7 +1103,7 @@ func (g *Org) newJob(s *server, encoded, user string, now time.Time) (*job, erro
 	}
 	g.jobs[j.pid] = j
 	j.usesWindowsUpdate = usesWindowsUpdate(script)
-	j.installer = installerKind(script)
+	j.installer, j.installs = installerKind(script), installs(script)
 	startSetup(s, j, script)
 	g.nativeStderrFails(s, j, script, now)
 	if msg := g.missingModule(script); msg != "" {

@@ -40,6 +40,16 @@ func installerKind(script string) string {
 	return ""
 }
 
+// nativeProgram matches a script that runs a program file (an .exe, msiexec, wusa): exchsim takes any
+// such program for an installer that changes the system — the harsher reading — while a script that runs
+// none, nor the Windows Update API, changes nothing a restart would have to complete.
+var nativeProgram = regexp.MustCompile(`(?i)\.exe\b|\bmsiexec\b|\bwusa\b`)
+
+// installs reports whether a job's script installs something (installEffects applies).
+func installs(script string) bool {
+	return installerKind(script) != "" || nativeProgram.MatchString(script)
+}
+
 // msiMutex is the name Windows Installer's mutex has (case does not matter to the object manager).
 const msiMutex = `Global\_MSIExecute`
 

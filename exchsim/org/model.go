@@ -79,19 +79,22 @@ type RequesterState struct {
 }
 
 type server struct {
-	spec     ServerSpec
-	policy   string
-	moveNow  bool
-	comps    map[string][]RequesterState // component → requesters in the registry (LocalStates), first-set order
-	remote   map[string][]RequesterState // the same in Active Directory (RemoteStates)
-	tasks    map[string]*schedTask       // registered scheduled tasks by taskKey
-	node     string                      // cluster node state: Up, Paused, Down ("" outside a DAG)
-	services map[string]string           // name → Running/Stopped
-	manual   map[string]bool             // services whose StartType is Manual: not started at boot
-	disabled map[string]bool             // services a failed update left Disabled (fault patch_disables_services)
-	bootTime time.Time
-	downTil  time.Time // rebooting until
-	neverUp  bool      // fault reboot_never_returns
+	// clockSkew is how far the server's clock is from the true time (fault clock_skew): what it reports as
+	// its time (Win32_OperatingSystem.LocalDateTime).
+	clockSkew time.Duration
+	spec      ServerSpec
+	policy    string
+	moveNow   bool
+	comps     map[string][]RequesterState // component → requesters in the registry (LocalStates), first-set order
+	remote    map[string][]RequesterState // the same in Active Directory (RemoteStates)
+	tasks     map[string]*schedTask       // registered scheduled tasks by taskKey
+	node      string                      // cluster node state: Up, Paused, Down ("" outside a DAG)
+	services  map[string]string           // name → Running/Stopped
+	manual    map[string]bool             // services whose StartType is Manual: not started at boot
+	disabled  map[string]bool             // services a failed update left Disabled (fault patch_disables_services)
+	bootTime  time.Time
+	downTil   time.Time // rebooting until
+	neverUp   bool      // fault reboot_never_returns
 
 	// transport queues
 	submission, delivery, shadow, poison, unreachable int64
@@ -134,6 +137,9 @@ type job struct {
 	stopped []string
 	// installer is what the job runs (installers.go): setup, msi, wusa, wua or "".
 	installer string
+	// installs: the job runs a program or the Windows Update API (installers.go): its success leaves a
+	// restart pending.
+	installs bool
 	// wrapperEnds is when the job's PowerShell gave up while its installer ran on (jobwrapper.go): then
 	// the task ends with wrapperExit and wrapperOutput, and the installer runs to ends alone. Zero: the
 	// wrapper ends with the installer.
@@ -242,6 +248,8 @@ func (g *Org) reset() {
 			s.services[svc] = "Running"
 		}
 		s.manual, s.disabled = map[string]bool{}, map[string]bool{}
+		// Windows Update: Manual (trigger start), stopped until something uses it, as Windows Server ships it
+		s.services["wuauserv"], s.manual["wuauserv"] = "Stopped", true
 		for _, svc := range imapPopServices() {
 			if spec.ImapPop {
 				s.services[svc] = "Running"
@@ -852,6 +860,12 @@ func (g *Org) InjectFault(f Fault) error {
 		if f.Target != "" && g.dags[strings.ToUpper(f.Target)] == nil {
 			return fmt.Errorf("fault witness_invalid: unknown DAG %q", f.Target)
 		}
+	case "clock_skew":
+		d, err := time.ParseDuration(f.Target)
+		if err != nil || f.Server == "" {
+			return fmt.Errorf("fault clock_skew: want a server and a duration as target (\"7m\", \"-30s\"), got %q on %q", f.Target, f.Server)
+		}
+		g.lookup(f.Server).clockSkew = d
 	case "patch_exit_code":
 		if _, err := strconv.Atoi(f.Target); err != nil {
 			return fmt.Errorf("fault patch_exit_code: target %q is not an exit code", f.Target)
@@ -901,7 +915,7 @@ func (g *Org) InjectFault(f Fault) error {
 		}
 		setRequester(g.lookup(f.Server).remote, comp, parts[1], parts[2], g.clock.Now())
 	default:
-		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, move_suppressed, witness_invalid, cmdlet_error, cmdlet_writes_error, cmdlet_noop, service_stops, reboot_never_returns, restart_reply_lost, pam_unknown, setup_running, patch_fails, patch_hangs, patch_no_reboot, patch_disables_services, patch_exit_code, pending_reboot, remote_component_state)", f.Kind)
+		return fmt.Errorf("unknown fault kind %q (want stuck_queue, copy_failure, move_fails, move_suppressed, witness_invalid, cmdlet_error, cmdlet_writes_error, cmdlet_noop, service_stops, reboot_never_returns, restart_reply_lost, pam_unknown, setup_running, patch_fails, patch_hangs, patch_no_reboot, patch_disables_services, patch_exit_code, patch_stderr, pending_reboot, remote_component_state, clock_skew)", f.Kind)
 	}
 	g.faults = append(g.faults, f)
 	return nil
@@ -920,6 +934,10 @@ func (g *Org) ClearFaults() {
 		case "setup_running": // the setup the fault started ends; one the scenario starts with stays
 			if s := g.lookup(f.Server); s != nil {
 				s.setupRunning = false
+			}
+		case "clock_skew": // the clock is set right
+			if s := g.lookup(f.Server); s != nil {
+				s.clockSkew = 0
 			}
 		}
 	}

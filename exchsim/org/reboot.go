@@ -33,8 +33,8 @@ const (
 // the CBS and Windows Update markers and a file rename waiting for the restart; an exit code from the
 // patch_exit_code fault; with 1641, the restart the installer started. Callers hold g.mu.
 func (g *Org) installEffects(s *server, j *job, at time.Time) {
-	if j.exit != 0 && j.exit != exitRebootRequired && j.exit != exitRebootInitiated {
-		return // a failed install changes nothing
+	if !j.installs || j.exit != 0 && j.exit != exitRebootRequired && j.exit != exitRebootInitiated {
+		return // a failed install, or a script that installs nothing, changes nothing
 	}
 	if !g.hasFault("patch_no_reboot", s.spec.Name) {
 		s.files[regCBSRebootPending] = ""
