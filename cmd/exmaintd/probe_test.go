@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,7 +10,9 @@ import (
 
 	"github.com/exmaintd/exmaintd/demo"
 	"github.com/exmaintd/exmaintd/exchsim"
+	"github.com/exmaintd/exmaintd/exchsim/cost"
 	"github.com/exmaintd/exmaintd/exchsim/simtest"
+	"github.com/exmaintd/exmaintd/orggen"
 )
 
 // probeConfig writes the demo's configuration for sim with one more patch — an Exchange cumulative update
@@ -127,4 +130,50 @@ func TestProbe(t *testing.T) {
 	if _, _, err := runCmd(t, "probe", "-config", path, "-server", "EX09"); exitCode(err) != 2 || !strings.Contains(err.Error(), `"EX09"`) {
 		t.Errorf("unknown server: %v", err)
 	}
+}
+
+// BenchmarkProbeOrg50 probes an organisation of 50 servers (5 DAGs of 8, 10 standalone: the shape of
+// exchsim's org50) on exchsim with the realistic cost profile — a LAN-connected server's round trips,
+// PowerShell start and runspace open — 8 servers at a time, as `exmaintd probe` does by default. The target
+// (issue 27) is the whole organisation in 60 s or less (BENCHMARKS.md).
+func BenchmarkProbeOrg50(b *testing.B) {
+	shape := orggen.Shape{DAGs: 5, DAGSize: 8, Standalone: 10, WindowGroups: 15}
+	scenario, err := shape.Scenario()
+	if err != nil {
+		b.Fatal(err)
+	}
+	sim, err := exchsim.Start(b.Context(), exchsim.Options{Scenario: scenario, Listen: "127.0.0.1:0", Cost: cost.Realistic(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = sim.Close() })
+	dir := b.TempDir()
+	pw := filepath.Join(dir, "winrm-password")
+	if err := os.WriteFile(pw, []byte(sim.Password()+"\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	eps := map[string]orggen.Endpoint{}
+	for _, e := range sim.Servers() {
+		eps[e.Name] = orggen.Endpoint{Host: e.Host, Fqdn: e.Fqdn, Port: e.Port, ExchangeURL: e.ExchangeURL()}
+	}
+	cfg := filepath.Join(dir, "org50.toml")
+	text := shape.Config(orggen.ConfigOptions{StateDir: filepath.Join(dir, "state"), Listen: "127.0.0.1:0", User: sim.Domain() + `\` + sim.User(), PasswordFile: pw, Endpoints: eps})
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		out, _, err := run2(b, "probe", "-config", cfg)
+		if err != nil {
+			b.Fatalf("%v\n%s", err, out)
+		}
+	}
+	b.ReportMetric(float64(shape.Servers()), "servers")
+}
+
+// run2 is runCmd for a benchmark.
+func run2(tb testing.TB, args ...string) (string, string, error) {
+	tb.Helper()
+	var out, errb strings.Builder
+	err := run(tb.Context(), args, func(string) string { return "" }, &out, &errb)
+	return out.String(), errb.String(), err
 }

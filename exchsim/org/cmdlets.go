@@ -1095,10 +1095,11 @@ func (g *Org) newJob(s *server, encoded, user string, now time.Time) (*job, erro
 	if g.hasFault("patch_hangs", s.spec.Name) {
 		j.hangs, j.ends = true, now.Add(100*365*24*time.Hour)
 	}
-	if g.sessions != nil && g.sessions(s.spec.Name, now) > 0 {
+	if g.sessions != nil && g.sessions(s.spec.Name, now) > 0 && installs(script) {
 		// ExchangeDsc refuses to open a remote PowerShell session to Exchange while setup runs on the
 		// server, because such a session keeps setup from working properly; what setup then does is not
-		// documented. exchsim models the harsher outcome for every installer: it fails (REALITIES.md).
+		// documented. exchsim models the harsher outcome for every installer: it fails (REALITIES.md). A
+		// script that installs nothing (a probe's no-op task) is not an installer.
 		j.exit, j.output = 1, "Setup failed: a remote PowerShell session to Exchange is open on this server (exchsim: an open session blocks the update)."
 	}
 	g.jobs[j.pid] = j
