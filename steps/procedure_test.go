@@ -495,6 +495,8 @@ func TestInstallerOutlivingItsTask(t *testing.T) {
 				s.PatchGrace = time.Minute
 			}
 			env := h.env(t, "EX03", s)
+			var logs syncbuf.Buffer
+			env.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			var released atomic.Bool
 			h.obs.onFinish = func(_, step string, undo bool) {
 				// the patch step's own undo is what waits (and, held, reports its failure)
@@ -536,6 +538,9 @@ func TestInstallerOutlivingItsTask(t *testing.T) {
 			var hold *steps.HoldError
 			if res.Outcome != steps.OutcomeRollbackFailed || !errors.As(res.Err, &hold) || !strings.Contains(res.Err.Error(), "Windows Installer") {
 				t.Fatalf("outcome %s, err %v; want rollback_failed naming Windows Installer", res.Outcome, res.Err)
+			}
+			if n := logs.Count("an installer is at work"); n != 1 {
+				t.Errorf("the wait was logged %d times in 3 s; want once a minute", n)
 			}
 			for _, sv := range h.sim.Org().Snapshot().Servers {
 				if sv.Name == "EX03" && sv.Effective["ServerWideOffline"] != "Inactive" {
