@@ -259,7 +259,7 @@ type patchOutcome struct {
 	always, ifRequired bool      // a command with that policy ran
 	exitRequired       bool      // an if-required command exited 3010 (ERROR_SUCCESS_REBOOT_REQUIRED)
 	initiated          bool      // a command exited 1641: the installer has started the restart itself
-	bootBefore         time.Time // LastBootUpTime before the first command (an installer's own restart is measured from it)
+	bootBefore         time.Time // LastBootUpTime before the latest command (an installer's own restart is measured from it)
 }
 
 func (e *Env) expectDown(db string, down bool) {

@@ -52,13 +52,6 @@ const (
 
 func (p patchStep) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
 	env.patched = patchOutcome{}
-	if t, err := env.Ex.LastBootUpTime(ctx); err == nil {
-		env.patched.bootBefore = t
-	}
-	// No remote PowerShell session to Exchange may be open on a server while its update runs (ExchangeDsc
-	// refuses to open one while setup runs). A DAG member's cmdlets run on a peer; a standalone server's run
-	// on its own endpoint, and that session is closed here. The gates read through it again afterwards.
-	env.Ex.ReleaseOwnEndpoint()
 	for i, c := range env.Settings.Patch {
 		if env.patched.initiated {
 			return fmt.Errorf("patch command %q: not run: an earlier installer (exit 1641) has restarted the server; run it in another window", c.Name)
@@ -68,6 +61,15 @@ func (p patchStep) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
 				return fmt.Errorf("patch command %q: restarting first, as a restart is pending: %w", c.Name, err)
 			}
 		}
+		// An installer's own restart (1641) is measured from the boot before it ran.
+		if t, err := env.Ex.LastBootUpTime(ctx); err == nil {
+			env.patched.bootBefore = t
+		}
+		// No remote PowerShell session to Exchange may be open on a server while its update runs
+		// (ExchangeDsc refuses to open one while setup runs). A DAG member's cmdlets run on a peer; a
+		// standalone server's run on its own endpoint, and that session is closed here — again before each
+		// command, as a restart before it reads through it. The gates read through it again afterwards.
+		env.Ex.ReleaseOwnEndpoint()
 		cctx, cancel := context.WithTimeout(ctx, c.timeout())
 		code, err := p.runOne(cctx, env, i, c)
 		cancel()
@@ -92,7 +94,7 @@ func (p patchStep) Do(ctx context.Context, env *Env, _ json.RawMessage) error {
 // restartBefore restarts the server before patch command name when Windows waits for a restart (an earlier
 // command of the run left one, or the run was allowed to start with one): once no installer is at work, it
 // restarts and waits until the server is back, as the reboot step would. The run's own reboot step is not
-// done by it, and an installer's own restart (1641) is measured from the new boot.
+// done by it.
 func restartBefore(ctx context.Context, env *Env, name string) error {
 	pr, err := env.Ex.PendingReboot(ctx)
 	if err != nil {
@@ -107,13 +109,7 @@ func restartBefore(ctx context.Context, env *Env, name string) error {
 	}
 	done := env.rebootDone
 	defer func() { env.rebootDone = done }()
-	if err := restartIfPending(ctx, env); err != nil {
-		return err
-	}
-	if t, err := env.Ex.LastBootUpTime(ctx); err == nil {
-		env.patched.bootBefore = t
-	}
-	return nil
+	return restartIfPending(ctx, env)
 }
 
 // DefaultPatchTimeout bounds a patch command without a timeout of its own.

@@ -592,3 +592,23 @@ func TestRestartBeforeThePatch(t *testing.T) {
 		})
 	}
 }
+
+// TestRestartBeforeFails: a restart before a patch that fails fails the patch step with that reason — the
+// patch is not run on a server that did not restart.
+func TestRestartBeforeFails(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	s := fastSettings()
+	s.Patch = []steps.PatchCommand{{Name: "exchange-cu", Command: `& 'D:\CU\Setup.exe' /Mode:Upgrade`, Detached: true, Timeout: time.Minute, RunAs: simAccount, RunAsPassword: simPassword}}
+	s.AllowPendingReboot = true
+	env := h.env(t, "EX03", s)
+	for _, f := range []exchsim.Fault{{Kind: "pending_reboot", Server: "EX03"}, {Kind: "cmdlet_error", Target: "shutdown.exe", Server: "EX03"}} {
+		if err := h.sim.InjectFault(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := h.runner.Run(t.Context(), h.serverRun(env, steps.BuiltinProcedures()["standalone"]))
+	if res.Err == nil || !strings.Contains(res.Err.Error(), `patch command "exchange-cu": restarting first, as a restart is pending`) {
+		t.Fatalf("outcome %s, err %v; want the patch step failed by its restart", res.Outcome, res.Err)
+	}
+}
