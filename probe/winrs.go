@@ -2,6 +2,8 @@ package probe
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -164,7 +166,9 @@ func (p *serverProbe) noopTask(ctx context.Context, cl *exchange.Client, a Accou
 		}
 		spec.Password = pw
 	}
-	id := "probe-" + strings.ToLower(strings.NewReplacer("\\", "-", "$", "", ".", "-").Replace(who)) + "-" + p.o.Now().UTC().Format("20060102T150405")
+	// the account's hash keeps the ID within a task name's 64 characters whatever the account's length
+	sum := sha256.Sum256([]byte(strings.ToLower(who)))
+	id := "probe-" + hex.EncodeToString(sum[:4]) + "-" + p.o.Now().UTC().Format("20060102T150405")
 	ctx, cancel := context.WithTimeout(ctx, p.o.TaskTimeout)
 	defer cancel()
 	job, err := cl.StartJob(ctx, id, "Write-Output 'exmaintd probe: a task runs here'", spec)
