@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf16"
@@ -363,14 +364,24 @@ func TestConcurrentClients(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
 	defer cancel()
 	errs := make(chan error, 24)
+	var retries atomic.Int64 // calls made again after a handshake split across connections (below)
 	for i := range 12 {
 		ep := sim.Servers()[i%3]
 		go func() {
 			c := client(t, sim, ep, i%2 == 0)
 			for j := range 3 {
-				out, stderr, code, err := c.RunPSWithContextWithString(ctx, fmt.Sprintf("$ErrorActionPreference = 'Stop'; Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn; "+
+				script := fmt.Sprintf("$ErrorActionPreference = 'Stop'; Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn; "+
 					"Set-ServerComponentState -Identity '%s' -Component 'HubTransport' -State 'Active' -Requester 'Functional'; "+
-					"ConvertTo-Json -Compress -InputObject @(Get-ServerComponentState -Identity '%s' -Component 'HubTransport' | Select-Object @{Name='S'; Expression={ $_.State.ToString() }})", ep.Name, ep.Name), "")
+					"ConvertTo-Json -Compress -InputObject @(Get-ServerComponentState -Identity '%s' -Component 'HubTransport' | Select-Object @{Name='S'; Expression={ $_.State.ToString() }})", ep.Name, ep.Name)
+				out, stderr, code, err := c.RunPSWithContextWithString(ctx, script, "")
+				if err != nil && strings.Contains(err.Error(), "401") {
+					// Under load masterzen's client can send NTLM's AUTHENTICATE on another connection than its
+					// NEGOTIATE, which exchsim refuses as HTTP.sys does (the handshake is bound to the
+					// connection; TestNTLMBoundToConnection, TESTING.md). Nothing ran: once more, as exmaintd's
+					// own client does.
+					retries.Add(1)
+					out, stderr, code, err = c.RunPSWithContextWithString(ctx, script, "")
+				}
 				if err != nil || code != 0 || strings.TrimSpace(out) != `[{"S":"Active"}]` {
 					errs <- fmt.Errorf("client %d call %d on %s: %q %q %d: %w", i, j, ep.Name, out, stderr, code, err)
 					return
@@ -384,8 +395,9 @@ func TestConcurrentClients(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if n := sim.Requests()["Create"]; n != 36 {
-		t.Errorf("%d shells created, want 36", n)
+	// 36 calls, each one shell; a call made again may have created one before its refused request
+	if n := sim.Requests()["Create"]; n < 36 || n > 36+retries.Load() {
+		t.Errorf("%d shells created, want 36 (%d calls made again)", n, retries.Load())
 	}
 }
 
