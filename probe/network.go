@@ -21,6 +21,7 @@ const certWarning = 30 * 24 * time.Hour
 // endpoint is one HTTP(S) endpoint as the network checks see it.
 type endpoint struct {
 	channel, what  string // channel of the checks; what names the endpoint in their details
+	suffix         string // after each check's name: "" for the listener, " EX02/PowerShell" for an Exchange endpoint
 	host           string
 	port           int
 	https          bool
@@ -52,7 +53,7 @@ func (p *serverProbe) network(ctx context.Context, ep exchange.Endpoint) bool {
 				port = 443
 			}
 		}
-		p.reach(ctx, endpoint{channel: "network", what: x.Server + "'s /PowerShell", host: u.Hostname(), port: port, https: https,
+		p.reach(ctx, endpoint{channel: "network", what: x.Server + "'s /PowerShell", suffix: " " + x.Server + "/PowerShell", host: u.Hostname(), port: port, https: https,
 			serverName: x.TLSServerName, caPEM: x.CACertPEM, skipVerify: x.InsecureSkipVerify, auth: x.Auth, allowPlaintext: x.AllowUnencrypted})
 	}
 	return ok
@@ -61,7 +62,7 @@ func (p *serverProbe) network(ctx context.Context, ep exchange.Endpoint) bool {
 // reach runs the checks of one endpoint and reports whether it answered a TCP connection.
 func (p *serverProbe) reach(ctx context.Context, e endpoint) bool {
 	addr := net.JoinHostPort(e.host, strconv.Itoa(e.port))
-	p.timed(e.channel, "dns", func() Check {
+	p.timed(e.channel, "dns"+e.suffix, func() Check {
 		if net.ParseIP(e.host) != nil {
 			return Check{Status: OK, Detail: e.what + ": " + e.host + " is an address"}
 		}
@@ -72,7 +73,7 @@ func (p *serverProbe) reach(ctx context.Context, e endpoint) bool {
 		}
 		return Check{Status: OK, Detail: fmt.Sprintf("%s: %s → %s", e.what, e.host, strings.Join(addrs, ", "))}
 	})
-	c := p.timed(e.channel, "tcp", func() Check {
+	c := p.timed(e.channel, "tcp"+e.suffix, func() Check {
 		d := net.Dialer{Timeout: p.o.DialTimeout}
 		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
@@ -89,14 +90,14 @@ func (p *serverProbe) reach(ctx context.Context, e endpoint) bool {
 		p.plaintext(e)
 		return true
 	}
-	p.timed(e.channel, "tls", func() Check { return p.certificate(ctx, e, addr) })
+	p.timed(e.channel, "tls"+e.suffix, func() Check { return p.certificate(ctx, e, addr) })
 	return true
 }
 
 // plaintext reports how a plain-HTTP endpoint protects its messages: with Kerberos or NTLM the messages
 // are sealed (MS-WSMV encryption), with Basic or allow_unencrypted they are not.
 func (p *serverProbe) plaintext(e endpoint) {
-	c := Check{Channel: e.channel, Name: "encryption", Status: OK, Detail: fmt.Sprintf("%s: plain HTTP, every message sealed by %s", e.what, e.auth)}
+	c := Check{Channel: e.channel, Name: "encryption" + e.suffix, Status: OK, Detail: fmt.Sprintf("%s: plain HTTP, every message sealed by %s", e.what, e.auth)}
 	if e.allowPlaintext || e.auth == exchange.AuthBasic {
 		c.Status, c.Detail = Warn, fmt.Sprintf("%s: plain HTTP without message encryption (%s): credentials and data can be read on the wire", e.what, e.auth)
 		c.Remedy = "use HTTPS (port 5986 for WinRM, https://<fqdn>/PowerShell), or Kerberos or NTLM, which seal each message"

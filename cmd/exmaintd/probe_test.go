@@ -81,7 +81,7 @@ func TestProbe(t *testing.T) {
 		t.Fatalf("healthy org: exit %d", code)
 	}
 	for _, want := range []string{"EX01 winrs session", "EX01 winrs cluster", "EX01 exchange copies", "EX01 exchange dag", "EX03 exchange queues",
-		"EX02 patching task as SYSTEM", `EX02 patching task as EXLAB\Administrator`, "EX02 network tcp"} {
+		"EX02 patching task as SYSTEM", `EX02 patching task as EXLAB\Administrator`, "EX02 network tcp", "EX01 network tcp EX02/PowerShell"} {
 		if checks[want].Status != "ok" {
 			t.Errorf("%s: %+v; want ok", want, checks[want])
 		}
