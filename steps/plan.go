@@ -117,9 +117,11 @@ func (p patchStep) plan(_ Target, s Settings) ([]exchange.Op, string) {
 	var out []exchange.Op
 	for i, c := range s.Patch {
 		if c.Detached {
-			out = append(out, ops(func() (exchange.Op, error) {
-				return exchange.OpStartJob(jobID(p.runID, i), c.Command, exchange.TaskSpec{User: c.RunAs, TimeLimit: c.Timeout + 15*time.Minute})
-			})...)
+			spec := exchange.TaskSpec{User: c.RunAs, TimeLimit: c.Timeout + 15*time.Minute}
+			if c.RunAsPassword != (secret.Source{}) {
+				spec.Password = secret.New("<not read by plan>") // shown as <run_as_password>: plan reads no secret
+			}
+			out = append(out, ops(func() (exchange.Op, error) { return exchange.OpStartJob(jobID(p.runID, i), c.Command, spec) })...)
 		} else {
 			out = append(out, ops(func() (exchange.Op, error) { return exchange.OpRun(c.Command) })...)
 		}

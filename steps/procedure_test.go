@@ -466,6 +466,37 @@ func TestPlanShowsTheRestartAndTheMoves(t *testing.T) {
 	if got := text(byName["move-active-databases"]); !strings.Contains(got, "Move-ActiveMailboxDatabase -Server 'EX01'") {
 		t.Errorf("move-active-databases plan:\n%s", got)
 	}
+	// The patch plan: each task as its account (a named account's password never read, never shown), and
+	// a note per patch with its account and whether a pending restart is made first.
+	s.Patch = []steps.PatchCommand{
+		{Name: "cu", Command: `& 'D:\CU\Setup.exe' /Mode:Upgrade`, Detached: true, RunAs: simAccount, RunAsPassword: simPassword},
+		{Name: "wu", Command: "Get-Date", Detached: true, RunAs: `EXLAB\gmsa-patch$`, RestartBefore: steps.RestartBeforeNever},
+		{Name: "su", Command: "Get-Date", Detached: true},
+		{Name: "inline", Command: "Get-Date"},
+	}
+	planned, err = steps.BuiltinProcedures()["dag"].Plan(target("EX01"), s, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range planned {
+		byName[p.Name] = p
+	}
+	got := text(byName["patch"])
+	for _, want := range []string{
+		`-User 'EXLAB\Administrator' -Password $exmPw -RunLevel Highest`, "$exmPw = '<run_as_password>'",
+		`New-ScheduledTaskPrincipal -UserId 'EXLAB\gmsa-patch$' -LogonType Password`, "New-ScheduledTaskPrincipal -UserId 'S-1-5-18'",
+		`cu: runs as EXLAB\Administrator (its password from run_as_password, read when the task is registered); first a restart if one is pending (restart_before = if-pending), once no installer is at work`,
+		`wu: runs as EXLAB\gmsa-patch$ (a group managed service account); run as things are, even with a restart pending (restart_before = never)`,
+		"su: runs as SYSTEM; first a restart",
+		"inline: runs as in the session, as the WinRM account",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("patch plan lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "not read by plan") || strings.Count(got, "Register-ScheduledTask -TaskName") != 3 {
+		t.Errorf("patch plan:\n%s", got)
+	}
 }
 
 // TestInstallerOutlivingItsTask: a patch command that sets $ErrorActionPreference = 'Stop' itself ends
