@@ -34,9 +34,9 @@ commands:
                                        the steps and exact PowerShell a window would run, and the live
                                        read-only pre-gates (changes nothing)
   probe   -config FILE [-server S]... [-o json] [-parallel N]
-                                       first contact, read-only: every channel, permission and read a
-                                       window needs, per server, each failure with its remedy; exit 1 if
-                                       something would stop a window
+                                       first contact, read-only: every channel and read a window needs
+                                       and a task as each patch account, per server, each failure with
+                                       its remedy; exit 1 if something would stop a window
   next    -config FILE [-n N] [-from RFC3339]
                                        upcoming windows in the window's zone and UTC
   status  [-addr URL|-config FILE] [-o json]
