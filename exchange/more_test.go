@@ -475,6 +475,10 @@ func TestJobTaskDefinition(t *testing.T) {
 	if strings.Contains(op.Text(), op.Script) || !strings.Contains(op.Script, "-EncodedCommand ") {
 		t.Error("Show must replace the base64 job, Script must carry it")
 	}
+	// Without a limit of its own, a task states 4 hours.
+	if op, err := exchange.OpStartJob("run-7-2", "x", exchange.TaskSpec{}); err != nil || !strings.Contains(op.Script, "-ExecutionTimeLimit '0.04:00:00'") {
+		t.Errorf("default limit: %v\n%.600s", err, op.Script)
+	}
 	op, err = exchange.OpStartJob("run-7-1", "x", exchange.TaskSpec{User: `EXLAB\gmsa-patch$`})
 	if err != nil || !strings.Contains(op.Script, `New-ScheduledTaskPrincipal -UserId 'EXLAB\gmsa-patch$' -LogonType Password -RunLevel Highest`) {
 		t.Errorf("gMSA principal: %v\n%s", err, op.Script)

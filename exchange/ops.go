@@ -273,20 +273,20 @@ func OpStartJob(id, command string, spec TaskSpec) (Op, error) {
 		return Op{}, fmt.Errorf("job %s: empty command", id)
 	}
 	gmsa := strings.HasSuffix(spec.User, "$")
-	switch {
-	case spec.User == "" && !spec.Password.Empty():
+	if spec.User == "" && !spec.Password.Empty() {
 		return Op{}, fmt.Errorf("job %s: a password without an account", id)
-	case spec.User != "" && !gmsa && spec.Password.Empty():
+	}
+	if spec.User != "" && !gmsa && spec.Password.Empty() {
 		return Op{}, fmt.Errorf("job %s: account %s needs its password (a group managed service account's name ends in $)", id, spec.User)
-	case gmsa && !spec.Password.Empty():
+	}
+	if gmsa && !spec.Password.Empty() {
 		return Op{}, fmt.Errorf("job %s: %s is a group managed service account: Windows fetches its password, none is given", id, spec.User)
 	}
 	principal := "-Principal (New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -LogonType ServiceAccount -RunLevel Highest)"
 	password, shown := "", ""
-	switch {
-	case gmsa:
+	if gmsa {
 		principal = "-Principal (New-ScheduledTaskPrincipal -UserId " + Quote(spec.User) + " -LogonType Password -RunLevel Highest)"
-	case spec.User != "":
+	} else if spec.User != "" {
 		// The password is a variable set on a line of its own: an error record quotes the line of the
 		// command that failed, and that line holds only the variable's name.
 		principal = "-User " + Quote(spec.User) + " -Password $exmPw -RunLevel Highest"
