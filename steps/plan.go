@@ -136,10 +136,9 @@ func (p patchStep) plan(_ Target, s Settings) ([]exchange.Op, string) {
 			before = "run as things are, even with a restart pending (restart_before = never)"
 		}
 		account := "SYSTEM"
-		switch {
-		case c.RunAs != "" && c.RunAsPassword != (secret.Source{}):
+		if c.RunAs != "" && c.RunAsPassword != (secret.Source{}) {
 			account = c.RunAs + " (its password from run_as_password, read when the task is registered)"
-		case c.RunAs != "":
+		} else if c.RunAs != "" {
 			account = c.RunAs + " (a group managed service account)"
 		}
 		if !c.Detached {

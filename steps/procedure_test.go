@@ -469,7 +469,7 @@ func TestPlanShowsTheRestartAndTheMoves(t *testing.T) {
 	// The patch plan: each task as its account (a named account's password never read, never shown), and
 	// a note per patch with its account and whether a pending restart is made first.
 	s.Patch = []steps.PatchCommand{
-		{Name: "cu", Command: `& 'D:\CU\Setup.exe' /Mode:Upgrade`, Detached: true, RunAs: simAccount, RunAsPassword: simPassword},
+		{Name: "cu", Command: `& 'D:\CU\Setup.exe' /Mode:Upgrade`, Detached: true, RunAs: simAccount, RunAsPassword: simPassword, Timeout: time.Hour},
 		{Name: "wu", Command: "Get-Date", Detached: true, RunAs: `EXLAB\gmsa-patch$`, RestartBefore: steps.RestartBeforeNever},
 		{Name: "su", Command: "Get-Date", Detached: true},
 		{Name: "inline", Command: "Get-Date"},
@@ -484,6 +484,7 @@ func TestPlanShowsTheRestartAndTheMoves(t *testing.T) {
 	got := text(byName["patch"])
 	for _, want := range []string{
 		`-User 'EXLAB\Administrator' -Password $exmPw -RunLevel Highest`, "$exmPw = '<run_as_password>'",
+		"-ExecutionTimeLimit '0.01:15:00'", // the command's timeout and a quarter of an hour
 		`New-ScheduledTaskPrincipal -UserId 'EXLAB\gmsa-patch$' -LogonType Password`, "New-ScheduledTaskPrincipal -UserId 'S-1-5-18'",
 		`cu: runs as EXLAB\Administrator (its password from run_as_password, read when the task is registered); first a restart if one is pending (restart_before = if-pending), once no installer is at work`,
 		`wu: runs as EXLAB\gmsa-patch$ (a group managed service account); run as things are, even with a restart pending (restart_before = never)`,
