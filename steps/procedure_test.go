@@ -543,8 +543,15 @@ func TestInstallerOutlivingItsTask(t *testing.T) {
 					}
 				}
 				go func() {
-					waitForLog(t, h, "rolling_back")
-					for !h.sim.Org().InstallerRunning("EX03") { // the installer outlived the task
+					// Once the reverse has begun (the task has failed) with the installer still at work — polled
+					// with a deadline generous for a loaded machine; releasing it earlier would let the job end
+					// before its wrapper gave up, and the run complete.
+					deadline := time.Now().Add(2 * time.Minute)
+					for !strings.Contains(h.obs.states("EX03"), "rolling_back") || !h.sim.Org().InstallerRunning("EX03") {
+						if time.Now().After(deadline) {
+							t.Error("the reverse never began with the installer at work")
+							return
+						}
 						time.Sleep(20 * time.Millisecond)
 					}
 					time.Sleep(500 * time.Millisecond) // a few polls of the wait: the undo must not be done by now
