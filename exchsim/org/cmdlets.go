@@ -1084,7 +1084,8 @@ func (g *Org) newJob(s *server, encoded, user string, now time.Time) (*job, erro
 		return nil, &ps.Error{Message: "exchsim runs only exmaintd jobs (first line '# exmaintd-job/1 <id>').", Category: "NotImplemented", ErrorID: "ExchsimStartProcess,Microsoft.PowerShell.Commands.StartProcessCommand"}
 	}
 	g.nextPID++
-	j := &job{pid: g.nextPID, server: s.spec.Name, id: f[2], start: now, ends: now.Add(g.sc.Patch.Duration.Duration), exit: g.sc.Patch.ExitCode, output: g.sc.Patch.Output}
+	j := &job{pid: g.nextPID, server: s.spec.Name, id: f[2], start: now, ends: now.Add(g.sc.Patch.Duration.Duration), exit: g.sc.Patch.ExitCode, output: g.sc.Patch.Output,
+		installer: installerKind(script), installs: installs(script), usesWindowsUpdate: usesWindowsUpdate(script)}
 	if g.hasFault("patch_fails", s.spec.Name) {
 		j.exit, j.output = 1, "Installation failed with error 0x80070643 (injected by exchsim)."
 	}
@@ -1095,7 +1096,7 @@ func (g *Org) newJob(s *server, encoded, user string, now time.Time) (*job, erro
 	if g.hasFault("patch_hangs", s.spec.Name) {
 		j.hangs, j.ends = true, now.Add(100*365*24*time.Hour)
 	}
-	if g.sessions != nil && g.sessions(s.spec.Name, now) > 0 && installs(script) {
+	if g.sessions != nil && g.sessions(s.spec.Name, now) > 0 && j.installs {
 		// ExchangeDsc refuses to open a remote PowerShell session to Exchange while setup runs on the
 		// server, because such a session keeps setup from working properly; what setup then does is not
 		// documented. exchsim models the harsher outcome for every installer: it fails (REALITIES.md). A
@@ -1103,8 +1104,6 @@ func (g *Org) newJob(s *server, encoded, user string, now time.Time) (*job, erro
 		j.exit, j.output = 1, "Setup failed: a remote PowerShell session to Exchange is open on this server (exchsim: an open session blocks the update)."
 	}
 	g.jobs[j.pid] = j
-	j.usesWindowsUpdate = usesWindowsUpdate(script)
-	j.installer, j.installs = installerKind(script), installs(script)
 	startSetup(s, j, script)
 	g.nativeStderrFails(s, j, script, now)
 	if msg := g.missingModule(script); msg != "" {
