@@ -1,6 +1,7 @@
 package exchange_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -53,4 +54,22 @@ func within(tb testing.TB, limit time.Duration, f func()) {
 // password): Exchange setup refuses to run as SYSTEM.
 func simAccount(sim *exchsim.Sim, limit time.Duration) exchange.TaskSpec {
 	return exchange.TaskSpec{User: sim.Domain() + `\` + sim.User(), Password: secret.New(sim.Password()), TimeLimit: limit}
+}
+
+// jobDone polls job until it has finished (up to 20 s) and returns it as the last poll read it.
+func jobDone(tb testing.TB, c *exchange.Client, job exchange.Job) exchange.Job {
+	tb.Helper()
+	var done exchange.Job
+	waitFor(tb, 20*time.Second, func() error {
+		j, err := c.PollJob(tb.Context(), job)
+		if err != nil {
+			return err
+		}
+		if j.Running {
+			return errors.New("still running")
+		}
+		done = j
+		return nil
+	})
+	return done
 }

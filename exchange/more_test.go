@@ -73,18 +73,7 @@ func TestJob(t *testing.T) {
 			if err != nil || settings != `[{"Priority":4,"ExecutionTimeLimit":"PT1H"}]` {
 				t.Errorf("the task's settings: %s, %v; want priority 4 and the one-hour limit", settings, err)
 			}
-			var done exchange.Job
-			waitFor(t, 20*time.Second, func() error {
-				j, err := c.PollJob(ctx, job)
-				if err != nil {
-					return err
-				}
-				if j.Running {
-					return errors.New("still running")
-				}
-				done = j
-				return nil
-			})
+			done := jobDone(t, c, job)
 			if done.ExitCode != 0 || !strings.Contains(done.Output, "Installed") || done.State != "Ready" || done.LastResult != 0 {
 				t.Fatalf("finished job = %+v", done)
 			}
@@ -530,28 +519,12 @@ func TestNativeStderrDoesNotEndTheJob(t *testing.T) {
 	}
 	c := newClient(t, endpoint(t, sim, "EX03", exchange.AuthNTLM), exchange.Options{})
 	ctx := t.Context()
-	finished := func(job exchange.Job) exchange.Job {
-		t.Helper()
-		var done exchange.Job
-		waitFor(t, 20*time.Second, func() error {
-			j, err := c.PollJob(ctx, job)
-			if err != nil {
-				return err
-			}
-			if j.Running {
-				return errors.New("still running")
-			}
-			done = j
-			return nil
-		})
-		return done
-	}
 	const setup = `& 'D:\CU\Setup.exe' /Mode:Upgrade /IAcceptExchangeServerLicenseTerms_DiagnosticDataOFF`
 	job, err := c.StartJob(ctx, "stderr-1", setup, simAccount(sim, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if done := finished(job); done.ExitCode != 0 || strings.Contains(done.Output, "NativeCommandError") {
+	if done := jobDone(t, c, job); done.ExitCode != 0 || strings.Contains(done.Output, "NativeCommandError") {
 		t.Errorf("exmaintd's wrapper: exit %d, output %q; want the installer's own 0", done.ExitCode, done.Output)
 	}
 	if in, err := c.Installers(ctx); err != nil || len(in.Active()) != 0 {
@@ -570,7 +543,7 @@ func TestNativeStderrDoesNotEndTheJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := finished(job)
+	done := jobDone(t, c, job)
 	if done.ExitCode != 1 || !strings.Contains(done.Output, "NativeCommandError") {
 		t.Errorf("a command under 'Stop': exit %d, output %q; want 1 with the NativeCommandError", done.ExitCode, done.Output)
 	}
